@@ -1,0 +1,89 @@
+"""A saved skulens model: a folder holding ``model.tflite`` and ``model.json``.
+
+The version id is a content hash of the TFLite file, so two different models
+can never share an id and a gallery can tell exactly which model made its vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+MODEL_FILE = "model.tflite"
+CARD_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+class ModelNotFound(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    path: Path
+    version: str
+    backbone: str
+    embedding_dim: int
+    input_size: int
+    weights_origin: str = "unknown"
+    trained: bool = False
+    threshold: float | None = None  # recommended open-set threshold, if calibrated
+    precision: str = "float32"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tflite_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def card(self) -> dict:
+        card = asdict(self)
+        card.pop("path")
+        card["format_version"] = FORMAT_VERSION
+        return card
+
+
+def content_version(tflite_bytes: bytes) -> str:
+    return hashlib.sha256(tflite_bytes).hexdigest()[:16]
+
+
+def write_artifact(directory: str | os.PathLike, tflite_bytes: bytes, **card) -> ModelArtifact:
+    """Write ``model.tflite`` and ``model.json``; the version is computed here."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    artifact = ModelArtifact(path=directory, version=content_version(tflite_bytes), **card)
+    tmp = directory / (MODEL_FILE + ".tmp")
+    tmp.write_bytes(tflite_bytes)
+    os.replace(tmp, directory / MODEL_FILE)
+    (directory / CARD_FILE).write_text(json.dumps(artifact.card(), indent=2, sort_keys=True) + "\n")
+    return artifact
+
+
+def load_artifact(directory: str | os.PathLike) -> ModelArtifact:
+    """Read a model folder; the version is recomputed from the file and checked."""
+    directory = Path(directory)
+    card_path, model_path = directory / CARD_FILE, directory / MODEL_FILE
+    if not model_path.is_file() or not card_path.is_file():
+        raise ModelNotFound(
+            f"no skulens model at {str(directory)!r}: expected {MODEL_FILE} and {CARD_FILE} in that folder"
+        )
+    card = json.loads(card_path.read_text())
+    version = content_version(model_path.read_bytes())
+    if card.get("version") not in (None, version):
+        raise ValueError(
+            f"{card_path} says version {card.get('version')!r} but {MODEL_FILE} hashes to {version!r}; "
+            "the folder was edited by hand"
+        )
+    known = {name for name in ModelArtifact.__dataclass_fields__ if name not in ("path", "version")}
+    fields = {k: v for k, v in card.items() if k in known}
+    extra = {k: v for k, v in card.items() if k not in known and k not in ("version", "format_version")}
+    fields.setdefault("extra", {}).update(extra)
+    return ModelArtifact(path=directory, version=version, **fields)
+
+
+def default_model_dir() -> Path:
+    """The model shipped inside the package (``embedder/default_model``)."""
+    return Path(str(resources.files("embedder") / "default_model"))

@@ -1,0 +1,87 @@
+"""The backbones skulens can embed with, and how their weights are found.
+
+Each backbone's input scaling lives *inside* the built model, so every skulens
+model takes raw RGB pixels 0..255 and a saved model needs no outside knowledge.
+Needs TensorFlow/Keras (the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "SKULENS_BACKBONE_WEIGHTS"
+
+
+class WeightsUnavailable(RuntimeError):
+    """ImageNet weights were asked for and could not be had."""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    keras_name: str  # attribute of keras.applications
+    feature_dim: int
+    builtin_rescaling: bool  # True: model takes 0..255 itself; False: we rescale to [-1, 1]
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenet_v3_large": Backbone("mobilenet_v3_large", "MobileNetV3Large", 960, True),
+    "mobilenet_v3_small": Backbone("mobilenet_v3_small", "MobileNetV3Small", 576, True),
+    "mobilenet_v2": Backbone("mobilenet_v2", "MobileNetV2", 1280, False),
+}
+
+
+def get_backbone(name: str) -> Backbone:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+
+
+def describe_weights(weights: str | None) -> str:
+    """A short, human-readable origin for the model card."""
+    if weights is None or weights == "none":
+        return "random initialisation"
+    if weights == "imagenet":
+        return "ImageNet (keras.applications download)"
+    return f"local file {os.path.basename(weights)}"
+
+
+def build_backbone(name: str, input_size: int, weights: str | None):
+    """A ``keras.Model`` from 0..255 RGB to pooled features of ``feature_dim``.
+
+    ``weights``: ``"imagenet"`` (Keras' standard download into its cache),
+    a path to a ``.weights.h5`` file for this backbone without its top, or
+    ``None``/``"none"`` for random initialisation.
+    """
+    import keras
+
+    spec = get_backbone(name)
+    if weights == "none":
+        weights = None
+    if weights not in (None, "imagenet") and not os.path.isfile(weights):
+        raise FileNotFoundError(f"backbone weights file {weights!r} does not exist")
+    constructor = getattr(keras.applications, spec.keras_name)
+    kwargs = dict(input_shape=(input_size, input_size, 3), include_top=False, pooling="avg", weights=weights)
+    if spec.builtin_rescaling:
+        kwargs["include_preprocessing"] = True
+    try:
+        base = constructor(**kwargs)
+    except Exception as exc:
+        if weights != "imagenet":
+            raise
+        raise WeightsUnavailable(
+            f"could not get ImageNet weights for {name} ({exc.__class__.__name__}: {exc}). "
+            f"Either give a local weights file (--weights PATH or {WEIGHTS_ENV}=PATH; "
+            f"see ../shared/weights/README.md), or train from random initialisation (--weights none)."
+        ) from exc
+    inputs = keras.Input((input_size, input_size, 3), name="pixels")
+    x = inputs
+    if not spec.builtin_rescaling:
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
+    features = base(x, training=False)
+    return keras.Model(inputs, features, name=f"backbone_{name}")

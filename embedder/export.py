@@ -1,0 +1,77 @@
+"""Keras embedding model → LiteRT (TFLite) serving artifact. Needs TensorFlow.
+
+The exported graph takes **uint8** RGB pixels ``(batch, size, size, 3)`` with a
+dynamic batch, casts inside, and returns unit vectors: serving does no float
+conversion in NumPy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+
+from embedder.artifact import ModelArtifact, write_artifact
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "float16", "dynamic_int8")
+
+
+def to_tflite(model, input_size: int, precision: str = "float32") -> bytes:
+    import keras
+    import tensorflow as tf
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+
+    def serve(images):
+        return {"embeddings": model(tf.cast(images, tf.float32), training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=serve,
+        input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.uint8, name="images")],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = os.path.join(tmp, "saved_model")
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if precision == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif precision == "dynamic_int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+
+
+def export_model(
+    model,
+    directory: str | os.PathLike,
+    backbone: str,
+    input_size: int,
+    embedding_dim: int,
+    weights_origin: str,
+    trained: bool,
+    precision: str = "float32",
+    threshold: float | None = None,
+    **extra,
+) -> ModelArtifact:
+    """Convert and write a model folder; returns the artifact with its content-hash version."""
+    tflite_bytes = to_tflite(model, input_size, precision)
+    artifact = write_artifact(
+        directory,
+        tflite_bytes,
+        backbone=backbone,
+        embedding_dim=embedding_dim,
+        input_size=input_size,
+        weights_origin=weights_origin,
+        trained=trained,
+        threshold=threshold,
+        precision=precision,
+        extra=extra,
+    )
+    logger.info("exported %s model %s to %s (%d bytes)", precision, artifact.version, directory, len(tflite_bytes))
+    return artifact

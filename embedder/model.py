@@ -1,0 +1,44 @@
+"""The embedding network: backbone → global average pooling → Dense(256) → L2 norm.
+
+Split in two so training can cache the frozen backbone's pooled features and
+train the head on them (``build_head``), then join both (``build_embedding_model``).
+Needs TensorFlow/Keras (the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+from embedder.backbones import build_backbone, get_backbone
+
+DEFAULT_BACKBONE = "mobilenet_v3_large"
+DEFAULT_EMBEDDING_DIM = 256
+DEFAULT_INPUT_SIZE = 224
+
+
+def build_head(feature_dim: int, embedding_dim: int = DEFAULT_EMBEDDING_DIM, seed: int | None = None):
+    """Pooled features → unit-length embeddings."""
+    import keras
+
+    features = keras.Input((feature_dim,), name="features")
+    init = keras.initializers.GlorotUniform(seed=seed)
+    x = keras.layers.Dense(embedding_dim, kernel_initializer=init, name="projection")(features)
+    x = keras.layers.UnitNormalization(axis=-1, name="l2_normalize")(x)
+    return keras.Model(features, x, name="head")
+
+
+def build_embedding_model(
+    backbone: str = DEFAULT_BACKBONE,
+    weights: str | None = "imagenet",
+    embedding_dim: int = DEFAULT_EMBEDDING_DIM,
+    input_size: int = DEFAULT_INPUT_SIZE,
+    head=None,
+    seed: int | None = None,
+):
+    """Full model: uint8-range RGB pixels (float) → float32 unit vectors of ``embedding_dim``."""
+    import keras
+
+    base = build_backbone(backbone, input_size, weights)
+    if head is None:
+        head = build_head(get_backbone(backbone).feature_dim, embedding_dim, seed=seed)
+    pixels = keras.Input((input_size, input_size, 3), name="pixels")
+    embeddings = head(base(pixels))
+    return keras.Model(pixels, embeddings, name=f"skulens_{backbone}")

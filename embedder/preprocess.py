@@ -1,0 +1,150 @@
+"""One preprocessing function for training and serving alike.
+
+Aspect ratio: the image is *letterboxed*. It is scaled so that its longer side
+is ``size`` pixels and the shorter side is padded symmetrically with mid-grey
+(128, 128, 128). Nothing of the product is cropped away and nothing is
+stretched, so a tall milk carton and a round melon keep their shapes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+logger = logging.getLogger(__name__)
+
+#: Formats accepted from clients (Pillow format names). GIF and WebP: first frame.
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+ACCEPTED_MEDIA_TYPES = (
+    "image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff",
+)
+DEFAULT_MAX_PIXELS = 40_000_000
+PAD_VALUE = 128
+
+
+class ImageError(ValueError):
+    """The bytes are not a usable image (corrupt, truncated, empty, ...)."""
+
+
+class UnsupportedImage(ImageError):
+    """The bytes are an image, but of a format skulens does not accept."""
+
+
+class ImageTooLarge(ImageError):
+    """The image declares more pixels than allowed (decompression-bomb guard)."""
+
+
+def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and check the header only: format and pixel count, before decoding."""
+    if not data:
+        raise ImageError("received 0 bytes; expected an image file (JPEG, PNG, WebP, BMP, GIF or TIFF)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=None)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"image has too many pixels: {exc}") from exc
+    except Image.DecompressionBombWarning as exc:
+        raise ImageTooLarge(f"image has too many pixels: {exc}") from exc
+    except Exception as exc:  # Pillow raises many types for garbage input
+        head = data[:8].hex()
+        raise ImageError(
+            f"could not read an image from {len(data)} bytes (starting {head}); "
+            f"expected one of {', '.join(ACCEPTED_FORMATS)}"
+        ) from exc
+    if image.format not in ACCEPTED_FORMATS:
+        raise UnsupportedImage(
+            f"image format {image.format!r} is not accepted; accepted: {', '.join(ACCEPTED_FORMATS)}"
+        )
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageError(f"image has an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted"
+        )
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        array = np.clip(array * (255.0 / top), 0, 255).astype(np.uint8)
+        return Image.fromarray(array, mode="L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX ...
+
+
+def letterbox(image: Image.Image, size: int) -> np.ndarray:
+    """Scale the longer side to ``size`` and pad the rest with mid-grey; uint8 HxWx3."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new_w = max(1, min(size, round(width * scale)))
+    new_h = max(1, min(size, round(height * scale)))
+    if (new_w, new_h) != (width, height):
+        image = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if (new_w, new_h) == (size, size):
+        return np.asarray(image, dtype=np.uint8)
+    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top:top + new_h, left:left + new_w] = np.asarray(image, dtype=np.uint8)
+    return canvas
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: np.ndarray  # (size, size, 3) uint8
+    format: str  # Pillow's format name, e.g. "JPEG"
+    width: int  # as stored in the file
+    height: int
+
+
+def load_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes into a ``(size, size, 3)`` uint8 RGB array (see ``decode_image``)."""
+    return decode_image(data, size, max_pixels).pixels
+
+
+def decode_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode image bytes into a ``(size, size, 3)`` uint8 RGB array, letterboxed.
+
+    EXIF orientation is applied; grayscale, palette, RGBA, CMYK and 16-bit
+    images are converted to 8-bit RGB; animated GIF/WebP use their first frame.
+    A JPEG much larger than ``size`` is decoded at a reduced scale (draft mode).
+    Raises ``ImageError`` (or a subclass) with a message that says what was received.
+    """
+    image = open_image(data, max_pixels=max_pixels)
+    file_format, (width, height) = image.format, image.size
+    try:
+        if image.format in ("JPEG", "MPO"):
+            image.draft("RGB", (size, size))  # DCT scaling: decode at 1/2, 1/4 or 1/8
+        image.seek(0)
+        image.load()
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # malformed EXIF: keep the pixels, skip orientation
+            logger.info("ignoring malformed EXIF orientation")
+        return DecodedImage(letterbox(_to_rgb(image), size), file_format, width, height)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(
+            f"could not decode the {file_format} image ({width}x{height}, "
+            f"{len(data)} bytes): {exc}"
+        ) from exc
+
+
+def load_image_file(path: str, size: int = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    with open(path, "rb") as handle:
+        return load_image(handle.read(), size=size, max_pixels=max_pixels)

@@ -1,0 +1,36 @@
+"""Pure logic: image hits → one match per SKU → open-set decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gallery.types import ImageHit, Match, Recognition
+
+
+def aggregate_by_sku(hits: Iterable[ImageHit], k: int) -> list[Match]:
+    """Best score per SKU, best first, no SKU twice, at most ``k``.
+
+    ``hits`` must be sorted by descending score (as an index returns them).
+    """
+    best: dict[str, float] = {}
+    for hit in hits:
+        if hit.sku not in best:
+            best[hit.sku] = hit.score
+            if len(best) == k:
+                break
+    return [Match(sku=sku, score=score) for sku, score in sorted(best.items(), key=lambda item: -item[1])]
+
+
+def decide(matches: list[Match], threshold: float) -> Recognition:
+    """``known`` when the best score reaches ``threshold``; otherwise the answer is unknown."""
+    if not matches:
+        return Recognition(sku=None, score=0.0, known=False, matches=(), threshold=threshold)
+    top = matches[0]
+    known = top.score >= threshold
+    return Recognition(
+        sku=top.sku if known else None,
+        score=top.score,
+        known=known,
+        matches=tuple(matches),
+        threshold=threshold,
+    )

@@ -1,0 +1,229 @@
+"""The gallery: SQLite catalogue + content-addressed image files + an in-memory vector index.
+
+One ``Gallery`` serves one model version. Its index holds only that model's
+vectors (never a mix); if some reference images have no vector from that model
+(they were enrolled through another one), queries and enrolments raise
+``ModelMismatch`` until ``skulens reindex`` has embedded them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gallery.blobs import BlobStore
+from gallery.decision import aggregate_by_sku, decide
+from gallery.search import make_index
+from gallery.search.base import VectorIndex, write_atomically
+from gallery.store import ADD, REMOVE, CatalogStore, NewImage
+from gallery.types import ImageHit, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
+
+logger = logging.getLogger(__name__)
+
+DB_FILE = "catalog.sqlite3"
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    """A decoded-and-checked upload: the original bytes are what gets stored."""
+
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+
+
+class Gallery:
+    def __init__(self, data_dir: str | os.PathLike, model_version: str, embedding_dim: int, index_kind: str = "flat"):
+        self.data_dir = Path(data_dir)
+        self.model_version = model_version
+        self.embedding_dim = embedding_dim
+        self.index_kind = index_kind
+        self.store = CatalogStore(self.data_dir / DB_FILE)
+        self.blobs = BlobStore(self.data_dir / "images")
+        self.index_dir = self.data_dir / "index"
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._index: VectorIndex = make_index(index_kind, embedding_dim)
+        self._sku_of: dict[int, str] = {}
+        self._missing: set[int] = set()
+        self._applied_seq = 0
+        self._open_index()
+
+    # --- index life cycle ---------------------------------------------------
+    @property
+    def _snapshot_path(self) -> Path:
+        return self.index_dir / f"{self.model_version}.{self.index_kind}"
+
+    def _open_index(self) -> None:
+        with self._lock:
+            loaded = self._load_snapshot()
+            self._sku_of = self.store.image_skus()
+            self._missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
+            for image_id in self._missing:
+                self._sku_of.pop(image_id, None)
+            if loaded:
+                self._sync()
+            if not loaded or len(self._index) != len(self._sku_of):
+                if loaded:
+                    logger.warning("index snapshot disagrees with the catalogue (%d vectors, %d images): rebuilding",
+                                   len(self._index), len(self._sku_of))
+                self._rebuild()
+            if self.store.get_meta("model_version") is None and not self._missing:
+                self.store.set_meta("model_version", self.model_version)
+
+    def _load_snapshot(self) -> bool:
+        sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
+        if not (self._snapshot_path.exists() and sidecar.exists()):
+            return False
+        try:
+            info = json.loads(sidecar.read_text())
+            self._index = type(self._index).load(self._snapshot_path, self.embedding_dim)
+            self._applied_seq = int(info["applied_seq"])
+            return True
+        except Exception as exc:  # a torn or foreign file: SQLite still has everything
+            logger.warning("could not load index snapshot %s (%s): rebuilding", self._snapshot_path, exc)
+            self._index = make_index(self.index_kind, self.embedding_dim)
+            return False
+
+    def _rebuild(self) -> None:
+        self._index = make_index(self.index_kind, self.embedding_dim)
+        self._applied_seq = self.store.last_seq()  # read first: replaying a change twice is harmless
+        ids, skus, vectors = self.store.vectors_for(self.model_version)
+        if len(ids):
+            self._index.add(ids, vectors)
+        self._sku_of = dict(zip(ids.tolist(), skus))
+        logger.info("built %s index of %d vectors for model %s", self.index_kind, len(ids), self.model_version)
+
+    def _sync(self) -> None:
+        """Replay the change log since the last applied change (cheap when nothing changed)."""
+        changes = self.store.changes_since(self._applied_seq)
+        if not changes:
+            return
+        pending: set[int] = set()
+        for change in changes:
+            if change.op == REMOVE:
+                pending.discard(change.image_id)
+                self._missing.discard(change.image_id)
+                if self._sku_of.pop(change.image_id, None) is not None:
+                    self._index.remove(np.array([change.image_id], np.int64))
+            elif change.op == ADD and change.model_version == self.model_version:
+                pending.add(change.image_id)
+            elif change.op == ADD and change.image_id not in self._sku_of and change.image_id not in pending:
+                self._missing.add(change.image_id)
+        if pending:
+            ids, skus, vectors = self.store.vectors_for(self.model_version, sorted(pending))
+            if len(ids):
+                self._index.add(ids, vectors)
+                self._sku_of.update(zip(ids.tolist(), skus))
+                self._missing.difference_update(ids.tolist())
+        self._applied_seq = changes[-1].seq
+
+    def save_snapshot(self) -> Path:
+        """Write the index and its sidecar atomically (temporary file, fsync, rename)."""
+        with self._lock:
+            self._sync()
+            self._index.save(self._snapshot_path)
+            sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
+            info = {"model_version": self.model_version, "kind": self.index_kind, "dim": self.embedding_dim,
+                    "applied_seq": self._applied_seq, "vectors": len(self._index)}
+            write_atomically(sidecar, json.dumps(info).encode())
+            return self._snapshot_path
+
+    def close(self, snapshot: bool = True) -> None:
+        if snapshot:
+            self.save_snapshot()
+        self.store.close()
+
+    # --- state --------------------------------------------------------------
+    def check_model(self) -> None:
+        with self._lock:
+            self._sync()
+            if self._missing:
+                others = {v: n for v, n in self.store.model_versions().items() if v != self.model_version}
+                raise ModelMismatch(
+                    f"{len(self._missing)} reference image(s) in this gallery have no vector from model "
+                    f"{self.model_version} (their vectors come from model(s) {sorted(others) or 'unknown'}); "
+                    f"run `skulens reindex --data-dir {self.data_dir}` with this model to re-embed them"
+                )
+
+    @property
+    def size(self) -> int:
+        return len(self._index)
+
+    def counts(self) -> tuple[int, int]:
+        """(number of SKUs, number of reference images)."""
+        return self.store.counts()
+
+    def threshold(self, default: float) -> float:
+        value = self.store.get_meta(f"threshold:{self.model_version}")
+        return float(value) if value is not None else default
+
+    def set_threshold(self, value: float) -> None:
+        self.store.set_meta(f"threshold:{self.model_version}", repr(float(value)))
+
+    # --- catalogue ----------------------------------------------------------
+    def put_sku(self, sku: str, name: str | None = None, price: float | None = None,
+                attributes: dict | None = None) -> bool:
+        return self.store.put_sku(validate_sku(sku), name, price, attributes)
+
+    def get_sku(self, sku: str) -> Sku:
+        return self.store.get_sku(validate_sku(sku))
+
+    def list_skus(self, offset: int = 0, limit: int = 50) -> Page:
+        return self.store.list_skus(offset, limit)
+
+    def delete_sku(self, sku: str) -> None:
+        with self._lock:
+            for digest in self.store.delete_sku(validate_sku(sku)):
+                self.blobs.remove(digest)
+            self._sync()
+
+    def delete_image(self, sku: str, image_id: int) -> None:
+        with self._lock:
+            for digest in self.store.delete_image(validate_sku(sku), image_id):
+                self.blobs.remove(digest)
+            self._sync()
+
+    def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray, name: str | None = None) -> list[int]:
+        """Store image files (fsynced), then commit records and vectors; searchable on return."""
+        validate_sku(sku)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(uploads), self.embedding_dim):
+            raise ValueError(f"expected {len(uploads)} vectors of {self.embedding_dim}, got shape {vectors.shape}")
+        with self._lock:
+            self.check_model()
+            records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
+            ids = self.store.add_images(sku, records, vectors, self.model_version, name=name)
+            self._sync()
+        return ids
+
+    # --- search -------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
+        """Top ``k`` SKUs per query (best reference image per SKU), with names."""
+        with self._lock:
+            self.check_model()
+            total = len(self._index)
+            fetch = min(total, max(4 * k, 16))
+            while True:
+                scores, ids = self._index.search(queries, fetch)
+                results = []
+                for row_scores, row_ids in zip(scores, ids):
+                    hits = [ImageHit(int(i), self._sku_of[int(i)], float(s))
+                            for s, i in zip(row_scores, row_ids) if i >= 0 and int(i) in self._sku_of]
+                    results.append(aggregate_by_sku(hits, k))
+                short = any(len(r) < k for r in results)
+                if not short or fetch >= total:
+                    break
+                fetch = min(total, fetch * 4)
+        names = self.store.sku_names(sorted({m.sku for r in results for m in r}))
+        return [[Match(m.sku, m.score, names.get(m.sku, m.sku)) for m in r] for r in results]
+
+    def recognize(self, queries: np.ndarray, threshold: float, k: int = 5) -> list[Recognition]:
+        return [decide(matches, threshold) for matches in self.search(queries, k)]

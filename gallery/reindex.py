@@ -1,0 +1,93 @@
+"""Re-embed every stored reference image with a (new) model, then build its index.
+
+Runs beside a serving process: the old model's vectors and index stay untouched
+and keep serving; the new model's vectors are added under their own version and
+its index is written to a temporary file and renamed, so a re-index that crashes
+halfway leaves the old index serving and can simply be run again (it resumes:
+only images still lacking a vector of the new model are embedded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from embedder.preprocess import ImageError, load_image
+from embedder.runtime import Embedder
+from gallery.gallery import DB_FILE, Gallery
+from gallery.blobs import BlobStore
+from gallery.store import CatalogStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ReindexReport:
+    model_version: str
+    embedded: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # image id → why
+    seconds: float = 0.0
+    pruned: int = 0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds else 0.0
+
+
+def reindex(
+    data_dir: str | os.PathLike,
+    embedder: Embedder,
+    batch_size: int = 64,
+    index_kind: str = "flat",
+    prune: bool = False,
+    decode_workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReindexReport:
+    store = CatalogStore(os.path.join(data_dir, DB_FILE))
+    blobs = BlobStore(os.path.join(data_dir, "images"))
+    report = ReindexReport(model_version=embedder.version)
+    started = time.perf_counter()
+
+    def decode(item: tuple[int, str]) -> tuple[int, np.ndarray | None, str]:
+        image_id, digest = item
+        try:
+            return image_id, load_image(blobs.get(digest), size=embedder.input_size), ""
+        except (OSError, ImageError) as exc:
+            return image_id, None, str(exc)
+
+    try:
+        total = len(store.images_missing_vectors(embedder.version))
+        with ThreadPoolExecutor(max_workers=decode_workers) as pool:
+            while True:  # images enrolled meanwhile are picked up by the next round
+                todo = [t for t in store.images_missing_vectors(embedder.version) if t[0] not in report.failed]
+                if not todo:
+                    break
+                for start in range(0, len(todo), batch_size):
+                    decoded = list(pool.map(decode, todo[start:start + batch_size]))
+                    for image_id, _, why in decoded:
+                        if why:
+                            report.failed[image_id] = why
+                            logger.error("cannot re-embed image %d: %s", image_id, why)
+                    good = [(i, p) for i, p, _ in decoded if p is not None]
+                    if good:
+                        vectors = embedder.embed(np.stack([p for _, p in good]))
+                        report.embedded += store.add_vectors([i for i, _ in good], vectors, embedder.version)
+                    if progress:
+                        progress(report.embedded + len(report.failed), max(total, report.embedded + len(report.failed)))
+        if report.failed:
+            return report
+        store.set_meta("model_version", embedder.version)
+        if prune:
+            report.pruned = store.prune_vectors(embedder.version)
+    finally:
+        store.close()
+        report.seconds = time.perf_counter() - started
+    gallery = Gallery(data_dir, embedder.version, embedder.embedding_dim, index_kind)
+    gallery.close(snapshot=True)  # the new model's index, written to a temporary file and renamed
+    return report

@@ -1,0 +1,54 @@
+"""The interface every vector index implements."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class VectorIndex(ABC):
+    kind: str = "base"
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    @abstractmethod
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add int64 ``ids`` with float32 unit ``vectors`` of shape ``(n, dim)``."""
+
+    @abstractmethod
+    def remove(self, ids: np.ndarray) -> None:
+        """Forget ``ids``; unknown ids are ignored."""
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, ids)`` of shape ``(n, k)``, best first; missing slots have id -1."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically (temporary file, fsync, rename)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | os.PathLike, dim: int) -> "VectorIndex": ...
+
+    def check(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        return vectors
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    path = os.fspath(path)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

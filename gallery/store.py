@@ -1,0 +1,255 @@
+"""SQLite: the source of truth for the catalogue, image records and vectors.
+
+Every change to what an index must contain is also appended to ``changes``, a
+log that each process replays to keep its in-memory index current (a write in
+one worker is seen by the others on their next request) and that lets a
+persisted index snapshot catch up instead of being rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS skus (
+    sku TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL, attributes TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sku TEXT NOT NULL REFERENCES skus(sku) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL, media_type TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS images_by_sku ON images(sku);
+CREATE INDEX IF NOT EXISTS images_by_sha ON images(sha256);
+CREATE TABLE IF NOT EXISTS vectors (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, model_version TEXT NOT NULL,
+    vector BLOB NOT NULL, PRIMARY KEY (image_id, model_version));
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, image_id INTEGER NOT NULL,
+    sku TEXT NOT NULL, model_version TEXT);
+"""
+ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
+
+
+@dataclass(frozen=True)
+class Change:
+    seq: int
+    op: str
+    image_id: int
+    sku: str
+    model_version: str | None
+
+
+@dataclass(frozen=True)
+class NewImage:
+    sha256: str
+    media_type: str
+    width: int
+    height: int
+
+
+class CatalogStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # --- meta ---------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # --- SKUs ---------------------------------------------------------------
+    @staticmethod
+    def _upsert_sku(conn, sku: str, name: str | None, price: float | None, attributes: dict | None,
+                    only_if_missing: bool = False) -> None:
+        now = time.time()
+        exists = conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone()
+        if exists and only_if_missing:
+            return
+        if exists:
+            conn.execute("UPDATE skus SET name = ?, price = ?, attributes = ?, updated_at = ? WHERE sku = ?",
+                         (name or sku, price, json.dumps(attributes or {}), now, sku))
+        else:
+            conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (sku, name or sku, price, json.dumps(attributes or {}), now, now))
+
+    def put_sku(self, sku: str, name: str | None, price: float | None, attributes: dict | None) -> bool:
+        """Create or replace a SKU's metadata; True when it was created."""
+        with self.transaction() as conn:
+            created = conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone() is None
+            self._upsert_sku(conn, sku, name, price, attributes)
+        return created
+
+    def get_sku(self, sku: str) -> Sku:
+        rows = self._query("SELECT sku, name, price, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,))
+        if not rows:
+            raise SkuNotFound(f"SKU {sku!r} is not in the catalogue")
+        image_ids = tuple(r[0] for r in self._query("SELECT id FROM images WHERE sku = ? ORDER BY id", (sku,)))
+        return self._sku(rows[0], image_ids)
+
+    @staticmethod
+    def _sku(row: tuple, image_ids: tuple[int, ...] = ()) -> Sku:
+        sku, name, price, attributes, created, updated = row
+        return Sku(sku, name, price, json.loads(attributes), image_ids, created, updated)
+
+    def list_skus(self, offset: int, limit: int) -> Page:
+        total = self._query("SELECT COUNT(*) FROM skus")[0][0]
+        rows = self._query("SELECT sku, name, price, attributes, created_at, updated_at FROM skus "
+                           "ORDER BY sku LIMIT ? OFFSET ?", (limit, offset))
+        counts = dict(self._query("SELECT sku, COUNT(*) FROM images GROUP BY sku"))
+        items = [self._sku(r, ()) for r in rows]
+        return Page(items=[(s, counts.get(s.sku, 0)) for s in items], total=total, offset=offset, limit=limit)
+
+    def sku_names(self, skus: list[str]) -> dict[str, str]:
+        if not skus:
+            return {}
+        marks = ",".join("?" * len(skus))
+        return dict(self._query(f"SELECT sku, name FROM skus WHERE sku IN ({marks})", tuple(skus)))
+
+    def delete_sku(self, sku: str) -> list[str]:
+        """Delete a SKU and its images; returns the digests no longer referenced."""
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone() is None:
+                raise SkuNotFound(f"SKU {sku!r} is not in the catalogue")
+            rows = conn.execute("SELECT id, sha256 FROM images WHERE sku = ?", (sku,)).fetchall()
+            conn.executemany("INSERT INTO changes(op, image_id, sku) VALUES (?, ?, ?)",
+                             [(REMOVE, image_id, sku) for image_id, _ in rows])
+            conn.execute("DELETE FROM skus WHERE sku = ?", (sku,))
+            return self._unreferenced(conn, {sha for _, sha in rows})
+
+    # --- images and vectors -------------------------------------------------
+    def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray, model_version: str,
+                   name: str | None = None) -> list[int]:
+        """One transaction: the SKU (created if new), image records, vectors, change log."""
+        now = time.time()
+        ids = []
+        with self.transaction() as conn:
+            self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
+            for image, vector in zip(images, vectors, strict=True):
+                cursor = conn.execute(
+                    "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (sku, image.sha256, image.media_type, image.width, image.height, now))
+                image_id = cursor.lastrowid
+                conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
+                             (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
+                conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
+                             (ADD, image_id, sku, model_version))
+                ids.append(image_id)
+        return ids
+
+    def add_vectors(self, image_ids: list[int], vectors: np.ndarray, model_version: str) -> int:
+        """Vectors of another model for existing images (re-index); images deleted meanwhile are skipped."""
+        added = 0
+        with self.transaction() as conn:
+            for image_id, vector in zip(image_ids, vectors, strict=True):
+                row = conn.execute("SELECT sku FROM images WHERE id = ?", (image_id,)).fetchone()
+                if row is None:
+                    continue
+                conn.execute("INSERT OR REPLACE INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
+                             (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
+                conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
+                             (ADD, image_id, row[0], model_version))
+                added += 1
+        return added
+
+    def get_image(self, sku: str, image_id: int) -> ReferenceImage:
+        rows = self._query("SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = ? AND sku = ?",
+                           (image_id, sku))
+        if not rows:
+            raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
+        return ReferenceImage(*rows[0])
+
+    def delete_image(self, sku: str, image_id: int) -> list[str]:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT sha256 FROM images WHERE id = ? AND sku = ?", (image_id, sku)).fetchone()
+            if row is None:
+                raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
+            conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, ?, ?)", (REMOVE, image_id, sku))
+            conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
+            return self._unreferenced(conn, {row[0]})
+
+    @staticmethod
+    def _unreferenced(conn, digests: set[str]) -> list[str]:
+        return [d for d in digests if conn.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1", (d,)).fetchone() is None]
+
+    def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
+        return self._query(
+            "SELECT i.id, i.sha256 FROM images i LEFT JOIN vectors v ON v.image_id = i.id AND v.model_version = ? "
+            "WHERE v.image_id IS NULL ORDER BY i.id LIMIT ?", (model_version, limit))
+
+    def vectors_for(self, model_version: str, image_ids: list[int] | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """``(ids, skus, vectors)`` of every (or the given) image that has a vector of ``model_version``."""
+        sql = ("SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id "
+               "WHERE v.model_version = ?")
+        params: tuple = (model_version,)
+        if image_ids is not None:
+            if not image_ids:
+                return np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32)
+            sql += f" AND i.id IN ({','.join('?' * len(image_ids))})"
+            params += tuple(image_ids)
+        rows = self._query(sql + " ORDER BY i.id", params)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = np.vstack([np.frombuffer(r[2], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
+        return ids, [r[1] for r in rows], vectors
+
+    def image_skus(self) -> dict[int, str]:
+        return dict(self._query("SELECT id, sku FROM images"))
+
+    def counts(self) -> tuple[int, int]:
+        return self._query("SELECT (SELECT COUNT(*) FROM skus), (SELECT COUNT(*) FROM images)")[0]
+
+    def model_versions(self) -> dict[str, int]:
+        return dict(self._query("SELECT model_version, COUNT(*) FROM vectors GROUP BY model_version"))
+
+    def prune_vectors(self, keep_version: str) -> int:
+        with self.transaction() as conn:
+            return conn.execute("DELETE FROM vectors WHERE model_version != ?", (keep_version,)).rowcount
+
+    # --- change log ---------------------------------------------------------
+    def last_seq(self) -> int:
+        return self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0]
+
+    def changes_since(self, seq: int) -> list[Change]:
+        rows = self._query("SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > ? ORDER BY seq", (seq,))
+        return [Change(*r) for r in rows]

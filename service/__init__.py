@@ -1,0 +1,1 @@
+"""HTTP service (FastAPI) and command line for skulens."""

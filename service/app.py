@@ -1,0 +1,77 @@
+"""The FastAPI application. Model and gallery are loaded at start-up (lifespan), not at import."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from embedder.runtime import Embedder, load_embedder
+from gallery.gallery import Gallery
+from service.auth import KeyRing, load_key_file
+from service.batching import MicroBatcher
+from service.deps import AppState
+from service.errors import install_error_handlers
+from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
+from service.model_source import resolve_model
+from service.routes import health, recognize, skus
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+DEFAULT_THRESHOLD = 0.5
+
+
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app; ``embedder`` may be given (tests, benchmarks), else it is loaded at start-up."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        default_threshold = DEFAULT_THRESHOLD
+        model = embedder
+        if model is None:
+            artifact = resolve_model(settings.model, settings.data_dir)
+            model = load_embedder(artifact, num_threads=settings.num_threads)
+            if artifact.threshold is not None:
+                default_threshold = artifact.threshold
+        gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind)
+        keys = KeyRing(load_key_file(settings.api_keys_file) if settings.api_keys_file else [])
+        if not keys.enabled:
+            logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
+        batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue)
+        await batcher.start()
+        app.state.skulens = AppState(settings, model, gallery, batcher, keys, metrics, default_threshold)
+        skus_count, images = gallery.counts()
+        logger.info("ready: model %s, %d SKUs, %d reference images, data dir %s",
+                    model.version, skus_count, images, settings.data_dir)
+        try:
+            yield
+        finally:
+            app.state.skulens = None
+            await batcher.stop()
+            gallery.close(snapshot=True)
+
+    app = FastAPI(title="skulens", version="0.1.0", lifespan=lifespan,
+                  description="Product (SKU) recognition for retail checkout, with open-set enrolment.")
+    app.state.metrics = metrics
+    app.state.skulens = None
+    install_error_handlers(app)
+    app.include_router(recognize.router)
+    app.include_router(skus.router)
+    app.include_router(health.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (``--factory``): settings from ``SKULENS_*`` environment variables."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(settings)

@@ -1,0 +1,73 @@
+"""FastAPI dependencies: the loaded state, and role checks on API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from embedder.runtime import Embedder
+from gallery.gallery import Gallery
+from service.auth import KeyRing, allows
+from service.batching import MicroBatcher
+from service.errors import ApiError
+from service.metrics import Metrics
+from service.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    embedder: Embedder
+    gallery: Gallery
+    batcher: MicroBatcher
+    keys: KeyRing
+    metrics: Metrics
+    default_threshold: float
+
+    def threshold(self) -> float:
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        return self.gallery.threshold(self.default_threshold)
+
+
+def get_state(request: Request) -> AppState:
+    state = getattr(request.app.state, "skulens", None)
+    if state is None:
+        raise ApiError(503, "not_ready", "the model and gallery are still loading; retry shortly")
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def _presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def require(role: str):
+    """A dependency that lets a request through only with a key of ``role`` or above."""
+
+    def check(request: Request, state: StateDep) -> str | None:
+        if not state.keys.enabled:
+            return None
+        have = state.keys.role_of(_presented_key(request))
+        if have is None:
+            raise ApiError(401, "unauthorized", "missing or invalid API key: send it in the X-API-Key header "
+                           "(or Authorization: Bearer KEY)", {"WWW-Authenticate": "Bearer"})
+        if not allows(have, role):
+            raise ApiError(403, "forbidden", f"a {have!r} key may not do this; it needs the {role!r} role or above")
+        return have
+
+    return Depends(check)
+
+
+Checkout = require("checkout")
+Merchandiser = require("merchandiser")
+Admin = require("admin")

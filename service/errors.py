@@ -1,0 +1,79 @@
+"""One JSON error shape everywhere: ``{"error": {"status", "code", "message"}}``.
+
+Domain exceptions are mapped to HTTP statuses here, at the edge, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from embedder.preprocess import ImageError, ImageTooLarge, UnsupportedImage
+from gallery.types import ImageNotFound, InvalidSku, ModelMismatch, SkuNotFound
+from service.batching import Overloaded
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "code": code, "message": message}}, status, headers=headers)
+
+
+# (exception type, status, code); the first match wins, so subclasses come first
+MAPPING: list[tuple[type[Exception], int, str]] = [
+    (UnsupportedImage, 415, "unsupported_image"),
+    (ImageTooLarge, 413, "image_too_large"),
+    (ImageError, 400, "unreadable_image"),
+    (ImageNotFound, 404, "image_not_found"),
+    (SkuNotFound, 404, "sku_not_found"),
+    (InvalidSku, 422, "invalid_sku"),
+    (ModelMismatch, 409, "model_mismatch"),
+]
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        received = repr(err.get("input"))[:80]
+        parts.append(f"{where}: {err.get('msg')} (received {received})")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for exc_type, status, code in MAPPING:
+        def handler(request: Request, exc: Exception, status: int = status, code: str = code) -> JSONResponse:
+            return error_response(status, code, str(exc))
+        app.add_exception_handler(exc_type, handler)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return error_response(503, "overloaded", str(exc), {"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal error; the server log has the details")

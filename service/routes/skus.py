@@ -1,0 +1,90 @@
+"""Merchandising: the SKU catalogue and its reference images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from gallery.types import SKU_PATTERN, Sku
+from service.deps import Checkout, Merchandiser, StateDep
+from service.errors import ApiError
+from service.schemas import EnrolOut, SkuIn, SkuOut, SkuPage
+from service.uploads import decode_images, read_images
+
+router = APIRouter(prefix="/v1/skus", tags=["catalogue"])
+
+SkuId = Annotated[str, Path(pattern=SKU_PATTERN, description="SKU id: 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric")]
+ImageId = Annotated[int, Path(ge=1, le=2**62)]
+
+ENROL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["images"],
+            "properties": {"images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                           "name": {"type": "string", "description": "Name, if the SKU is new"}}}}},
+    }
+}
+
+
+def sku_out(sku: Sku, image_count: int | None = None) -> SkuOut:
+    return SkuOut(sku=sku.sku, name=sku.name, price=sku.price, attributes=sku.attributes,
+                  image_ids=list(sku.image_ids), image_count=len(sku.image_ids) if image_count is None else image_count,
+                  created_at=sku.created_at, updated_at=sku.updated_at)
+
+
+@router.get("", response_model=SkuPage, summary="List SKUs, by id, a page at a time")
+async def list_skus(state: StateDep, _role=Checkout, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> SkuPage:
+    page = await run_in_threadpool(state.gallery.list_skus, offset, limit)
+    return SkuPage(items=[sku_out(s, n) for s, n in page.items], total=page.total, offset=offset, limit=limit)
+
+
+@router.get("/{sku}", response_model=SkuOut, summary="One SKU with its reference image ids")
+async def get_sku(sku: SkuId, state: StateDep, _role=Checkout) -> SkuOut:
+    return sku_out(await run_in_threadpool(state.gallery.get_sku, sku))
+
+
+@router.put("/{sku}", response_model=SkuOut, summary="Create or update a SKU's metadata",
+            responses={201: {"model": SkuOut, "description": "Created"}})
+async def put_sku(sku: SkuId, body: SkuIn, state: StateDep, response: Response, _role=Merchandiser) -> SkuOut:
+    created = await run_in_threadpool(state.gallery.put_sku, sku, body.name, body.price, body.attributes)
+    response.status_code = 201 if created else 200
+    return sku_out(await run_in_threadpool(state.gallery.get_sku, sku))
+
+
+@router.delete("/{sku}", status_code=204, summary="Delete a SKU and all its reference images")
+async def delete_sku(sku: SkuId, state: StateDep, _role=Merchandiser) -> Response:
+    await run_in_threadpool(state.gallery.delete_sku, sku)
+    return Response(status_code=204)
+
+
+@router.post("/{sku}/images", response_model=EnrolOut, status_code=201, openapi_extra=ENROL_BODY,
+             summary="Enrol reference images (multipart field 'images'); the SKU is created if new")
+async def enrol_images(sku: SkuId, request: Request, state: StateDep, _role=Merchandiser) -> EnrolOut:
+    images = await read_images(request, state.settings, "images", single=False)
+    form = await request.form() if request.headers.get("content-type", "").startswith("multipart/") else {}
+    name = form.get("name") if isinstance(form.get("name"), str) else None
+    if name is not None and not 1 <= len(name) <= 200:
+        raise ApiError(422, "invalid_name", f"name must be 1-200 characters, received {len(name)}")
+    pixels, uploads = await decode_images(images, state.embedder.input_size, state.settings.max_pixels)
+    await run_in_threadpool(state.gallery.check_model)  # fail fast, before inference
+    vectors = await state.batcher.submit(pixels)
+    ids = await run_in_threadpool(state.gallery.enrol, sku, uploads, vectors, name)
+    return EnrolOut(sku=sku, image_ids=ids, model_version=state.embedder.version)
+
+
+@router.get("/{sku}/images/{image_id}", summary="The stored reference image file",
+            response_class=FileResponse, responses={200: {"content": {"image/*": {}}}})
+async def get_image(sku: SkuId, image_id: ImageId, state: StateDep, _role=Checkout) -> FileResponse:
+    record = await run_in_threadpool(state.gallery.store.get_image, sku, image_id)
+    return FileResponse(state.gallery.blobs.path_for(record.sha256), media_type=record.media_type)
+
+
+@router.delete("/{sku}/images/{image_id}", status_code=204, summary="Delete one reference image")
+async def delete_image(sku: SkuId, image_id: ImageId, state: StateDep, _role=Merchandiser) -> Response:
+    await run_in_threadpool(state.gallery.delete_image, sku, image_id)
+    return Response(status_code=204)

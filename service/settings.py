@@ -1,0 +1,35 @@
+"""Every setting of skulens, each with an environment variable ``SKULENS_<NAME>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKULENS_", extra="ignore")
+
+    data_dir: Path = Field(Path("skulens-data"), description="Catalogue, reference images and indexes live here.")
+    model: Path | None = Field(None, description="Model folder (model.tflite + model.json); default: the shipped model.")
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to bind.")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes (each loads the model and index).")
+    threshold: float | None = Field(
+        None, ge=-1.0, le=1.0,
+        description="Open-set threshold on cosine score; default: the gallery's calibrated value, else the model's, else 0.5.")
+    top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
+    index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
+    num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")
+    max_batch: int = Field(16, ge=1, le=256, description="Micro-batching: most images embedded in one call.")
+    max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="Micro-batching: longest wait to fill a batch.")
+    max_queue: int = Field(256, ge=1, description="Images waiting for inference before requests get 503.")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond).")
+    max_pixels: int = Field(40_000_000, ge=1, description="Largest image accepted, in pixels, checked before decoding.")
+    max_images_per_request: int = Field(32, ge=1, le=1024, description="Most images in one batch or enrol request.")
+    api_keys_file: Path | None = Field(None, description="File of 'role key' lines; roles: checkout, merchandiser, admin.")
+    insecure: bool = Field(False, description="Allow binding a non-loopback address without API keys.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (closed by default).")
+    log_level: str = Field("info", description="Python logging level.")
