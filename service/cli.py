@@ -1,0 +1,101 @@
+"""The ``skulens`` command line: serve, enrol, recognize, reindex, info (+ training commands)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+logger = logging.getLogger("skulens")
+
+# Modules that add subcommands: each has ``register(subparsers)``; skipped if its imports fail.
+PLUGINS = ("training.cli_train", "training.cli_eval")
+
+
+def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None:
+    parser.add_argument("--data-dir", help="data directory (SKULENS_DATA_DIR; default ./skulens-data)")
+    parser.add_argument("--model", help="model folder (SKULENS_MODEL; default: the shipped model)")
+    parser.add_argument("--index-kind", choices=["flat", "hnsw"], help="SKULENS_INDEX_KIND (default flat)")
+    parser.add_argument("--threads", type=int, dest="num_threads", help="inference threads (SKULENS_NUM_THREADS)")
+    if serve:
+        parser.add_argument("--host", help="address to bind (SKULENS_HOST; default 127.0.0.1)")
+        parser.add_argument("--port", type=int, help="port (SKULENS_PORT; default 8000)")
+        parser.add_argument("--workers", type=int, help="worker processes (SKULENS_WORKERS; default 1)")
+        parser.add_argument("--api-keys", dest="api_keys_file", help="file of 'role key' lines (SKULENS_API_KEYS_FILE)")
+        parser.add_argument("--insecure", action="store_true", default=None,
+                            help="allow a non-loopback address without API keys (SKULENS_INSECURE)")
+        parser.add_argument("--threshold", type=float, help="open-set threshold (SKULENS_THRESHOLD)")
+
+
+def settings_from(args: argparse.Namespace):
+    """Settings from the environment, overridden by the flags that were given."""
+    from service.settings import Settings
+
+    fields = set(Settings.model_fields)
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    return Settings(**overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skulens", description="Product (SKU) recognition for retail checkout.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the HTTP API (uvicorn)")
+    _settings_args(p, serve=True)
+    p.set_defaults(func="service.commands:serve")
+
+    for name in ("enrol", "enroll"):
+        p = sub.add_parser(name, help="bulk-enrol reference images from a folder per SKU and/or a CSV")
+        _settings_args(p)
+        p.add_argument("folder", nargs="?", help="folder with one sub-folder of images per SKU")
+        p.add_argument("--csv", help="CSV with columns sku,name,price,image_path (paths relative to the CSV)")
+        p.add_argument("--names", help="CSV sku,name[,...] giving names for the folder's SKUs")
+        p.add_argument("--batch-size", type=int, default=32)
+        p.set_defaults(func="service.commands:enrol")
+
+    for name in ("recognize", "recognise"):
+        p = sub.add_parser(name, help="recognise image files against the gallery")
+        _settings_args(p)
+        p.add_argument("images", nargs="+", help="image files")
+        p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+        p.add_argument("--top-k", type=int, default=3)
+        p.add_argument("--threshold", type=float, help="open-set threshold (default: calibrated or the model's)")
+        p.set_defaults(func="service.commands:recognize")
+
+    p = sub.add_parser("reindex", help="re-embed every stored reference image with the model; build its index")
+    _settings_args(p)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--prune", action="store_true", help="then delete vectors of every other model")
+    p.set_defaults(func="service.commands:reindex")
+
+    p = sub.add_parser("info", help="model, gallery size and data directory")
+    _settings_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func="service.commands:info")
+
+    for module in PLUGINS:
+        try:
+            importlib.import_module(module).register(sub)
+        except ImportError as exc:
+            logger.debug("commands of %s unavailable: %s", module, exc)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    func = args.func
+    if isinstance(func, str):  # "module:function", imported only when that command runs
+        module_name, func_name = func.split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

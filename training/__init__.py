@@ -1,0 +1,1 @@
+"""Training, evaluation, calibration and export of the embedder (needs the ``train`` extra)."""
