@@ -1,0 +1,98 @@
+"""End to end: the real uvicorn server on a loopback port, real HTTP, real SQLite/FAISS/JPEGs."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_jpeg
+from tests.e2e.server import Server
+
+pytestmark = pytest.mark.e2e
+
+
+def files(*seeds, field="images"):
+    return [(field, (f"{s}.jpg", make_jpeg(s), "image/jpeg")) for s in seeds]
+
+
+def test_enrol_recognise_delete_unknown_and_restart(tmp_path, tiny_model_dir):
+    data = tmp_path / "data"
+    with Server(data, tiny_model_dir, ["--threshold", "0.995"]) as server, server.client() as http:
+        assert http.get("/readyz").json()["status"] == "ready"
+        enrolled = http.post("/v1/skus/milk/images", files=files(1, 2), data={"name": "Milk"})
+        assert enrolled.status_code == 201
+        http.post("/v1/skus/juice/images", files=files(3))
+        assert http.post("/v1/recognize", files=files(1, field="image")).json()["sku"] == "milk"  # the very next request
+        assert http.delete("/v1/skus/milk").status_code == 204
+        answer = http.post("/v1/recognize", files=files(1, field="image")).json()
+        assert answer["decision"] == "unknown" and answer["sku"] is None
+    # restart: everything is still there
+    with Server(data, tiny_model_dir, ["--threshold", "0.995"]) as server, server.client() as http:
+        assert http.post("/v1/recognize", files=files(3, field="image")).json()["sku"] == "juice"
+        assert http.get("/v1/skus/milk").status_code == 404
+        assert http.get("/readyz").json()["reference_images"] == 1
+
+
+def test_model_mismatch_409_then_reindex(tmp_path, tiny_model_dir, other_model_dir):
+    data = tmp_path / "data"
+    with Server(data, tiny_model_dir) as server, server.client() as http:
+        http.post("/v1/skus/milk/images", files=files(1))
+    with Server(data, other_model_dir) as server, server.client() as http:
+        r = http.post("/v1/recognize", files=files(1, field="image"))
+        assert r.status_code == 409 and "reindex" in r.json()["error"]["message"]
+    cli = [sys.executable, "-m", "service.cli", "reindex", "--data-dir", str(data), "--model", str(other_model_dir)]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with Server(data, other_model_dir) as server, server.client() as http:
+        assert http.post("/v1/recognize", files=files(1, field="image")).json()["sku"] == "milk"
+
+
+def test_bulk_enrol_from_folder_then_serve(tmp_path, tiny_model_dir):
+    folder = tmp_path / "photos"
+    for sku, seeds in {"apple": [1, 2], "pear": [3]}.items():
+        (folder / sku).mkdir(parents=True)
+        for s in seeds:
+            (folder / sku / f"{s}.jpg").write_bytes(make_jpeg(s))
+    (folder / "pear" / "notes.txt").write_text("not a photo")
+    data = tmp_path / "data"
+    cli = [sys.executable, "-m", "service.cli", "enroll", str(folder), "--data-dir", str(data), "--model", str(tiny_model_dir)]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "enrolled 3 images of 2 SKUs" in done.stdout and "notes.txt" in done.stdout
+    with Server(data, tiny_model_dir) as server, server.client() as http:
+        assert http.get("/v1/skus").json()["total"] == 2
+        assert http.post("/v1/recognize", files=files(3, field="image")).json()["sku"] == "pear"
+
+
+@pytest.mark.grocery
+def test_grocery_enrol_some_photos_recognise_others(tmp_path, grocery, tiny_model_dir):
+    """Real in-store photos: enrol train photos of a few SKUs, recognise their val photos.
+
+    With the shipped (trained) model when there is one, else only the plumbing is checked.
+    """
+    from embedder.artifact import ModelNotFound, default_model_dir, load_artifact
+
+    try:
+        model_dir = load_artifact(default_model_dir()).path
+        trained = True
+    except ModelNotFound:
+        model_dir, trained = tiny_model_dir, False
+    skus = ["Banana", "Granny-Smith", "Oatly-Natural-Oatghurt", "Red-Beet", "Watermelon", "Bravo-Orange-Juice"]
+    data = tmp_path / "data"
+    with Server(data, model_dir) as server, server.client() as http:
+        for sku in skus:
+            photos = sorted((grocery / "train" / sku).glob("*.jpg"))[:8]
+            upload = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+            assert http.post(f"/v1/skus/{sku}/images", files=upload).status_code == 201
+        right = total = 0
+        for sku in skus:
+            for photo in sorted((grocery / "val" / sku).glob("*.jpg")):
+                answer = http.post("/v1/recognize", content=photo.read_bytes(), headers={"Content-Type": "image/jpeg"})
+                assert answer.status_code == 200
+                right += answer.json()["matches"][0]["sku"] == sku
+                total += 1
+    assert total >= 20
+    if trained:
+        assert right / total >= 0.8, f"top-1 {right}/{total} on real val photos"

@@ -1,0 +1,189 @@
+"""The gallery against real SQLite files, real FAISS and real image bytes, with synthetic vectors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from gallery.gallery import Gallery, ImageUpload
+from gallery.reindex import reindex
+from gallery.types import ImageNotFound, InvalidSku, ModelMismatch, SkuNotFound
+from tests.conftest import make_jpeg
+
+DIM = 16
+
+
+def vec(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def upload(seed: int) -> ImageUpload:
+    return ImageUpload(make_jpeg(seed, size=(40, 30)), "image/jpeg", 40, 30)
+
+
+def enrol(g: Gallery, sku: str, *seeds: int, name=None):
+    return g.enrol(sku, [upload(s) for s in seeds], np.stack([vec(s) for s in seeds]), name=name)
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    g = Gallery(tmp_path, "model-a", DIM)
+    yield g
+    g.close(snapshot=False)
+
+
+def test_enrolled_images_are_searchable_immediately(gallery):
+    ids = enrol(gallery, "milk", 1, 2, name="Milk 1L")
+    enrol(gallery, "juice", 3)
+    assert len(ids) == 2 and gallery.size == 3
+    result = gallery.recognize(vec(2)[None], threshold=0.9)[0]
+    assert result.known and result.sku == "milk" and result.matches[0].name == "Milk 1L"
+    assert [m.sku for m in result.matches] == ["milk", "juice"]  # one match per SKU
+
+
+def test_unknown_below_threshold(gallery):
+    enrol(gallery, "milk", 1)
+    result = gallery.recognize(vec(99)[None], threshold=0.9)[0]
+    assert not result.known and result.sku is None
+
+
+def test_delete_image_keeps_sku_and_removes_file(gallery):
+    ids = enrol(gallery, "milk", 1, 2)
+    digest = gallery.store.get_image("milk", ids[0]).sha256
+    gallery.delete_image("milk", ids[0])
+    assert gallery.get_sku("milk").image_ids == (ids[1],)
+    assert not gallery.blobs.exists(digest)
+    assert gallery.recognize(vec(1)[None], 0.0)[0].matches[0].score < 0.99
+    with pytest.raises(ImageNotFound):
+        gallery.delete_image("milk", ids[0])
+
+
+def test_shared_file_kept_until_last_reference_goes(gallery):
+    ids_a = enrol(gallery, "a", 1)
+    enrol(gallery, "b", 1)  # the same photo under two SKUs
+    gallery.delete_sku("a")
+    assert gallery.blobs.exists(gallery.store.get_image("b", ids_a[0] + 1).sha256)
+
+
+def test_delete_sku(gallery):
+    enrol(gallery, "milk", 1)
+    gallery.delete_sku("milk")
+    assert gallery.size == 0
+    with pytest.raises(SkuNotFound):
+        gallery.get_sku("milk")
+    assert not gallery.recognize(vec(1)[None], 0.5)[0].known
+
+
+def test_metadata_and_paging(gallery):
+    assert gallery.put_sku("b-1", "Bananas", 1.5, {"organic": True}) is True
+    assert gallery.put_sku("b-1", "Bananas (loose)", 1.2, {}) is False
+    for i in range(5):
+        gallery.put_sku(f"s{i}", f"S{i}")
+    page = gallery.list_skus(offset=2, limit=2)
+    assert page.total == 6 and [s.sku for s, _ in page.items] == ["s1", "s2"]
+    sku = gallery.get_sku("b-1")
+    assert (sku.name, sku.price, sku.attributes) == ("Bananas (loose)", 1.2, {})
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", "a\x00b", "x" * 65, "-lead", "sp ace"])
+def test_invalid_sku_ids_refused_and_nothing_stored(gallery, bad):
+    with pytest.raises(InvalidSku):
+        enrol(gallery, bad, 1)
+    assert gallery.counts() == (0, 0)
+
+
+def test_everything_survives_a_restart(tmp_path):
+    g = Gallery(tmp_path, "model-a", DIM)
+    enrol(g, "milk", 1, 2)
+    enrol(g, "juice", 3)
+    g.delete_image("milk", 1)
+    g.close()
+    again = Gallery(tmp_path, "model-a", DIM)
+    assert again.size == 2 and again.get_sku("milk").image_ids == (2,)
+    assert again.recognize(vec(3)[None], 0.9)[0].sku == "juice"
+    again.close(snapshot=False)
+
+
+def test_stale_snapshot_catches_up_from_the_change_log(tmp_path):
+    g = Gallery(tmp_path, "model-a", DIM)
+    enrol(g, "milk", 1)
+    g.save_snapshot()
+    enrol(g, "juice", 2)  # after the snapshot, as if the process were killed here
+    g.delete_sku("milk")
+    g.store.close()
+    again = Gallery(tmp_path, "model-a", DIM)
+    assert again.size == 1 and again.recognize(vec(2)[None], 0.9)[0].sku == "juice"
+    again.close(snapshot=False)
+
+
+def test_corrupt_snapshot_is_rebuilt_from_sqlite(tmp_path):
+    g = Gallery(tmp_path, "model-a", DIM)
+    enrol(g, "milk", 1, 2)
+    path = g.save_snapshot()
+    g.store.close()
+    path.write_bytes(b"garbage")
+    again = Gallery(tmp_path, "model-a", DIM)
+    assert again.size == 2
+    again.close(snapshot=False)
+
+
+def test_two_processes_see_each_others_writes(tmp_path):
+    """Two Gallery objects on one data dir stand for two uvicorn workers."""
+    a, b = Gallery(tmp_path, "model-a", DIM), Gallery(tmp_path, "model-a", DIM)
+    enrol(a, "milk", 1)
+    assert b.recognize(vec(1)[None], 0.9)[0].sku == "milk"
+    b.delete_sku("milk")
+    assert not a.recognize(vec(1)[None], 0.9)[0].known
+    a.close(snapshot=False)
+    b.close(snapshot=False)
+
+
+def test_another_model_is_refused_until_reindexed(tmp_path, tiny_embedder):
+    g = Gallery(tmp_path, "model-a", DIM)
+    enrol(g, "milk", 1)
+    g.close()
+    other = Gallery(tmp_path, tiny_embedder.version, tiny_embedder.embedding_dim)
+    with pytest.raises(ModelMismatch, match="reindex"):
+        other.recognize(np.zeros((1, 256), np.float32) + 1 / 16, 0.5)
+    with pytest.raises(ModelMismatch):
+        other.enrol("juice", [upload(5)], np.ones((1, 256), np.float32) / 16)
+    other.close(snapshot=False)
+    report = reindex(tmp_path, tiny_embedder)
+    assert report.embedded == 1 and not report.failed
+    ready = Gallery(tmp_path, tiny_embedder.version, tiny_embedder.embedding_dim)
+    assert ready.size == 1
+    ready.check_model()
+    info = json.loads((tmp_path / "index" / f"{tiny_embedder.version}.flat.json").read_text())
+    assert info["vectors"] == 1
+    ready.close(snapshot=False)
+    # the old model's vectors are still there: the old server could keep serving
+    old = Gallery(tmp_path, "model-a", DIM)
+    assert old.size == 1
+    old.close(snapshot=False)
+
+
+def test_reindex_resumes_and_reports_unreadable_files(tmp_path, tiny_embedder):
+    g = Gallery(tmp_path, "model-a", DIM)
+    ids = enrol(g, "milk", 1, 2)
+    broken = g.blobs.path_for(g.store.get_image("milk", ids[1]).sha256)
+    g.close()
+    broken.write_bytes(b"not an image anymore")
+    report = reindex(tmp_path, tiny_embedder)
+    assert report.embedded == 1 and list(report.failed) == [ids[1]]
+    assert not (tmp_path / "index" / f"{tiny_embedder.version}.flat").exists()  # not switched
+    broken.write_bytes(make_jpeg(2, size=(40, 30)))
+    again = reindex(tmp_path, tiny_embedder)
+    assert again.embedded == 1 and not again.failed  # only the missing one
+
+
+def test_hnsw_gallery(tmp_path):
+    g = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
+    enrol(g, "milk", 1)
+    enrol(g, "juice", 2)
+    g.delete_sku("milk")
+    assert g.recognize(vec(2)[None], 0.9)[0].sku == "juice"
+    g.close()
+    again = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
+    assert again.size == 1
+    again.close(snapshot=False)

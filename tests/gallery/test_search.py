@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from gallery.search import FlatIndex, HNSWIndex, make_index
+
+
+def unit(n, d=32, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_add_search_remove(kind):
+    index = make_index(kind, 32)
+    vectors = unit(50)
+    index.add(np.arange(100, 150), vectors)
+    scores, ids = index.search(vectors[:3], 1)
+    assert ids[:, 0].tolist() == [100, 101, 102] and np.allclose(scores[:, 0], 1.0, atol=1e-5)
+    index.remove(np.array([100, 999]))
+    assert len(index) == 49
+    _, ids = index.search(vectors[:1], 5)
+    assert 100 not in ids[0].tolist()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_re_adding_an_id_replaces_it(kind):
+    index = make_index(kind, 32)
+    vectors = unit(3)
+    index.add(np.array([1, 2, 3]), vectors)
+    index.add(np.array([1]), vectors[2:3])
+    assert len(index) == 3
+    _, ids = index.search(vectors[2:3], 3)
+    assert sorted(ids[0].tolist()) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_empty_and_short_results_padded(kind):
+    index = make_index(kind, 32)
+    scores, ids = index.search(unit(2), 4)
+    assert ids.shape == (2, 4) and (ids == -1).all()
+    index.add(np.array([7]), unit(1))
+    _, ids = index.search(unit(1), 4)
+    assert ids[0].tolist()[0] == 7 and (ids[0, 1:] == -1).all()
+
+
+@pytest.mark.parametrize("cls", [FlatIndex, HNSWIndex])
+def test_save_load_round_trip(tmp_path, cls):
+    index = cls(32)
+    vectors = unit(40)
+    index.add(np.arange(40), vectors)
+    index.remove(np.array([5]))
+    index.save(tmp_path / "i")
+    loaded = cls.load(tmp_path / "i", 32)
+    assert len(loaded) == 39
+    assert np.array_equal(loaded.search(vectors, 3)[1], index.search(vectors, 3)[1])
+
+
+def test_hnsw_recall_against_exact_and_rebuild_after_many_deletes():
+    vectors = unit(3000, 64, seed=1)
+    queries = unit(100, 64, seed=2)
+    flat, hnsw = FlatIndex(64), HNSWIndex(64)
+    for index in (flat, hnsw):
+        index.add(np.arange(3000), vectors)
+    exact = flat.search(queries, 1)[1][:, 0]
+    assert (hnsw.search(queries, 1)[1][:, 0] == exact).mean() >= 0.95
+    gone = np.arange(0, 3000, 2)  # half deleted: tombstones trigger a rebuild
+    flat.remove(gone)
+    hnsw.remove(gone)
+    assert len(hnsw) == 1500 and hnsw._dead < 0.2 * 3000
+    exact = flat.search(queries, 1)[1][:, 0]
+    got = hnsw.search(queries, 1)[1][:, 0]
+    assert (got == exact).mean() >= 0.95 and not np.isin(got, gone).any()
+
+
+def test_wrong_dimension_refused():
+    with pytest.raises(ValueError, match=r"\(n, 32\)"):
+        FlatIndex(32).add(np.array([1]), np.zeros((1, 8), np.float32))
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="'ivf'"):
+        make_index("ivf", 8)
