@@ -1,0 +1,147 @@
+"""Choose the open-set threshold from labelled queries for a precision target.
+
+A query is *accepted* when its best score reaches the threshold. An accepted
+answer is right when its top-1 SKU is the query's SKU; an accepted query of an
+unknown SKU (one not enrolled) is always wrong. The threshold picked is the
+**lowest** one whose accepted answers reach the target precision: of all the
+thresholds that meet the target it accepts the most queries.
+
+When no threshold reaches the target, the one with the best precision is
+returned (ties: the lowest, accepting the most), ``reached`` is False and
+``note`` says so; when not even one accepted answer is right, the threshold is
+set just above the best score (reject everything). The caller decides what to
+do with an unreached target: ``skulens calibrate`` prints a warning and still
+stores it unless ``--dry-run``.
+
+The threshold is placed half-way between the lowest accepted score and the
+next score below it, so that float32 vs float64 round-off in the serving path
+cannot flip a query that sat exactly on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.metrics import OpenSetResult, open_set_at_threshold, open_set_from_decisions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float
+    target_precision: float
+    reached: bool
+    result: OpenSetResult  # what the threshold does on the calibration queries
+    note: str
+
+
+def _check(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, target: float):
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    is_known = np.asarray(is_known, dtype=bool).ravel()
+    correct = np.asarray(correct, dtype=bool).ravel() & is_known
+    if not len(scores) == len(correct) == len(is_known):
+        raise ValueError(f"lengths differ: {len(scores)} scores, {len(correct)} correct, {len(is_known)} known")
+    if len(scores) == 0:
+        raise ValueError("cannot calibrate a threshold from 0 queries")
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"target precision must be in (0, 1], got {target!r}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite (a query with no gallery match has no score)")
+    return scores, correct, is_known
+
+
+def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
+                        target_precision: float = 0.99) -> Calibration:
+    """Lowest threshold whose accepted answers reach ``target_precision`` (see the module docstring)."""
+    scores, correct, is_known = _check(scores, correct, is_known, target_precision)
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    hits = np.cumsum(correct[order])
+    # candidate cut after each run of equal scores: accept everything >= that score
+    last_of_run = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
+    accepted = last_of_run + 1
+    precision = hits[last_of_run] / accepted
+    feasible = np.flatnonzero(precision >= target_precision - 1e-12)
+    if len(feasible):
+        cut, reached = int(feasible[-1]), True
+        note = (f"lowest threshold reaching precision {target_precision:g}: accepts {accepted[cut]} of "
+                f"{len(scores)} queries at precision {precision[cut]:.4f}")
+    elif precision.max() > 0:
+        best = precision.max()
+        cut, reached = int(np.flatnonzero(precision == best)[-1]), False
+        note = (f"target precision {target_precision:g} cannot be reached on these queries: the best is "
+                f"{best:.4f} (accepting {accepted[cut]} of {len(scores)}); using that threshold")
+    else:
+        threshold = float(np.nextafter(sorted_scores[0], np.inf))
+        note = (f"target precision {target_precision:g} cannot be reached: no accepted answer is ever right; "
+                f"threshold set above the best score ({sorted_scores[0]:.4f}), rejecting everything")
+        return Calibration(threshold, target_precision, False,
+                           open_set_at_threshold(scores, correct, is_known, threshold), note)
+    index = last_of_run[cut]
+    lowest = sorted_scores[index]
+    threshold = float((lowest + sorted_scores[index + 1]) / 2) if index + 1 < len(scores) else float(lowest)
+    if index + 1 < len(scores) and not threshold > sorted_scores[index + 1]:
+        threshold = float(lowest)  # the two scores are adjacent floats
+    return Calibration(threshold, target_precision, reached,
+                       open_set_at_threshold(scores, correct, is_known, threshold), note)
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """Threshold chosen on one fold, measured on the other: an honest estimate of the calibrated result."""
+
+    thresholds: tuple[float, ...]  # one per fold (calibrated on the other folds)
+    reached: tuple[bool, ...]
+    result: OpenSetResult  # pooled over all queries, each judged by the threshold not fitted on it
+
+
+def cross_fit(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, folds: np.ndarray,
+              target_precision: float = 0.99) -> CrossFit:
+    """K-fold calibration: for each fold, calibrate on the rest and apply to it."""
+    scores, correct, is_known = _check(scores, correct, is_known, target_precision)
+    folds = np.asarray(folds).ravel()
+    if len(folds) != len(scores):
+        raise ValueError(f"{len(folds)} fold ids for {len(scores)} queries")
+    ids = np.unique(folds)
+    if len(ids) < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got fold ids {ids.tolist()}")
+    accepted = np.zeros(len(scores), dtype=bool)
+    thresholds, reached = [], []
+    for fold in ids:
+        held = folds == fold
+        fitted = calibrate_threshold(scores[~held], correct[~held], is_known[~held], target_precision)
+        accepted[held] = scores[held] >= fitted.threshold
+        thresholds.append(fitted.threshold)
+        reached.append(fitted.reached)
+    result = open_set_from_decisions(accepted, correct, is_known, float(np.mean(thresholds)))
+    return CrossFit(tuple(thresholds), tuple(reached), result)
+
+
+def make_folds(query_skus: list[str], unknown_skus: set[str], n_folds: int = 2, seed: int = 0) -> np.ndarray:
+    """Fold ids: known queries spread over folds within each SKU; unknown queries split *by SKU*.
+
+    Splitting the unknowns by SKU means the threshold is always judged on unknown
+    products it was not fitted on, as in deployment.
+    """
+    rng = np.random.default_rng(seed)
+    folds = np.zeros(len(query_skus), dtype=np.int64)
+    unknown_order = sorted(unknown_skus & set(query_skus))
+    rng.shuffle(unknown_order)
+    unknown_fold = {sku: i % n_folds for i, sku in enumerate(unknown_order)}
+    by_sku: dict[str, list[int]] = {}
+    for index, sku in enumerate(query_skus):
+        by_sku.setdefault(sku, []).append(index)
+    offset = 0
+    for sku in sorted(by_sku):
+        indices = by_sku[sku]
+        if sku in unknown_fold:
+            folds[indices] = unknown_fold[sku]
+            continue
+        shuffled = rng.permutation(indices)
+        folds[shuffled] = (np.arange(len(shuffled)) + offset) % n_folds
+        offset += len(shuffled)  # rotate so that small SKUs do not all start in fold 0
+    return folds

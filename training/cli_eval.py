@@ -1,0 +1,228 @@
+"""``skulens evaluate`` and ``skulens calibrate`` (registered by ``service/cli.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+
+logger = logging.getLogger(__name__)
+
+
+def _sku_list(value: str | None) -> set[str]:
+    """``A,B,C``, ``@file`` (one per line) or ``default`` (the grocery SKUs held out of training)."""
+    if not value:
+        return set()
+    if value == "default":
+        from training.evaluate import held_out_skus
+
+        return set(held_out_skus())
+    if value.startswith("@"):
+        lines = Path(value[1:]).read_text().splitlines()
+        return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _model_spec(value: str) -> tuple[str, Path]:
+    label, sep, path = value.partition("=")
+    return (label, Path(path)) if sep else (Path(value).name or value, Path(value))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/skulens/embeddings)")
+    p.add_argument("--no-cache", action="store_true", help="embed everything again, keep nothing")
+    p.add_argument("--batch-size", type=int, default=32, help="images per inference call (default 32)")
+    p.add_argument("--threads", type=int, default=2, help="LiteRT inference threads (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="image-decoding threads (default 2)")
+    p.add_argument("--target-precision", type=float, default=0.99,
+                   help="calibration target: precision of accepted answers (default 0.99)")
+    p.add_argument("--json-out", type=Path, help="write the results as JSON to this file")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="measure a model on a gallery folder and a query folder (one sub-folder per SKU)",
+        description="Closed-set retrieval metrics with every gallery SKU enrolled; open-set metrics with the "
+                    "--unknown-skus removed from the gallery (and any query SKU without gallery photos); "
+                    "optional robustness table and HTML report. Several --model give a side-by-side table.")
+    p.add_argument("gallery", type=Path, help="reference photos: GALLERY/<SKU>/*.jpg")
+    p.add_argument("queries", type=Path, help="query photos: QUERIES/<SKU>/*.jpg")
+    p.add_argument("--model", action="append", metavar="[LABEL=]PATH",
+                   help="model folder, repeatable (default: the shipped model)")
+    p.add_argument("--unknown-skus", metavar="LIST",
+                   help="open set: SKUs removed from the gallery whose queries must be rejected "
+                        "(A,B,C, @file, or 'default' = the grocery SKUs held out of training)")
+    p.add_argument("--held-out-skus", metavar="LIST",
+                   help="report top-1/top-5 separately for these SKUs and the rest (same forms as --unknown-skus)")
+    p.add_argument("--gallery-per-sku", type=int, metavar="N", help="few-shot: enrol only N random photos per SKU")
+    p.add_argument("--seed", type=int, default=0, help="seed for --gallery-per-sku and the calibration folds")
+    p.add_argument("--threshold", type=float, help="open-set threshold (default: calibrated on the queries)")
+    p.add_argument("--robustness", nargs="?", const="all", metavar="CONDITIONS",
+                   help="also measure degraded queries: 'all' or some of dark,blurry,low_res,partial")
+    p.add_argument("--top-confused", type=int, default=10, help="confused SKU pairs to list (default 10)")
+    p.add_argument("--report", type=Path, metavar="PATH", help="write a self-contained HTML report "
+                   "(with several models: PATH-<label>.html each)")
+    _common(p)
+    p.set_defaults(func=evaluate_command)
+
+    p = subparsers.add_parser(
+        "calibrate", help="pick the open-set threshold for a precision target; store it with the gallery",
+        description="Queries of enrolled SKUs should be accepted with the right SKU; queries of SKUs not "
+                    "enrolled must be rejected. Picks the lowest threshold whose accepted answers reach "
+                    "--target-precision and stores it for this model in the --data-dir gallery.")
+    p.add_argument("queries", type=Path, help="labelled query photos: QUERIES/<SKU>/*.jpg")
+    p.add_argument("--gallery-folder", type=Path,
+                   help="reference photos to search instead of the enrolled gallery (GALLERY/<SKU>/*.jpg)")
+    p.add_argument("--unknown-skus", metavar="LIST", help="with --gallery-folder: SKUs to remove from it")
+    p.add_argument("--data-dir", type=Path, help="the gallery to store the threshold in (SKULENS_DATA_DIR)")
+    p.add_argument("--model", type=Path, help="model folder (SKULENS_MODEL; default: the shipped model)")
+    p.add_argument("--index-kind", choices=["flat", "hnsw"], help="SKULENS_INDEX_KIND (default flat)")
+    p.add_argument("--dry-run", action="store_true", help="print the threshold, store nothing")
+    _common(p)
+    p.set_defaults(func=calibrate_command)
+
+
+def _cache(args, version: str):
+    from training.evaluate import EmbeddingCache, default_cache_dir
+
+    return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir(), version)
+
+
+def _conditions(value: str | None) -> tuple[str, ...]:
+    from training.robustness import CONDITIONS
+
+    if not value:
+        return ()
+    names = tuple(CONDITIONS) if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"--robustness: unknown condition(s) {unknown}; choose from {list(CONDITIONS)} or 'all'")
+    return names
+
+
+def evaluate_command(args) -> int:
+    from embedder.artifact import ModelNotFound, default_model_dir, load_artifact
+    from embedder.runtime import LiteRTEmbedder
+    from training.evaluate import evaluate_model, scan_folder, to_jsonable
+    from training.report import comparison_tables
+
+    specs = [_model_spec(m) for m in args.model] if args.model else [("shipped", default_model_dir())]
+    conditions = _conditions(args.robustness)
+    gallery, queries = scan_folder(args.gallery), scan_folder(args.queries)
+    if args.gallery_per_sku:
+        gallery = gallery.per_sku(args.gallery_per_sku, seed=args.seed)
+    unknown, held_out = _sku_list(args.unknown_skus), _sku_list(args.held_out_skus)
+    missing = sorted((unknown | held_out) - set(gallery.skus) - set(queries.skus))
+    if missing:
+        logger.warning("SKUs named but in neither folder: %s", missing)
+    groups = {"seen": set(queries.skus) - held_out, "held-out": held_out} if held_out else {}
+    logger.info("gallery %s: %d photos of %d SKUs; queries %s: %d photos of %d SKUs", args.gallery,
+                len(gallery), len(set(gallery.skus)), args.queries, len(queries), len(set(queries.skus)))
+    results = []
+    for label, path in specs:
+        try:
+            artifact = load_artifact(path)
+        except ModelNotFound as exc:
+            raise SystemExit(f"--model {label}={path}: {exc}") from exc
+        embedder = LiteRTEmbedder(artifact, num_threads=args.threads)
+        info = {"path": str(path), "version": artifact.version, "backbone": artifact.backbone,
+                "input_size": artifact.input_size, "weights_origin": artifact.weights_origin,
+                "trained": artifact.trained, "precision": artifact.precision}
+        logger.info("evaluating %s (%s, version %s)", label, path, artifact.version)
+        results.append(evaluate_model(
+            embedder, label, gallery, queries, unknown_skus=unknown, groups=groups, threshold=args.threshold,
+            target_precision=args.target_precision, conditions=conditions, cache=_cache(args, artifact.version),
+            batch_size=args.batch_size, workers=args.workers, seed=args.seed, model_info=info,
+            top_confused=args.top_confused))
+    settings = {"gallery": str(args.gallery), "queries": str(args.queries), "gallery_per_sku": args.gallery_per_sku,
+                "seed": args.seed, "unknown_skus": sorted(unknown), "held_out_skus": sorted(held_out),
+                "target_precision": args.target_precision, "threshold": args.threshold,
+                "robustness": list(conditions)}
+    print(comparison_tables(results, settings))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"settings": settings, "models": {r.label: to_jsonable(r) for r in results}}
+        args.json_out.write_text(json.dumps(payload, indent=1) + "\n")
+        logger.info("wrote %s", args.json_out)
+    if args.report:
+        from training.report import write_report
+
+        for result in results:
+            target = args.report if len(results) == 1 else args.report.with_name(
+                f"{args.report.stem}-{result.label}{args.report.suffix or '.html'}")
+            write_report(result, target, settings=settings)
+            logger.info("wrote report %s", target)
+    return 0
+
+
+def calibrate_command(args) -> int:
+    import numpy as np
+
+    from embedder.runtime import LiteRTEmbedder
+    from gallery.gallery import Gallery
+    from service.cli import settings_from
+    from service.model_source import resolve_model
+    from training.calibrate import calibrate_threshold
+    from training.evaluate import closed_set, embed_files, open_set, scan_folder, to_jsonable
+
+    settings = settings_from(args)
+    artifact = resolve_model(settings.model, settings.data_dir)
+    embedder = LiteRTEmbedder(artifact, num_threads=args.threads)
+    queries = scan_folder(args.queries)
+    cache = _cache(args, artifact.version)
+    q_vectors = embed_files(embedder, queries.paths, cache=cache, batch_size=args.batch_size, workers=args.workers)
+    catalog = Path(settings.data_dir) / "catalog.sqlite3"
+    if args.gallery_folder:
+        gallery = scan_folder(args.gallery_folder)
+        g_vectors = embed_files(embedder, gallery.paths, cache=cache, batch_size=args.batch_size,
+                                workers=args.workers)
+        opened = open_set(q_vectors @ g_vectors.T, gallery, queries, _sku_list(args.unknown_skus),
+                          None, args.target_precision, seed=0)
+        if opened is None:  # no unknown queries: calibrate on the known ones alone
+            _, outcomes = closed_set(q_vectors @ g_vectors.T, gallery, queries, {})
+            scores = np.array([o.top_scores[0] for o in outcomes])
+            calibration = calibrate_threshold(scores, [o.correct for o in outcomes],
+                                              np.ones(len(outcomes), bool), args.target_precision)
+        else:
+            calibration = opened.calibration
+    else:
+        if args.unknown_skus:
+            raise SystemExit("--unknown-skus needs --gallery-folder; with an enrolled gallery, "
+                             "queries of SKUs that are not enrolled are the unknown ones")
+        if not catalog.exists():
+            raise SystemExit(f"no gallery at {str(settings.data_dir)!r} (no {catalog.name}); enrol first "
+                             "or give --gallery-folder")
+        store = Gallery(settings.data_dir, artifact.version, artifact.embedding_dim, settings.index_kind)
+        try:
+            enrolled = set(store.store.image_skus().values())
+            top = [m[0] if m else None for m in store.search(q_vectors, k=1)]
+        finally:
+            store.close(snapshot=False)
+        scores = np.array([m.score if m else -1.0 for m in top])
+        correct = [m is not None and m.sku == s for m, s in zip(top, queries.skus)]
+        calibration = calibrate_threshold(scores, correct, [s in enrolled for s in queries.skus],
+                                          args.target_precision)
+    result = calibration.result
+    print(f"threshold {calibration.threshold:.6f} for model {artifact.version}: {calibration.note}\n"
+          f"  on these queries: known accuracy {result.known_accuracy:.4f}, known acceptance "
+          f"{result.known_acceptance:.4f}, unknown rejection {result.unknown_rejection:.4f}, "
+          f"precision {result.precision:.4f} ({result.known} known, {result.unknown} unknown queries)")
+    if not calibration.reached:
+        logger.warning("target precision %g not reached: %s", args.target_precision, calibration.note)
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"model": artifact.version, **to_jsonable(calibration)}, indent=1))
+    if args.dry_run:
+        logger.info("--dry-run: threshold not stored")
+    elif catalog.exists():
+        store = Gallery(settings.data_dir, artifact.version, artifact.embedding_dim, settings.index_kind)
+        try:
+            store.set_threshold(calibration.threshold)
+        finally:
+            store.close(snapshot=False)
+        logger.info("stored threshold %.6f for model %s in %s", calibration.threshold, artifact.version,
+                    settings.data_dir)
+    else:
+        logger.warning("not stored: no gallery at %s (enrol first, or pass --data-dir)", settings.data_dir)
+    return 0

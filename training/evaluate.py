@@ -1,0 +1,390 @@
+"""Evaluate an embedding model on a gallery folder and a query folder (one sub-folder per SKU).
+
+Everything a run measures comes from one pass of embeddings (cached per model
+version and file content, so a second run or a second model on the same photos
+is cheap):
+
+* closed set: every gallery SKU enrolled; queries of those SKUs; top-1/top-5
+  (best image per SKU, as the service answers), Recall@k, mAP@R, per-SKU accuracy,
+  the most confused pairs, and top-1/top-5 per group (e.g. SKUs held out of training);
+* open set (when some query SKUs are not enrolled, or ``unknown_skus`` are removed
+  from the gallery): AUROC known-vs-unknown on the best score, and known accuracy /
+  unknown rejection at a threshold (given, or calibrated on these queries, together
+  with a 2-fold cross-fitted estimate that never judges a threshold on its own data);
+* robustness: the closed-set accuracy again with degraded queries (``robustness.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embedder.preprocess import ImageError, load_image
+from embedder.runtime import Embedder
+from training import metrics
+from training.calibrate import Calibration, CrossFit, calibrate_threshold, cross_fit, make_folds
+from training.robustness import CLEAN, CONDITIONS, apply_condition
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: Bump when decoding/letterboxing changes: cached vectors made the old way are then ignored.
+PREPROCESS_TAG = "letterbox1"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Image files and their SKUs, in a fixed order (SKU, then file name)."""
+
+    paths: tuple[Path, ...]
+    skus: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, keep: Sequence[bool]) -> ImageSet:
+        return ImageSet(tuple(p for p, k in zip(self.paths, keep) if k), tuple(s for s, k in zip(self.skus, keep) if k))
+
+    def without(self, skus: set[str]) -> ImageSet:
+        return self.subset([s not in skus for s in self.skus])
+
+    def per_sku(self, n: int, seed: int = 0) -> ImageSet:
+        """At most ``n`` photos of each SKU, drawn at random (seeded): the few-shot gallery."""
+        if n < 1:
+            raise ValueError(f"photos per SKU must be at least 1, got {n}")
+        rng = np.random.default_rng(seed)
+        keep = np.zeros(len(self), dtype=bool)
+        for sku in sorted(set(self.skus)):
+            rows = np.flatnonzero(np.array(self.skus) == sku)
+            keep[rng.choice(rows, size=min(n, len(rows)), replace=False)] = True
+        return self.subset(keep.tolist())
+
+
+def scan_folder(root: str | os.PathLike) -> ImageSet:
+    """Images in ``root/<SKU>/``; raises if the folder has none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {str(root)!r} does not exist (expected one sub-folder per SKU)")
+    paths, skus = [], []
+    for sku_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(sku_dir.iterdir()):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(path)
+                skus.append(sku_dir.name)
+    if not paths:
+        raise ValueError(f"no images in {str(root)!r}: expected {root}/<SKU>/*.jpg (suffixes {IMAGE_SUFFIXES})")
+    return ImageSet(tuple(paths), tuple(skus))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skulens" / "embeddings"
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model version, condition, file content): one ``.npz`` per model version and condition.
+
+    Keys are content hashes, so a renamed file is still found and an edited one is
+    not. Files are replaced atomically; two runs writing at once can lose entries
+    (recomputed next time), never corrupt them.
+    """
+
+    def __init__(self, directory: str | os.PathLike, version: str):
+        self.directory = Path(directory) / version
+        self._tables: dict[str, dict[str, np.ndarray]] = {}
+
+    def _file(self, condition: str) -> Path:
+        return self.directory / f"{PREPROCESS_TAG}-{condition}.npz"
+
+    def table(self, condition: str) -> dict[str, np.ndarray]:
+        if condition not in self._tables:
+            table: dict[str, np.ndarray] = {}
+            path = self._file(condition)
+            if path.exists():
+                try:
+                    with np.load(path) as data:
+                        table = dict(zip(data["keys"].tolist(), data["vectors"]))
+                except Exception as exc:  # a torn or foreign file: recompute
+                    logger.warning("ignoring unreadable embedding cache %s: %s", path, exc)
+            self._tables[condition] = table
+        return self._tables[condition]
+
+    def save(self, condition: str) -> None:
+        table = self.table(condition)
+        if not table:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self._file(condition).with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, keys=np.array(list(table)), vectors=np.stack(list(table.values())))
+        os.replace(tmp, self._file(condition))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    try:
+        return load_image(path.read_bytes(), size=size)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from exc
+
+
+def embed_files(embedder: Embedder, paths: Sequence[Path], *, cache: EmbeddingCache | None = None,
+                condition: str = CLEAN, batch_size: int = 32, workers: int = 2) -> np.ndarray:
+    """Unit vectors ``(len(paths), dim)``; decoding runs on a thread pool one batch ahead of inference."""
+    paths = [Path(p) for p in paths]
+    digests = [_digest(p) for p in paths]
+    table = cache.table(condition) if cache is not None else {}
+    vectors = np.zeros((len(paths), embedder.embedding_dim), dtype=np.float32)
+    todo = [i for i, d in enumerate(digests) if d not in table]
+    for i, d in enumerate(digests):
+        if d in table:
+            vectors[i] = table[d]
+    if not todo:
+        return vectors
+    start = time.perf_counter()
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        def submit(batch: list[int]) -> list[Future]:
+            return [pool.submit(_decode, paths[i], embedder.input_size) for i in batch]
+
+        ahead = submit(batches[0])
+        for number, batch in enumerate(batches):
+            current, ahead = ahead, (submit(batches[number + 1]) if number + 1 < len(batches) else [])
+            pixels = np.stack([f.result() for f in current])
+            variants = [int(digests[i][:8], 16) for i in batch]  # e.g. which side ``partial`` keeps
+            pixels = apply_condition(condition, pixels, variants)
+            vectors[batch] = embedder.embed(pixels)
+    for i in todo:
+        table[digests[i]] = vectors[i]
+    if cache is not None:
+        cache.save(condition)
+    logger.info("embedded %d images (%s, %d cached) in %.1f s", len(todo), condition,
+                len(paths) - len(todo), time.perf_counter() - start)
+    return vectors
+
+
+#: SKUs of the grocery set kept out of training (the open-set claim); training.data owns the list.
+_FALLBACK_HELD_OUT = (
+    "Pink-Lady", "Arla-Standard-Milk", "God-Morgon-Apple-Juice", "Yoggi-Vanilla-Yoghurt", "Conference",
+    "Honeydew-Melon", "Yellow-Bell-Pepper", "Lime", "Zucchini", "Oatly-Oat-Milk",
+)
+
+
+def held_out_skus() -> tuple[str, ...]:
+    """``training.data.HELD_OUT_SKUS`` when importable (it needs TensorFlow), else the same list kept here."""
+    try:
+        from training.data import HELD_OUT_SKUS
+    except ImportError:
+        return _FALLBACK_HELD_OUT
+    return tuple(HELD_OUT_SKUS)
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    name: str
+    queries: int
+    top1: float
+    top5: float
+
+
+@dataclass(frozen=True)
+class ClosedSet:
+    gallery_images: int
+    gallery_skus: int
+    queries: int  # queries whose SKU is in the gallery
+    top1: float
+    top5: float
+    recall_at_k: dict[int, float]
+    map_at_r: float
+    groups: list[GroupScore]
+    per_sku: list[metrics.SkuAccuracy]
+    confused: list[metrics.Confusion]
+
+
+@dataclass(frozen=True)
+class OpenSet:
+    gallery_skus: int
+    unknown_skus: list[str]
+    auroc: float
+    threshold_source: str  # "given" or "calibrated on these queries"
+    at_threshold: metrics.OpenSetResult
+    calibration: Calibration | None
+    cross_fitted: CrossFit | None
+    known_scores: list[float]  # best score of each known query (histograms)
+    unknown_scores: list[float]
+
+
+@dataclass(frozen=True)
+class RobustnessRow:
+    condition: str
+    queries: int
+    top1: float
+    top5: float
+    groups: list[GroupScore]
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """One closed-set query: its 5 best SKUs with their scores and best-matching gallery photo."""
+
+    path: str
+    sku: str
+    top_skus: list[str]
+    top_scores: list[float]
+    top_paths: list[str]
+
+    @property
+    def correct(self) -> bool:
+        return bool(self.top_skus) and self.top_skus[0] == self.sku
+
+
+@dataclass
+class EvalResult:
+    label: str
+    model: dict  # path, version, backbone, input size, weights origin, trained
+    closed: ClosedSet
+    open: OpenSet | None
+    robustness: list[RobustnessRow]
+    queries: list[QueryOutcome]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _groups(ranks: np.ndarray, skus: list[str], groups: dict[str, set[str]]) -> list[GroupScore]:
+    out = []
+    for name, members in groups.items():
+        mask = np.array([s in members for s in skus], dtype=bool)
+        top1 = float(np.mean(ranks[mask] < 1)) if mask.any() else float("nan")
+        top5 = float(np.mean(ranks[mask] < 5)) if mask.any() else float("nan")
+        out.append(GroupScore(name, int(mask.sum()), top1, top5))
+    return out
+
+
+def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, groups: dict[str, set[str]],
+               ks=(1, 2, 4, 8), top_confused: int = 10) -> tuple[ClosedSet, list[QueryOutcome]]:
+    """Closed-set metrics on the queries whose SKU has gallery images (``similarity`` covers all queries)."""
+    vocab = sorted(set(gallery.skus))
+    index = {sku: i for i, sku in enumerate(vocab)}
+    g_labels = np.array([index[s] for s in gallery.skus], dtype=np.int64)
+    keep = np.array([s in index for s in queries.skus], dtype=bool)
+    q_skus = [s for s, k in zip(queries.skus, keep) if k]
+    q_labels = np.array([index[s] for s in q_skus], dtype=np.int64)
+    sim = similarity[keep]
+    per_sku_scores = metrics.best_score_per_sku(sim, g_labels, len(vocab))
+    ranks = metrics.true_sku_rank(per_sku_scores, q_labels)
+    order = metrics.rank_skus(per_sku_scores)[:, :5]
+    outcomes = []
+    q_paths = [p for p, k in zip(queries.paths, keep) if k]
+    for row, path in enumerate(q_paths):
+        top = [int(j) for j in order[row] if np.isfinite(per_sku_scores[row, j])]
+        best_images = [int(np.flatnonzero(g_labels == j)[np.argmax(sim[row, g_labels == j])]) for j in top]
+        outcomes.append(QueryOutcome(str(path), q_skus[row], [vocab[j] for j in top],
+                                     [float(per_sku_scores[row, j]) for j in top],
+                                     [str(gallery.paths[i]) for i in best_images]))
+    predicted = [o.top_skus[0] if o.top_skus else None for o in outcomes]
+    result = ClosedSet(
+        gallery_images=len(gallery.paths), gallery_skus=len(vocab), queries=len(q_skus),
+        top1=metrics.top_k_accuracy(per_sku_scores, q_labels, 1),
+        top5=metrics.top_k_accuracy(per_sku_scores, q_labels, 5),
+        recall_at_k=metrics.recall_at_k(sim, g_labels, q_labels, ks),
+        map_at_r=metrics.map_at_r(sim, g_labels, q_labels),
+        groups=_groups(ranks, q_skus, groups),
+        per_sku=metrics.per_sku_accuracy(q_skus, predicted),
+        confused=metrics.most_confused(q_skus, predicted, top_confused),
+    )
+    return result, outcomes
+
+
+def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unknown_skus: set[str],
+             threshold: float | None = None, target_precision: float = 0.99, seed: int = 0) -> OpenSet | None:
+    """Remove ``unknown_skus`` from the gallery; their queries (and any of SKUs absent from it) must be rejected."""
+    enrolled = np.array([s not in unknown_skus for s in gallery.skus], dtype=bool)
+    vocab = sorted({s for s, e in zip(gallery.skus, enrolled) if e})
+    if not vocab:
+        raise ValueError(f"no SKU left in the gallery once the unknown SKUs {sorted(unknown_skus)} are removed")
+    index = {sku: i for i, sku in enumerate(vocab)}
+    g_labels = np.array([index[s] for s, e in zip(gallery.skus, enrolled) if e], dtype=np.int64)
+    is_known = np.array([s in index for s in queries.skus], dtype=bool)
+    if is_known.all():
+        return None
+    per_sku_scores = metrics.best_score_per_sku(similarity[:, enrolled], g_labels, len(vocab))
+    best = per_sku_scores.max(axis=1)
+    q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
+    correct = metrics.true_sku_rank(per_sku_scores, q_labels) < 1
+    unknown_names = sorted({s for s, k in zip(queries.skus, is_known) if not k})
+    calibration = fitted = None
+    if threshold is None:
+        calibration = calibrate_threshold(best, correct, is_known, target_precision)
+        threshold, source = calibration.threshold, f"calibrated on these queries (target precision {target_precision:g})"
+        try:
+            folds = make_folds(list(queries.skus), set(unknown_names), n_folds=2, seed=seed)
+            fitted = cross_fit(best, correct, is_known, folds, target_precision)
+        except ValueError as exc:
+            logger.warning("no cross-fitted threshold estimate: %s", exc)
+    else:
+        source = "given"
+    return OpenSet(
+        gallery_skus=len(vocab), unknown_skus=unknown_names,
+        auroc=metrics.auroc(best[is_known], best[~is_known]),
+        threshold_source=source,
+        at_threshold=metrics.open_set_at_threshold(best, correct, is_known, threshold),
+        calibration=calibration, cross_fitted=fitted,
+        known_scores=best[is_known].tolist(), unknown_scores=best[~is_known].tolist(),
+    )
+
+
+def evaluate_model(embedder: Embedder, label: str, gallery: ImageSet, queries: ImageSet, *,
+                   unknown_skus: set[str] = frozenset(), groups: dict[str, set[str]] | None = None,
+                   threshold: float | None = None, target_precision: float = 0.99,
+                   conditions: tuple[str, ...] = (), cache: EmbeddingCache | None = None,
+                   batch_size: int = 32, workers: int = 2, seed: int = 0, model_info: dict | None = None,
+                   ks=(1, 2, 4, 8), top_confused: int = 10) -> EvalResult:
+    """Embed both folders once and measure everything (see the module docstring)."""
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    g_vectors = embed_files(embedder, gallery.paths, cache=cache, batch_size=batch_size, workers=workers)
+    q_vectors = embed_files(embedder, queries.paths, cache=cache, batch_size=batch_size, workers=workers)
+    seconds["embed"] = time.perf_counter() - start
+    groups = groups or {}
+    similarity = q_vectors @ g_vectors.T
+    closed, outcomes = closed_set(similarity, gallery, queries, groups, ks, top_confused)
+    opened = open_set(similarity, gallery, queries, set(unknown_skus), threshold, target_precision, seed)
+    rows = [RobustnessRow(CLEAN, closed.queries, closed.top1, closed.top5, closed.groups)] if conditions else []
+    enrolled = set(gallery.skus)
+    known_queries = queries.subset([s in enrolled for s in queries.skus])
+    for condition in conditions:
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown robustness condition {condition!r}; choose from {list(CONDITIONS)}")
+        t0 = time.perf_counter()
+        vectors = embed_files(embedder, known_queries.paths, cache=cache, condition=condition,
+                              batch_size=batch_size, workers=workers)
+        seconds[f"embed_{condition}"] = time.perf_counter() - t0
+        degraded, _ = closed_set(vectors @ g_vectors.T, gallery, known_queries, groups, ks)
+        rows.append(RobustnessRow(condition, degraded.queries, degraded.top1, degraded.top5, degraded.groups))
+    seconds["total"] = time.perf_counter() - start
+    info = dict(model_info or {})
+    info.setdefault("version", embedder.version)
+    return EvalResult(label, info, closed, opened, rows, outcomes, seconds)
+
+
+def to_jsonable(value):
+    """Dataclasses, dicts, lists and floats → JSON-ready values (``nan``/``inf`` become ``None``)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: to_jsonable(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    return value
