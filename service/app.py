@@ -16,7 +16,7 @@ from service.deps import AppState
 from service.errors import install_error_handlers
 from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
 from service.model_source import resolve_model
-from service.routes import health, recognize, skus
+from service.routes import admin, health, recognize, skus
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     install_error_handlers(app)
     app.include_router(recognize.router)
     app.include_router(skus.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],

@@ -1,0 +1,61 @@
+"""Checkout augmentation: shape, dtype, determinism with a seed, each transform."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.augment import AugmentConfig, augment, jpeg_recompress, low_resolution, random_resized_crop, view_rng
+
+
+@pytest.fixture
+def pixels() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((64, 64), Image.Resampling.NEAREST))
+
+
+def test_shape_dtype_and_determinism(pixels):
+    a = augment(pixels, view_rng(1, 2, 3))
+    b = augment(pixels, view_rng(1, 2, 3))
+    c = augment(pixels, view_rng(1, 2, 4))
+    assert a.shape == pixels.shape and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_everything_off_is_identity(pixels):
+    off = AugmentConfig(crop_p=0, hflip_p=0, vflip_p=0, rotate_p=0, color_p=0, blur_p=0, lowres_p=0, jpeg_p=0)
+    assert np.array_equal(augment(pixels, view_rng(0), off), pixels)
+
+
+def test_everything_on_changes_the_image(pixels):
+    on = AugmentConfig(crop_p=1, hflip_p=1, vflip_p=1, rotate_p=1, color_p=1, blur_p=1, lowres_p=1, jpeg_p=1)
+    out = augment(pixels, view_rng(0), on)
+    assert out.shape == pixels.shape and not np.array_equal(out, pixels)
+
+
+def test_flip_only(pixels):
+    flip = AugmentConfig(crop_p=0, hflip_p=1, rotate_p=0, color_p=0, blur_p=0, lowres_p=0, jpeg_p=0)
+    assert np.array_equal(augment(pixels, view_rng(0), flip), pixels[:, ::-1])
+
+
+def test_transforms(pixels):
+    image = Image.fromarray(pixels)
+    crop = random_resized_crop(image, view_rng(0), (0.3, 0.5), (0.75, 1.33))
+    assert crop.size[0] * crop.size[1] <= 0.55 * 64 * 64
+    assert low_resolution(image, 16).size == (64, 64)
+    assert jpeg_recompress(image, 20).size == (64, 64)
+
+
+def test_rejects_wrong_input(pixels):
+    with pytest.raises(ValueError, match="float32"):
+        augment(pixels.astype(np.float32), view_rng(0))
+
+
+def test_config_round_trip():
+    config = AugmentConfig(crop_scale=(0.5, 1.0))
+    assert AugmentConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="sharpness"):
+        AugmentConfig.from_dict({"sharpness": 1})
