@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -219,8 +220,10 @@ class OpenSet:
     at_threshold: metrics.OpenSetResult
     calibration: Calibration | None
     cross_fitted: CrossFit | None
+    operating_points: list[metrics.OpenSetResult]  # thresholds rejecting given fractions of the unknowns
     known_scores: list[float]  # best score of each known query (histograms)
     unknown_scores: list[float]
+    unknown_examples: list[QueryOutcome]  # the unknown queries that scored highest (the dangerous ones)
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,21 @@ def _groups(ranks: np.ndarray, skus: list[str], groups: dict[str, set[str]]) -> 
     return out
 
 
+def _outcomes(sim: np.ndarray, per_sku_scores: np.ndarray, g_labels: np.ndarray, vocab: list[str],
+              gallery: ImageSet, q_paths: Sequence[Path], q_skus: Sequence[str], top: int = 5) -> list[QueryOutcome]:
+    """Each query's ``top`` SKUs with scores and the gallery photo that scored best for each."""
+    order = metrics.rank_skus(per_sku_scores)[:, :top]
+    members = [np.flatnonzero(g_labels == j) for j in range(len(vocab))]
+    outcomes = []
+    for row, (path, sku) in enumerate(zip(q_paths, q_skus)):
+        best = [int(j) for j in order[row] if np.isfinite(per_sku_scores[row, j])]
+        photos = [int(members[j][np.argmax(sim[row, members[j]])]) for j in best]
+        outcomes.append(QueryOutcome(str(path), sku, [vocab[j] for j in best],
+                                     [float(per_sku_scores[row, j]) for j in best],
+                                     [str(gallery.paths[i]) for i in photos]))
+    return outcomes
+
+
 def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, groups: dict[str, set[str]],
                ks=(1, 2, 4, 8), top_confused: int = 10) -> tuple[ClosedSet, list[QueryOutcome]]:
     """Closed-set metrics on the queries whose SKU has gallery images (``similarity`` covers all queries)."""
@@ -280,15 +298,8 @@ def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, gro
     sim = similarity[keep]
     per_sku_scores = metrics.best_score_per_sku(sim, g_labels, len(vocab))
     ranks = metrics.true_sku_rank(per_sku_scores, q_labels)
-    order = metrics.rank_skus(per_sku_scores)[:, :5]
-    outcomes = []
     q_paths = [p for p, k in zip(queries.paths, keep) if k]
-    for row, path in enumerate(q_paths):
-        top = [int(j) for j in order[row] if np.isfinite(per_sku_scores[row, j])]
-        best_images = [int(np.flatnonzero(g_labels == j)[np.argmax(sim[row, g_labels == j])]) for j in top]
-        outcomes.append(QueryOutcome(str(path), q_skus[row], [vocab[j] for j in top],
-                                     [float(per_sku_scores[row, j]) for j in top],
-                                     [str(gallery.paths[i]) for i in best_images]))
+    outcomes = _outcomes(sim, per_sku_scores, g_labels, vocab, gallery, q_paths, q_skus)
     predicted = [o.top_skus[0] if o.top_skus else None for o in outcomes]
     result = ClosedSet(
         gallery_images=len(gallery.paths), gallery_skus=len(vocab), queries=len(q_skus),
@@ -303,8 +314,20 @@ def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, gro
     return result, outcomes
 
 
+#: Operating points reported besides the calibrated threshold: fractions of unknown queries rejected.
+REJECTION_POINTS = (0.5, 0.8, 0.9, 0.95)
+
+
+def _rejecting(unknown_scores: np.ndarray, fractions: Sequence[float]) -> list[float]:
+    """For each fraction r, the lowest threshold that rejects at least r of the unknown queries (score < t)."""
+    ordered = np.sort(unknown_scores)
+    return [float(np.nextafter(ordered[max(1, math.ceil(r * len(ordered) - 1e-9)) - 1], np.inf))
+            for r in fractions]
+
+
 def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unknown_skus: set[str],
-             threshold: float | None = None, target_precision: float = 0.99, seed: int = 0) -> OpenSet | None:
+             threshold: float | None = None, target_precision: float = 0.99, seed: int = 0,
+             examples: int = 8) -> OpenSet | None:
     """Remove ``unknown_skus`` from the gallery; their queries (and any of SKUs absent from it) must be rejected."""
     enrolled = np.array([s not in unknown_skus for s in gallery.skus], dtype=bool)
     vocab = sorted({s for s, e in zip(gallery.skus, enrolled) if e})
@@ -320,6 +343,13 @@ def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unkno
     q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
     correct = metrics.true_sku_rank(per_sku_scores, q_labels) < 1
     unknown_names = sorted({s for s, k in zip(queries.skus, is_known) if not k})
+    unknown_rows = np.flatnonzero(~is_known)
+    worst = unknown_rows[np.argsort(-best[unknown_rows], kind="stable")[:examples]]
+    g_sub = gallery.subset(enrolled.tolist())
+    dangerous = _outcomes(similarity[worst][:, enrolled], per_sku_scores[worst], g_labels, vocab, g_sub,
+                          [queries.paths[i] for i in worst], [queries.skus[i] for i in worst])
+    points = [metrics.open_set_at_threshold(best, correct, is_known, t)
+              for t in _rejecting(best[~is_known], REJECTION_POINTS)]
     calibration = fitted = None
     if threshold is None:
         calibration = calibrate_threshold(best, correct, is_known, target_precision)
@@ -336,8 +366,9 @@ def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unkno
         auroc=metrics.auroc(best[is_known], best[~is_known]),
         threshold_source=source,
         at_threshold=metrics.open_set_at_threshold(best, correct, is_known, threshold),
-        calibration=calibration, cross_fitted=fitted,
+        calibration=calibration, cross_fitted=fitted, operating_points=points,
         known_scores=best[is_known].tolist(), unknown_scores=best[~is_known].tolist(),
+        unknown_examples=dangerous,
     )
 
 

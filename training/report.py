@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from training.evaluate import EvalResult, GroupScore
+from training.evaluate import REJECTION_POINTS, EvalResult, GroupScore
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 
@@ -77,6 +77,12 @@ def open_table(results: Sequence[EvalResult]) -> Table | None:
         ["unknown rejection at threshold", *cells(lambda o: fmt(o.at_threshold.unknown_rejection))],
         ["precision of accepted answers", *cells(lambda o: fmt(o.at_threshold.precision))],
     ]
+    for i, fraction in enumerate(REJECTION_POINTS):
+        def at(o, i=i):
+            p = o.operating_points[i]
+            return f"{fmt(p.known_accuracy)} (rejects {fmt(p.unknown_rejection)}, t={p.threshold:.4f})"
+
+        rows.append([f"known accuracy, lowest threshold rejecting >= {fraction:.0%} of unknowns", *cells(at)])
     if any(r.open is not None and r.open.cross_fitted is not None for r in results):
         def cf(get):
             return cells(lambda o: get(o.cross_fitted.result) if o.cross_fitted else "n/a")
@@ -192,9 +198,10 @@ def histogram_svg(series: dict[str, Sequence[float]], colors: Sequence[str] = ("
         parts.append(f'<text x="{px:.1f}" y="{height - 6}" font-size="11" text-anchor="middle">{x:.3f}</text>')
     if threshold is not None:
         px = pad + (threshold - low) / span * (width - 2 * pad)
+        anchor, tx = ("end", px - 3) if px > width * 0.7 else ("start", px + 3)
         parts.append(f'<line x1="{px:.1f}" y1="{pad}" x2="{px:.1f}" y2="{pad + plot_h}" stroke="#000" '
-                     f'stroke-dasharray="4 3"/><text x="{px + 3:.1f}" y="{pad + 10}" font-size="11">'
-                     f'threshold {threshold:.3f}</text>')
+                     f'stroke-dasharray="4 3"/><text x="{tx:.1f}" y="{pad + 10}" font-size="11" '
+                     f'text-anchor="{anchor}">threshold {threshold:.3f}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -202,7 +209,7 @@ def histogram_svg(series: dict[str, Sequence[float]], colors: Sequence[str] = ("
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
 th{background:#f3f3f3}.ex{display:flex;gap:6px;margin:6px 0;align-items:flex-start}
-.ex figure{margin:0;width:118px;font-size:11px;text-align:center}.ex img{border:3px solid #ddd}
+.ex figure{margin:0;width:104px;font-size:11px;text-align:center}.ex img{border:3px solid #ddd}
 .ex .q img{border-color:#36c}.ex .hit img{border-color:#2a7}.ex .miss img{border-color:#d43}
 .bar{background:#2a7;height:10px;display:inline-block}.small{color:#666;font-size:12px}"""
 
@@ -226,7 +233,7 @@ def _per_sku_bars(result: EvalResult) -> str:
 
 
 def write_report(result: EvalResult, path: str | Path, settings: dict | None = None, right: int = 6,
-                 wrong: int = 12, thumb: int = 112) -> Path:
+                 wrong: int = 10, unknown: int = 6, thumb: int = 96) -> Path:
     """One model's HTML report: tables, histograms, per-SKU accuracy, retrieval examples (right and wrong)."""
     path = Path(path)
     title = f"skulens evaluation: {result.label}"
@@ -263,6 +270,11 @@ def write_report(result: EvalResult, path: str | Path, settings: dict | None = N
     out += [_example(q, thumb) for q in misses]
     out.append(f"<p>Right answers ({len(hits[:right])} spread over the SKUs):</p>")
     out += [_example(q, thumb) for q in hits[:right]]
+    if result.open is not None and result.open.unknown_examples:
+        out.append("<h3>Unknown products that looked most known</h3><p>Queries of SKUs removed from the gallery, "
+                   f"highest best score first (threshold {result.open.at_threshold.threshold:.3f}): what the "
+                   "threshold has to reject.</p>")
+        out += [_example(q, thumb) for q in result.open.unknown_examples[:unknown]]
     out.append("</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out), encoding="utf-8")

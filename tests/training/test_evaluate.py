@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_jpeg
-from training.evaluate import (EmbeddingCache, ImageSet, embed_files, evaluate_model, held_out_skus,
-                               scan_folder, to_jsonable)
+from training.evaluate import (REJECTION_POINTS, EmbeddingCache, ImageSet, _rejecting, embed_files,
+                               evaluate_model, held_out_skus, scan_folder, to_jsonable)
 
 
 def write_folders(root: Path) -> tuple[Path, Path]:
@@ -98,6 +98,8 @@ def test_evaluate_model_on_real_jpegs(tmp_path, tiny_embedder):
     assert opened.unknown_skus == ["c", "u"] and opened.gallery_skus == 2
     assert opened.at_threshold.known == 4 and opened.at_threshold.unknown == 4
     assert 0 <= opened.auroc <= 1 and opened.calibration is not None
+    assert [p.unknown_rejection >= r for p, r in zip(opened.operating_points, REJECTION_POINTS)] == [True] * 4
+    assert len(opened.unknown_examples) == 4 and not any(q.correct for q in opened.unknown_examples)
     assert [r.condition for r in result.robustness] == ["clean", "dark", "partial"]
     assert result.robustness[0].top1 == closed.top1
     assert len(result.queries) == 6 and all(len(q.top_skus) == 3 for q in result.queries)
@@ -176,3 +178,13 @@ def test_evaluate_a_few_grocery_skus(grocery, tiny_embedder):
 def test_image_set_subset_keeps_order():
     images = ImageSet((Path("a/1"), Path("b/1"), Path("a/2")), ("a", "b", "a"))
     assert images.subset([True, False, True]).paths == (Path("a/1"), Path("a/2"))
+
+
+def test_rejecting_thresholds_are_the_lowest_rejecting_the_fraction_asked():
+    scores = np.array([0.1, 0.2, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    fractions = (0.1, 0.2, 0.25, 0.5, 0.95, 1.0)
+    for fraction, threshold in zip(fractions, _rejecting(scores, fractions)):
+        assert np.mean(scores < threshold) >= fraction
+        highest_rejected = scores[scores < threshold].max()
+        assert threshold == np.nextafter(highest_rejected, np.inf)
+        assert np.mean(scores < highest_rejected) < fraction  # a lower threshold would reject too few
