@@ -181,7 +181,7 @@ _FALLBACK_HELD_OUT = (
 
 
 def held_out_skus() -> tuple[str, ...]:
-    """``training.data.HELD_OUT_SKUS`` when importable (it needs TensorFlow), else the same list kept here."""
+    """``training.data.HELD_OUT_SKUS`` when importable, else the same list kept here."""
     try:
         from training.data import HELD_OUT_SKUS
     except ImportError:
