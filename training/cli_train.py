@@ -1,0 +1,127 @@
+"""``skulens train`` and ``skulens export``: registered into the ``skulens`` parser by service/cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from embedder.export import PRECISIONS
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the embedder (stage 1: head on cached features; stage 2: top blocks)",
+                              description="Train with batch-hard triplet loss. Settings: --config FILE (JSON), "
+                                          "then flags override it.")
+    p.add_argument("--config", help="JSON config file (see training/configs/shipped.json)")
+    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+    p.add_argument("--stage", choices=["1", "2", "all"], default="all", help="what to run (default all)")
+    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
+    p.add_argument("--backbone", help="mobilenet_v3_large (default) | mobilenet_v3_small | mobilenet_v2")
+    p.add_argument("--weights", help="imagenet | none | PATH to a no-top .weights.h5 (default: "
+                                     "$SKULENS_BACKBONE_WEIGHTS, else imagenet)")
+    p.add_argument("--data-dir", dest="data_dir", help="folder with train/ and val/ (default $SKULENS_GROCERY_DIR "
+                                                       "or ../shared/data/grocery)")
+    p.add_argument("--input-size", dest="input_size", type=int)
+    p.add_argument("--embedding-dim", dest="embedding_dim", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--cache-dir", dest="cache_dir", help="decoded-pixel and feature caches (default runs/cache)")
+    p.add_argument("--stage1-epochs", type=int)
+    p.add_argument("--stage2-epochs", type=int)
+    p.add_argument("--stage2-steps", type=int, help="steps per stage-2 epoch (default: one pass over the photos)")
+    p.add_argument("--unfreeze-blocks", dest="unfreeze_blocks", type=int)
+    p.set_defaults(func=train_command)
+
+    p = subparsers.add_parser("export", help="convert a trained Keras model into a skulens model folder (LiteRT)")
+    p.add_argument("model", help="a model.keras written by `skulens train` (or its folder)")
+    p.add_argument("--out", required=True, help="model folder to write (model.tflite + model.json)")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32")
+    p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
+    p.add_argument("--parity", action="store_true",
+                   help="then compare LiteRT with Keras on the grocery photos (train SKUs: train as gallery, val as "
+                        "queries); the numbers are recorded in model.json under export_parity")
+    p.add_argument("--data-dir", dest="data_dir", help="for --parity: folder with train/ and val/")
+    p.set_defaults(func=export_command)
+
+
+def config_from_args(args: argparse.Namespace):
+    from training.config import TrainConfig
+
+    config = TrainConfig.load(args.config) if args.config else TrainConfig()
+    overrides = {k: getattr(args, k) for k in ("backbone", "weights", "data_dir", "input_size", "embedding_dim",
+                                               "seed", "cache_dir", "unfreeze_blocks") if getattr(args, k) is not None}
+    config = replace(config, **overrides)
+    if args.stage1_epochs is not None:
+        config = replace(config, stage1=replace(config.stage1, epochs=args.stage1_epochs))
+    if args.stage2_epochs is not None:
+        config = replace(config, stage2=replace(config.stage2, epochs=args.stage2_epochs))
+    if args.stage2_steps is not None:
+        config = replace(config, stage2=replace(config.stage2, steps_per_epoch=args.stage2_steps))
+    return config
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from training.train import run
+
+    config = config_from_args(args)
+    logger.info("training config: %s", json.dumps(config.to_dict()))
+    saved = run(config, args.out, stage=args.stage, resume=args.resume)
+    for stage, path in saved.items():
+        logger.info("%s model: %s", stage, path)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    import keras
+
+    from embedder.export import export_model
+    from training.train import META_FILE
+
+    path = Path(args.model)
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise SystemExit(f"no Keras model at {str(args.model)!r} (expected model.keras or its folder)")
+    meta_path = path.parent / META_FILE
+    if not meta_path.is_file():
+        raise SystemExit(f"{META_FILE} missing next to {path}: it records the backbone and weights origin")
+    meta = json.loads(meta_path.read_text())
+    model = keras.models.load_model(path)
+    artifact = export_model(model, args.out, backbone=meta["backbone"], input_size=meta["input_size"],
+                            embedding_dim=meta["embedding_dim"], weights_origin=meta["weights_origin"],
+                            trained=meta["trained"], precision=args.precision, threshold=args.threshold,
+                            stage=meta.get("stage"), val_recall_at_1=meta.get("val_recall_at_1"),
+                            held_out_skus=meta.get("held_out_skus"))
+    logger.info("wrote %s (%s, version %s)", args.out, args.precision, artifact.version)
+    if args.parity:
+        result = parity_command(model, artifact, meta, args.data_dir)
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def parity_command(model, artifact, meta: dict, data_dir: str | None) -> dict:
+    """Run ``training.parity.export_parity`` on the grocery photos and record it in the model folder's card."""
+    from dataclasses import asdict
+
+    from embedder.artifact import write_artifact
+    from embedder.runtime import KerasEmbedder, LiteRTEmbedder
+    from training.data import cached_pixels, grocery_dir, list_image_folder
+    from training.parity import export_parity
+
+    root = Path(data_dir) if data_dir else grocery_dir()
+    held_out = meta.get("held_out_skus") or []
+    train = list_image_folder(root / "train", exclude=held_out)
+    val = list_image_folder(root / "val", class_names=train.class_names)
+    size = artifact.input_size
+    result = export_parity(KerasEmbedder(model), LiteRTEmbedder(artifact),
+                           cached_pixels(train, size, "runs/cache"), train.labels,
+                           cached_pixels(val, size, "runs/cache"), val.labels)
+    card = asdict(artifact)
+    path, extra = card.pop("path"), card.pop("extra")
+    card.pop("version")
+    write_artifact(path, artifact.tflite_path.read_bytes(), **card, extra={**extra, "export_parity": result})
+    return result

@@ -1,0 +1,87 @@
+"""Training configuration: defaults, JSON config files, and where backbone weights come from."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from embedder.backbones import WEIGHTS_ENV, get_backbone
+from embedder.model import DEFAULT_BACKBONE, DEFAULT_EMBEDDING_DIM, DEFAULT_INPUT_SIZE
+from training.augment import AugmentConfig
+from training.data import HELD_OUT_SKUS
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    p: int = 16  # SKUs per batch
+    k: int = 4  # photos per SKU
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: about one pass over the photos
+    learning_rate: float = 1e-4
+    val_every: int = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run. Field docs live in docs/model_card.md."""
+
+    backbone: str = DEFAULT_BACKBONE
+    weights: str | None = None  # imagenet | none | PATH; None: $SKULENS_BACKBONE_WEIGHTS, else imagenet
+    input_size: int = DEFAULT_INPUT_SIZE
+    embedding_dim: int = DEFAULT_EMBEDDING_DIM
+    data_dir: str | None = None  # folder with train/ and val/; None: $SKULENS_GROCERY_DIR or ../shared/data/grocery
+    held_out: tuple[str, ...] = HELD_OUT_SKUS
+    seed: int = 0
+    margin: float = 1.0  # used by the hard margin and by the "active triplet" metric
+    soft_margin: bool = True
+    distance: str = "l2"
+    feature_views: int = 4  # augmented views per photo in the stage-1 cache (plus the clean one)
+    cache_dir: str = "runs/cache"
+    stage1: StageConfig = StageConfig(p=32, k=4, epochs=30, learning_rate=1e-3)
+    stage2: StageConfig = StageConfig(p=16, k=4, epochs=6, learning_rate=1e-4)
+    unfreeze_blocks: int = 2  # inverted-residual blocks fine-tuned in stage 2 (plus the final 1x1 conv)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        get_backbone(self.backbone)  # raises on an unknown name
+        if self.distance not in ("l2", "squared_l2", "cosine"):
+            raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
+
+    def resolved_weights(self) -> str | None:
+        """The weights actually used: the config's, else ``$SKULENS_BACKBONE_WEIGHTS``, else ImageNet."""
+        weights = self.weights or os.environ.get(WEIGHTS_ENV) or "imagenet"
+        return None if weights == "none" else weights
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["held_out"] = list(self.held_out)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
+        values = dict(values)
+        for stage in ("stage1", "stage2"):
+            if isinstance(values.get(stage), dict):
+                values[stage] = replace(getattr(cls(), stage), **values[stage])
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = AugmentConfig.from_dict(values["augment"])
+        if "held_out" in values:
+            values["held_out"] = tuple(values["held_out"])
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+        try:
+            values = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {str(path)!r} is not valid JSON: {exc}") from exc
+        return cls.from_dict(values)
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -1,0 +1,104 @@
+"""Batch-hard triplet loss (Hermans et al. 2017) in ``keras.ops``, as ``tfa.losses.TripletHardLoss``.
+
+For each anchor in the batch: the *farthest* positive and the *closest*
+negative; loss = mean over anchors of ``max(d_ap - d_an + margin, 0)``, or
+``softplus(d_ap - d_an)`` with the soft margin. Edge cases follow TensorFlow
+Addons exactly (its masked max/min):
+
+* an anchor with no positive in the batch gets the row minimum as its hardest
+  positive distance — 0 for the L2 distances (the anchor's distance to itself);
+* an anchor with no negative (a batch of one SKU) gets the row maximum as its
+  closest negative distance.
+
+Distances (``distance``): ``"l2"`` Euclidean, with tfa's safe square root (no
+NaN gradient at 0); ``"squared_l2"`` (what tfa calls ``"L_2"``); ``"cosine"``
+``1 - cos``, floored at 1e-16 as tfa's ``angular_distance``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+DISTANCES = ("l2", "squared_l2", "cosine")
+
+
+def pairwise_distances(embeddings, distance: str = "l2"):
+    """``(n, d)`` → ``(n, n)`` distance matrix, float32, as tfa's ``pairwise_distance``/``angular_distance``."""
+    if distance not in DISTANCES:
+        raise ValueError(f"distance {distance!r} is not one of {DISTANCES}")
+    x = ops.cast(embeddings, "float32")
+    if distance == "cosine":
+        x = x / ops.maximum(ops.norm(x, axis=1, keepdims=True), 1e-12)
+        return ops.maximum(1.0 - ops.matmul(x, ops.transpose(x)), 1e-16)
+    sq = ops.sum(ops.square(x), axis=1, keepdims=True)
+    squared = ops.maximum(sq + ops.transpose(sq) - 2.0 * ops.matmul(x, ops.transpose(x)), 0.0)
+    zero = ops.cast(ops.less_equal(squared, 0.0), "float32")
+    if distance == "l2":
+        dist = ops.sqrt(squared + zero * 1e-16) * (1.0 - zero)
+    else:
+        dist = squared * (1.0 - zero)
+    n = ops.shape(x)[0]
+    return dist * (1.0 - ops.eye(n, dtype="float32"))
+
+
+def _masked_maximum(data, mask):
+    low = ops.min(data, axis=1, keepdims=True)
+    return ops.max((data - low) * mask, axis=1, keepdims=True) + low
+
+
+def _masked_minimum(data, mask):
+    high = ops.max(data, axis=1, keepdims=True)
+    return ops.min((data - high) * mask, axis=1, keepdims=True) + high
+
+
+def hardest_distances(labels, embeddings, distance: str = "l2"):
+    """Per anchor: (hardest positive distance, hardest negative distance), each ``(n,)``."""
+    labels = ops.reshape(ops.convert_to_tensor(labels), (-1, 1))
+    dist = pairwise_distances(embeddings, distance)
+    same = ops.cast(ops.equal(labels, ops.transpose(labels)), "float32")
+    n = ops.shape(dist)[0]
+    positives = same - ops.eye(n, dtype="float32")
+    hard_pos = _masked_maximum(dist, positives)
+    hard_neg = _masked_minimum(dist, 1.0 - same)
+    return ops.reshape(hard_pos, (-1,)), ops.reshape(hard_neg, (-1,))
+
+
+def _per_anchor(labels, embeddings, margin: float, soft: bool, distance: str):
+    hard_pos, hard_neg = hardest_distances(labels, embeddings, distance)
+    if soft:
+        return ops.softplus(hard_pos - hard_neg)
+    return ops.maximum(hard_pos - hard_neg + margin, 0.0)
+
+
+def batch_hard_triplet_loss(labels, embeddings, margin: float = 1.0, soft: bool = False, distance: str = "l2"):
+    """Scalar batch-hard triplet loss (float32) for integer ``labels`` ``(n,)`` and ``embeddings`` ``(n, d)``."""
+    return ops.mean(_per_anchor(labels, embeddings, margin, soft, distance))
+
+
+def active_triplet_fraction(labels, embeddings, margin: float = 1.0, distance: str = "l2"):
+    """Fraction of anchors whose hardest triplet still violates the margin (hinge loss > 0).
+
+    Reported for the soft margin too (with ``margin``): it says how much of the
+    batch still has work to do, which the never-zero softplus loss hides.
+    """
+    per_anchor = _per_anchor(labels, embeddings, margin, False, distance)
+    return ops.mean(ops.cast(ops.greater(per_anchor, 0.0), "float32"))
+
+
+@keras.saving.register_keras_serializable(package="skulens")
+class BatchHardTripletLoss(keras.losses.Loss):
+    """``keras.losses.Loss`` wrapper: ``y_true`` integer labels ``(n,)``, ``y_pred`` embeddings ``(n, d)``."""
+
+    def __init__(self, margin: float = 1.0, soft: bool = False, distance: str = "l2", name: str = "batch_hard_triplet",
+                 **kwargs):
+        if distance not in DISTANCES:
+            raise ValueError(f"distance {distance!r} is not one of {DISTANCES}")
+        super().__init__(name=name, **kwargs)
+        self.margin, self.soft, self.distance = float(margin), bool(soft), distance
+
+    def call(self, y_true, y_pred):
+        return batch_hard_triplet_loss(y_true, y_pred, self.margin, self.soft, self.distance)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "margin": self.margin, "soft": self.soft, "distance": self.distance}
