@@ -155,7 +155,10 @@ class Gallery:
 
     @property
     def size(self) -> int:
-        return len(self._index)
+        """Vectors in the index, after catching up with writes made by other processes."""
+        with self._lock:
+            self._sync()
+            return len(self._index)
 
     def counts(self) -> tuple[int, int]:
         """(number of SKUs, number of reference images)."""
