@@ -1,0 +1,167 @@
+"""Benchmark 2: HTTP end to end against the real uvicorn server (``skulens serve``) with real grocery JPEGs.
+
+The gallery is pre-enrolled (through the API) with every grocery train photo; queries are
+the val photos (348x348 JPEGs), sent as raw ``image/jpeg`` bodies to ``/v1/recognize`` and
+as 4-crop multipart requests to ``/v1/recognize/batch``. A closed-loop asyncio + httpx load
+generator (bench/loadgen.py) runs on the same machine (loopback; its CPU time is reported,
+it takes CPU from the server on 2 cores) at concurrency 1, 8 and 32, each level bounded by
+``--seconds`` and ``--max-requests`` after ``--warmup`` seconds not counted. The model is
+the shipped one when present, else a random-weights MobileNetV3Large fp32 LiteRT export.
+
+    .venv/bin/python -m bench.http_e2e [--seconds 15] [--levels 1,8,32] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import serverkit
+from bench.common import RESULTS_DIR, Run, percentiles, photos, rss_mib, serving_model_dir, skip_without_grocery, table
+from bench.loadgen import run_level
+from bench.profiling import start_record, summarise
+
+TARGETS = {"recognize_p50_ms_c1": 15.0, "recognize_rps_c8": 150.0, "recognize_p99_ms_c8": 100.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0, help="timed seconds per level")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="requests per level at most")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds per level not counted")
+    parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
+    parser.add_argument("--enrol-limit", type=int, default=None, help="enrol only the first N train photos")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy record the server during /v1/recognize at the middle level")
+    parser.add_argument("--serve-args", default="", help="extra `skulens serve` flags, e.g. '--threads 2'")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server (e.g. SKULENS_MAX_WAIT_MS=0)")
+    parser.add_argument("--name", default="http_e2e", help="results file name")
+    parser.add_argument("--endpoints", default="recognize,batch,recognize-multipart")
+    args = parser.parse_args(argv)
+
+    run = Run(args.name)
+    grocery = skip_without_grocery(run)
+    if grocery is None:
+        run.save()
+        return 0
+    model_dir, model_label = serving_model_dir(run)
+    levels = [int(x) for x in args.levels.split(",")]
+    env = dict(kv.split("=", 1) for kv in args.env)
+    run.data["settings"] = {"seconds": args.seconds, "max_requests": args.max_requests, "warmup_s": args.warmup,
+                            "levels": levels, "model": model_label, "model_dir": str(model_dir),
+                            "serve_args": args.serve_args, "server_env": env,
+                            "load_generator": "asyncio + httpx.AsyncClient, closed loop, keep-alive, same machine"}
+    queries = photos(grocery / "val")
+    bodies = [(sku, path.read_bytes()) for sku, path in queries]
+
+    def judge_single(n: int, body: bytes):
+        matches = json.loads(body)["matches"]
+        return bool(matches) and matches[0]["sku"] == bodies[n % len(bodies)][0]
+
+    def judge_batch(n: int, body: bytes):
+        results = json.loads(body)["results"]
+        expected = [bodies[(4 * n + j) % len(bodies)][0] for j in range(4)]
+        return sum(bool(r["matches"]) and r["matches"][0]["sku"] == e for r, e in zip(results, expected)) / 4
+
+    endpoints = {
+        "recognize": (lambda n: {"url": "/v1/recognize", "content": bodies[n % len(bodies)][1],
+                                 "headers": {"Content-Type": "image/jpeg"}}, judge_single, 1, levels),
+        "recognize-multipart": (lambda n: {"url": "/v1/recognize", "files": [
+            ("image", ("crop.jpg", bodies[n % len(bodies)][1], "image/jpeg"))]}, judge_single, 1, levels[:1]),
+        "batch": (lambda n: {"url": "/v1/recognize/batch", "files": [
+            ("images", (f"{j}.jpg", bodies[(4 * n + j) % len(bodies)][1], "image/jpeg")) for j in range(4)]},
+            judge_batch, 4, levels),
+    }
+    chosen = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+
+    work = Path(tempfile.mkdtemp(prefix="skulens-bench-http-"))
+    rows = []
+    try:
+        server, ready_s = serverkit.start(work / "data", model_dir, args.serve_args.split(), env=env)
+        try:
+            with server.client() as http:
+                enrolled = serverkit.enrol_folder(http, grocery / "train", limit=args.enrol_limit)
+                run.data["enrolment"] = enrolled
+                run.data["server_ready_s"] = ready_s
+                print(f"  enrolled {enrolled['images']} photos of {enrolled['skus']} SKUs in "
+                      f"{enrolled['seconds']:.1f} s; {len(bodies)} val photos as queries", flush=True)
+                for endpoint in chosen:
+                    make, judge, images, its_levels = endpoints[endpoint]
+                    for c in its_levels:
+                        profile = None
+                        profile_path = RESULTS_DIR / f"profile-{args.name}-{endpoint}-c{c}.txt"
+                        if args.profile and endpoint == "recognize" and c == levels[len(levels) // 2]:
+                            RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+                            profile = start_record(server.process.pid, args.seconds + args.warmup, profile_path)
+                        before = serverkit.scrape(http)
+                        cpu0 = serverkit.cpu_seconds(server.process.pid)
+                        result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup)
+                        server_cpu = serverkit.cpu_seconds(server.process.pid) - cpu0
+                        after = serverkit.scrape(http)
+                        row = {"endpoint": "/v1/recognize" + ("/batch (4 crops)" if endpoint == "batch" else
+                                                              " (multipart)" if endpoint.endswith("multipart") else ""),
+                               "concurrency": c, "requests": len(result.latencies_s),
+                               "non-200": sum(n for s, n in result.statuses.items() if s != 200),
+                               "req/s": len(result.latencies_s) / result.seconds,
+                               "img/s": len(result.latencies_s) * images / result.seconds,
+                               **percentiles(result.latencies_s),
+                               "top-1": result.correct / result.judged if result.judged else None,
+                               "server CPU cores": server_cpu / result.seconds,
+                               "client CPU cores": result.client_cpu_s / result.seconds,
+                               "server RSS MiB": rss_mib(server.process.pid),
+                               "statuses": dict(result.statuses), "client errors": dict(result.errors),
+                               "seconds": result.seconds}
+                        batches = after.get("skulens_inference_batches_total", 0) - before.get("skulens_inference_batches_total", 0)
+                        images_done = after.get("skulens_inference_images_total", 0) - before.get("skulens_inference_images_total", 0)
+                        row["mean inference batch"] = images_done / batches if batches else None
+                        rows.append(row)
+                        print(f"  {row['endpoint']} c={c}: {row['req/s']:.1f} req/s, p50 {row['p50_ms']:.1f} ms, "
+                              f"p99 {row['p99_ms']:.1f} ms, server {row['server CPU cores']:.2f} cores, "
+                              f"client {row['client CPU cores']:.2f} cores, batch {row['mean inference batch']}", flush=True)
+                        if profile is not None:
+                            profile.wait(timeout=args.seconds + args.warmup + 60)
+                            if profile_path.exists():
+                                summary = summarise(profile_path)
+                                run.data.setdefault("profiles", {})[f"{endpoint}-c{c}"] = {
+                                    "file": str(profile_path.name), **summary}
+                                print(f"  py-spy: {summary['samples']} samples; top self: "
+                                      f"{summary['self'][:6]}", flush=True)
+                            else:
+                                run.note(f"py-spy produced nothing: {profile.stderr.read().decode()[-500:]}")
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    c1 = next((r for r in rows if r["endpoint"] == "/v1/recognize" and r["concurrency"] == 1), None)
+    c8 = next((r for r in rows if r["endpoint"] == "/v1/recognize" and r["concurrency"] == 8), None)
+    checks = []
+    if c1:
+        checks.append({"target": "/v1/recognize p50 at c=1 <= 15 ms", "measured": f"{c1['p50_ms']:.2f} ms",
+                       "met": c1["p50_ms"] <= 15.0, "margin": f"{c1['p50_ms'] - 15.0:+.2f} ms"})
+    if c8:
+        checks.append({"target": ">= 150 req/s at c=8", "measured": f"{c8['req/s']:.1f} req/s",
+                       "met": c8["req/s"] >= 150.0, "margin": f"{c8['req/s'] / 150.0:.2f}x of target"})
+        checks.append({"target": "p99 <= 100 ms at c=8", "measured": f"{c8['p99_ms']:.1f} ms",
+                       "met": c8["p99_ms"] <= 100.0, "margin": f"{c8['p99_ms'] - 100.0:+.1f} ms"})
+    run.data["rows"] = rows
+    run.data["targets"] = checks
+    print()
+    print(table(rows, ["endpoint", "concurrency", "requests", "non-200", "req/s", "img/s", "p50_ms", "p95_ms",
+                       "p99_ms", "mean inference batch", "server CPU cores", "client CPU cores", "top-1"]))
+    print()
+    print(table(checks))
+    run.save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The real ``skulens serve`` for benchmarks: start it, enrol photos, read its CPU time and metrics."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import photos
+from tests.e2e.server import Server
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def start(data_dir: Path, model_dir: Path, extra_args: list[str] | None = None, env: dict | None = None,
+          timeout: float = 600.0) -> tuple[Server, float]:
+    """Start ``skulens serve`` and wait for ``/readyz`` 200; returns the server and seconds from spawn to ready."""
+    server = Server(Path(data_dir), Path(model_dir), extra_args or [], env=env or {})
+    started = time.perf_counter()
+    server.start(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(server.url + "/readyz", timeout=5.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError("server never became ready")
+        time.sleep(0.05)
+    return server, time.perf_counter() - started
+
+
+def enrol_folder(http: httpx.Client, folder: Path, per_request: int = 16, limit: int | None = None) -> dict:
+    """POST every photo under ``folder/<SKU>/`` to ``/v1/skus/<SKU>/images``, ``per_request`` at a time."""
+    items = photos(folder)[:limit] if limit else photos(folder)
+    by_sku: dict[str, list[Path]] = {}
+    for sku, path in items:
+        by_sku.setdefault(sku, []).append(path)
+    started, done = time.perf_counter(), 0
+    for sku, paths in by_sku.items():
+        for i in range(0, len(paths), per_request):
+            chunk = paths[i:i + per_request]
+            files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in chunk]
+            r = http.post(f"/v1/skus/{sku}/images", files=files, timeout=300.0)
+            if r.status_code != 201:
+                raise RuntimeError(f"enrol {sku}: {r.status_code} {r.text[:300]}")
+            done += len(chunk)
+    seconds = time.perf_counter() - started
+    return {"images": done, "skus": len(by_sku), "seconds": seconds, "images_per_second": done / seconds}
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of a process (all its threads) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def scrape(http: httpx.Client) -> dict[str, float]:
+    """The gauges of /metrics (inference batches and images, gallery size)."""
+    text = http.get("/metrics").text
+    out = {}
+    for name in ("skulens_inference_batches_total", "skulens_inference_images_total", "skulens_index_vectors",
+                 "skulens_gallery_reference_images"):
+        m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+        if m:
+            out[name] = float(m.group(1))
+    return out
+
+
+def enrol_then_recognise(http: httpx.Client, trials: list[tuple[str, bytes]]) -> list[dict]:
+    """For each ``(new SKU id, photo)``: POST it as that SKU's only reference image, then at once
+    recognise the same photo; returns per-trial POST and recognise latencies and the answer."""
+    out = []
+    for sku, data in trials:
+        started = time.perf_counter()
+        posted = http.post(f"/v1/skus/{sku}/images", files=[("images", ("new.jpg", data, "image/jpeg"))])
+        post_s = time.perf_counter() - started
+        started = time.perf_counter()
+        answer = http.post("/v1/recognize", content=data, headers={"Content-Type": "image/jpeg"})
+        recognise_s = time.perf_counter() - started
+        body = answer.json() if answer.status_code == 200 else {}
+        top = body.get("matches", [{}])[0] if body.get("matches") else {}
+        out.append({"sku": sku, "post_status": posted.status_code, "post_s": post_s,
+                    "recognise_status": answer.status_code, "recognise_s": recognise_s,
+                    "top_match": top.get("sku"), "top_score": top.get("score"), "decision": body.get("decision"),
+                    "found": top.get("sku") == sku})
+    return out
