@@ -188,3 +188,26 @@ def test_rejecting_thresholds_are_the_lowest_rejecting_the_fraction_asked():
         highest_rejected = scores[scores < threshold].max()
         assert threshold == np.nextafter(highest_rejected, np.inf)
         assert np.mean(scores < highest_rejected) < fraction  # a lower threshold would reject too few
+
+
+def test_cli_argument_forms(tmp_path):
+    from training.cli_eval import _conditions, _model_spec, _sku_list
+
+    assert _sku_list("a, b,,c") == {"a", "b", "c"} and _sku_list(None) == set()
+    assert _sku_list("default") == set(held_out_skus())
+    listing = tmp_path / "skus.txt"
+    listing.write_text("# held out\nx\n\ny\n")
+    assert _sku_list(f"@{listing}") == {"x", "y"}
+    assert _model_spec("stage1=runs/a/b") == ("stage1", Path("runs/a/b"))
+    assert _model_spec("runs/a/b") == ("b", Path("runs/a/b"))
+    assert _conditions("all") == ("dark", "blurry", "low_res", "partial") and _conditions(None) == ()
+    with pytest.raises(SystemExit, match="foggy"):
+        _conditions("dark,foggy")
+
+
+def test_evaluate_command_names_a_missing_model(tmp_path):
+    from service.cli import main
+
+    gallery, queries = write_folders(tmp_path)
+    with pytest.raises(SystemExit, match="nothing-here"):
+        main(["evaluate", str(gallery), str(queries), "--model", f"x={tmp_path / 'nothing-here'}", "--no-cache"])
