@@ -96,3 +96,21 @@ def test_grocery_enrol_some_photos_recognise_others(tmp_path, grocery, tiny_mode
     assert total >= 20
     if trained:
         assert right / total >= 0.8, f"top-1 {right}/{total} on real val photos"
+
+
+def test_keys_enforced_and_never_logged(tmp_path, tiny_model_dir):
+    keys = tmp_path / "keys"
+    keys.write_text("checkout lane-secret-000000000001\nmerchandiser merch-secret-00000000002\n")
+    with Server(tmp_path / "data", tiny_model_dir, ["--api-keys", str(keys)],
+                env={"SKULENS_LOG_LEVEL": "debug"}) as server, server.client() as http:
+        assert http.post("/v1/recognize", files=files(1, field="image")).status_code == 401
+        assert http.post("/v1/skus/a/images", files=files(1), headers={"X-API-Key": "lane-secret-000000000001"}).status_code == 403
+        assert http.post("/v1/skus/a/images", files=files(1),
+                         headers={"Authorization": "Bearer merch-secret-00000000002"}).status_code == 201
+        assert http.post("/v1/recognize", files=files(1, field="image"),
+                         headers={"X-API-Key": "wrong-secret-0000000003"}).status_code == 401
+    log = server.log_path.read_text(errors="replace")
+    assert "ready:" in log  # the log was written
+    for secret in ("lane-secret", "merch-secret", "wrong-secret"):
+        assert secret not in log
+    assert make_jpeg(1)[100:140].hex() not in log.replace(" ", "")
