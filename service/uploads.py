@@ -47,7 +47,7 @@ async def read_images(request: Request, settings: Settings, field: str, single: 
             _check_declared_type(declared, f"part {upload.filename or field!r}")
             images.append((await upload.read(), declared))
         return images
-    if single and content_type.startswith("image/") or content_type == "application/octet-stream":
+    if single and (content_type.startswith("image/") or content_type == "application/octet-stream"):
         _check_declared_type(content_type, "the request body")
         return [(await request.body(), content_type)]
     accepted = f"multipart/form-data with field {field!r}" + (", or a raw image/* body" if single else "")

@@ -135,3 +135,9 @@ def test_queue_full_answers_503_with_retry_after(make_client):
     client = make_client(max_queue=1)
     r = client.post("/v1/recognize/batch", files=files(1, 2))
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+
+
+def test_enrolment_needs_multipart(client):
+    r = client.post("/v1/skus/milk/images", content=make_jpeg(1), headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 415 and "multipart/form-data with field 'images'" in r.json()["error"]["message"]
+    assert client.get("/v1/skus/milk").status_code == 404
