@@ -31,30 +31,26 @@ def grocery() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """An untrained MobileNetV3Small + 256-d head at 96 px, exported to LiteRT (real conversion)."""
+def export_tiny_model(directory: Path, seed: int) -> Path:
+    """An untrained MobileNetV3Small + 256-d head at 96 px, exported to LiteRT (a real conversion)."""
     from embedder.export import export_model
     from embedder.model import build_embedding_model
 
-    directory = tmp_path_factory.mktemp("model")
-    model = build_embedding_model("mobilenet_v3_small", weights=None, input_size=TEST_INPUT_SIZE, seed=1)
+    model = build_embedding_model("mobilenet_v3_small", weights=None, input_size=TEST_INPUT_SIZE, seed=seed)
     export_model(model, directory, backbone="mobilenet_v3_small", input_size=TEST_INPUT_SIZE, embedding_dim=256,
                  weights_origin="random initialisation", trained=False)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return export_tiny_model(tmp_path_factory.mktemp("model"), seed=1)
 
 
 @pytest.fixture(scope="session")
 def other_model_dir(tmp_path_factory) -> Path:
-    """A second, different untrained model (another seed): another version id."""
-    from embedder.export import export_model
-    from embedder.model import build_embedding_model
-
-    directory = tmp_path_factory.mktemp("model2")
-    model = build_embedding_model("mobilenet_v3_small", weights=None, input_size=TEST_INPUT_SIZE, seed=2)
-    export_model(model, directory, backbone="mobilenet_v3_small", input_size=TEST_INPUT_SIZE, embedding_dim=256,
-                 weights_origin="random initialisation", trained=False)
-    return directory
+    """A second, different untrained model: another version id."""
+    return export_tiny_model(tmp_path_factory.mktemp("model2"), seed=2)
 
 
 @pytest.fixture(scope="session")
