@@ -92,7 +92,10 @@ class Run:
     def __init__(self, name: str):
         self.name = name
         self.started = time.perf_counter()
-        self.data: dict = {"benchmark": name, "command": " ".join(shlex.quote(a) for a in [".venv/bin/python", *sys.argv]),
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        how = ["-m", spec.name] if spec is not None and spec.name else [os.path.relpath(sys.argv[0], ROOT)]
+        command = " ".join(shlex.quote(a) for a in [".venv/bin/python", *how, *sys.argv[1:]])
+        self.data: dict = {"benchmark": name, "command": command,
                            "machine": machine(), "notes": []}
         print(f"# {name}: {self.data['machine']['cpu_model']}, {self.data['machine']['cores']} cores, "
               f"{self.data['machine']['date_utc']}, loadavg {self.data['machine']['loadavg_at_start']}", flush=True)

@@ -3,7 +3,7 @@
 Models: MobileNetV3Large + Dense(256) head at 224 px with random weights (speed does not
 depend on the weight values), and the shipped model (``embedder/default_model``) with the
 trained Keras model and fp16/int8 exports of it when a training run left one in ``runs/``.
-Every variant runs with 2 threads at batch 1, 16 and 32, in ``--rounds`` interleaved rounds
+Every variant runs with 2 threads (and LiteRT fp32 also with 1, to show the scaling) at batch 1, 16 and 32, in ``--rounds`` interleaved rounds
 of ``--seconds`` each (the median round is reported). Each variant's recall@1 on the grocery
 val photos (gallery: every train photo, 61 SKUs) and its agreement with the fp32 LiteRT
 embeddings of the same weights are measured on real photos.
@@ -111,13 +111,13 @@ class KerasCall:
         return np.asarray(self._fn(pixels), dtype=np.float32)
 
 
-def litert_variant(label: str, weights: str, directory: Path, macs: int | None) -> Variant:
+def litert_variant(label: str, weights: str, directory: Path, macs: int | None, threads: int = THREADS) -> Variant:
     from embedder.artifact import load_artifact
     from embedder.runtime import LiteRTEmbedder
 
     artifact = load_artifact(directory)
     return Variant(label, weights, "LiteRT", artifact.precision,
-                   lambda: LiteRTEmbedder(artifact, num_threads=THREADS), macs, artifact.tflite_path.stat().st_size)
+                   lambda: LiteRTEmbedder(artifact, num_threads=threads), macs, artifact.tflite_path.stat().st_size)
 
 
 def keras_variants(label: str, weights: str, model, macs: int) -> list[Variant]:
@@ -148,6 +148,7 @@ def build_variants(run: Run, want_trained: bool) -> list[Variant]:
     variants = keras_variants("V3L", "random", model, macs_v3l)
     for precision in ("float32", "float16", "dynamic_int8"):
         variants.append(litert_variant(f"V3L LiteRT {precision}", "random", v3large_export(precision), macs_v3l))
+    variants.append(litert_variant("V3L LiteRT float32, 1 thread", "random", v3large_export("float32"), macs_v3l, 1))
 
     if not want_trained:
         return variants
@@ -220,7 +221,7 @@ def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
                                 "held_out_query_photos": int(held.sum())}
     reference: dict[str, np.ndarray] = {}
     for v in variants:
-        if v.embedder.input_size != 224:
+        if v.embedder.input_size != 224 or "1 thread" in v.label:
             continue
         started = time.perf_counter()
         gv = np.concatenate([v.embedder.embed(g_px[i:i + 32]) for i in range(0, len(g_px), 32)])
@@ -289,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         row["best img/s"] = best
         if v.macs:
             row["GFLOP/s"] = best * 2 * v.macs / 1e9
-            row["% of matmul peak"] = 100.0 * row["GFLOP/s"] / peak2
+            # against the peak measured with the same thread count
+            row["% of matmul peak"] = 100.0 * row["GFLOP/s"] / (peak[0]["best_gflops"] if "1 thread" in v.label else peak2)
         if fp32_v3l and v.label.startswith("V3L"):
             row["x V3L LiteRT fp32 (best)"] = best / max(fp32_v3l.values())
         row["recall@1 val"] = getattr(v, "recall1", None)

@@ -25,9 +25,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import serverkit
-from bench.common import RESULTS_DIR, Run, percentiles, photos, rss_mib, serving_model_dir, skip_without_grocery, table
+from bench.common import (RESULTS_DIR, Run, percentiles, photos, rss_mib, serving_model_dir, skip_without_grocery,
+                          table, v3large_export)
 from bench.loadgen import run_level
-from bench.profiling import start_record, summarise
+from bench.profiling import start_record, summarise, thread_names
 
 TARGETS = {"recognize_p50_ms_c1": 15.0, "recognize_rps_c8": 150.0, "recognize_p99_ms_c8": 100.0}
 
@@ -39,12 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per level not counted")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
     parser.add_argument("--enrol-limit", type=int, default=None, help="enrol only the first N train photos")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy record the server during /v1/recognize at the middle level")
+    parser.add_argument("--profile", nargs="?", const="8", default=None, metavar="LEVELS",
+                        help="py-spy record the server during /v1/recognize at these levels (default 8); "
+                             "profiling takes CPU from the server: use a separate run from the one you report")
     parser.add_argument("--serve-args", default="", help="extra `skulens serve` flags, e.g. '--threads 2'")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server (e.g. SKULENS_MAX_WAIT_MS=0)")
     parser.add_argument("--name", default="http_e2e", help="results file name")
+    parser.add_argument("--model", choices=["shipped", "v3large"], default="shipped",
+                        help="shipped: embedder/default_model if present (else v3large); v3large: the random-weights "
+                             "MobileNetV3Large fp32 export")
     parser.add_argument("--endpoints", default="recognize,batch,recognize-multipart")
+    parser.add_argument("--variant", help="run bench.variant_server with these flags instead of `skulens serve`, "
+                                          "e.g. '--embedder pow2 --faiss-threads 1'")
     args = parser.parse_args(argv)
 
     run = Run(args.name)
@@ -52,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     if grocery is None:
         run.save()
         return 0
-    model_dir, model_label = serving_model_dir(run)
+    if args.model == "v3large":
+        model_dir, model_label = v3large_export("float32"), "MobileNetV3Large random weights, fp32 LiteRT"
+    else:
+        model_dir, model_label = serving_model_dir(run)
     levels = [int(x) for x in args.levels.split(",")]
     env = dict(kv.split("=", 1) for kv in args.env)
     run.data["settings"] = {"seconds": args.seconds, "max_requests": args.max_requests, "warmup_s": args.warmup,
                             "levels": levels, "model": model_label, "model_dir": str(model_dir),
                             "serve_args": args.serve_args, "server_env": env,
+                            "server": f"bench.variant_server {args.variant}" if args.variant is not None else "skulens serve",
                             "load_generator": "asyncio + httpx.AsyncClient, closed loop, keep-alive, same machine"}
     queries = photos(grocery / "val")
     bodies = [(sku, path.read_bytes()) for sku, path in queries]
@@ -85,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="skulens-bench-http-"))
     rows = []
     try:
-        server, ready_s = serverkit.start(work / "data", model_dir, args.serve_args.split(), env=env)
+        if args.variant is not None:
+            server, ready_s = serverkit.start_variant(work / "data", model_dir, args.variant.split(), env=env)
+        else:
+            server, ready_s = serverkit.start(work / "data", model_dir, args.serve_args.split(), env=env)
         try:
             with server.client() as http:
                 enrolled = serverkit.enrol_folder(http, grocery / "train", limit=args.enrol_limit)
@@ -98,13 +112,16 @@ def main(argv: list[str] | None = None) -> int:
                     for c in its_levels:
                         profile = None
                         profile_path = RESULTS_DIR / f"profile-{args.name}-{endpoint}-c{c}.txt"
-                        if args.profile and endpoint == "recognize" and c == levels[len(levels) // 2]:
+                        if args.profile and endpoint == "recognize" and str(c) in args.profile.split(","):
                             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
                             profile = start_record(server.process.pid, args.seconds + args.warmup, profile_path)
                         before = serverkit.scrape(http)
                         cpu0 = serverkit.cpu_seconds(server.process.pid)
+                        threads0 = serverkit.thread_cpu(server.process.pid)
                         result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup)
                         server_cpu = serverkit.cpu_seconds(server.process.pid) - cpu0
+                        threads1 = serverkit.thread_cpu(server.process.pid)
+                        per_thread = serverkit.thread_cpu_delta(server.process.pid, threads0, threads1, result.seconds)
                         after = serverkit.scrape(http)
                         row = {"endpoint": "/v1/recognize" + ("/batch (4 crops)" if endpoint == "batch" else
                                                               " (multipart)" if endpoint.endswith("multipart") else ""),
@@ -118,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                                "client CPU cores": result.client_cpu_s / result.seconds,
                                "server RSS MiB": rss_mib(server.process.pid),
                                "statuses": dict(result.statuses), "client errors": dict(result.errors),
-                               "seconds": result.seconds}
+                               "seconds": result.seconds, "server CPU cores by thread": per_thread}
                         batches = after.get("skulens_inference_batches_total", 0) - before.get("skulens_inference_batches_total", 0)
                         images_done = after.get("skulens_inference_images_total", 0) - before.get("skulens_inference_images_total", 0)
                         row["mean inference batch"] = images_done / batches if batches else None
@@ -126,10 +143,16 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  {row['endpoint']} c={c}: {row['req/s']:.1f} req/s, p50 {row['p50_ms']:.1f} ms, "
                               f"p99 {row['p99_ms']:.1f} ms, server {row['server CPU cores']:.2f} cores, "
                               f"client {row['client CPU cores']:.2f} cores, batch {row['mean inference batch']}", flush=True)
+                        print(f"    server threads (cores): {per_thread}", flush=True)
                         if profile is not None:
                             profile.wait(timeout=args.seconds + args.warmup + 60)
                             if profile_path.exists():
                                 summary = summarise(profile_path)
+                                row["server CPU cores by thread"] = serverkit.thread_cpu_delta(
+                                    server.process.pid, threads0, threads1, result.seconds, thread_names(profile_path))
+                                summary["cpu_cores_by_thread"] = row["server CPU cores by thread"]
+                                print(f"    server threads (cores): {row['server CPU cores by thread']}", flush=True)
+                                print(f"    py-spy categories: {summary['categories']}", flush=True)
                                 run.data.setdefault("profiles", {})[f"{endpoint}-c{c}"] = {
                                     "file": str(profile_path.name), **summary}
                                 print(f"  py-spy: {summary['samples']} samples; top self: "

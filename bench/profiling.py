@@ -14,16 +14,19 @@ def py_spy() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("py-spy")
 
 
-def start_record(pid: int, seconds: float, out: Path, rate: int = 200, native: bool = False,
+def start_record(pid: int, seconds: float, out: Path, rate: int = 100, native: bool = False,
                  gil: bool = False) -> subprocess.Popen | None:
     """``py-spy record`` of ``pid`` for ``seconds`` into ``out`` (collapsed stacks), in the background."""
     exe = py_spy()
     if exe is None:
         return None
     cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", str(rate),
-           "--format", "raw", "--output", str(out), "--nonblocking"]
+           "--format", "raw", "--output", str(out), "--threads"]
+    Path(out).unlink(missing_ok=True)
     if native:
-        cmd.append("--native")
+        cmd.append("--native")  # C/C++ frames too; py-spy then pauses the process for each sample
+    else:
+        cmd.append("--nonblocking")
     if gil:
         cmd.append("--gil")
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -34,6 +37,52 @@ def _short(frame: str) -> str:
     name, _, where = frame.partition(" (")
     file = where.rsplit(":", 1)[0].rstrip(")")
     return f"{name} ({Path(file).name})" if file else name
+
+
+#: (category, substrings of a stack that put a sample in it), first match wins.
+CATEGORIES = (
+    ("idle: waiting (queue, condition, executor)", ("Condition.wait", "_worker (concurrent/futures/thread.py:81)")),
+    ("inference: interpreter creation (new batch size)", ("LiteRTEmbedder._interpreter",)),
+    ("inference: Interpreter.invoke", ("Interpreter.invoke",)),
+    ("inference: other", ("LiteRTEmbedder.embed", "MicroBatcher")),
+    ("decode: JPEG decode + letterbox", ("decode_image", "_decode_all")),
+    ("gallery search (FAISS + aggregation + SQLite)", ("Gallery.recognize", "Gallery.search", "check_model")),
+    ("reading the request body / multipart", ("multipart", "read_images", "Request.form", "Request.body")),
+    ("response serialisation (pydantic/JSON)", ("serialize_response", "jsonable_encoder", "JSONResponse", "render")),
+    ("event loop, HTTP, FastAPI routing, other Python", ("",)),
+)
+
+
+def thread_names(path: Path) -> dict[int, str]:
+    """OS thread id → Python thread name, from the ``thread (TID): NAME`` roots py-spy ``--threads`` writes."""
+    import re
+
+    names = {}
+    for line in Path(path).read_text().splitlines():
+        m = re.match(r"thread \((\d+)\): ([^;]+);", line)
+        if m:
+            names[int(m.group(1))] = m.group(2)
+    return names
+
+
+def categorise(path: Path) -> list[dict]:
+    """Share of the samples per category of work (see ``CATEGORIES``); a stack whose last frame is the
+    event loop's ``Runner.run`` is the main thread inside uvloop's C code (I/O, HTTP parsing, or epoll)."""
+    counts: Counter = Counter()
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        if stack.split(";")[-1].startswith("Runner.run"):
+            counts["event loop: inside uvloop (I/O, HTTP parsing, or waiting in epoll)"] += int(count)
+            continue
+        for name, keys in CATEGORIES:
+            if any(k in stack for k in keys):
+                counts[name] += int(count)
+                break
+    return [{"category": name, "share": round(n / total, 4) if total else 0.0} for name, n in counts.most_common()]
 
 
 def summarise(path: Path, top: int = 15) -> dict:
@@ -54,4 +103,5 @@ def summarise(path: Path, top: int = 15) -> dict:
         for f in {_short(f) for f in frames[1:]}:
             inclusive[f] += n
     share = lambda c: [{"function": f, "share": round(n / total, 4)} for f, n in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "self": share(own), "inclusive": share(inclusive), "threads": share(threads)}
+    return {"samples": total, "self": share(own), "inclusive": share(inclusive), "threads": share(threads),
+            "categories": categorise(path)}

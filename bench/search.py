@@ -16,8 +16,8 @@ on 1 and on 2 OpenMP threads (builds use 2). Two datasets, 1000 queries each:
 Ground truth: exact inner-product search (FAISS ``IndexFlatIP``, batched). recall@10 = share
 of the true 10 nearest found among the 10 returned; recall@1 = the true nearest is first.
 HNSW is also run at efSearch 128 and 256.
-The 1M HNSW build is skipped when the 100k build rate predicts it would exceed
-``--max-build-s`` (say ``--max-build-s 3600`` to build it).
+An HNSW build is skipped when the previous size's build rate predicts it would exceed
+``--max-build-s`` (default 300 s; the 1M builds then are: say ``--max-build-s 3600`` to build them).
 
     .venv/bin/python -m bench.search [--sizes 10000,100000,1000000] [--query-seconds 5]
 """
@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000, help="queries per set (recall uses them all)")
     parser.add_argument("--ef", default="64,128,256", help="HNSW efSearch values (64 is the service's)")
     parser.add_argument("--threads", default="1,2", help="FAISS OpenMP threads for the timed single queries")
-    parser.add_argument("--max-build-s", type=float, default=900.0,
+    parser.add_argument("--max-build-s", type=float, default=300.0,
                         help="skip an HNSW build predicted (from the previous size's rate) to take longer")
+    parser.add_argument("--name", default="search", help="results file name")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     ef_values = [int(x) for x in args.ef.split(",")]
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(int(n), kind, dataset, args.query_seconds, args.queries, ef_values, thread_counts)))
         return 0
 
-    run = Run("search")
+    run = Run(args.name)
     run.data["settings"] = {"dim": DIM, "k": K, "queries": args.queries, "query_seconds": args.query_seconds,
                             "hnsw": {"M": 32, "efConstruction": 80, "efSearch_service": 64, "efSearch_tried": ef_values},
                             "build_threads": 2, "query_threads": thread_counts, "max_build_s": args.max_build_s,

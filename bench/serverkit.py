@@ -90,3 +90,81 @@ def enrol_then_recognise(http: httpx.Client, trials: list[tuple[str, bytes]]) ->
                     "top_match": top.get("sku"), "top_score": top.get("score"), "decision": body.get("decision"),
                     "found": top.get("sku") == sku})
     return out
+
+
+class VariantServer(Server):
+    """``bench.variant_server`` (the unchanged app with one knob turned) instead of ``skulens serve``."""
+
+    def __init__(self, data_dir: Path, model_dir: Path, variant_args: list[str], env: dict | None = None):
+        super().__init__(data_dir, model_dir, [], env=env or {})
+        self.variant_args = variant_args
+
+    def start(self, timeout: float = 60.0) -> "VariantServer":
+        import subprocess
+        import sys
+
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.env}
+        command = [sys.executable, "-m", "bench.variant_server", "--data-dir", str(self.data_dir), "--model",
+                   str(self.model_dir), "--port", str(self.port), *self.variant_args]
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        cwd=Path(__file__).resolve().parents[1])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"variant server exited with {self.process.returncode}: "
+                                   f"{self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"variant server did not start in {timeout} s")
+
+
+def start_variant(data_dir: Path, model_dir: Path, variant_args: list[str], env: dict | None = None,
+                  timeout: float = 600.0) -> tuple[Server, float]:
+    server = VariantServer(Path(data_dir), Path(model_dir), variant_args, env)
+    started = time.perf_counter()
+    server.start(timeout=timeout)
+    while httpx.get(server.url + "/readyz", timeout=5.0).status_code != 200:
+        time.sleep(0.05)
+    return server, time.perf_counter() - started
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """tid → (thread name, user + system CPU seconds) for every thread of ``pid``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return out
+
+
+def thread_cpu_delta(pid: int, before: dict, after: dict, seconds: float,
+                     names: dict[int, str] | None = None) -> dict[str, float]:
+    """CPU cores used per group of threads between two ``thread_cpu`` readings.
+
+    Python does not name OS threads, so every thread reads ``python`` in /proc; ``names`` (tid → Python
+    thread name, e.g. from a py-spy profile) tells them apart. Threads with no Python frames at all
+    (XNNPACK's pthreadpool workers, OpenMP workers) are not in ``names``.
+    """
+    groups: dict[str, float] = {}
+    for tid, (comm, cpu) in after.items():
+        used = cpu - before.get(tid, (comm, 0.0))[1]
+        if tid == pid:
+            group = "main thread (event loop, HTTP, routing)"
+        elif names is None:
+            group = "other threads (inference, decode, search, XNNPACK/OpenMP workers)"
+        elif tid in names:
+            group = names[tid].rstrip("0123456789_- ") or names[tid]
+        else:
+            group = "threads without Python frames (XNNPACK pthreadpool / OpenMP workers)"
+        groups[group] = groups.get(group, 0.0) + used / seconds
+    return {k: round(v, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])}

@@ -78,6 +78,37 @@ def recognise_c1(server, bodies: list[bytes], n: int) -> dict:
             **percentiles(result.latencies_s)}
 
 
+def gallery_search(data_dir: Path, artifact, kinds: list[str], n_queries: int = 500) -> list[dict]:
+    """``Gallery.search`` in-process (index search + per-SKU aggregation + SKU names from SQLite), one query
+    per call, on the large gallery the servers left behind (their index snapshots are loaded)."""
+    import faiss
+    import numpy as np
+
+    from gallery.gallery import Gallery
+
+    rows = []
+    for kind in kinds:
+        gallery = Gallery(data_dir, artifact.version, artifact.embedding_dim, kind)
+        _, _, vectors = gallery.store.vectors_for(artifact.version, list(range(1, 100 * n_queries, 100)))
+        rng = np.random.default_rng(1)
+        queries = vectors + rng.standard_normal(vectors.shape).astype(np.float32) * (SIGMA / np.sqrt(vectors.shape[1]))
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        for threads in (1, 2):
+            faiss.omp_set_num_threads(threads)
+            for q in queries[:20]:
+                gallery.search(q[None], 5)
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                gallery.search(q[None], 5)
+                times.append(time.perf_counter() - t)
+            rows.append({"what": "Gallery.search (k=5)", "vectors": gallery.size, "index": kind, "faiss threads": threads,
+                         "queries": len(times), **percentiles(times)})
+        gallery.close(snapshot=False)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    return rows
+
+
 def section_startup_memory(run: Run, model_dir: Path, n_vectors: int, kinds: list[str], bodies: list[bytes]) -> None:
     from embedder.artifact import load_artifact
 
@@ -111,12 +142,14 @@ def section_startup_memory(run: Run, model_dir: Path, n_vectors: int, kinds: lis
                     after = memory_of(server)
                     if start.startswith("restart"):
                         with server.client() as http:
+                            step = max(1, len(bodies) // 10)  # photos of different products
                             trials = serverkit.enrol_then_recognise(
-                                http, [(f"bench-new-{kind}-{i:02d}", bodies[i]) for i in range(10)])
+                                http, [(f"bench-new-{kind}-{i:02d}", bodies[i * step]) for i in range(10)])
                         post = percentiles([t["post_s"] for t in trials])
                         enrol_rows.append({"gallery": f"{n_vectors} images", "index": kind, "trials": len(trials),
                                            "POST p50_ms": post["p50_ms"], "POST p95_ms": post["p95_ms"],
-                                           "found by next recognise": sum(t["found"] for t in trials)})
+                                           "found by next recognise": sum(t["found"] for t in trials),
+                                           "trial details": trials})
                 finally:
                     server.stop(timeout=120)
                 rows.append({"gallery": f"{n_vectors} images", "index": kind, "start": start, "ready_s": ready_s,
@@ -124,12 +157,16 @@ def section_startup_memory(run: Run, model_dir: Path, n_vectors: int, kinds: lis
                              "peak RSS MiB": after["hwm_mib"], "recognise p50_ms": latency["p50_ms"],
                              "recognise p99_ms": latency["p99_ms"]})
                 print(f"  {rows[-1]}", flush=True)
+        run.data["gallery_search_rows"] = gallery_search(work / "big", artifact, kinds)
         run.data["startup_memory_rows"] = rows
         run.data["enrol_at_scale_rows"] = enrol_rows
         print()
         print(table(rows))
         print()
-        print(table(enrol_rows))
+        print(table(run.data["gallery_search_rows"]))
+        print()
+        print(table(enrol_rows, ["gallery", "index", "trials", "POST p50_ms", "POST p95_ms",
+                                  "found by next recognise"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

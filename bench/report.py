@@ -1,0 +1,151 @@
+"""Regenerate the result tables of bench/README.md from bench/results/*.json.
+
+Everything between ``<!-- results:start -->`` and ``<!-- results:end -->`` in the README is
+rewritten from the JSON files the benchmarks wrote (figures, command, machine, date, load),
+so no figure is typed by hand.
+
+    .venv/bin/python -m bench.report            # rewrite the README section
+    .venv/bin/python -m bench.report --print    # print it instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import BENCH_DIR, RESULTS_DIR, table
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ["embedding", "http_e2e", "search", "enrolment", "reindex", "serving"]
+TITLES = {"embedding": "1. Embedding throughput", "http_e2e": "2. HTTP end to end", "search": "3. Gallery search",
+          "enrolment": "4. Enrolment", "reindex": "5. Re-index throughput", "serving": "6. Serving process"}
+
+
+def provenance(d: dict) -> str:
+    m = d["machine"]
+    busy = m.get("busy_processes_at_start") or []
+    lines = [f"- command: `{d['command']}`",
+             f"- machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}; run started {m['date_utc']}, "
+             f"took {d.get('seconds', '?')} s",
+             f"- load average (1/5/15 min) at start {m['loadavg_at_start']}, at end {m.get('loadavg_at_end')}; "
+             f"training process running at start: {m.get('training_running_at_start')}"
+             + (f"; other busy processes at start: {', '.join(busy)}" if busy else "")]
+    lines += [f"- note: {n}" for n in d.get("notes", [])]
+    return "\n".join(lines)
+
+
+def section(name: str, d: dict) -> str:
+    title = TITLES.get(name) or (f"2. HTTP end to end, run `{name}`" if name.startswith("http_") else name)
+    out = [f"### {title} (`bench/results/{name}.json`)", "", provenance(d), ""]
+    if name == "embedding":
+        out += ["Floating-point peak measured here (NumPy/OpenBLAS float32 matmul, best of 7):", "",
+                table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']}", "best GFLOP/s": p["best_gflops"],
+                        "median GFLOP/s": p["median_gflops"]} for p in d["peak"]]), "",
+               f"MACs per image counted from the Keras layers: {d.get('macs')}", ""]
+        cols = ["variant", "precision", "file MB", "img/s b1", "img/s b16", "img/s b32", "best img/s", "GFLOP/s",
+                "% of matmul peak", "x V3L LiteRT fp32 (best)", "recall@1 val", "recall@1 held-out SKUs",
+                "cos to fp32 LiteRT"]
+        out += [table(d["rows"], cols), ""]
+        if d.get("recall_setup"):
+            out += [f"Recall setup: {d['recall_setup']}", ""]
+    elif name.startswith("http_e2e") or name.startswith("http_"):
+        s = d.get("settings", {})
+        out += [f"Server: {s.get('server', 'skulens serve')}; model: {s.get('model')}; {s.get('load_generator')}; "
+                f"{s.get('seconds')} s per level after {s.get('warmup_s')} s warm-up; server env {s.get('server_env')}.",
+                ""]
+        if d.get("enrolment"):
+            e = d["enrolment"]
+            out += [f"Pre-enrolled through the API: {e['images']} photos of {e['skus']} SKUs in {e['seconds']:.1f} s "
+                    f"({e['images_per_second']:.1f} img/s, 16 per request).", ""]
+        out += [table(d.get("rows", []), ["endpoint", "concurrency", "requests", "non-200", "req/s", "img/s", "p50_ms",
+                                          "p95_ms", "p99_ms", "mean inference batch", "server CPU cores",
+                                          "client CPU cores", "top-1"]), ""]
+        if d.get("targets"):
+            out += [table(d["targets"]), ""]
+        for key, p in d.get("profiles", {}).items():
+            out += [f"py-spy profile of the server, {key} ({p['samples']} samples, file `{p['file']}`), "
+                    "top functions by own time:", "",
+                    table([{"function": x["function"], "share of samples": x["share"]} for x in p["self"][:10]]), ""]
+    elif name.startswith("search"):
+        out += [table(d["rows"]), ""]
+        if d.get("targets"):
+            out += [table(d["targets"]), ""]
+    elif name == "enrolment":
+        out += [f"Pre-enrolled: {d.get('pre_enrolled')}", "", table(d["rows"]), ""]
+    elif name == "reindex":
+        out += [f"Settings: {d.get('settings')}", "", table(d["rows"]), ""]
+    elif name == "serving":
+        if d.get("startup_memory_rows"):
+            out += [table(d["startup_memory_rows"]), ""]
+        if d.get("gallery_search_rows"):
+            out += [table(d["gallery_search_rows"]), ""]
+        if d.get("enrol_at_scale_rows"):
+            out += [table(d["enrol_at_scale_rows"], ["gallery", "index", "trials", "POST p50_ms", "POST p95_ms",
+                                                     "found by next recognise"]), ""]
+        if d.get("install"):
+            i = d["install"]
+            out += [table([{"what": "serve-only venv (pip install /work/main, no extras)", "du -sh": i["du_sh"],
+                            "MiB (du -sm)": i["du_mib"], "empty venv MiB": i["empty_venv_mib"],
+                            "import tensorflow fails": i["import_tensorflow_fails"],
+                            "import keras fails": i["import_keras_fails"],
+                            "skulens serve --help works": i["skulens_serve_help_works"]}]), "",
+                    "Largest in site-packages (MiB): " + "; ".join(x.replace("\t", " ").split("/site-packages/")[0]
+                                                                 .split()[0] + " " + x.split("/")[-1]
+                                                                 for x in i["largest_in_site_packages_mib"]), ""]
+    return "\n".join(out)
+
+
+def http_comparison(files: dict[str, Path]) -> str:
+    """/v1/recognize at each concurrency across every HTTP run (stock server, other model, variants)."""
+    rows = []
+    for name in sorted(n for n in files if n.startswith("http_e2e")):
+        d = json.loads(files[name].read_text())
+        s = d.get("settings", {})
+        for r in d.get("rows", []):
+            if r["endpoint"] == "/v1/recognize":
+                rows.append({"run": name, "server": s.get("server", "skulens serve"), "model": s.get("model"),
+                             "server env": s.get("server_env") or "", "started": d["machine"]["date_utc"],
+                             "load at start": d["machine"]["loadavg_at_start"][0], "c": r["concurrency"],
+                             "req/s": r["req/s"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                             "mean batch": r.get("mean inference batch"), "server cores": r["server CPU cores"]})
+    if not rows:
+        return ""
+    return "\n".join(["### HTTP runs side by side: `/v1/recognize` (raw JPEG body)", "", table(rows), ""])
+
+
+def render() -> str:
+    files = {p.stem: p for p in RESULTS_DIR.glob("*.json")}
+    names = [n for n in ORDER if n in files] + sorted(n for n in files if n not in ORDER)
+    parts = [section(n, json.loads(files[n].read_text())) for n in names]
+    comparison = http_comparison(files)
+    if comparison:
+        parts.insert(min(len(parts), sum(1 for n in names if n in ("embedding", "http_e2e"))), comparison)
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--print", action="store_true")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.print:
+        print(text)
+        return 0
+    readme = BENCH_DIR / "README.md"
+    current = readme.read_text()
+    if START not in current or END not in current:
+        raise SystemExit(f"{readme} lacks the {START} ... {END} markers")
+    head, rest = current.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n\n{text}\n\n{END}{tail}")
+    print(f"rewrote the results section of {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
