@@ -129,17 +129,35 @@ def keras_variants(label: str, weights: str, model, macs: int) -> list[Variant]:
                     lambda: KerasCall(model), macs)]
 
 
-def find_trained(run: Run) -> tuple[Path | None, list[Path]]:
-    """A trained ``model.keras`` (with its training_meta.json) and LiteRT folders left under runs/."""
+def find_trained(run: Run, explicit: str | None) -> Path | None:
+    """The trained ``model.keras`` to measure: ``--trained-keras``; else the one under runs/ whose
+    training_meta.json matches the shipped model's card (backbone, stage, val recall@1); else
+    ``runs/shipped/stage2/model.keras``; else the newest trained one under runs/."""
+    if explicit:
+        return Path(explicit)
     runs = ROOT / "runs"
-    kerases = sorted(runs.glob("**/model.keras"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
-    trained = [p for p in kerases if (p.parent / "training_meta.json").is_file()
-               and json.loads((p.parent / "training_meta.json").read_text()).get("trained")]
-    litert = sorted({p.parent for p in runs.glob("**/model.tflite")}) if runs.is_dir() else []
-    return (trained[-1] if trained else None), litert
+    candidates = []
+    for path in sorted(runs.glob("**/model.keras"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []:
+        meta_path = path.parent / "training_meta.json"
+        if meta_path.is_file() and json.loads(meta_path.read_text()).get("trained"):
+            candidates.append((path, json.loads(meta_path.read_text())))
+    shipped = shipped_model_dir()
+    if shipped is not None:
+        from embedder.artifact import load_artifact
+
+        card = load_artifact(shipped)
+        for path, meta in reversed(candidates):
+            if (meta.get("backbone") == card.backbone and meta.get("stage") == card.extra.get("stage")
+                    and meta.get("val_recall_at_1") == card.extra.get("val_recall_at_1")):
+                return path
+        run.note("no model.keras under runs/ matches the shipped model's card (backbone, stage, val_recall_at_1)")
+    default = runs / "shipped" / "stage2" / "model.keras"
+    if default.is_file():
+        return default
+    return candidates[-1][0] if candidates else None
 
 
-def build_variants(run: Run, want_trained: bool) -> list[Variant]:
+def build_variants(run: Run, want_trained: bool, trained_keras: str | None = None) -> list[Variant]:
     import keras
 
     model = keras_v3large(seed=0)
@@ -153,7 +171,7 @@ def build_variants(run: Run, want_trained: bool) -> list[Variant]:
     if not want_trained:
         return variants
     shipped = shipped_model_dir()
-    keras_path, litert_dirs = find_trained(run)
+    keras_path = find_trained(run, trained_keras)
     macs_trained = None
     trained_model = None
     if keras_path is not None:
@@ -175,6 +193,14 @@ def build_variants(run: Run, want_trained: bool) -> list[Variant]:
                              trained=True, precision=precision)
             variants.append(litert_variant(f"trained LiteRT {precision} (exported here)", "trained", directory,
                                            macs_trained))
+            if precision == "float32" and shipped is not None:
+                from embedder.artifact import load_artifact
+
+                same = load_artifact(directory).version == load_artifact(shipped).version
+                run.data["trained_fp32_export_is_byte_identical_to_shipped"] = same
+                run.note(f"the fp32 export of {keras_path.relative_to(ROOT)} made here "
+                         f"{'is byte-identical to' if same else 'differs from'} the shipped model.tflite "
+                         f"(content-hash versions {load_artifact(directory).version} / {load_artifact(shipped).version})")
     else:
         run.note("no trained Keras model (runs/**/model.keras with training_meta.json) found: "
                  "the trained model's Keras/fp16/int8 variants are not measured")
@@ -183,8 +209,8 @@ def build_variants(run: Run, want_trained: bool) -> list[Variant]:
                                        macs_trained))
     else:
         run.note("no shipped model in embedder/default_model")
-    if keras_path is None:
-        for directory in litert_dirs:  # LiteRT files a training helper exported
+    if keras_path is None and ROOT.joinpath("runs").is_dir():
+        for directory in sorted({p.parent for p in (ROOT / "runs").glob("**/model.tflite")}):
             variants.append(litert_variant(f"runs LiteRT {directory.relative_to(ROOT)}", "trained?", directory, None))
     return variants
 
@@ -219,7 +245,7 @@ def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
     run.data["recall_setup"] = {"gallery_photos": len(gallery), "gallery_skus": len(sku_ids),
                                 "query_photos": len(queries), "query_skus": len({s for s, _ in queries}),
                                 "held_out_query_photos": int(held.sum())}
-    reference: dict[str, np.ndarray] = {}
+    embedded: list[tuple[Variant, np.ndarray]] = []
     for v in variants:
         if v.embedder.input_size != 224 or "1 thread" in v.label:
             continue
@@ -229,11 +255,21 @@ def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
         similarity = qv @ gv.T
         v.recall1 = recall_at_k(similarity, g_labels, q_labels, ks=(1,))[1]
         v.recall1_held = recall_at_k(similarity[held], g_labels, q_labels[held], ks=(1,))[1] if held.any() else None
-        if v.precision == "float32" and v.runtime == "LiteRT" and v.weights not in reference:
-            reference[v.weights] = qv
-        ref = reference.get(v.weights if v.weights != "trained (shipped)" else "trained")
-        v.cosine_to_fp32 = float(np.mean(np.sum(qv * ref, axis=1))) if ref is not None else None
+        embedded.append((v, qv))
         print(f"  recall pass {v.label}: recall@1 {v.recall1:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    # agreement: mean cosine of the val embeddings with those of the fp32 LiteRT model of the same weights
+    reference = {}
+    for v, qv in embedded:
+        if v.runtime == "LiteRT" and v.precision == "float32" and group(v) not in reference:
+            reference[group(v)] = qv
+    for v, qv in embedded:
+        ref = reference.get(group(v))
+        v.cosine_to_fp32 = float(np.mean(np.sum(qv * ref, axis=1))) if ref is not None else None
+
+
+def group(v: Variant) -> str:
+    """Variants with the same weights: the random MobileNetV3Large, or the trained (and shipped) model."""
+    return "random" if v.weights == "random" else "trained"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is reported)")
     parser.add_argument("--no-recall", action="store_true", help="skip recall@1 on the grocery photos")
     parser.add_argument("--no-trained", action="store_true", help="only the random-weights MobileNetV3Large")
+    parser.add_argument("--trained-keras", help="the trained model.keras to measure (default: found under runs/)")
     parser.add_argument("--only", help="comma-separated substrings: measure only variants whose label matches")
     args = parser.parse_args(argv)
 
@@ -260,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']} f32", "best GFLOP/s": p["best_gflops"],
                   "median GFLOP/s": p["median_gflops"]} for p in peak]), flush=True)
 
-    variants = build_variants(run, want_trained=not args.no_trained)
+    variants = build_variants(run, want_trained=not args.no_trained, trained_keras=args.trained_keras)
     if args.only:
         keys = [k.strip() for k in args.only.split(",")]
         variants = [v for v in variants if any(k in v.label for k in keys)]
@@ -278,8 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     if grocery is not None:
         recall_pass(variants, grocery, run)
 
-    fp32_v3l = {b: statistics.median(samples[("V3L LiteRT float32", b)]) for b in BATCHES
-                if ("V3L LiteRT float32", b) in samples}
+    fp32_best = {}  # best img/s of the fp32 LiteRT (2 threads) model of each group of weights
+    for v in variants:
+        if v.runtime == "LiteRT" and v.precision == "float32" and "1 thread" not in v.label and group(v) not in fp32_best:
+            fp32_best[group(v)] = max(statistics.median(samples[(v.label, b)]) for b in BATCHES)
     rows = []
     for v in variants:
         row = {"variant": v.label, "runtime": v.runtime, "precision": v.precision, "weights": v.weights,
@@ -292,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             row["GFLOP/s"] = best * 2 * v.macs / 1e9
             # against the peak measured with the same thread count
             row["% of matmul peak"] = 100.0 * row["GFLOP/s"] / (peak[0]["best_gflops"] if "1 thread" in v.label else peak2)
-        if fp32_v3l and v.label.startswith("V3L"):
-            row["x V3L LiteRT fp32 (best)"] = best / max(fp32_v3l.values())
+        if group(v) in fp32_best:
+            row["x LiteRT fp32 same weights"] = best / fp32_best[group(v)]
         row["recall@1 val"] = getattr(v, "recall1", None)
         row["recall@1 held-out SKUs"] = getattr(v, "recall1_held", None)
         row["cos to fp32 LiteRT"] = getattr(v, "cosine_to_fp32", None)
@@ -303,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     run.data["peak_gflops_2_threads"] = peak2
     run.data["target"] = {"embedding_img_s": 250}
     columns = ["variant", "precision", "file MB", *[f"img/s b{b}" for b in BATCHES], "best img/s", "GFLOP/s",
-               "% of matmul peak", "x V3L LiteRT fp32 (best)", "recall@1 val", "recall@1 held-out SKUs",
+               "% of matmul peak", "x LiteRT fp32 same weights", "recall@1 val", "recall@1 held-out SKUs",
                "cos to fp32 LiteRT"]
     print()
     print(table(rows, columns))

@@ -48,7 +48,7 @@ def section(name: str, d: dict) -> str:
                         "median GFLOP/s": p["median_gflops"]} for p in d["peak"]]), "",
                f"MACs per image counted from the Keras layers: {d.get('macs')}", ""]
         cols = ["variant", "precision", "file MB", "img/s b1", "img/s b16", "img/s b32", "best img/s", "GFLOP/s",
-                "% of matmul peak", "x V3L LiteRT fp32 (best)", "recall@1 val", "recall@1 held-out SKUs",
+                "% of matmul peak", "x LiteRT fp32 same weights", "recall@1 val", "recall@1 held-out SKUs",
                 "cos to fp32 LiteRT"]
         out += [table(d["rows"], cols), ""]
         if d.get("recall_setup"):
