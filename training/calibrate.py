@@ -30,6 +30,11 @@ from training.metrics import OpenSetResult, open_set_at_threshold, open_set_from
 logger = logging.getLogger(__name__)
 
 
+def _trunc(value: float) -> str:
+    """4 decimals, truncated: a note never claims more precision than was reached."""
+    return f"{int(value * 10_000) / 10_000:.4f}"
+
+
 @dataclass(frozen=True)
 class Calibration:
     threshold: float
@@ -69,12 +74,12 @@ def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, is_known: np.nd
     if len(feasible):
         cut, reached = int(feasible[-1]), True
         note = (f"lowest threshold reaching precision {target_precision:g}: accepts {accepted[cut]} of "
-                f"{len(scores)} queries at precision {precision[cut]:.4f}")
+                f"{len(scores)} queries at precision {_trunc(precision[cut])}")
     elif precision.max() > 0:
         best = precision.max()
         cut, reached = int(np.flatnonzero(precision == best)[-1]), False
         note = (f"target precision {target_precision:g} cannot be reached on these queries: the best is "
-                f"{best:.4f} (accepting {accepted[cut]} of {len(scores)}); using that threshold")
+                f"{_trunc(best)} (accepting {accepted[cut]} of {len(scores)}); using that threshold")
     else:
         threshold = float(np.nextafter(sorted_scores[0], np.inf))
         note = (f"target precision {target_precision:g} cannot be reached: no accepted answer is ever right; "

@@ -205,10 +205,12 @@ def calibrate_command(args) -> int:
         calibration = calibrate_threshold(scores, correct, [s in enrolled for s in queries.skus],
                                           args.target_precision)
     result = calibration.result
+    from training.report import fmt
+
     print(f"threshold {calibration.threshold:.6f} for model {artifact.version}: {calibration.note}\n"
-          f"  on these queries: known accuracy {result.known_accuracy:.4f}, known acceptance "
-          f"{result.known_acceptance:.4f}, unknown rejection {result.unknown_rejection:.4f}, "
-          f"precision {result.precision:.4f} ({result.known} known, {result.unknown} unknown queries)")
+          f"  on these queries: known accuracy {fmt(result.known_accuracy)}, known acceptance "
+          f"{fmt(result.known_acceptance)}, unknown rejection {fmt(result.unknown_rejection)}, "
+          f"precision {fmt(result.precision)} ({result.known} known, {result.unknown} unknown queries)")
     if not calibration.reached:
         logger.warning("target precision %g not reached: %s", args.target_precision, calibration.note)
     if args.json_out:
