@@ -293,6 +293,14 @@ def main(argv: list[str] | None = None) -> int:
 
     peak = [measure_peak(1), measure_peak(THREADS)]
     run.data["peak"] = peak
+    mhz = next((float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("cpu MHz")), None)
+    if mhz:  # an estimate only: clock as the (virtual) CPU reports it, 2 x 256-bit FMA per cycle (AVX2 + FMA, Zen 3)
+        run.data["theoretical_peak_estimate"] = {
+            "cpu_mhz_reported": mhz, "flop_per_cycle_per_core": 32, "cores": THREADS,
+            "gflops": 2 * 16 * mhz / 1000 * THREADS,
+            "assumption": "2 FMA pipes x 8 float32 lanes x 2 FLOP per cycle per core at the reported clock; "
+                          "boost clocks would raise it"}
     peak2 = peak[1]["best_gflops"]
     print(table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']} f32", "best GFLOP/s": p["best_gflops"],
                   "median GFLOP/s": p["median_gflops"]} for p in peak]), flush=True)

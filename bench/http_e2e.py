@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 from bench import serverkit
 from bench.common import (RESULTS_DIR, Run, percentiles, photos, rss_mib, serving_model_dir, skip_without_grocery,
                           table, v3large_export)
-from bench.loadgen import run_level
+from bench.loadgen import encode, run_level, run_level_raw
 from bench.profiling import start_record, summarise, thread_names
 
 TARGETS = {"recognize_p50_ms_c1": 15.0, "recognize_rps_c8": 150.0, "recognize_p99_ms_c8": 100.0}
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="shipped: embedder/default_model if present (else v3large); v3large: the random-weights "
                              "MobileNetV3Large fp32 export")
     parser.add_argument("--endpoints", default="recognize,batch,recognize-multipart")
+    parser.add_argument("--client", choices=["httpx", "raw"], default="httpx",
+                        help="httpx.AsyncClient (default), or pre-encoded requests on raw asyncio streams "
+                             "(the same closed loop with less client CPU on the shared 2 cores)")
     parser.add_argument("--variant", help="run bench.variant_server with these flags instead of `skulens serve`, "
                                           "e.g. '--embedder pow2 --faiss-threads 1'")
     args = parser.parse_args(argv)
@@ -69,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                             "levels": levels, "model": model_label, "model_dir": str(model_dir),
                             "serve_args": args.serve_args, "server_env": env,
                             "server": f"bench.variant_server {args.variant}" if args.variant is not None else "skulens serve",
-                            "load_generator": "asyncio + httpx.AsyncClient, closed loop, keep-alive, same machine"}
+                            "load_generator": ("asyncio + httpx.AsyncClient" if args.client == "httpx" else
+                                               "asyncio streams, pre-encoded requests") + ", closed loop, keep-alive, same machine"}
     queries = photos(grocery / "val")
     bodies = [(sku, path.read_bytes()) for sku, path in queries]
 
@@ -118,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
                         before = serverkit.scrape(http)
                         cpu0 = serverkit.cpu_seconds(server.process.pid)
                         threads0 = serverkit.thread_cpu(server.process.pid)
-                        result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup)
+                        if args.client == "raw":
+                            encoded = [encode(server.url, make(n)) for n in range(len(bodies))]
+                            result = run_level_raw(server.url, c, encoded, judge, args.seconds, args.max_requests,
+                                                   args.warmup)
+                        else:
+                            result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup)
                         server_cpu = serverkit.cpu_seconds(server.process.pid) - cpu0
                         threads1 = serverkit.thread_cpu(server.process.pid)
                         per_thread = serverkit.thread_cpu_delta(server.process.pid, threads0, threads1, result.seconds)

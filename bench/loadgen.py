@@ -82,3 +82,72 @@ def run_level(url: str, concurrency: int, make_request: Callable[[int], dict], j
               seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0) -> LevelResult:
     """``make_request(n)`` returns ``client.post`` keyword arguments; ``judge(n, body)`` → True/False/None."""
     return asyncio.run(_level(url, concurrency, make_request, judge, seconds, max_requests, warmup_s))
+
+
+# --- a minimal raw HTTP/1.1 client: the same closed loop with far less client CPU ----------------
+def encode(url: str, kwargs: dict) -> bytes:
+    """One POST as bytes on the wire (headers + body), encoded once by httpx."""
+    request = httpx.Request("POST", url + kwargs["url"], **{k: v for k, v in kwargs.items() if k != "url"})
+    body = request.read()
+    host = request.url.netloc.decode()
+    head = [f"POST {request.url.raw_path.decode()} HTTP/1.1", f"Host: {host}", "Connection: keep-alive",
+            f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    return status, await reader.readexactly(length)
+
+
+async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Callable | None, seconds: float,
+                     max_requests: int, warmup_s: float) -> LevelResult:
+    parsed = httpx.URL(url)
+    counter = itertools.count()
+
+    async def worker(deadline: float, record: LevelResult | None) -> None:
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+        try:
+            while time.perf_counter() < deadline:
+                n = next(counter)
+                if record is not None and len(record.latencies_s) >= max_requests:
+                    return
+                started = time.perf_counter()
+                writer.write(encoded[n % len(encoded)])
+                await writer.drain()
+                status, body = await _read_response(reader)
+                elapsed = time.perf_counter() - started
+                if record is None:
+                    continue
+                record.latencies_s.append(elapsed)
+                record.statuses[status] += 1
+                if judge is not None and status == 200:
+                    right = judge(n, body)
+                    if right is not None:
+                        record.judged += 1
+                        record.correct += bool(right)
+        finally:
+            writer.close()
+
+    if warmup_s > 0:
+        deadline = time.perf_counter() + warmup_s
+        await asyncio.gather(*(worker(deadline, None) for _ in range(concurrency)))
+    result = LevelResult(concurrency, 0.0)
+    cpu0, started = _cpu(), time.perf_counter()
+    await asyncio.gather(*(worker(started + seconds, result) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    result.client_cpu_s = _cpu() - cpu0
+    return result
+
+
+def run_level_raw(url: str, concurrency: int, encoded: list[bytes], judge: Callable | None = None,
+                  seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0) -> LevelResult:
+    """Like ``run_level`` with pre-encoded requests (``encoded[n % len]``) on raw asyncio streams."""
+    return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s))

@@ -47,6 +47,10 @@ def section(name: str, d: dict) -> str:
                 table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']}", "best GFLOP/s": p["best_gflops"],
                         "median GFLOP/s": p["median_gflops"]} for p in d["peak"]]), "",
                f"MACs per image counted from the Keras layers: {d.get('macs')}", ""]
+        if d.get("theoretical_peak_estimate"):
+            t = d["theoretical_peak_estimate"]
+            out += [f"For scale, a theoretical float32 peak estimate: {t['gflops']:.1f} GFLOP/s "
+                    f"({t['assumption']}; reported clock {t['cpu_mhz_reported']} MHz, {t['cores']} cores).", ""]
         cols = ["variant", "precision", "file MB", "img/s b1", "img/s b16", "img/s b32", "best img/s", "GFLOP/s",
                 "% of matmul peak", "x LiteRT fp32 same weights", "recall@1 val", "recall@1 held-out SKUs",
                 "cos to fp32 LiteRT"]
