@@ -91,3 +91,14 @@ def test_batch_sizes_give_the_same_vectors(tiny_embedder):
 def test_wrong_pixel_shape_is_refused(tiny_embedder):
     with pytest.raises(ValueError, match=r"\(n, 96, 96, 3\)"):
         tiny_embedder.embed(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_batches_are_split_into_power_of_two_chunks(tiny_embedder):
+    assert tiny_embedder.chunk_sizes(13) == [8, 4, 1]
+    assert tiny_embedder.chunk_sizes(70) == [32, 32, 4, 2]
+    assert tiny_embedder.chunk_sizes(0) == []
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, size=(13, TEST_INPUT_SIZE, TEST_INPUT_SIZE, 3), dtype=np.uint8)
+    together = tiny_embedder.embed(pixels)
+    assert np.abs(together - np.vstack([tiny_embedder.embed(p[None]) for p in pixels])).max() < 1e-5
+    assert set(tiny_embedder._interpreters) <= {1, 2, 4, 8, 16, 32}
