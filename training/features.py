@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,14 +50,27 @@ class FeatureCache:
     path: Path
 
 
-def embed_pixels(model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
-    """Run ``model`` over uint8 pixels in batches (with a progress bar); float32 outputs."""
+_INFER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inference_fn(model):
+    """One traced inference function per model (tracing a MobileNet costs seconds; validation runs often)."""
     import tensorflow as tf
 
-    infer = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
+    fn = _INFER.get(model)
+    if fn is None:
+        fn = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True,
+                         autograph=False, input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.uint8)])
+        _INFER[model] = fn
+    return fn
+
+
+def embed_pixels(model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
+    """Run ``model`` over uint8 pixels in batches (with a progress bar); float32 outputs."""
+    infer = inference_fn(model)
     outs = []
     for start in tqdm(range(0, len(pixels), batch_size), desc=desc, disable=desc is None, mininterval=5):
-        outs.append(infer(np.asarray(pixels[start:start + batch_size])).numpy())
+        outs.append(infer(np.asarray(pixels[start:start + batch_size], dtype=np.uint8)).numpy())
     return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, int(model.output_shape[-1])), np.float32)
 
 

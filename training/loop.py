@@ -86,7 +86,7 @@ def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple
     writer = tf.summary.create_file_writer(str(out_dir / "logs"))
     variables = model.trainable_variables
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def step(x, y):
         with tf.GradientTape() as tape:
             emb = model(tf.cast(x, tf.float32), training=True)
