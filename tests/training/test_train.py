@@ -126,3 +126,24 @@ def test_unfreeze_top_keeps_batchnorm_frozen():
                 for w in layer.trainable_weights]
     x = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype(np.float32)
     assert np.allclose(model(x, training=True), model(x, training=False), atol=1e-6)  # BN in inference mode
+
+
+def test_listing_excludes_held_out_and_labels_val_like_train(trained):
+    from training.data import list_image_folder, select_skus
+
+    root = trained[1].data_dir
+    train = list_image_folder(Path(root) / "train", exclude=("Kept-Back",))
+    val = list_image_folder(Path(root) / "val", class_names=train.class_names)
+    assert train.class_names == ("Apple", "Juice", "Milk") and len(train) == 12
+    assert [train.class_names[i] for i in val.labels] == ["Apple", "Juice", "Milk"]
+    assert select_skus(["b", "a", "c"], exclude=["c"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="Pear"):
+        select_skus(["a"], include=["Pear"])
+
+
+def test_held_out_skus_exist_in_grocery(grocery):
+    from training.data import HELD_OUT_SKUS, list_skus
+
+    skus = list_skus(grocery / "train")
+    assert len(HELD_OUT_SKUS) == 10 and set(HELD_OUT_SKUS) <= set(skus)
+    assert len(skus) - len(HELD_OUT_SKUS) == 51
