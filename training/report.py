@@ -242,7 +242,8 @@ def write_report(result: EvalResult, path: str | Path, settings: dict | None = N
     model = ", ".join(f"{k}: {v}" for k, v in result.model.items())
     out.append(f'<p class="small">model: {html.escape(model)}</p>')
     if settings:
-        shown = ", ".join(f"{k}: {v}" for k, v in settings.items() if v not in (None, [], ""))
+        shown = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                          for k, v in settings.items() if v not in (None, [], ""))
         out.append(f'<p class="small">settings: {html.escape(shown)}</p>')
     out += ["<h2 id='metrics'>Metrics</h2><h3>Closed set (every gallery SKU enrolled)</h3>",
             html_table(closed_table([result]))]
