@@ -23,8 +23,11 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")
+    search_threads: int = Field(1, ge=1, le=64, description="FAISS (OpenMP) threads per search; 1 leaves the cores to inference.")
     max_batch: int = Field(16, ge=1, le=256, description="Micro-batching: most images embedded in one call.")
-    max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="Micro-batching: longest wait to fill a batch.")
+    max_wait_ms: float = Field(
+        0.0, ge=0.0, le=1000.0,
+        description="Micro-batching: longest wait to fill a batch; 0 takes what queued during the last inference.")
     max_queue: int = Field(256, ge=1, description="Images waiting for inference before requests get 503.")
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond).")
     max_pixels: int = Field(40_000_000, ge=1, description="Largest image accepted, in pixels, checked before decoding.")
