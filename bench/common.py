@@ -86,6 +86,21 @@ def machine() -> dict:
     }
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have been waited for."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 class Run:
     """Collects one script's results; ``save`` writes them with the machine and the command."""
 
@@ -97,6 +112,7 @@ class Run:
         command = " ".join(shlex.quote(a) for a in [".venv/bin/python", *how, *sys.argv[1:]])
         self.data: dict = {"benchmark": name, "command": command,
                            "machine": machine(), "notes": []}
+        self._busy0, self._own0 = busy_cpu_seconds(), own_cpu_seconds()
         print(f"# {name}: {self.data['machine']['cpu_model']}, {self.data['machine']['cores']} cores, "
               f"{self.data['machine']['date_utc']}, loadavg {self.data['machine']['loadavg_at_start']}", flush=True)
         if self.data["machine"]["busy_processes_at_start"]:
@@ -110,6 +126,9 @@ class Run:
         self.data["machine"]["loadavg_at_end"] = loadavg()
         self.data["machine"]["busy_processes_at_end"] = other_busy_processes()
         self.data["seconds"] = round(time.perf_counter() - self.started, 1)
+        other = (busy_cpu_seconds() - self._busy0) - (own_cpu_seconds() - self._own0)
+        # whatever else ran on the machine during this run, in cores on average (the run's own processes excluded)
+        self.data["machine"]["other_processes_cpu_cores_during_run"] = round(max(0.0, other) / self.data["seconds"], 3)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         path = RESULTS_DIR / f"{self.name}.json"
         path.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
@@ -209,9 +228,15 @@ def shipped_model_dir() -> Path | None:
 
 
 def keras_v3large(seed: int = 0, input_size: int = 224):
-    """MobileNetV3Large + Dense(256) head, random weights (speed does not depend on the values)."""
+    """MobileNetV3Large + Dense(256) head, random weights (speed does not depend on the values).
+
+    Keras' global seed is set first, so every call (and every precision exported from it) has the
+    same weights and the variants' embeddings can be compared."""
+    import keras
+
     from embedder.model import build_embedding_model
 
+    keras.utils.set_random_seed(seed)
     return build_embedding_model(V3L, weights=None, input_size=input_size, seed=seed)
 
 
@@ -219,7 +244,7 @@ def v3large_export(precision: str = "float32", seed: int = 0) -> Path:
     """The random-weights MobileNetV3Large model exported at ``precision``, cached under bench/.cache/models/."""
     from embedder.artifact import ModelNotFound, load_artifact
 
-    directory = CACHE_DIR / "models" / f"v3large-seed{seed}-{precision}"
+    directory = CACHE_DIR / "models" / f"v3large-globalseed{seed}-{precision}"
     try:
         load_artifact(directory)
         return directory

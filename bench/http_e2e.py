@@ -50,11 +50,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="shipped: embedder/default_model if present (else v3large); v3large: the random-weights "
                              "MobileNetV3Large fp32 export")
     parser.add_argument("--endpoints", default="recognize,batch,recognize-multipart")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="first insert this many synthetic reference vectors (1,000 SKUs' worth each 100, "
+                             "straight into SQLite, as bench.serving does): a large gallery to search")
     parser.add_argument("--client", choices=["httpx", "raw"], default="httpx",
                         help="httpx.AsyncClient (default), or pre-encoded requests on raw asyncio streams "
                              "(the same closed loop with less client CPU on the shared 2 cores)")
     parser.add_argument("--variant", help="run bench.variant_server with these flags instead of `skulens serve`, "
-                                          "e.g. '--embedder pow2 --faiss-threads 1'")
+                                          "e.g. '--faiss-threads 1'")
     args = parser.parse_args(argv)
 
     run = Run(args.name)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(x) for x in args.levels.split(",")]
     env = dict(kv.split("=", 1) for kv in args.env)
     run.data["settings"] = {"seconds": args.seconds, "max_requests": args.max_requests, "warmup_s": args.warmup,
-                            "levels": levels, "model": model_label, "model_dir": str(model_dir),
+                            "levels": levels, "model": model_label, "synthetic_vectors": args.synthetic, "model_dir": str(model_dir),
                             "serve_args": args.serve_args, "server_env": env,
                             "server": f"bench.variant_server {args.variant}" if args.variant is not None else "skulens serve",
                             "load_generator": ("asyncio + httpx.AsyncClient" if args.client == "httpx" else
@@ -100,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="skulens-bench-http-"))
     rows = []
     try:
+        if args.synthetic:
+            from bench.serving import fill_gallery
+            from embedder.artifact import load_artifact
+
+            artifact = load_artifact(model_dir)
+            run.data["synthetic_vectors"] = args.synthetic
+            run.data["synthetic_fill_s"] = fill_gallery(work / "data", artifact.version, artifact.embedding_dim,
+                                                        args.synthetic)
         if args.variant is not None:
             server, ready_s = serverkit.start_variant(work / "data", model_dir, args.variant.split(), env=env)
         else:
@@ -119,18 +130,26 @@ def main(argv: list[str] | None = None) -> int:
                         if args.profile and endpoint == "recognize" and str(c) in args.profile.split(","):
                             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
                             profile = start_record(server.process.pid, args.seconds + args.warmup, profile_path)
-                        before = serverkit.scrape(http)
-                        cpu0 = serverkit.cpu_seconds(server.process.pid)
-                        threads0 = serverkit.thread_cpu(server.process.pid)
+                        pid = server.process.pid
+                        marks: dict = {}
+
+                        def on_start(marks=marks, pid=pid):  # the measured window opens (after the warm-up)
+                            marks["cpu0"], marks["threads0"] = serverkit.cpu_seconds(pid), serverkit.thread_cpu(pid)
+
+                        def on_end(marks=marks, pid=pid):
+                            marks["cpu1"], marks["threads1"] = serverkit.cpu_seconds(pid), serverkit.thread_cpu(pid)
+
+                        before = serverkit.scrape(http)  # batch counters: warm-up included (the mean barely moves)
                         if args.client == "raw":
                             encoded = [encode(server.url, make(n)) for n in range(len(bodies))]
                             result = run_level_raw(server.url, c, encoded, judge, args.seconds, args.max_requests,
-                                                   args.warmup)
+                                                   args.warmup, on_start, on_end)
                         else:
-                            result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup)
-                        server_cpu = serverkit.cpu_seconds(server.process.pid) - cpu0
-                        threads1 = serverkit.thread_cpu(server.process.pid)
-                        per_thread = serverkit.thread_cpu_delta(server.process.pid, threads0, threads1, result.seconds)
+                            result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup,
+                                               on_start, on_end)
+                        server_cpu = marks["cpu1"] - marks["cpu0"]
+                        threads0, threads1 = marks["threads0"], marks["threads1"]
+                        per_thread = serverkit.thread_cpu_delta(pid, threads0, threads1, result.seconds)
                         after = serverkit.scrape(http)
                         row = {"endpoint": "/v1/recognize" + ("/batch (4 crops)" if endpoint == "batch" else
                                                               " (multipart)" if endpoint.endswith("multipart") else ""),

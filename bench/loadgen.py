@@ -20,7 +20,7 @@ class LevelResult:
     seconds: float
     latencies_s: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
-    correct: int = 0
+    correct: float = 0.0
     judged: int = 0
     client_cpu_s: float = 0.0
     errors: Counter = field(default_factory=Counter)
@@ -36,7 +36,7 @@ def _cpu() -> float:
 
 
 async def _level(url: str, concurrency: int, make_request: Callable[[int], dict], judge: Callable | None,
-                 seconds: float, max_requests: int, warmup_s: float) -> LevelResult:
+                 seconds: float, max_requests: int, warmup_s: float, on_start=None, on_end=None) -> LevelResult:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     counter = itertools.count()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
@@ -64,24 +64,30 @@ async def _level(url: str, concurrency: int, make_request: Callable[[int], dict]
                     right = judge(n, body)
                     if right is not None:
                         record.judged += 1
-                        record.correct += bool(right)
+                        record.correct += float(right)
 
         if warmup_s > 0:  # connections opened, interpreters of the usual batch sizes created
             deadline = time.perf_counter() + warmup_s
             await asyncio.gather(*(worker(deadline, None) for _ in range(concurrency)))
         result = LevelResult(concurrency, 0.0)
+        if on_start:
+            on_start()
         cpu0, started = _cpu(), time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(*(worker(deadline, result) for _ in range(concurrency)))
         result.seconds = time.perf_counter() - started
         result.client_cpu_s = _cpu() - cpu0
+        if on_end:
+            on_end()
     return result
 
 
 def run_level(url: str, concurrency: int, make_request: Callable[[int], dict], judge: Callable | None = None,
-              seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0) -> LevelResult:
-    """``make_request(n)`` returns ``client.post`` keyword arguments; ``judge(n, body)`` → True/False/None."""
-    return asyncio.run(_level(url, concurrency, make_request, judge, seconds, max_requests, warmup_s))
+              seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start=None,
+              on_end=None) -> LevelResult:
+    """``make_request(n)`` returns ``client.post`` keyword arguments; ``judge(n, body)`` → True/False/None (or a
+    fraction). ``on_start()`` / ``on_end()`` run right when the measured window (after the warm-up) opens / closes."""
+    return asyncio.run(_level(url, concurrency, make_request, judge, seconds, max_requests, warmup_s, on_start, on_end))
 
 
 # --- a minimal raw HTTP/1.1 client: the same closed loop with far less client CPU ----------------
@@ -108,7 +114,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Callable | None, seconds: float,
-                     max_requests: int, warmup_s: float) -> LevelResult:
+                     max_requests: int, warmup_s: float, on_start=None, on_end=None) -> LevelResult:
     parsed = httpx.URL(url)
     counter = itertools.count()
 
@@ -132,7 +138,7 @@ async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Ca
                     right = judge(n, body)
                     if right is not None:
                         record.judged += 1
-                        record.correct += bool(right)
+                        record.correct += float(right)
         finally:
             writer.close()
 
@@ -140,14 +146,20 @@ async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Ca
         deadline = time.perf_counter() + warmup_s
         await asyncio.gather(*(worker(deadline, None) for _ in range(concurrency)))
     result = LevelResult(concurrency, 0.0)
+    if on_start:
+        on_start()
     cpu0, started = _cpu(), time.perf_counter()
     await asyncio.gather(*(worker(started + seconds, result) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started
     result.client_cpu_s = _cpu() - cpu0
+    if on_end:
+        on_end()
     return result
 
 
 def run_level_raw(url: str, concurrency: int, encoded: list[bytes], judge: Callable | None = None,
-                  seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0) -> LevelResult:
+                  seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start=None,
+                  on_end=None) -> LevelResult:
     """Like ``run_level`` with pre-encoded requests (``encoded[n % len]``) on raw asyncio streams."""
-    return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s))
+    return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s, on_start,
+                                  on_end))

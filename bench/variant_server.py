@@ -3,15 +3,16 @@ to measure a proposed fix before anyone edits the service. Used by ``bench.http_
 
 Knobs (each off by default, so ``--embedder litert`` alone is the stock server):
 
-* ``--embedder pow2``: a ``LiteRTEmbedder`` that runs a batch as chunks of power-of-two
-  sizes (11 = 8 + 2 + 1), each on an interpreter created once at start-up, instead of
-  creating an interpreter for each new batch size (the stock one keeps the 4 most recent);
-* ``--embedder cacheall``: the stock embedder keeping an interpreter for every size up to
-  ``max_batch`` (``max_cached_sizes=max_batch``);
-* ``--faiss-threads N``: ``faiss.omp_set_num_threads(N)`` before serving;
+* ``--embedder chunk1``: the stock ``LiteRTEmbedder`` with ``max_chunk=1``: every image of a
+  micro-batch invoked on its own (what micro-batching buys at inference);
+* ``--embedder chunk<N>``: ``max_chunk=N`` (a power of two);
+* ``--faiss-threads N``: ``faiss.omp_set_num_threads(N)`` in the main thread before serving.
+  NB: with GNU OpenMP this sets only the calling thread's value; the searches run on AnyIO
+  worker threads, which keep the global default. It therefore changes nothing measurable;
+  set ``OMP_NUM_THREADS=1`` in the server's environment instead (``bench.http_e2e --env``);
 * ``--threadpool-tokens N``: the size of anyio's default thread pool (decode, search run there).
 
-    .venv/bin/python -m bench.variant_server --data-dir D --model M --port P [--embedder pow2] ...
+    .venv/bin/python -m bench.variant_server --data-dir D --model M --port P [--embedder chunk1] ...
 """
 
 from __future__ import annotations
@@ -27,35 +28,12 @@ if __package__ in (None, ""):
 import bench.common  # noqa: F401  (sys.path, TF log level)
 
 
-class Pow2Embedder:
-    """Chunks of 1, 2, 4, 8, 16 ... images, each size with its own interpreter made at start-up."""
-
-    def __init__(self, artifact, num_threads: int, max_batch: int):
-        from embedder.runtime import LiteRTEmbedder
-
-        self.sizes = [1 << i for i in range(max_batch.bit_length()) if (1 << i) <= max_batch]
-        self.inner = LiteRTEmbedder(artifact, num_threads=num_threads, max_cached_sizes=len(self.sizes))
-        for size in self.sizes:
-            self.inner._interpreter(size)
-        self.version, self.embedding_dim, self.input_size = self.inner.version, self.inner.embedding_dim, self.inner.input_size
-
-    def embed(self, pixels):
-        import numpy as np
-
-        out, start = [], 0
-        while start < len(pixels):
-            size = max(s for s in self.sizes if s <= len(pixels) - start)
-            out.append(self.inner.embed(pixels[start:start + size]))
-            start += size
-        return np.concatenate(out) if out else self.inner.embed(pixels)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--embedder", choices=["litert", "pow2", "cacheall"], default="litert")
+    parser.add_argument("--embedder", default="litert", help="litert (stock) or chunkN (max_chunk=N)")
     parser.add_argument("--faiss-threads", type=int)
     parser.add_argument("--threadpool-tokens", type=int)
     args = parser.parse_args(argv)
@@ -70,10 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings(data_dir=Path(args.data_dir), model=Path(args.model), port=args.port)
     artifact = load_artifact(args.model)
-    if args.embedder == "pow2":
-        embedder = Pow2Embedder(artifact, settings.num_threads, settings.max_batch)
-    elif args.embedder == "cacheall":
-        embedder = LiteRTEmbedder(artifact, num_threads=settings.num_threads, max_cached_sizes=settings.max_batch)
+    if args.embedder.startswith("chunk"):
+        embedder = LiteRTEmbedder(artifact, num_threads=settings.num_threads, max_chunk=int(args.embedder[5:]))
     else:
         embedder = LiteRTEmbedder(artifact, num_threads=settings.num_threads)
     if args.faiss_threads:
