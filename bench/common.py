@@ -74,6 +74,16 @@ def training_running() -> bool:
     return bool(done.stdout.strip())
 
 
+def code_version() -> dict:
+    """The commit the code under test is at, and whether service/gallery/embedder differ from it."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "uncommitted_changes_outside_bench": bool(git("status", "--porcelain", "--", "service", "gallery",
+                                                          "embedder", "pyproject.toml"))}
+
+
 def machine() -> dict:
     return {
         "cpu_model": cpu_model(),
@@ -111,7 +121,7 @@ class Run:
         how = ["-m", spec.name] if spec is not None and spec.name else [os.path.relpath(sys.argv[0], ROOT)]
         command = " ".join(shlex.quote(a) for a in [".venv/bin/python", *how, *sys.argv[1:]])
         self.data: dict = {"benchmark": name, "command": command,
-                           "machine": machine(), "notes": []}
+                           "machine": machine(), "code": code_version(), "notes": []}
         self._busy0, self._own0 = busy_cpu_seconds(), own_cpu_seconds()
         print(f"# {name}: {self.data['machine']['cpu_model']}, {self.data['machine']['cores']} cores, "
               f"{self.data['machine']['date_utc']}, loadavg {self.data['machine']['loadavg_at_start']}", flush=True)
