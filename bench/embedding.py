@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (CACHE_DIR, ROOT, V3L, Run, decoded, keras_v3large, photos, shipped_model_dir,
+from bench.common import (CACHE_DIR, ROOT, Run, decoded, keras_v3large, photos, shipped_model_dir,
                           skip_without_grocery, table, v3large_export)
 
 THREADS = 2
@@ -233,7 +233,7 @@ def images_per_second(embedder, pixels, seconds: float) -> float:
 def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
     import numpy as np
 
-    from training.evaluate import held_out_skus
+    from training.eval_data import held_out_skus
     from training.metrics import recall_at_k
 
     gallery = photos(grocery / "train")

@@ -128,7 +128,7 @@ def decode_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIX
         image.seek(0)
         image.load()
         try:
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to turn
         except Exception:  # malformed EXIF: keep the pixels, skip orientation
             logger.info("ignoring malformed EXIF orientation")
         return DecodedImage(letterbox(_to_rgb(image), size), file_format, width, height)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import numpy as np
 from gallery.blobs import BlobStore
 from gallery.decision import aggregate_by_sku, decide
 from gallery.search import make_index
-from gallery.search.base import VectorIndex, write_atomically
+from gallery.rwlock import ReadWriteLock
+from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
 from gallery.store import ADD, REMOVE, CatalogStore, NewImage
 from gallery.types import ImageHit, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
 
@@ -39,9 +41,21 @@ class ImageUpload:
     height: int
 
 
+MAX_INITIAL_FETCH = 1024
+
+
+def initial_fetch(k: int, images: int, skus: int) -> int:
+    """Neighbours to fetch first: 4k (at least 16) SKUs' worth of images, at most ``MAX_INITIAL_FETCH``."""
+    per_sku = math.ceil(images / skus) if skus else 1
+    return max(1, min(MAX_INITIAL_FETCH, max(4 * k, 16) * per_sku))
+
+
 class Gallery:
-    def __init__(self, data_dir: str | os.PathLike, model_version: str, embedding_dim: int, index_kind: str = "flat"):
+    def __init__(self, data_dir: str | os.PathLike, model_version: str, embedding_dim: int, index_kind: str = "flat",
+                 search_threads: int | None = None):
+        """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default)."""
         self.data_dir = Path(data_dir)
+        self.search_threads = search_threads
         self.model_version = model_version
         self.embedding_dim = embedding_dim
         self.index_kind = index_kind
@@ -49,9 +63,10 @@ class Gallery:
         self.blobs = BlobStore(self.data_dir / "images")
         self.index_dir = self.data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
+        self._lock = ReadWriteLock()  # searches read side by side; index changes write alone
         self._index: VectorIndex = make_index(index_kind, embedding_dim)
-        self._sku_of: dict[int, str] = {}
+        self._sku_of: dict[int, str] = {}  # image id in the index → its SKU
+        self._images_per_sku: Counter[str] = Counter()
         self._missing: set[int] = set()
         self._applied_seq = 0
         self._open_index()
@@ -62,12 +77,12 @@ class Gallery:
         return self.index_dir / f"{self.model_version}.{self.index_kind}"
 
     def _open_index(self) -> None:
-        with self._lock:
+        with self._lock.write():
             loaded = self._load_snapshot()
-            self._sku_of = self.store.image_skus()
+            self._set_sku_of(self.store.image_skus())
             self._missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
             for image_id in self._missing:
-                self._sku_of.pop(image_id, None)
+                self._forget(image_id)
             if loaded:
                 self._sync()
             if not loaded or len(self._index) != len(self._sku_of):
@@ -98,7 +113,7 @@ class Gallery:
         ids, skus, vectors = self.store.vectors_for(self.model_version)
         if len(ids):
             self._index.add(ids, vectors)
-        self._sku_of = dict(zip(ids.tolist(), skus))
+        self._set_sku_of(dict(zip(ids.tolist(), skus)))
         logger.info("built %s index of %d vectors for model %s", self.index_kind, len(ids), self.model_version)
 
     def _sync(self) -> None:
@@ -111,7 +126,7 @@ class Gallery:
             if change.op == REMOVE:
                 pending.discard(change.image_id)
                 self._missing.discard(change.image_id)
-                if self._sku_of.pop(change.image_id, None) is not None:
+                if self._forget(change.image_id):
                     self._index.remove(np.array([change.image_id], np.int64))
             elif change.op == ADD and change.model_version == self.model_version:
                 pending.add(change.image_id)
@@ -121,13 +136,41 @@ class Gallery:
             ids, skus, vectors = self.store.vectors_for(self.model_version, sorted(pending))
             if len(ids):
                 self._index.add(ids, vectors)
-                self._sku_of.update(zip(ids.tolist(), skus))
+                for image_id, sku in zip(ids.tolist(), skus):
+                    self._track(image_id, sku)
                 self._missing.difference_update(ids.tolist())
         self._applied_seq = changes[-1].seq
 
+    def _set_sku_of(self, sku_of: dict[int, str]) -> None:
+        self._sku_of = sku_of
+        self._images_per_sku = Counter(sku_of.values())
+
+    def _track(self, image_id: int, sku: str) -> None:
+        if self._sku_of.get(image_id) != sku:
+            self._forget(image_id)
+            self._sku_of[image_id] = sku
+            self._images_per_sku[sku] += 1
+
+    def _forget(self, image_id: int) -> bool:
+        sku = self._sku_of.pop(image_id, None)
+        if sku is None:
+            return False
+        self._images_per_sku[sku] -= 1
+        if self._images_per_sku[sku] <= 0:
+            del self._images_per_sku[sku]
+        return True
+
+    def _catch_up(self) -> None:
+        """Apply other writers' changes; the write lock is taken only when there are some."""
+        with self._lock.read():
+            behind = self.store.last_seq() > self._applied_seq
+        if behind:
+            with self._lock.write():
+                self._sync()
+
     def save_snapshot(self) -> Path:
         """Write the index and its sidecar atomically (temporary file, fsync, rename)."""
-        with self._lock:
+        with self._lock.write():
             self._sync()
             self._index.save(self._snapshot_path)
             sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
@@ -143,21 +186,24 @@ class Gallery:
 
     # --- state --------------------------------------------------------------
     def check_model(self) -> None:
-        with self._lock:
-            self._sync()
-            if self._missing:
-                others = {v: n for v, n in self.store.model_versions().items() if v != self.model_version}
-                raise ModelMismatch(
-                    f"{len(self._missing)} reference image(s) in this gallery have no vector from model "
-                    f"{self.model_version} (their vectors come from model(s) {sorted(others) or 'unknown'}); "
-                    f"run `skulens reindex --data-dir {self.data_dir}` with this model to re-embed them"
-                )
+        self._catch_up()
+        with self._lock.read():
+            self._raise_if_missing()
+
+    def _raise_if_missing(self) -> None:
+        if self._missing:
+            others = {v: n for v, n in self.store.model_versions().items() if v != self.model_version}
+            raise ModelMismatch(
+                f"{len(self._missing)} reference image(s) in this gallery have no vector from model "
+                f"{self.model_version} (their vectors come from model(s) {sorted(others) or 'unknown'}); "
+                f"run `skulens reindex --data-dir {self.data_dir}` with this model to re-embed them"
+            )
 
     @property
     def size(self) -> int:
         """Vectors in the index, after catching up with writes made by other processes."""
-        with self._lock:
-            self._sync()
+        self._catch_up()
+        with self._lock.read():
             return len(self._index)
 
     def counts(self) -> tuple[int, int]:
@@ -183,13 +229,13 @@ class Gallery:
         return self.store.list_skus(offset, limit)
 
     def delete_sku(self, sku: str) -> None:
-        with self._lock:
+        with self._lock.write():
             for digest in self.store.delete_sku(validate_sku(sku)):
                 self.blobs.remove(digest)
             self._sync()
 
     def delete_image(self, sku: str, image_id: int) -> None:
-        with self._lock:
+        with self._lock.write():
             for digest in self.store.delete_image(validate_sku(sku), image_id):
                 self.blobs.remove(digest)
             self._sync()
@@ -200,7 +246,7 @@ class Gallery:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(uploads), self.embedding_dim):
             raise ValueError(f"expected {len(uploads)} vectors of {self.embedding_dim}, got shape {vectors.shape}")
-        with self._lock:
+        with self._lock.write():
             self.check_model()
             records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
             ids = self.store.add_images(sku, records, vectors, self.model_version, name=name)
@@ -209,11 +255,20 @@ class Gallery:
 
     # --- search -------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
-        """Top ``k`` SKUs per query (best reference image per SKU), with names."""
-        with self._lock:
-            self.check_model()
+        """Top ``k`` SKUs per query (best reference image per SKU), with names.
+
+        Searches run side by side under the read lock. The first fetch is sized
+        from the mean number of images per SKU, so that it nearly always covers
+        ``k`` SKUs and the index is searched once (a flat search costs a full scan
+        whatever the fetch); it is widened only if it still falls short.
+        """
+        self._catch_up()
+        if self.search_threads:
+            limit_search_threads(self.search_threads)
+        with self._lock.read():
+            self._raise_if_missing()
             total = len(self._index)
-            fetch = min(total, max(4 * k, 16))
+            fetch = min(total, initial_fetch(k, len(self._sku_of), len(self._images_per_sku)))
             while True:
                 scores, ids = self._index.search(queries, fetch)
                 results = []

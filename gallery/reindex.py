@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from gallery.blobs import BlobStore
 from gallery.store import CatalogStore
 
 logger = logging.getLogger(__name__)
+T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass
@@ -38,6 +40,17 @@ class ReindexReport:
     @property
     def images_per_second(self) -> float:
         return self.embedded / self.seconds if self.seconds else 0.0
+
+
+def decoded_batches(pool: Executor, decode: Callable[[T], R], items: list[T], batch_size: int) -> Iterator[list[R]]:
+    """Decoded batches in order, the next batch decoding on ``pool`` while the caller embeds this one."""
+    batches = [items[start:start + batch_size] for start in range(0, len(items), batch_size)]
+    if not batches:
+        return
+    ahead = [pool.submit(decode, item) for item in batches[0]]
+    for following in batches[1:] + [[]]:
+        current, ahead = ahead, [pool.submit(decode, item) for item in following]
+        yield [future.result() for future in current]
 
 
 def reindex(
@@ -68,8 +81,7 @@ def reindex(
                 todo = [t for t in store.images_missing_vectors(embedder.version) if t[0] not in report.failed]
                 if not todo:
                     break
-                for start in range(0, len(todo), batch_size):
-                    decoded = list(pool.map(decode, todo[start:start + batch_size]))
+                for decoded in decoded_batches(pool, decode, todo, batch_size):
                     for image_id, _, why in decoded:
                         if why:
                             report.failed[image_id] = why

@@ -228,10 +228,17 @@ class CatalogStore:
                 return np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32)
             sql += f" AND i.id IN ({','.join('?' * len(image_ids))})"
             params += tuple(image_ids)
-        rows = self._query(sql + " ORDER BY i.id", params)
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        vectors = np.vstack([np.frombuffer(r[2], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
-        return ids, [r[1] for r in rows], vectors
+        ids: list[int] = []
+        skus: list[str] = []
+        chunks: list[np.ndarray] = []
+        with self._lock:  # read in chunks: no list of every row's blob at start-up with a large gallery
+            cursor = self._conn.execute(sql + " ORDER BY i.id", params)
+            while rows := cursor.fetchmany(4096):
+                ids.extend(r[0] for r in rows)
+                skus.extend(r[1] for r in rows)
+                chunks.append(np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+        vectors = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+        return np.array(ids, dtype=np.int64), skus, vectors
 
     def image_skus(self) -> dict[int, str]:
         return dict(self._query("SELECT id, sku FROM images"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -32,14 +31,14 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         default_threshold = DEFAULT_THRESHOLD
-        faiss.omp_set_num_threads(settings.search_threads)  # measured: fewer stalls beside inference (bench/)
         model = embedder
         if model is None:
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
             if artifact.threshold is not None:
                 default_threshold = artifact.threshold
-        gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind)
+        gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind,
+                          search_threads=settings.search_threads)
         keys = KeyRing(load_key_file(settings.api_keys_file) if settings.api_keys_file else [])
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)

@@ -42,7 +42,8 @@ def _open(args: argparse.Namespace):
     settings = settings_from(args)
     artifact = resolve_model(settings.model, settings.data_dir)
     embedder = load_embedder(artifact, num_threads=settings.num_threads)
-    gallery = Gallery(settings.data_dir, embedder.version, embedder.embedding_dim, settings.index_kind)
+    gallery = Gallery(settings.data_dir, embedder.version, embedder.embedding_dim, settings.index_kind,
+                      search_threads=settings.search_threads)
     return settings, artifact, embedder, gallery
 
 

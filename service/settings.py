@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")
-    search_threads: int = Field(1, ge=1, le=64, description="FAISS (OpenMP) threads per search; 1 leaves the cores to inference.")
+    search_threads: int = Field(1, ge=1, le=64, description="FAISS (OpenMP) threads per search, set in each searching thread; 1 leaves the cores to inference.")
     max_batch: int = Field(16, ge=1, le=256, description="Micro-batching: most images embedded in one call.")
     max_wait_ms: float = Field(
         0.0, ge=0.0, le=1000.0,

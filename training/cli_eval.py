@@ -16,7 +16,7 @@ def _sku_list(value: str | None) -> set[str]:
     if not value:
         return set()
     if value == "default":
-        from training.evaluate import held_out_skus
+        from training.eval_data import held_out_skus
 
         return set(held_out_skus())
     if value.startswith("@"):
@@ -85,7 +85,7 @@ def register(subparsers) -> None:
 
 
 def _cache(args, version: str):
-    from training.evaluate import EmbeddingCache, default_cache_dir
+    from training.eval_data import EmbeddingCache, default_cache_dir
 
     return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir(), version)
 
@@ -105,7 +105,8 @@ def _conditions(value: str | None) -> tuple[str, ...]:
 def evaluate_command(args) -> int:
     from embedder.artifact import ModelNotFound, default_model_dir, load_artifact
     from embedder.runtime import LiteRTEmbedder
-    from training.evaluate import evaluate_model, scan_folder, to_jsonable
+    from training.eval_data import scan_folder
+    from training.evaluate import evaluate_model, to_jsonable
     from training.report import comparison_tables
 
     specs = [_model_spec(m) for m in args.model] if args.model else [("shipped", default_model_dir())]
@@ -165,7 +166,8 @@ def calibrate_command(args) -> int:
     from service.cli import settings_from
     from service.model_source import resolve_model
     from training.calibrate import calibrate_threshold
-    from training.evaluate import closed_set, embed_files, open_set, scan_folder, to_jsonable
+    from training.eval_data import embed_files, scan_folder
+    from training.evaluate import closed_set, open_set, to_jsonable
 
     settings = settings_from(args)
     artifact = resolve_model(settings.model, settings.data_dir)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from training.evaluate import REJECTION_POINTS, EvalResult, GroupScore
+from training.eval_results import EvalResult, GroupScore
+from training.evaluate import REJECTION_POINTS
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 

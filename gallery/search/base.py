@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 
+import faiss
 import numpy as np
 
 
@@ -52,3 +53,13 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def limit_search_threads(threads: int) -> None:
+    """Set FAISS's OpenMP thread count *for the calling thread*.
+
+    With GNU OpenMP the setting is per thread: set once at start-up it does not
+    reach the worker threads that serve requests (``bench/omp_check.py``), so
+    the searching thread sets it itself. The call costs well under a microsecond.
+    """
+    faiss.omp_set_num_threads(threads)

@@ -71,8 +71,9 @@ class HNSWIndex(VectorIndex):
         if not self._live or k <= 0:
             return np.zeros((n, max(k, 0)), np.float32), np.full((n, max(k, 0)), -1, np.int64)
         fetch = min(self._index.ntotal, k + self._dead)
-        self._index.hnsw.efSearch = max(self.ef_search, fetch)
-        scores, rows = self._index.search(queries, fetch)
+        # per-call parameters, not the shared index's efSearch: searches run side by side
+        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))
+        scores, rows = self._index.search(queries, fetch, params=params)
         ids = np.where(rows >= 0, self._row_ids[np.maximum(rows, 0)], -1)
         out_scores = np.zeros((n, k), np.float32)
         out_ids = np.full((n, k), -1, np.int64)

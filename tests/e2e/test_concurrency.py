@@ -4,7 +4,6 @@ import random
 import threading
 import time
 
-import httpx
 import pytest
 
 from tests.conftest import make_jpeg

@@ -1,9 +1,7 @@
 """End to end: the real uvicorn server on a loopback port, real HTTP, real SQLite/FAISS/JPEGs."""
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

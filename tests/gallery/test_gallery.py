@@ -187,3 +187,87 @@ def test_hnsw_gallery(tmp_path):
     again = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
     assert again.size == 1
     again.close(snapshot=False)
+
+
+def test_initial_fetch_covers_k_skus_of_mean_size():
+    from gallery.gallery import MAX_INITIAL_FETCH, initial_fetch
+
+    assert initial_fetch(k=5, images=60, skus=60) == 20  # one image per SKU: 4k
+    assert initial_fetch(k=1, images=0, skus=0) == 16
+    assert initial_fetch(k=5, images=3000, skus=100) == 20 * 30
+    assert initial_fetch(k=5, images=10**6, skus=10) == MAX_INITIAL_FETCH
+    assert initial_fetch(k=5, images=31, skus=2) == 20 * 16  # rounded up
+
+
+def test_search_runs_the_index_once_when_skus_have_many_images(gallery, monkeypatch):
+    rng = np.random.default_rng(0)
+    for s in range(8):  # 30 tightly clustered images per SKU: the nearest 20 images are all one SKU's
+        centre = vec(s)
+        vectors = centre + 0.05 * rng.normal(size=(30, DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        gallery.enrol(f"sku-{s}", [upload(100 * s + i) for i in range(30)], vectors)
+    calls = []
+    real = gallery._index.search
+    monkeypatch.setattr(gallery._index, "search", lambda q, k: calls.append(k) or real(q, k))
+    matches = gallery.search(vec(5)[None], k=5)[0]
+    assert matches[0].sku == "sku-5"
+    assert len(matches) == 5 and len({m.sku for m in matches}) == 5
+    assert len(calls) == 1, f"index searched {len(calls)} times (fetch sizes {calls})"
+
+
+def test_search_sets_faiss_threads_in_the_searching_thread(tmp_path):
+    import threading
+
+    import faiss
+
+    g = Gallery(tmp_path, "model-a", DIM, search_threads=1)
+    enrol(g, "milk", 1)
+    seen = []
+
+    def worker():
+        faiss.omp_set_num_threads(3)  # per thread with GNU OpenMP: a start-up setting elsewhere never reaches here
+        g.search(vec(1)[None], k=1)
+        seen.append(faiss.omp_get_max_threads())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(30)
+    g.close(snapshot=False)
+    assert seen == [1]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_searches_beside_enrolments_and_deletes_from_other_threads(tmp_path, kind):
+    import threading
+
+    g = Gallery(tmp_path, "model-a", DIM, index_kind=kind)
+    enrol(g, "anchor", 1)
+    errors, done = [], threading.Event()
+
+    def searcher():
+        try:
+            while not done.is_set():
+                for matches in g.search(np.stack([vec(1), vec(2)]), k=3):
+                    assert matches and matches[0].sku in {"anchor"} | {f"s{i}" for i in range(40)}
+                    assert len({m.sku for m in matches}) == len(matches)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(40):
+            ids = enrol(g, f"s{i}", 1000 + 2 * i, 1001 + 2 * i)
+            if i % 3 == 0:
+                g.delete_image(f"s{i}", ids[0])
+            if i % 5 == 0:
+                g.delete_sku(f"s{i}")
+    finally:
+        done.set()
+        for t in threads:
+            t.join(30)
+    assert not errors, errors[:3]
+    assert g.recognize(vec(1)[None], threshold=0.99)[0].sku == "anchor"
+    assert g.size == 1 + sum(2 - (i % 3 == 0) for i in range(40) if i % 5)
+    g.close(snapshot=False)

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_jpeg
-from training.evaluate import (REJECTION_POINTS, EmbeddingCache, ImageSet, _rejecting, embed_files,
-                               evaluate_model, held_out_skus, scan_folder, to_jsonable)
+from training.eval_data import (
+    EmbeddingCache,
+    ImageSet,
+    embed_files,
+    held_out_skus,
+    scan_folder,
+)
+from training.evaluate import REJECTION_POINTS, _rejecting, evaluate_model, to_jsonable
 
 
 def write_folders(root: Path) -> tuple[Path, Path]:

@@ -10,8 +10,16 @@ import pytest
 
 from embedder.runtime import Embedder
 from tests.conftest import make_jpeg
-from training.evaluate import evaluate_model, scan_folder
-from training.report import comparison_tables, fmt, histogram_svg, markdown, thumbnail, write_report
+from training.eval_data import scan_folder
+from training.evaluate import evaluate_model
+from training.report import (
+    comparison_tables,
+    fmt,
+    histogram_svg,
+    markdown,
+    thumbnail,
+    write_report,
+)
 
 
 class ColourEmbedder(Embedder):
