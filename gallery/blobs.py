@@ -1,13 +1,20 @@
 """Content-addressed, fsynced storage of reference image files.
 
 The original bytes are kept so that a re-index with a new model never needs the
-merchandiser again. A file is named by the SHA-256 of its content.
+merchandiser again. A file is named by the SHA-256 of its content, so two images
+with the same bytes share a file. Writers hold ``guard()`` (a file lock, across
+worker processes) from writing a file until its record is committed, and from
+committing a delete until the file is removed: otherwise a delete in one worker
+could remove a file that an enrolment in another has just found present.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -27,6 +34,35 @@ class BlobStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Exclusive across processes and threads (each call opens its own lock file handle)."""
+        with open(self.root / ".lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def digests(self) -> Iterator[str]:
+        for path in self.root.glob("??/*"):
+            if not path.name.startswith("."):
+                yield path.name
+
+    def sweep(self, referenced: Iterable[str]) -> int:
+        """Remove files no record refers to (left by a crash before a commit) and stale temporary files.
+
+        Call under ``guard()``, with ``referenced`` read under it too.
+        """
+        keep = set(referenced)
+        removed = 0
+        for path in list(self.root.glob("??/*")):
+            if path.name.startswith(".") and path.name.endswith(".tmp") or (
+                    not path.name.startswith(".") and path.name not in keep):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def path_for(self, digest: str) -> Path:
         return self.root / digest[:2] / digest

@@ -29,6 +29,7 @@ from gallery.types import ImageHit, Match, ModelMismatch, Page, Recognition, Sku
 logger = logging.getLogger(__name__)
 
 DB_FILE = "catalog.sqlite3"
+CHANGE_LOG_KEEP = 100_000  # change-log rows kept when a snapshot is saved; a worker further behind rebuilds
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ class Gallery:
         changes = self.store.changes_since(self._applied_seq)
         if not changes:
             return
+        if self._applied_seq < self.store.compacted_through():  # read after the changes, so no cut is missed
+            logger.info("change log compacted past change %d: rebuilding the index from the catalogue",
+                        self._applied_seq)
+            self._missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
+            self._rebuild()
+            return
         pending: set[int] = set()
         for change in changes:
             if change.op == REMOVE:
@@ -177,7 +184,8 @@ class Gallery:
             info = {"model_version": self.model_version, "kind": self.index_kind, "dim": self.embedding_dim,
                     "applied_seq": self._applied_seq, "vectors": len(self._index)}
             write_atomically(sidecar, json.dumps(info).encode())
-            return self._snapshot_path
+        self.store.compact_changes(keep=CHANGE_LOG_KEEP)
+        return self._snapshot_path
 
     def close(self, snapshot: bool = True) -> None:
         if snapshot:
@@ -229,16 +237,24 @@ class Gallery:
         return self.store.list_skus(offset, limit)
 
     def delete_sku(self, sku: str) -> None:
-        with self._lock.write():
+        with self._lock.write(), self.blobs.guard():
             for digest in self.store.delete_sku(validate_sku(sku)):
                 self.blobs.remove(digest)
             self._sync()
 
     def delete_image(self, sku: str, image_id: int) -> None:
-        with self._lock.write():
+        with self._lock.write(), self.blobs.guard():
             for digest in self.store.delete_image(validate_sku(sku), image_id):
                 self.blobs.remove(digest)
             self._sync()
+
+    def sweep_files(self) -> int:
+        """Remove image files that no record refers to (a crash between file and commit leaves one)."""
+        with self.blobs.guard():
+            removed = self.blobs.sweep(self.store.image_digests())
+        if removed:
+            logger.info("removed %d unreferenced image file(s) from %s", removed, self.blobs.root)
+        return removed
 
     def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray, name: str | None = None) -> list[int]:
         """Store image files (fsynced), then commit records and vectors; searchable on return."""
@@ -248,8 +264,9 @@ class Gallery:
             raise ValueError(f"expected {len(uploads)} vectors of {self.embedding_dim}, got shape {vectors.shape}")
         with self._lock.write():
             self.check_model()
-            records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
-            ids = self.store.add_images(sku, records, vectors, self.model_version, name=name)
+            with self.blobs.guard():
+                records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
+                ids = self.store.add_images(sku, records, vectors, self.model_version, name=name)
             self._sync()
         return ids
 

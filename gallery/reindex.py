@@ -36,6 +36,7 @@ class ReindexReport:
     failed: dict[int, str] = field(default_factory=dict)  # image id → why
     seconds: float = 0.0
     pruned: int = 0
+    swept: int = 0  # image files no record referred to, removed
 
     @property
     def images_per_second(self) -> float:
@@ -101,5 +102,6 @@ def reindex(
         store.close()
         report.seconds = time.perf_counter() - started
     gallery = Gallery(data_dir, embedder.version, embedder.embedding_dim, index_kind)
+    report.swept = gallery.sweep_files()
     gallery.close(snapshot=True)  # the new model's index, written to a temporary file and renamed
     return report

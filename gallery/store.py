@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS changes (
     sku TEXT NOT NULL, model_version TEXT);
 """
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
+COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,9 @@ class CatalogStore:
     def _unreferenced(conn, digests: set[str]) -> list[str]:
         return [d for d in digests if conn.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1", (d,)).fetchone() is None]
 
+    def image_digests(self) -> set[str]:
+        return {row[0] for row in self._query("SELECT DISTINCT sha256 FROM images")}
+
     def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
         return self._query(
             "SELECT i.id, i.sha256 FROM images i LEFT JOIN vectors v ON v.image_id = i.id AND v.model_version = ? "
@@ -256,6 +260,29 @@ class CatalogStore:
     # --- change log ---------------------------------------------------------
     def last_seq(self) -> int:
         return self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0]
+
+    def compacted_through(self) -> int:
+        return int(self.get_meta(COMPACTED_KEY, "0"))
+
+    def compact_changes(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` (at least 1) change-log rows; returns how many went.
+
+        Only the log is cut, never the tables it describes: a reader whose last
+        applied change is below the cut sees ``compacted_through`` and rebuilds
+        its index from the tables instead of replaying.
+        """
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1 (the newest change is always kept), got {keep!r}")
+        with self.transaction() as conn:
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            done = int((conn.execute("SELECT value FROM meta WHERE key = ?", (COMPACTED_KEY,)).fetchone() or ["0"])[0])
+            cut = last - keep
+            if cut <= done:
+                return 0
+            deleted = conn.execute("DELETE FROM changes WHERE seq <= ?", (cut,)).rowcount
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (COMPACTED_KEY, str(cut)))
+            return deleted
 
     def changes_since(self, seq: int) -> list[Change]:
         rows = self._query("SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > ? ORDER BY seq", (seq,))

@@ -198,7 +198,8 @@ def reindex(args: argparse.Namespace) -> int:
         report = run_reindex(settings.data_dir, embedder, batch_size=args.batch_size,
                              index_kind=settings.index_kind, prune=args.prune, progress=progress)
     print(f"re-embedded {report.embedded} images with model {report.model_version} in {report.seconds:.1f} s "
-          f"({report.images_per_second:.1f} img/s)" + (f"; pruned {report.pruned} old vectors" if args.prune else ""))
+          f"({report.images_per_second:.1f} img/s)" + (f"; pruned {report.pruned} old vectors" if args.prune else "")
+          + (f"; removed {report.swept} unreferenced image files" if report.swept else ""))
     if report.failed:
         print(f"{len(report.failed)} images could not be re-embedded; the index was NOT switched:")
         for image_id, why in report.failed.items():
