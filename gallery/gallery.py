@@ -274,10 +274,11 @@ class Gallery:
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
         """Top ``k`` SKUs per query (best reference image per SKU), with names.
 
-        Searches run side by side under the read lock. The first fetch is sized
-        from the mean number of images per SKU, so that it nearly always covers
-        ``k`` SKUs and the index is searched once (a flat search costs a full scan
-        whatever the fetch); it is widened only if it still falls short.
+        Searches run side by side under the read lock. For an exhaustive (flat)
+        index the first fetch is sized from the mean number of images per SKU, so
+        that it nearly always covers ``k`` SKUs in one scan (a scan costs the same
+        whatever the fetch); HNSW, whose cost grows with the fetch, starts small.
+        Either widens only if the results still fall short of ``k`` SKUs.
         """
         self._catch_up()
         if self.search_threads:
@@ -285,7 +286,8 @@ class Gallery:
         with self._lock.read():
             self._raise_if_missing()
             total = len(self._index)
-            fetch = min(total, initial_fetch(k, len(self._sku_of), len(self._images_per_sku)))
+            fetch = min(total, initial_fetch(k, len(self._sku_of), len(self._images_per_sku))
+                        if self._index.exhaustive else max(4 * k, 16))
             while True:
                 scores, ids = self._index.search(queries, fetch)
                 results = []

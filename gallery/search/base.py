@@ -11,6 +11,9 @@ import numpy as np
 
 class VectorIndex(ABC):
     kind: str = "base"
+    #: Every search scans all vectors, so asking for more neighbours costs next to nothing
+    #: (flat). Where the cost grows with k (HNSW's efSearch), callers should ask for few.
+    exhaustive: bool = False
 
     def __init__(self, dim: int):
         self.dim = dim

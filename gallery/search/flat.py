@@ -12,6 +12,7 @@ from gallery.search.base import VectorIndex, write_atomically
 
 class FlatIndex(VectorIndex):
     kind = "flat"
+    exhaustive = True
 
     def __init__(self, dim: int, index=None):
         super().__init__(dim)

@@ -199,7 +199,7 @@ def test_initial_fetch_covers_k_skus_of_mean_size():
     assert initial_fetch(k=5, images=31, skus=2) == 20 * 16  # rounded up
 
 
-def test_search_runs_the_index_once_when_skus_have_many_images(gallery, monkeypatch):
+def test_search_runs_a_flat_index_once_when_skus_have_many_images(gallery, monkeypatch):
     rng = np.random.default_rng(0)
     for s in range(8):  # 30 tightly clustered images per SKU: the nearest 20 images are all one SKU's
         centre = vec(s)
@@ -270,4 +270,16 @@ def test_searches_beside_enrolments_and_deletes_from_other_threads(tmp_path, kin
     assert not errors, errors[:3]
     assert g.recognize(vec(1)[None], threshold=0.99)[0].sku == "anchor"
     assert g.size == 1 + sum(2 - (i % 3 == 0) for i in range(40) if i % 5)
+    g.close(snapshot=False)
+
+
+def test_hnsw_search_starts_with_a_small_fetch(tmp_path, monkeypatch):
+    g = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
+    for s in range(4):
+        enrol(g, f"sku-{s}", *range(100 * s, 100 * s + 30))
+    calls = []
+    real = g._index.search
+    monkeypatch.setattr(g._index, "search", lambda q, k: calls.append(k) or real(q, k))
+    g.search(vec(5)[None], k=5)
+    assert calls[0] == 20  # its cost grows with the fetch (efSearch): 4k, not 4k SKUs' worth of images
     g.close(snapshot=False)
