@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     serial = 1.0 / (1.0 / decode_rate + 1.0 / embed_rate)
-    rows = [{"what": "reindex (measured: decode batch, then embed it, then store)", "img/s": report.images_per_second,
+    rows = [{"what": "reindex (measured: next batch decoded while this one is embedded, then stored)", "img/s": report.images_per_second,
              "seconds": report.seconds, "images": report.embedded},
             {"what": "reindex incl. building and saving the new index", "img/s": report.embedded / wall,
              "seconds": wall, "images": report.embedded},
