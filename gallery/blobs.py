@@ -10,12 +10,13 @@ could remove a file that an enrolment in another has just found present.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from gallery.filelock import file_lock
 
 
 def sha256_of(data: bytes) -> str:
@@ -35,15 +36,9 @@ class BlobStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
+    def guard(self) -> AbstractContextManager[None]:
         """Exclusive across processes and threads (each call opens its own lock file handle)."""
-        with open(self.root / ".lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return file_lock(self.root / ".lock")
 
     def digests(self) -> Iterator[str]:
         for path in self.root.glob("??/*"):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gallery.filelock import file_lock
 from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
 
 SCHEMA = """
@@ -65,10 +66,14 @@ class CatalogStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(SCHEMA)
+        # Worker processes starting together on a new catalogue race to switch it to WAL; that
+        # switch upgrades a shared lock, which SQLite refuses at once ("database is locked")
+        # instead of waiting out the timeout, so the set-up is serialised across processes.
+        with file_lock(self.path.with_name(self.path.name + ".setup-lock")):
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(SCHEMA)
         self._lock = threading.RLock()
 
     def close(self) -> None:
