@@ -26,10 +26,14 @@ class Backbone:
     keras_name: str  # attribute of keras.applications
     feature_dim: int
     builtin_rescaling: bool  # True: model takes 0..255 itself; False: we rescale to [-1, 1]
+    minimalistic: bool = False  # MobileNetV3 without squeeze-excite and hard-swish (ReLU, 3x3 kernels)
 
 
 BACKBONES: dict[str, Backbone] = {
     "mobilenet_v3_large": Backbone("mobilenet_v3_large", "MobileNetV3Large", 960, True),
+    # ReLU and no squeeze-excite: quantises well to int8 (../shared/weights/README.md has ImageNet weights).
+    "mobilenet_v3_large_minimalistic": Backbone("mobilenet_v3_large_minimalistic", "MobileNetV3Large", 960, True,
+                                                minimalistic=True),
     "mobilenet_v3_small": Backbone("mobilenet_v3_small", "MobileNetV3Small", 576, True),
     "mobilenet_v2": Backbone("mobilenet_v2", "MobileNetV2", 1280, False),
 }
@@ -69,6 +73,8 @@ def build_backbone(name: str, input_size: int, weights: str | None):
     kwargs = dict(input_shape=(input_size, input_size, 3), include_top=False, pooling="avg", weights=weights)
     if spec.builtin_rescaling:
         kwargs["include_preprocessing"] = True
+    if spec.minimalistic:
+        kwargs["minimalistic"] = True
     try:
         base = constructor(**kwargs)
     except Exception as exc:

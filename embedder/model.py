@@ -14,13 +14,21 @@ DEFAULT_EMBEDDING_DIM = 256
 DEFAULT_INPUT_SIZE = 224
 
 
-def build_head(feature_dim: int, embedding_dim: int = DEFAULT_EMBEDDING_DIM, seed: int | None = None):
-    """Pooled features → unit-length embeddings."""
+def build_head(feature_dim: int, embedding_dim: int = DEFAULT_EMBEDDING_DIM, seed: int | None = None,
+               neck: bool = False):
+    """Pooled features → unit-length embeddings.
+
+    ``neck``: a BatchNormalization ("BNNeck", Luo et al. 2019) between the projection and the
+    L2 norm; training puts the triplet loss before it and a softmax classifier after it, and
+    serving uses the normalised post-BN vector (at inference the BN is a fixed affine map).
+    """
     import keras
 
     features = keras.Input((feature_dim,), name="features")
     init = keras.initializers.GlorotUniform(seed=seed)
     x = keras.layers.Dense(embedding_dim, kernel_initializer=init, name="projection")(features)
+    if neck:
+        x = keras.layers.BatchNormalization(center=False, name="neck")(x)
     x = keras.layers.UnitNormalization(axis=-1, name="l2_normalize")(x)
     return keras.Model(features, x, name="head")
 

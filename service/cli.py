@@ -27,6 +27,8 @@ def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None
         parser.add_argument("--insecure", action="store_true", default=None,
                             help="allow a non-loopback address without API keys (SKULENS_INSECURE)")
         parser.add_argument("--threshold", type=float, help="open-set threshold (SKULENS_THRESHOLD)")
+        parser.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
+                            help="recognise each crop and its mirror image, averaged (SKULENS_TTA_FLIP)")
 
 
 def settings_from(args: argparse.Namespace):
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
         p.add_argument("--top-k", type=int, default=3)
         p.add_argument("--threshold", type=float, help="open-set threshold (default: calibrated or the model's)")
+        p.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
+                       help="also embed each image mirrored and average (SKULENS_TTA_FLIP)")
         p.set_defaults(func="service.commands:recognize")
 
     p = sub.add_parser("reindex", help="re-embed every stored reference image with the model; build its index")

@@ -150,6 +150,7 @@ def enrol(args: argparse.Namespace) -> int:
 
 def recognize(args: argparse.Namespace) -> int:
     from embedder.preprocess import ImageError, load_image
+    from embedder.tta import flip_average, with_mirrored
 
     settings, artifact, embedder, gallery = _open(args)
     threshold = args.threshold if args.threshold is not None else gallery.threshold(
@@ -162,7 +163,9 @@ def recognize(args: argparse.Namespace) -> int:
             failures += 1
             rows.append({"image": name, "error": str(exc)})
             continue
-        result = gallery.recognize(embedder.embed(pixels[None]), threshold, args.top_k)[0]
+        batch = pixels[None]
+        vectors = flip_average(embedder.embed(with_mirrored(batch))) if settings.tta_flip else embedder.embed(batch)
+        result = gallery.recognize(vectors, threshold, args.top_k)[0]
         rows.append({"image": name, "sku": result.sku, "decision": "known" if result.known else "unknown",
                      "score": round(result.score, 4),
                      "matches": [{"sku": m.sku, "name": m.name, "score": round(m.score, 4)} for m in result.matches]})

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     threshold: float | None = Field(
         None, ge=-1.0, le=1.0,
         description="Open-set threshold on cosine score; default: the gallery's calibrated value, else the model's, else 0.5.")
+    tta_flip: bool = Field(
+        False, description="Recognition also embeds the mirrored crop and averages the two (twice the inference "
+                           "per query; see docs/model_card.md for the measured gain). Reference images are not.")
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")

@@ -40,6 +40,15 @@ class AugmentConfig:
     lowres_side: tuple[int, int] = (40, 112)  # longest side before scaling back up
     jpeg_p: float = 0.4
     jpeg_quality: tuple[int, int] = (25, 90)
+    # Light of another day: colour temperature (per-channel gains, blue<->amber) and exposure (gamma).
+    # Off (0) by default so earlier configs train as they did.
+    temperature_p: float = 0.0
+    max_temperature_shift: float = 0.15  # red gain 1 + s, blue gain 1 - s, s drawn from [-m, m]
+    gamma_p: float = 0.0
+    gamma_range: tuple[float, float] = (0.7, 1.4)
+    # Random erasing (Zhong et al. 2020): a rectangle of random noise, imitating a hand or another product.
+    erase_p: float = 0.0
+    erase_area: tuple[float, float] = (0.02, 0.25)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +95,34 @@ def low_resolution(image: Image.Image, side: int) -> Image.Image:
     return small.resize((width, height), Image.Resampling.BILINEAR)
 
 
+def color_temperature(image: Image.Image, shift: float) -> Image.Image:
+    """Warmer (``shift`` > 0: more red, less blue) or cooler light."""
+    gains = np.array([1.0 + shift, 1.0, 1.0 - shift], dtype=np.float32)
+    out = np.asarray(image, dtype=np.float32) * gains
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), "RGB")
+
+
+def gamma(image: Image.Image, value: float) -> Image.Image:
+    """Exposure change through a gamma curve (< 1 brighter, > 1 darker)."""
+    table = [int(round(255 * (i / 255) ** value)) for i in range(256)] * 3
+    return image.point(table)
+
+
+def random_erase(pixels: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) -> np.ndarray:
+    """A copy of ``pixels`` with one rectangle (``area`` fraction of the image) set to uniform noise."""
+    height, width = pixels.shape[:2]
+    for _ in range(10):
+        target = height * width * rng.uniform(*area)
+        aspect = math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
+        h, w = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < h < height and 0 < w < width:
+            top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+            out = pixels.copy()
+            out[top:top + h, left:left + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            return out
+    return pixels
+
+
 def augment(pixels: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()) -> np.ndarray:
     """One random checkout-like view of ``pixels`` ((size, size, 3) uint8), same shape and dtype."""
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
@@ -106,13 +143,20 @@ def augment(pixels: np.ndarray, rng: np.random.Generator, config: AugmentConfig 
                                  (ImageEnhance.Contrast, config.contrast),
                                  (ImageEnhance.Color, config.saturation)):
             image = enhancer(image).enhance(rng.uniform(1 - amount, 1 + amount))
+    if rng.random() < config.temperature_p:
+        image = color_temperature(image, rng.uniform(-config.max_temperature_shift, config.max_temperature_shift))
+    if rng.random() < config.gamma_p:
+        image = gamma(image, rng.uniform(*config.gamma_range))
     if rng.random() < config.blur_p:
         image = image.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, config.max_blur_radius)))
     if rng.random() < config.lowres_p:
         image = low_resolution(image, int(rng.integers(config.lowres_side[0], config.lowres_side[1] + 1)))
     if rng.random() < config.jpeg_p:
         image = jpeg_recompress(image, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
-    return letterbox(image, size)
+    out = letterbox(image, size)
+    if rng.random() < config.erase_p:
+        out = random_erase(out, rng, config.erase_area)
+    return out
 
 
 def view_rng(seed: int, *keys: int) -> np.random.Generator:

@@ -150,3 +150,67 @@ def make_folds(query_skus: list[str], unknown_skus: set[str], n_folds: int = 2, 
         folds[shuffled] = (np.arange(len(shuffled)) + offset) % n_folds
         offset += len(shuffled)  # rotate so that small SKUs do not all start in fold 0
     return folds
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """What one threshold does on the calibration queries."""
+
+    threshold: float
+    precision: float  # right answers / accepted answers
+    known_coverage: float  # known queries accepted (right or wrong) / known queries
+    known_accuracy: float  # known queries accepted with the right SKU / known queries
+    unknown_rejection: float  # unknown queries rejected / unknown queries
+
+
+def threshold_curve(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
+                    points: int = 101) -> list[CurvePoint]:
+    """The precision/coverage trade-off at ``points`` thresholds evenly spaced over the scores' range."""
+    scores, correct, is_known = _check(scores, correct, is_known, 1.0)
+    grid = np.linspace(float(scores.min()), float(scores.max()), max(2, points))
+    out = []
+    for t in grid:
+        r = open_set_at_threshold(scores, correct, is_known, float(t))
+        out.append(CurvePoint(float(t), r.precision, r.known_acceptance, r.known_accuracy, r.unknown_rejection))
+    return out
+
+
+class CalibrationRefused(ValueError):
+    """The data cannot support a threshold for the target (no unknown queries, or the target is out of reach)."""
+
+
+def calibrate_for_till(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
+                       target_precision: float) -> Calibration:
+    """``calibrate_threshold`` that refuses instead of returning a threshold that means nothing.
+
+    Without unknown queries the precision counts no wrongly accepted unknown product, so the
+    threshold would reject nothing it should; an unreached target is not a threshold for it.
+    """
+    scores, correct, is_known = _check(scores, correct, is_known, target_precision)
+    if is_known.all():
+        raise CalibrationRefused(
+            f"no unknown queries among the {len(scores)} given: a threshold must be calibrated with products "
+            "that are not enrolled present (e.g. SKUs left out of the gallery with --unknown-skus)")
+    if not is_known.any():
+        raise CalibrationRefused(f"all {len(scores)} queries are of unknown products: no known query to accept")
+    calibration = calibrate_threshold(scores, correct, is_known, target_precision)
+    if not calibration.reached:
+        raise CalibrationRefused(calibration.note)
+    return calibration
+
+
+def calibration_record(calibration: Calibration, scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
+                       model_version: str, data: dict, points: int = 101) -> dict:
+    """The chosen threshold with its whole curve and provenance (model, data, date), as stored."""
+    import datetime
+    from dataclasses import asdict
+
+    is_known = np.asarray(is_known, dtype=bool)
+    return {
+        "threshold": calibration.threshold, "target_precision": calibration.target_precision,
+        "at_threshold": asdict(calibration.result), "note": calibration.note,
+        "provenance": {"model_version": model_version, "data": data, "known_queries": int(is_known.sum()),
+                       "unknown_queries": int((~is_known).sum()),
+                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+        "curve": [asdict(p) for p in threshold_curve(scores, correct, is_known, points)],
+    }

@@ -165,9 +165,9 @@ def calibrate_command(args) -> int:
     from gallery.gallery import Gallery
     from service.cli import settings_from
     from service.model_source import resolve_model
-    from training.calibrate import calibrate_threshold
+    from training import metrics
+    from training.calibrate import CalibrationRefused, calibrate_for_till, calibration_record
     from training.eval_data import embed_files, scan_folder
-    from training.evaluate import closed_set, open_set, to_jsonable
 
     settings = settings_from(args)
     artifact = resolve_model(settings.model, settings.data_dir)
@@ -180,15 +180,19 @@ def calibrate_command(args) -> int:
         gallery = scan_folder(args.gallery_folder)
         g_vectors = embed_files(embedder, gallery.paths, cache=cache, batch_size=args.batch_size,
                                 workers=args.workers)
-        opened = open_set(q_vectors @ g_vectors.T, gallery, queries, _sku_list(args.unknown_skus),
-                          None, args.target_precision, seed=0)
-        if opened is None:  # no unknown queries: calibrate on the known ones alone
-            _, outcomes = closed_set(q_vectors @ g_vectors.T, gallery, queries, {})
-            scores = np.array([o.top_scores[0] for o in outcomes])
-            calibration = calibrate_threshold(scores, [o.correct for o in outcomes],
-                                              np.ones(len(outcomes), bool), args.target_precision)
-        else:
-            calibration = opened.calibration
+        unknown = _sku_list(args.unknown_skus)
+        enrolled_mask = np.array([s not in unknown for s in gallery.skus], dtype=bool)
+        if not enrolled_mask.any():
+            raise SystemExit(f"--unknown-skus removes every SKU of {str(args.gallery_folder)!r}: nothing left enrolled")
+        vocab = sorted({s for s, e in zip(gallery.skus, enrolled_mask) if e})
+        index = {sku: i for i, sku in enumerate(vocab)}
+        g_labels = np.array([index[s] for s, e in zip(gallery.skus, enrolled_mask) if e], dtype=np.int64)
+        per_sku = metrics.best_score_per_sku(q_vectors @ g_vectors[enrolled_mask].T, g_labels, len(vocab))
+        q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
+        scores = per_sku.max(axis=1)
+        is_known = q_labels >= 0
+        correct = metrics.true_sku_rank(per_sku, q_labels) < 1
+        source = {"gallery_folder": str(args.gallery_folder), "unknown_skus": sorted(unknown)}
     else:
         if args.unknown_skus:
             raise SystemExit("--unknown-skus needs --gallery-folder; with an enrolled gallery, "
@@ -203,9 +207,15 @@ def calibrate_command(args) -> int:
         finally:
             store.close(snapshot=False)
         scores = np.array([m.score if m else -1.0 for m in top])
-        correct = [m is not None and m.sku == s for m, s in zip(top, queries.skus)]
-        calibration = calibrate_threshold(scores, correct, [s in enrolled for s in queries.skus],
-                                          args.target_precision)
+        correct = np.array([m is not None and m.sku == s for m, s in zip(top, queries.skus)])
+        is_known = np.array([s in enrolled for s in queries.skus])
+        source = {"gallery": "enrolled gallery"}
+    try:
+        calibration = calibrate_for_till(scores, correct, is_known, args.target_precision)
+    except CalibrationRefused as exc:
+        raise SystemExit(f"calibrate: refused, nothing stored: {exc}") from None
+    record = calibration_record(calibration, scores, correct, is_known, artifact.version,
+                                {"queries": str(args.queries), **source})
     result = calibration.result
     from training.report import fmt
 
@@ -213,16 +223,15 @@ def calibrate_command(args) -> int:
           f"  on these queries: known accuracy {fmt(result.known_accuracy)}, known acceptance "
           f"{fmt(result.known_acceptance)}, unknown rejection {fmt(result.unknown_rejection)}, "
           f"precision {fmt(result.precision)} ({result.known} known, {result.unknown} unknown queries)")
-    if not calibration.reached:
-        logger.warning("target precision %g not reached: %s", args.target_precision, calibration.note)
     if args.json_out:
-        args.json_out.write_text(json.dumps({"model": artifact.version, **to_jsonable(calibration)}, indent=1))
+        args.json_out.write_text(json.dumps(record, indent=1))
     if args.dry_run:
         logger.info("--dry-run: threshold not stored")
     elif catalog.exists():
         store = Gallery(settings.data_dir, artifact.version, artifact.embedding_dim, settings.index_kind)
         try:
             store.set_threshold(calibration.threshold)
+            store.store.set_meta(f"calibration:{artifact.version}", json.dumps(record))
         finally:
             store.close(snapshot=False)
         logger.info("stored threshold %.6f for model %s in %s", calibration.threshold, artifact.version,

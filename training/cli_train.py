@@ -36,11 +36,30 @@ def register(subparsers) -> None:
     p.add_argument("--unfreeze-blocks", dest="unfreeze_blocks", type=int)
     p.set_defaults(func=train_command)
 
+    p = subparsers.add_parser("folds", help="the fold protocol: train without each fold's SKUs, measure on them",
+                              description="SKU-disjoint folds (training/folds.py): for each fold, train the "
+                                          "config's recipe without the fold's SKUs (resuming), then measure closed "
+                                          "set, other-day shift, open set and catalogue-photo enrolment. Writes "
+                                          "OUT/fold*/result.json, OUT/summary.json and OUT/summary.md.")
+    p.add_argument("--config", required=True, help="JSON training config (its held_out is replaced by each fold)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--folds", help="comma-separated fold numbers to run (default: all)")
+    p.add_argument("--n-folds", dest="n_folds", type=int, default=4)
+    p.add_argument("--fold-seed", dest="fold_seed", type=int, default=0)
+    p.add_argument("--target-precision", dest="target_precision", type=float, default=0.95)
+    p.set_defaults(func=folds_command)
+
     p = subparsers.add_parser("export", help="convert a trained Keras model into a skulens model folder (LiteRT)")
     p.add_argument("model", help="a model.keras written by `skulens train` (or its folder)")
     p.add_argument("--out", required=True, help="model folder to write (model.tflite + model.json)")
     p.add_argument("--precision", choices=PRECISIONS, default="float32")
     p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
+    p.add_argument("--calibration-from-folds", dest="calibration_from_folds", metavar="DIR",
+                   help="record the threshold for --target-precision calibrated on the pooled open-set scores "
+                        "of a `skulens folds` run of the same recipe (its never-trained SKUs are the unknown "
+                        "products), with the whole curve and its provenance, in model.json")
+    p.add_argument("--target-precision", dest="target_precision", type=float, default=0.95,
+                   help="with --calibration-from-folds (default 0.95)")
     p.add_argument("--parity", action="store_true",
                    help="then compare LiteRT with Keras on the grocery photos (train SKUs: train as gallery, val as "
                         "queries); the numbers are recorded in model.json under export_parity")
@@ -75,6 +94,25 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def folds_command(args: argparse.Namespace) -> int:
+    from training.config import TrainConfig
+    from training.folds import run_folds, summary_markdown
+
+    folds = None
+    if args.folds:
+        try:
+            folds = [int(f) for f in args.folds.split(",")]
+        except ValueError:
+            raise SystemExit(f"--folds must be comma-separated integers, got {args.folds!r}") from None
+        bad = [f for f in folds if not 0 <= f < args.n_folds]
+        if bad:
+            raise SystemExit(f"--folds {bad} outside 0..{args.n_folds - 1}")
+    summary = run_folds(TrainConfig.load(args.config), args.out, folds, args.n_folds, args.fold_seed,
+                        args.target_precision)
+    print(summary_markdown(summary))
+    return 0
+
+
 def export_command(args: argparse.Namespace) -> int:
     import keras
 
@@ -90,12 +128,23 @@ def export_command(args: argparse.Namespace) -> int:
     if not meta_path.is_file():
         raise SystemExit(f"{META_FILE} missing next to {path}: it records the backbone and weights origin")
     meta = json.loads(meta_path.read_text())
+    extra = {}
+    threshold = args.threshold
+    if args.calibration_from_folds:
+        from training.calibrate import CalibrationRefused
+        from training.folds import pooled_calibration
+
+        try:
+            extra["calibration"] = pooled_calibration(Path(args.calibration_from_folds), args.target_precision)
+        except (CalibrationRefused, FileNotFoundError) as exc:
+            raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
+        threshold = extra["calibration"]["threshold"]
     model = keras.models.load_model(path)
     artifact = export_model(model, args.out, backbone=meta["backbone"], input_size=meta["input_size"],
                             embedding_dim=meta["embedding_dim"], weights_origin=meta["weights_origin"],
-                            trained=meta["trained"], precision=args.precision, threshold=args.threshold,
+                            trained=meta["trained"], precision=args.precision, threshold=threshold,
                             stage=meta.get("stage"), val_recall_at_1=meta.get("val_recall_at_1"),
-                            held_out_skus=meta.get("held_out_skus"))
+                            held_out_skus=meta.get("held_out_skus"), **extra)
     logger.info("wrote %s (%s, version %s)", args.out, args.precision, artifact.version)
     if args.parity:
         result = parity_command(model, artifact, meta, args.data_dir)

@@ -41,11 +41,28 @@ class TrainConfig:
     cache_dir: str = "runs/cache"
     stage1: StageConfig = StageConfig(p=32, k=4, epochs=30, learning_rate=1e-3)
     stage2: StageConfig = StageConfig(p=16, k=4, epochs=6, learning_rate=1e-4)
-    unfreeze_blocks: int = 2  # inverted-residual blocks fine-tuned in stage 2 (plus the final 1x1 conv)
+    unfreeze_blocks: int = 2  # inverted-residual blocks fine-tuned (plus the final 1x1 conv); -1: every layer
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # "two_stage": head on cached features, then the top blocks, epochs chosen by val recall (the recipe up
+    # to model 88203401daf362ef). "finetune": one stage, every layer from the start, warm-up then cosine
+    # decay, a fixed number of epochs (no checkpoint chosen on val photos), optional EMA and BNNeck.
+    schedule: str = "two_stage"
+    finetune: StageConfig = StageConfig(p=16, k=4, epochs=15, learning_rate=3e-4)
+    warmup_epochs: int = 2
+    neck: bool = False  # BNNeck: triplet on the projection, softmax cross-entropy on its BatchNorm'd copy
+    label_smoothing: float = 0.1
+    ce_weight: float = 1.0
+    ema_momentum: float | None = None  # e.g. 0.99: the model saved is the moving average of the weights
+    catalogue_p: float = 0.0  # chance that a SKU's K photos in a batch include its catalogue (studio) photo
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)  # raises on an unknown name
+        if self.schedule not in ("two_stage", "finetune"):
+            raise ValueError(f"schedule {self.schedule!r} is not one of two_stage, finetune")
+        if not 0.0 <= self.catalogue_p <= 1.0:
+            raise ValueError(f"catalogue_p must be in [0, 1], got {self.catalogue_p!r}")
+        if self.ema_momentum is not None and not 0.0 < self.ema_momentum < 1.0:
+            raise ValueError(f"ema_momentum must be in (0, 1) or null, got {self.ema_momentum!r}")
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
 
@@ -66,7 +83,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
         values = dict(values)
-        for stage in ("stage1", "stage2"):
+        for stage in ("stage1", "stage2", "finetune"):
             if isinstance(values.get(stage), dict):
                 values[stage] = replace(getattr(cls(), stage), **values[stage])
         if isinstance(values.get("augment"), dict):

@@ -68,15 +68,20 @@ class Checkpoint:
 
 
 def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple]],
-               validate: Callable[[], float], out_dir: str | os.PathLike, resume: bool,
-               on_best: Callable[[], None]) -> dict:
-    """Train ``model`` for ``spec.epochs``; ``validate()`` returns val recall@1; ``on_best()`` saves the best."""
+               validate: Callable[[], float] | None, out_dir: str | os.PathLike, resume: bool,
+               on_best: Callable[[], None], optimizer=None, loss_fn: Callable | None = None) -> dict:
+    """Train ``model`` for ``spec.epochs``; ``validate()`` returns val recall@1; ``on_best()`` saves the best.
+
+    ``validate=None``: no validation and no choice of epoch (the caller keeps the last weights).
+    ``loss_fn(model, x, y) -> (loss, embeddings)`` replaces the plain triplet loss on the model's output;
+    ``optimizer`` (default Adam at ``spec.learning_rate``) may carry a schedule and EMA.
+    """
     import keras
     import tensorflow as tf
 
     out_dir = Path(out_dir)
     ckpt = Checkpoint(out_dir / "checkpoint")
-    optimizer = keras.optimizers.Adam(spec.learning_rate)
+    optimizer = optimizer or keras.optimizers.Adam(spec.learning_rate)
     state = {"epoch": 0, "best_recall_at_1": -1.0, "best_epoch": None, "history": [], "seconds": 0.0}
     if resume and ckpt.exists():
         state = ckpt.restore(model, optimizer)
@@ -89,12 +94,15 @@ def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple
     @tf.function(reduce_retracing=True, autograph=False)
     def step(x, y):
         with tf.GradientTape() as tape:
-            emb = model(tf.cast(x, tf.float32), training=True)
-            loss = batch_hard_triplet_loss(y, emb, spec.margin, spec.soft, spec.distance)
+            if loss_fn is None:
+                emb = model(tf.cast(x, tf.float32), training=True)
+                loss = batch_hard_triplet_loss(y, emb, spec.margin, spec.soft, spec.distance)
+            else:
+                loss, emb = loss_fn(model, tf.cast(x, tf.float32), y)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss, active_triplet_fraction(y, emb, spec.margin, spec.distance)
 
-    if state["epoch"] == 0 and not state["history"]:
+    if state["epoch"] == 0 and not state["history"] and validate is not None:
         recall = validate()
         logger.info("before training: val recall@1 %.4f", recall)
         state["history"].append({"epoch": 0, "val_recall_at_1": recall})
@@ -111,7 +119,7 @@ def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple
             actives.append(float(active))
             bar.set_postfix(loss=f"{np.mean(losses):.4f}", active=f"{np.mean(actives):.3f}")
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "active_triplets": float(np.mean(actives))}
-        if (epoch + 1) % spec.val_every == 0 or epoch + 1 == spec.epochs:
+        if validate is not None and ((epoch + 1) % spec.val_every == 0 or epoch + 1 == spec.epochs):
             row["val_recall_at_1"] = validate()
             if row["val_recall_at_1"] > state["best_recall_at_1"]:
                 state["best_recall_at_1"], state["best_epoch"] = row["val_recall_at_1"], epoch + 1

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from embedder.catalogue_views import synthetic_view
 from training.augment import AugmentConfig, augment, view_rng
 
 logger = logging.getLogger(__name__)
@@ -24,13 +25,19 @@ logger = logging.getLogger(__name__)
 class PKSampler:
     """Index batches of ``p`` labels × ``k`` samples; ``epoch_batches(epoch)`` is deterministic."""
 
-    def __init__(self, labels: np.ndarray, p: int, k: int, seed: int = 0, steps_per_epoch: int | None = None):
+    def __init__(self, labels: np.ndarray, p: int, k: int, seed: int = 0, steps_per_epoch: int | None = None,
+                 paired: dict[int, int] | None = None, paired_p: float = 0.0):
+        """``paired``: label → index of one extra sample (a SKU's catalogue photo) that takes one of
+        the label's K places with probability ``paired_p``; it is never drawn otherwise."""
         labels = np.asarray(labels)
         if labels.ndim != 1:
             raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
         if p < 2 or k < 2:
             raise ValueError(f"P×K sampling needs p >= 2 and k >= 2, got p={p}, k={k}")
-        by_label = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
+        self.paired, self.paired_p = dict(paired or {}), paired_p
+        ordinary = np.ones(len(labels), dtype=bool)
+        ordinary[list(self.paired.values())] = False
+        by_label = {int(c): np.flatnonzero((labels == c) & ordinary) for c in np.unique(labels[ordinary])}
         dropped = sorted(c for c, idx in by_label.items() if len(idx) < 2)
         if dropped:
             logger.warning("P×K sampler drops labels with a single sample: %s", dropped)
@@ -64,7 +71,10 @@ class PKSampler:
             picks = []
             for c in chosen:
                 idx = self.by_label[c]
-                picks.append(rng.choice(idx, size=self.k, replace=len(idx) < self.k))
+                pick = rng.choice(idx, size=self.k, replace=len(idx) < self.k)
+                if c in self.paired and rng.random() < self.paired_p:
+                    pick[0] = self.paired[c]
+                picks.append(pick)
             batches[step] = np.concatenate(picks)
         return batches
 
@@ -85,7 +95,8 @@ def feature_batches(features: np.ndarray, labels: np.ndarray, sampler: PKSampler
 
 
 def image_dataset(pixels: np.ndarray, labels: np.ndarray, sampler: PKSampler, epoch: int,
-                  augment_config: AugmentConfig | None, seed: int, parallel: int | None = None):
+                  augment_config: AugmentConfig | None, seed: int, parallel: int | None = None,
+                  studio: np.ndarray | None = None):
     """Stage 2: a ``tf.data.Dataset`` of one epoch of P×K batches ``(uint8 images, int32 labels)``.
 
     Augmentation runs per image in parallel tf.data threads (``tf.numpy_function``
@@ -105,7 +116,10 @@ def image_dataset(pixels: np.ndarray, labels: np.ndarray, sampler: PKSampler, ep
         image = np.asarray(pixels[int(index)])
         if augment_config is None:
             return image
-        return augment(image, view_rng(seed, epoch, int(position)), augment_config)
+        rng = view_rng(seed, epoch, int(position))
+        if studio is not None and studio[int(index)] and rng.random() < 0.8:
+            image = synthetic_view(image, rng, size)  # a studio photo, placed as a store would show it
+        return augment(image, rng, augment_config)
 
     def mapper(index, position, label):
         image = tf.numpy_function(load, [index, position], tf.uint8, stateful=False)

@@ -191,6 +191,12 @@ def run(config: TrainConfig, out: str | os.PathLike, stage: str = "all", resume:
     logger.info("training on %d photos of %d SKUs (held out: %d SKUs); validating on %d photos",
                 len(data.train), len(data.train.class_names), len(config.held_out), len(data.val))
     saved: dict[str, Path] = {}
+    if config.schedule == "finetune":
+        from training.finetune import run_finetune
+
+        root = Path(config.data_dir) if config.data_dir else grocery_dir()
+        saved["finetune"] = run_finetune(config, data, out, resume, root)
+        return saved
     if stage in ("1", "all"):
         saved["untrained"] = run_untrained(config, out)
         saved["stage1"] = run_stage1(config, data, out, resume)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from embedder.tta import flip_average, with_mirrored
 from gallery.types import Recognition
 from service.deps import Checkout, StateDep
 from service.schemas import BatchRecognitionOut, MatchOut, RecognitionOut
@@ -46,7 +47,10 @@ async def _recognize(request: Request, state, field: str, single: bool) -> list[
     settings = state.settings
     images = await read_images(request, settings, field, single)
     pixels, _ = await decode_images(images, state.embedder.input_size, settings.max_pixels)
-    vectors = await state.batcher.submit(pixels)
+    if settings.tta_flip:
+        vectors = flip_average(await state.batcher.submit(with_mirrored(pixels)))
+    else:
+        vectors = await state.batcher.submit(pixels)
     results = await run_in_threadpool(state.gallery.recognize, vectors, state.threshold(), settings.top_k)
     return [to_out(r, state.embedder.version) for r in results]
 

@@ -59,3 +59,21 @@ def test_config_round_trip():
     assert AugmentConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="sharpness"):
         AugmentConfig.from_dict({"sharpness": 1})
+
+
+def test_light_and_erasing_transforms():
+    from training.augment import AugmentConfig, augment, color_temperature, gamma, random_erase
+
+    from PIL import Image
+
+    grey = Image.fromarray(np.full((8, 8, 3), 128, np.uint8))
+    warm = np.asarray(color_temperature(grey, 0.2))
+    assert warm[0, 0, 0] > 128 > warm[0, 0, 2] and warm[0, 0, 1] == 128
+    assert np.asarray(gamma(grey, 2.0))[0, 0, 0] < 128 < np.asarray(gamma(grey, 0.5))[0, 0, 0]
+    pixels = np.full((32, 32, 3), 7, np.uint8)
+    erased = random_erase(pixels, np.random.default_rng(0), (0.1, 0.2))
+    changed = (erased != 7).any(axis=2).mean()
+    assert 0.02 < changed <= 0.2 and (pixels == 7).all()
+    config = AugmentConfig(temperature_p=1.0, gamma_p=1.0, erase_p=1.0)
+    out = augment(np.full((32, 32, 3), 100, np.uint8), np.random.default_rng(1), config)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8

@@ -115,3 +115,23 @@ def test_cross_fit_judges_each_fold_with_the_other_folds_threshold():
     assert fit.result.accepted == accepted.sum()
     with pytest.raises(ValueError, match="at least 2 folds"):
         cross_fit(scores, correct, known, np.zeros(n, int))
+
+
+def test_till_calibration_refuses_without_unknowns_or_when_unreachable():
+    from training.calibrate import CalibrationRefused, calibrate_for_till, calibration_record, threshold_curve
+
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    correct = np.array([True, True, False, False])
+    with pytest.raises(CalibrationRefused, match="no unknown"):
+        calibrate_for_till(scores, correct, np.ones(4, bool), 0.95)
+    known = np.array([True, True, True, False])
+    cal = calibrate_for_till(scores, correct, known, 0.95)
+    assert 0.7 < cal.threshold < 0.8 and cal.result.precision == 1.0
+    with pytest.raises(CalibrationRefused, match="cannot be reached"):
+        calibrate_for_till(scores, np.zeros(4, bool), known, 0.95)
+    curve = threshold_curve(scores, correct, known, points=4)
+    assert [round(p.threshold, 6) for p in curve] == [0.6, 0.7, 0.8, 0.9]
+    assert curve[0].known_coverage == 1.0 and curve[0].unknown_rejection == 0.0
+    assert curve[-1].precision == 1.0 and curve[-1].known_coverage == pytest.approx(1 / 3)
+    record = calibration_record(cal, scores, correct, known, "abc", {"queries": "q"})
+    assert record["provenance"]["model_version"] == "abc" and len(record["curve"]) == 101

@@ -160,7 +160,21 @@ def test_calibrate_stores_the_threshold_with_an_enrolled_gallery(tmp_path, tiny_
     assert main(["calibrate", str(queries), "--data-dir", str(data_dir), "--model", str(tiny_model_dir),
                  "--target-precision", "0.9", "--json-out", str(cal_json), "--no-cache"]) == 0
     calibration = json.loads(cal_json.read_text())
-    assert calibration["result"]["known"] == 4 and calibration["result"]["unknown"] == 4
+    assert calibration["at_threshold"]["known"] == 4 and calibration["at_threshold"]["unknown"] == 4
+    assert calibration["provenance"]["model_version"] == tiny_embedder.version and calibration["curve"]
+    reopened = Gallery(data_dir, tiny_embedder.version, tiny_embedder.embedding_dim)
+    assert reopened.threshold(default=-5.0) == pytest.approx(calibration["threshold"])
+    stored = json.loads(reopened.store.get_meta(f"calibration:{tiny_embedder.version}"))
+    assert stored["threshold"] == calibration["threshold"] and stored["curve"] == calibration["curve"]
+    reopened.close()
+    # refused, nothing stored: no unknown product among the queries, or a target out of reach
+    only_known = tmp_path / "only-known"
+    (only_known / "a").mkdir(parents=True)
+    (only_known / "a" / "q.jpg").write_bytes((queries / "a" / "q0.jpg").read_bytes())
+    for extra in ([], ["--gallery-folder", str(gallery_dir)]):  # (the unreachable target: test_calibrate.py)
+        with pytest.raises(SystemExit, match="refused, nothing stored: no unknown queries"):
+            main(["calibrate", str(only_known), *extra, "--data-dir", str(data_dir), "--model", str(tiny_model_dir),
+                  "--no-cache"])
     reopened = Gallery(data_dir, tiny_embedder.version, tiny_embedder.embedding_dim)
     assert reopened.threshold(default=-5.0) == pytest.approx(calibration["threshold"])
     reopened.close()

@@ -69,3 +69,17 @@ def test_image_dataset_shapes_and_determinism():
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(*runs))
     plain = next(iter(image_dataset(pixels, LABELS, sampler, 1, None, seed=5)))
     assert np.array_equal(plain[0].numpy(), pixels[sampler.epoch_batches(1)[0]])
+
+
+def test_paired_catalogue_photo_takes_one_place_and_is_never_drawn_otherwise():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1])  # the last two are catalogue photos of 0 and 1
+    sampler = PKSampler(labels, p=2, k=2, seed=0, steps_per_epoch=200, paired={0: 9, 1: 10}, paired_p=0.5)
+    batches = sampler.epoch_batches(0)
+    for batch in batches:
+        for group in batch.reshape(2, 2):
+            assert labels[group[0]] == labels[group[1]]
+            assert 9 not in group[1:] and 10 not in group[1:]  # only ever in the first place
+    share = np.isin(batches, [9, 10]).sum() / (batches.size / 2 * 2 / 3)
+    assert 0.3 < share < 0.7  # about paired_p of the groups of SKUs 0 and 1
+    plain = PKSampler(labels[:9], p=2, k=2, seed=0, steps_per_epoch=5)
+    assert not np.isin(plain.epoch_batches(0), [9, 10]).any()

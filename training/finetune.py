@@ -1,0 +1,150 @@
+"""One-stage fine-tuning (``schedule: finetune``): every layer (or the top blocks) trained from the
+start with warm-up then cosine decay, a fixed number of epochs, optional BNNeck + label-smoothed
+softmax beside the batch-hard triplet loss, an optional moving average of the weights, and the
+SKUs' catalogue photos in the batches.
+
+No epoch is chosen on val photos: the model saved is the last one (its EMA when enabled), so the
+fold protocol (``training/folds.py``) measures exactly what a run produces.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from embedder.backbones import get_backbone
+from training.config import TrainConfig
+from training.data import decode_images
+from training.loop import LoopSpec, recall_at_1, train_loop
+from training.losses import batch_hard_triplet_loss
+from training.sampling import PKSampler, image_dataset
+from training.train import Data, build_model, save_model, seed_everything, unfreeze_top
+
+logger = logging.getLogger(__name__)
+
+
+def catalogue_photos(root: Path, class_names: tuple[str, ...]) -> dict[int, str]:
+    """Label → path of the SKU's catalogue photo (``<root>/iconic/<SKU>.jpg``), where there is one."""
+    out = {}
+    for label, sku in enumerate(class_names):
+        path = root / "iconic" / f"{sku}.jpg"
+        if path.is_file():
+            out[label] = str(path)
+    return out
+
+
+def unfreeze(model, blocks: int) -> None:
+    """``blocks`` < 0: every backbone layer but BatchNorm trainable; else the top ``blocks`` blocks."""
+    import keras
+
+    if blocks >= 0:
+        unfreeze_top(model, blocks)
+        return
+    base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+    base.trainable = True
+    for layer in base._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def joint_loss(head, classifier, config: TrainConfig, n_classes: int):
+    """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output."""
+    import keras
+    import tensorflow as tf
+
+    projection, neck = head.get_layer("projection"), head.get_layer("neck")
+    ce = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+
+    def loss_fn(model, x, y):
+        base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+        features = base(x, training=True)
+        pre = projection(features)
+        post = neck(pre, training=True)
+        # on the unit sphere, like the served vectors: a soft margin on raw features would just grow their scale
+        triplet = batch_hard_triplet_loss(y, tf.math.l2_normalize(pre, axis=1), config.margin, config.soft_margin,
+                                          config.distance)
+        logits = classifier(post)
+        loss = triplet + config.ce_weight * ce(tf.one_hot(y, n_classes), logits)
+        return loss, tf.math.l2_normalize(post, axis=1)
+
+    return loss_fn
+
+
+def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root: Path) -> Path:
+    import keras
+
+    from embedder.model import build_head
+
+    seed_everything(config.seed)
+    stage = config.finetune
+    n_classes = len(data.train.class_names)
+    head = build_head(get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed,
+                      neck=config.neck)
+    model = build_model(config, head=head)
+    unfreeze(model, config.unfreeze_blocks)
+    pixels, labels = data.train_pixels, data.train.labels
+    studio = np.zeros(len(labels), dtype=bool)
+    paired: dict[int, int] = {}
+    if config.catalogue_p > 0:
+        photos = catalogue_photos(root, data.train.class_names)
+        extra = decode_images(list(photos.values()), config.input_size)
+        paired = {label: len(labels) + i for i, label in enumerate(photos)}
+        pixels = np.concatenate([np.asarray(pixels), extra])
+        labels = np.concatenate([labels, np.array(list(photos), dtype=labels.dtype)])
+        studio = np.concatenate([studio, np.ones(len(extra), dtype=bool)])
+        logger.info("catalogue photos of %d SKUs in the batches (p=%.2f)", len(photos), config.catalogue_p)
+    sampler = PKSampler(labels, stage.p, stage.k, seed=config.seed, steps_per_epoch=stage.steps_per_epoch,
+                        paired=paired, paired_p=config.catalogue_p)
+    steps = sampler.steps_per_epoch * stage.epochs
+    warmup = min(sampler.steps_per_epoch * config.warmup_epochs, steps - 1)
+    schedule = keras.optimizers.schedules.CosineDecay(stage.learning_rate * 0.01, steps - warmup, alpha=0.01,
+                                                      warmup_target=stage.learning_rate, warmup_steps=warmup)
+    optimizer = keras.optimizers.Adam(schedule, use_ema=config.ema_momentum is not None,
+                                      ema_momentum=config.ema_momentum or 0.99)
+    loss_fn = None
+    if config.neck:
+        classifier = keras.layers.Dense(n_classes, use_bias=False, name="classifier",
+                                        kernel_initializer=keras.initializers.RandomNormal(0.0, 0.001,
+                                                                                           seed=config.seed))
+        classifier.build((None, config.embedding_dim))
+        loss_fn = joint_loss(head, classifier, config, n_classes)
+        trainer = _trainer(model, classifier, config.input_size)
+    else:
+        trainer = model
+    directory = out / "finetune"
+    spec = LoopSpec(stage.epochs, sampler.steps_per_epoch, stage.learning_rate, config.margin, config.soft_margin,
+                    config.distance, stage.val_every)
+    logger.info("fine-tuning %d weight tensors for %d steps (warm-up %d)", len(trainer.trainable_variables),
+                steps, warmup)
+    train_loop(trainer, spec,
+               lambda epoch: image_dataset(pixels, labels, sampler, epoch, config.augment, config.seed, studio=studio),
+               None, directory, resume, lambda: None, optimizer=optimizer,
+               loss_fn=(lambda _m, x, y: loss_fn(model, x, y)) if loss_fn else None)
+    if config.ema_momentum is not None:
+        optimizer.finalize_variable_values(trainer.trainable_variables)
+    from training.features import embed_pixels
+
+    recall = recall_at_1(embed_pixels(model, data.train_pixels), data.train.labels,
+                         embed_pixels(model, data.val_pixels), data.val.labels)
+    logger.info("fine-tuned: val recall@1 %.4f (monitoring only: no epoch was chosen by it)", recall)
+    return save_model(model, config, directory, "finetune", recall)
+
+
+def _trainer(model, classifier, input_size: int):
+    """The served model plus the training-only classifier as one Keras model, so that checkpoints
+    hold both and ``trainable_variables`` covers both."""
+    import keras
+
+    class Trainer(keras.Model):
+        def __init__(self):
+            super().__init__(name="trainer")
+            self.embedder, self.classifier = model, classifier
+
+        def call(self, x, training=False):
+            return self.embedder(x, training=training)
+
+    trainer = Trainer()
+    trainer(np.zeros((1, input_size, input_size, 3), np.float32))
+    return trainer
