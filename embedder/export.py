@@ -15,15 +15,20 @@ from embedder.artifact import ModelArtifact, write_artifact
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "float16", "dynamic_int8")
+PRECISIONS = ("float32", "float16", "dynamic_int8", "int8")
 
 
-def to_tflite(model, input_size: int, precision: str = "float32") -> bytes:
+def to_tflite(model, input_size: int, precision: str = "float32", representative=None) -> bytes:
+    """``int8``: full-integer weights and activations, calibrated on ``representative`` (uint8 pixels
+    ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always."""
     import keras
+    import numpy as np
     import tensorflow as tf
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+    if precision == "int8" and (representative is None or len(representative) == 0):
+        raise ValueError("int8 export needs representative pixels (a few hundred photos) to calibrate activations")
 
     def serve(images):
         return {"embeddings": model(tf.cast(images, tf.float32), training=False)}
@@ -44,6 +49,12 @@ def to_tflite(model, input_size: int, precision: str = "float32") -> bytes:
             converter.target_spec.supported_types = [tf.float16]
         elif precision == "dynamic_int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif precision == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([np.asarray(p[None], np.uint8)] for p in representative)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.float32
         return converter.convert()
 
 
@@ -57,10 +68,11 @@ def export_model(
     trained: bool,
     precision: str = "float32",
     threshold: float | None = None,
+    representative=None,
     **extra,
 ) -> ModelArtifact:
     """Convert and write a model folder; returns the artifact with its content-hash version."""
-    tflite_bytes = to_tflite(model, input_size, precision)
+    tflite_bytes = to_tflite(model, input_size, precision, representative)
     artifact = write_artifact(
         directory,
         tflite_bytes,

@@ -47,12 +47,17 @@ def register(subparsers) -> None:
     p.add_argument("--n-folds", dest="n_folds", type=int, default=4)
     p.add_argument("--fold-seed", dest="fold_seed", type=int, default=0)
     p.add_argument("--target-precision", dest="target_precision", type=float, default=0.95)
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="measure each fold's trained model exported to LiteRT at this precision (no training; "
+                        "writes result-<precision>.json and summary-<precision>.md)")
     p.set_defaults(func=folds_command)
 
     p = subparsers.add_parser("export", help="convert a trained Keras model into a skulens model folder (LiteRT)")
     p.add_argument("model", help="a model.keras written by `skulens train` (or its folder)")
     p.add_argument("--out", required=True, help="model folder to write (model.tflite + model.json)")
-    p.add_argument("--precision", choices=PRECISIONS, default="float32")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="int8: full-integer, activations calibrated on 300 seeded train photos of the model's "
+                        "training SKUs (--data-dir)")
     p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
     p.add_argument("--calibration-from-folds", dest="calibration_from_folds", metavar="DIR",
                    help="record the threshold for --target-precision calibrated on the pooled open-set scores "
@@ -107,8 +112,11 @@ def folds_command(args: argparse.Namespace) -> int:
         bad = [f for f in folds if not 0 <= f < args.n_folds]
         if bad:
             raise SystemExit(f"--folds {bad} outside 0..{args.n_folds - 1}")
-    summary = run_folds(TrainConfig.load(args.config), args.out, folds, args.n_folds, args.fold_seed,
-                        args.target_precision)
+    try:
+        summary = run_folds(TrainConfig.load(args.config), args.out, folds, args.n_folds, args.fold_seed,
+                            args.target_precision, args.precision)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"folds: {exc}") from None
     print(summary_markdown(summary))
     return 0
 
@@ -140,11 +148,20 @@ def export_command(args: argparse.Namespace) -> int:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]
     model = keras.models.load_model(path)
+    representative = None
+    if args.precision == "int8":
+        from training.config import TrainConfig
+        from training.data import grocery_dir
+        from training.fold_export import representative_pixels
+
+        root = Path(args.data_dir) if args.data_dir else grocery_dir()
+        representative = representative_pixels(TrainConfig(backbone=meta["backbone"], input_size=meta["input_size"],
+                                                           held_out=tuple(meta.get("held_out_skus") or ())), root)
     artifact = export_model(model, args.out, backbone=meta["backbone"], input_size=meta["input_size"],
                             embedding_dim=meta["embedding_dim"], weights_origin=meta["weights_origin"],
                             trained=meta["trained"], precision=args.precision, threshold=threshold,
                             stage=meta.get("stage"), val_recall_at_1=meta.get("val_recall_at_1"),
-                            held_out_skus=meta.get("held_out_skus"), **extra)
+                            held_out_skus=meta.get("held_out_skus"), representative=representative, **extra)
     logger.info("wrote %s (%s, version %s)", args.out, args.precision, artifact.version)
     if args.parity:
         result = parity_command(model, artifact, meta, args.data_dir)

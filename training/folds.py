@@ -163,17 +163,22 @@ def summarise(rows: list[dict], target: float = 0.95) -> dict:
     return figures
 
 
-def embed_fold(model_path: Path, all_skus: tuple[str, ...], root: Path, size: int, cache_dir: str,
-               seed: int = 0) -> Vectors:
-    """Embed gallery, queries (clean, shifted, flipped) and catalogue photos with a saved Keras model."""
+def keras_embed(model_path: Path):
+    """``pixels -> vectors`` with a saved Keras model."""
     import keras
 
-    from embedder.catalogue_views import catalogue_views
-    from training.data import cached_pixels, decode_images, list_image_folder
     from training.features import embed_pixels
-    from training.shifts import other_day
 
     model = keras.models.load_model(model_path)
+    return lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)
+
+
+def embed_fold(embed, all_skus: tuple[str, ...], root: Path, size: int, cache_dir: str, seed: int = 0) -> Vectors:
+    """Embed gallery, queries (clean, shifted, flipped) and catalogue photos with ``embed(pixels)``."""
+    from embedder.catalogue_views import catalogue_views
+    from training.data import cached_pixels, decode_images, list_image_folder
+    from training.shifts import other_day
+
     train = list_image_folder(root / "train", class_names=all_skus)
     val = list_image_folder(root / "val", class_names=all_skus)
     val_pixels = np.asarray(cached_pixels(val, size, cache_dir))
@@ -193,19 +198,23 @@ def embed_fold(model_path: Path, all_skus: tuple[str, ...], root: Path, size: in
         view_labels.extend([label] * CATALOGUE_VIEWS)
     return Vectors(
         skus=all_skus,
-        gallery=embed_pixels(model, cached_pixels(train, size, cache_dir), desc="gallery"),
+        gallery=embed(np.asarray(cached_pixels(train, size, cache_dir)), desc="gallery"),
         gallery_labels=train.labels.astype(np.int64),
-        queries=embed_pixels(model, val_pixels), shifted=embed_pixels(model, shifted),
-        flipped=embed_pixels(model, val_pixels[:, :, ::-1].copy()),
+        queries=embed(val_pixels), shifted=embed(shifted),
+        flipped=embed(val_pixels[:, :, ::-1].copy()),
         query_labels=val.labels.astype(np.int64),
-        catalogue=embed_pixels(model, cat_pixels), catalogue_labels=np.array([i for i, _ in photos], np.int64),
-        views=embed_pixels(model, np.stack(views)), view_labels=np.asarray(view_labels, np.int64),
+        catalogue=embed(cat_pixels), catalogue_labels=np.array([i for i, _ in photos], np.int64),
+        views=embed(np.stack(views)), view_labels=np.asarray(view_labels, np.int64),
     )
 
 
 def run_folds(config, out: str | Path, folds: list[int] | None = None, n_folds: int = 4, fold_seed: int = 0,
-              target: float = 0.95) -> dict:
-    """Train (resuming) and evaluate each fold of ``config``'s recipe; write per-fold JSON and the summary."""
+              target: float = 0.95, precision: str | None = None) -> dict:
+    """Train (resuming) and evaluate each fold of ``config``'s recipe; write per-fold JSON and the summary.
+
+    ``precision`` (``float32``, ``int8``, ...): measure each fold's model exported to LiteRT at that
+    precision instead of the Keras model (``result-<precision>.json``, ``summary-<precision>.*``).
+    """
     from training.data import grocery_dir, list_skus
     from training.train import run
 
@@ -219,24 +228,36 @@ def run_folds(config, out: str | Path, folds: list[int] | None = None, n_folds: 
     rows = []
     for f in chosen:
         directory = out / f"fold{f}"
-        result_path = directory / "result.json"
+        result_path = directory / (f"result-{precision}.json" if precision else "result.json")
         if result_path.is_file():
             rows.append(json.loads(result_path.read_text()))
             continue
         fold_config = replace(config, held_out=splits[f])
-        saved = run(fold_config, directory, stage="all", resume=True)
-        model_path = list(saved.values())[-1]
-        row = {"fold": f, "fold_skus": list(splits[f]), "model": str(model_path),
-               **evaluate_fold(embed_fold(model_path, all_skus, root, config.input_size, config.cache_dir),
-                               splits[f])}
+        if precision:  # measure the model a plain run left; never train here
+            model_path = directory / ("finetune" if config.schedule == "finetune" else "stage2") / "model.keras"
+            if not model_path.is_file():
+                raise FileNotFoundError(f"no trained model {str(model_path)!r}: run `skulens folds` without "
+                                        "--precision first")
+        else:
+            model_path = list(run(fold_config, directory, stage="all", resume=True).values())[-1]
+        if precision:
+            from training.fold_export import litert_embed
+
+            embed = litert_embed(model_path, directory / f"litert-{precision}", precision, fold_config, root)
+        else:
+            embed = keras_embed(model_path)
+        row = {"fold": f, "fold_skus": list(splits[f]), "model": str(model_path), "precision": precision or "keras",
+               **evaluate_fold(embed_fold(embed, all_skus, root, config.input_size, config.cache_dir), splits[f])}
         result_path.write_text(json.dumps(row) + "\n")
         rows.append(row)
         logger.info("fold %d: %s", f, json.dumps({k: row[k] for k in ("clean", "shifted", "catalogue")}))
     summary = {"config": config.to_dict(), "folds": chosen, "n_folds": n_folds, "fold_seed": fold_seed,
                "fold_skus": {str(f): list(splits[f]) for f in chosen}, "target_precision": target,
                "figures": summarise(rows, target)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "summary.md").write_text(summary_markdown(summary) + "\n")
+    suffix = f"-{precision}" if precision else ""
+    summary["precision"] = precision or "keras"
+    (out / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / f"summary{suffix}.md").write_text(summary_markdown(summary) + "\n")
     return summary
 
 
@@ -264,7 +285,8 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted")) -> dict:
+def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted"),
+                       result_name: str = "result.json") -> dict:
     """Threshold for ``target`` on the open-set scores of every fold in ``out`` pooled (clean and other-day).
 
     The fold models never saw their fold's SKUs, so those queries are genuine unknown products;
@@ -272,7 +294,7 @@ def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = (
     """
     from training.calibrate import calibrate_for_till, calibration_record
 
-    rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob("fold*/result.json"))]
+    rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"fold*/{result_name}"))]
     if not rows:
         raise FileNotFoundError(f"no fold*/result.json under {str(out)!r}: run `skulens folds` first")
     parts = [r["open_set"][c] for r in rows for c in conditions]

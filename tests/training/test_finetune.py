@@ -91,3 +91,23 @@ def test_fold_protocol_writes_every_figure(shop, tmp_path):
     row = json.loads((tmp_path / "folds" / "fold0" / "result.json").read_text())
     assert row["never_trained_queries"] == 2 * len(row["fold_skus"])
     assert "| top-1 clean, never-trained SKUs |" in (tmp_path / "folds" / "summary.md").read_text()
+
+
+def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_path):
+    from service.cli import main
+
+    config = finetune_config(shop, finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
+                             ema_momentum=None, catalogue_p=0.0)
+    config.save(tmp_path / "c.json")
+    argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
+    with pytest.raises(SystemExit, match="without --precision first"):
+        main([*argv, "--precision", "int8"])
+    assert main(argv) == 0
+    assert main([*argv, "--precision", "int8"]) == 0
+    keras_rows = [json.loads((tmp_path / "folds" / f"fold{f}" / "result.json").read_text()) for f in (0, 1)]
+    int8_rows = [json.loads((tmp_path / "folds" / f"fold{f}" / "result-int8.json").read_text()) for f in (0, 1)]
+    assert all(r["precision"] == "int8" for r in int8_rows) and keras_rows[0]["precision"] == "keras"
+    assert (tmp_path / "folds" / "fold0" / "litert-int8" / "model.tflite").is_file()
+    assert json.loads((tmp_path / "folds" / "summary-int8.json").read_text())["precision"] == "int8"
+    for k, q in zip(keras_rows, int8_rows):
+        assert q["queries"] == k["queries"] and 0.0 <= q["clean"]["all"] <= 1.0

@@ -1,0 +1,53 @@
+"""Fold models measured as they would be served: exported to LiteRT at a precision, embedded by
+the LiteRT runtime. The int8 export is calibrated on photos of the fold's *trained* SKUs only, so
+the never-trained SKUs stay unseen by every step."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+REPRESENTATIVE_PHOTOS = 300
+
+
+def representative_pixels(config, root: Path, count: int = REPRESENTATIVE_PHOTOS, seed: int = 0) -> np.ndarray:
+    """``count`` seeded train photos of the SKUs ``config`` trains on, decoded as served."""
+    from training.data import cached_pixels, list_image_folder
+
+    train = list_image_folder(root / "train", exclude=config.held_out)
+    pixels = cached_pixels(train, config.input_size, config.cache_dir)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(train), min(count, len(train)), replace=False))
+    return np.asarray(pixels[chosen])
+
+
+def export_litert(model_path: Path, out: Path, precision: str, config, root: Path):
+    """``out`` as a skulens model folder (exported once, reused)."""
+    import keras
+
+    from embedder.artifact import ModelNotFound, load_artifact
+    from embedder.export import export_model
+
+    try:
+        return load_artifact(out)
+    except ModelNotFound:
+        pass
+    meta = json.loads((Path(model_path).parent / "training_meta.json").read_text())
+    representative = representative_pixels(config, root) if precision == "int8" else None
+    return export_model(keras.models.load_model(model_path), out, backbone=meta["backbone"],
+                        input_size=meta["input_size"], embedding_dim=meta["embedding_dim"],
+                        weights_origin=meta["weights_origin"], trained=meta["trained"], precision=precision,
+                        representative=representative, held_out_skus=meta.get("held_out_skus"))
+
+
+def litert_embed(model_path: Path, out: Path, precision: str, config, root: Path):
+    """``pixels -> vectors`` through the LiteRT file of ``model_path`` at ``precision``."""
+    from embedder.runtime import LiteRTEmbedder
+
+    embedder = LiteRTEmbedder(export_litert(model_path, out, precision, config, root), num_threads=2)
+    logger.info("fold model %s as LiteRT %s (version %s)", model_path, precision, embedder.version)
+    return lambda pixels, desc=None: embedder.embed(np.asarray(pixels, dtype=np.uint8))
