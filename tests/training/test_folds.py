@@ -69,3 +69,20 @@ def test_pooled_calibration_refuses_without_runs(tmp_path):
     record = pooled_calibration(tmp_path, 0.95)
     assert 0.3 < record["threshold"] <= 0.8
     assert record["provenance"]["unknown_queries"] == 4 and record["curve"]
+
+
+def test_compare_folds_table_uses_the_shared_folds(tmp_path, capsys):
+    from training.compare_folds import main
+
+    for run, folds in (("a", (0, 1, 2)), ("b", (0, 1))):
+        for f in folds:
+            (tmp_path / run / f"fold{f}").mkdir(parents=True)
+            row = {"fold": f, **evaluate_fold(toy_vectors(), ("c",))}
+            (tmp_path / run / f"fold{f}" / "result.json").write_text(json.dumps(row))
+    assert main([f"old={tmp_path / 'a'}", f"new={tmp_path / 'b'}"]) == 0
+    out = capsys.readouterr().out
+    assert "every run has (0, 1)" in out and "| figure | old | new |" in out
+    assert "| top-1 clean, all SKUs | 0.750 ± 0.000 | 0.750 ± 0.000 |" in out
+    assert "| folds | 2 | 2 |" in out and "| folds | 3 | 2 |" in out
+    with pytest.raises(SystemExit, match="no fold"):
+        main([f"x={tmp_path / 'nothing'}"])
