@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,6 +47,32 @@ class ModelArtifact:
         return card
 
 
+def fsync_dir(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """The one way skulens writes a file that must be whole and survive a crash: a hidden temporary
+    file beside it, written and fsynced, renamed over ``path``, then the folder fsynced (the rename
+    itself is durable). Readers see the old file or the new one, never a part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
 def content_version(tflite_bytes: bytes) -> str:
     return hashlib.sha256(tflite_bytes).hexdigest()[:16]
 
@@ -55,10 +82,8 @@ def write_artifact(directory: str | os.PathLike, tflite_bytes: bytes, **card) ->
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     artifact = ModelArtifact(path=directory, version=content_version(tflite_bytes), **card)
-    tmp = directory / (MODEL_FILE + ".tmp")
-    tmp.write_bytes(tflite_bytes)
-    os.replace(tmp, directory / MODEL_FILE)
-    (directory / CARD_FILE).write_text(json.dumps(artifact.card(), indent=2, sort_keys=True) + "\n")
+    write_atomically(directory / MODEL_FILE, tflite_bytes)
+    write_atomically(directory / CARD_FILE, (json.dumps(artifact.card(), indent=2, sort_keys=True) + "\n").encode())
     return artifact
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,16 +18,31 @@ from PIL import Image, ImageOps
 
 logger = logging.getLogger(__name__)
 
-#: Formats accepted from clients (Pillow format names). GIF and WebP: first frame.
-ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-ACCEPTED_MEDIA_TYPES = (
-    "image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff",
-)
+#: Formats accepted from clients (Pillow format names) and the media type each is stored and served
+#: as: the one map from format to media type. GIF and WebP: first frame.
+MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+               "BMP": "image/bmp", "GIF": "image/gif", "TIFF": "image/tiff"}
+ACCEPTED_FORMATS = tuple(MEDIA_TYPES)
+ACCEPTED_MEDIA_TYPES = tuple(dict.fromkeys(MEDIA_TYPES.values()))
+#: File name suffixes taken for images (bulk enrolment, evaluation folders): the one list.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 DEFAULT_MAX_PIXELS = 40_000_000
 PAD_VALUE = 128
-# Pillow's own bomb check would fire first with a message that omits the size;
-# ``open_image`` checks the declared size itself (stricter by default) before decoding.
-Image.MAX_IMAGE_PIXELS = None
+
+
+def configure_pixel_limit(max_pixels: int) -> None:
+    """Tie Pillow's process-wide decompression-bomb bound to the ``max_pixels`` setting (finite, always).
+
+    ``open_image`` checks the declared size itself (with a message that gives it) before decoding;
+    Pillow's own guard stays on behind it (a warning above ``max_pixels``, an error above twice
+    that), for every image this process opens, and is reported as ``ImageTooLarge`` here.
+    """
+    if not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+configure_pixel_limit(DEFAULT_MAX_PIXELS)
 
 
 class ImageError(ValueError):
@@ -47,6 +63,10 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
         raise ImageError("received 0 bytes; expected an image file (JPEG, PNG, WebP, BMP, GIF or TIFF)")
     try:
         image = Image.open(io.BytesIO(data), formats=None)
+    except Image.DecompressionBombError as exc:  # Pillow's guard fired first: it gives the pixel count
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{declared.group(1)} pixels" if declared else "more pixels than the decompression-bomb bound"
+        raise ImageTooLarge(f"image declares {size}; at most {max_pixels} are accepted") from None
     except Exception as exc:  # Pillow raises many types for garbage input
         head = data[:8].hex()
         raise ImageError(
@@ -105,6 +125,10 @@ class DecodedImage:
     format: str  # Pillow's format name, e.g. "JPEG"
     width: int  # as stored in the file
     height: int
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
 
 
 def load_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -6,6 +6,18 @@ from collections.abc import Iterable
 
 from gallery.types import ImageHit, Match, Recognition
 
+DEFAULT_THRESHOLD = 0.5  # when nothing is set, stored or calibrated
+
+
+def resolve_threshold(setting: float | None, stored: float | None, model: float | None) -> float:
+    """The one rule for the open-set threshold: the setting (``SKULENS_THRESHOLD``, ``--threshold``) if
+    given, else the value stored in the gallery for the model (``PUT /v1/admin/threshold``), else the
+    model's calibrated value, else ``DEFAULT_THRESHOLD``."""
+    for value in (setting, stored, model):
+        if value is not None:
+            return float(value)
+    return DEFAULT_THRESHOLD
+
 
 def aggregate_by_sku(hits: Iterable[ImageHit], k: int) -> list[Match]:
     """Best score per SKU, best first, no SKU twice, at most ``k``.

@@ -13,18 +13,19 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gallery.blobs import BlobStore
-from gallery.decision import aggregate_by_sku, decide
+from gallery.decision import aggregate_by_sku, decide, resolve_threshold
 from gallery.search import make_index
 from gallery.rwlock import ReadWriteLock
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
-from gallery.store import ADD, REMOVE, CatalogStore, NewImage
-from gallery.types import ImageHit, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
+from gallery.store import ADD, META_CHANGE, REMOVE, CatalogStore, NewImage
+from gallery.types import ImageHit, ImageNotFound, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,18 @@ class ImageUpload:
 
 
 MAX_INITIAL_FETCH = 1024
+
+
+def as_image_rows(vectors: np.ndarray | Sequence[np.ndarray], images: int, dim: int) -> list[np.ndarray]:
+    """Per image, its ``(k >= 1, dim)`` float32 rows; a plain ``(n, dim)`` array is one row per image."""
+    if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+        if vectors.shape != (images, dim):
+            raise ValueError(f"expected {images} vectors of {dim}, got shape {vectors.shape}")
+        return [np.asarray(v, np.float32)[None] for v in vectors]
+    rows = [np.atleast_2d(np.asarray(v, np.float32)) for v in vectors]
+    if len(rows) != images or any(r.ndim != 2 or r.shape[1] != dim or len(r) < 1 for r in rows):
+        raise ValueError(f"expected {images} arrays of shape (k >= 1, {dim}), got shapes {[r.shape for r in rows]}")
+    return rows
 
 
 def initial_fetch(k: int, images: int, skus: int) -> int:
@@ -70,6 +83,8 @@ class Gallery:
         self._images_per_sku: Counter[str] = Counter()
         self._missing: set[int] = set()
         self._applied_seq = 0
+        self._counts: tuple[int, int] = (0, 0)  # (SKUs, reference images), refreshed with the change log
+        self._stored_threshold: float | None = None  # this model's stored threshold, refreshed likewise
         self._open_index()
 
     # --- index life cycle ---------------------------------------------------
@@ -86,13 +101,27 @@ class Gallery:
                 self._forget(image_id)
             if loaded:
                 self._sync()
-            if not loaded or len(self._index) != len(self._sku_of):
+            expected = self.store.vector_rows(self.model_version, self.embedding_dim) if loaded else 0
+            if not loaded or len(self._index) != expected:
                 if loaded:
-                    logger.warning("index snapshot disagrees with the catalogue (%d vectors, %d images): rebuilding",
-                                   len(self._index), len(self._sku_of))
+                    logger.warning("index snapshot disagrees with the catalogue (%d vectors, %d stored): rebuilding",
+                                   len(self._index), expected)
                 self._rebuild()
             if self.store.get_meta("model_version") is None and not self._missing:
                 self.store.set_meta("model_version", self.model_version)
+            self._reload_memory(threshold=True)
+
+    @property
+    def _threshold_key(self) -> str:
+        return f"threshold:{self.model_version}"
+
+    def _reload_memory(self, threshold: bool) -> None:
+        """Counts (and the stored threshold) kept in memory: requests never read SQLite for them."""
+        skus, images = self.store.counts()
+        self._counts = (int(skus), int(images))
+        if threshold:
+            value = self.store.get_meta(self._threshold_key)
+            self._stored_threshold = float(value) if value is not None else None
 
     def _load_snapshot(self) -> bool:
         sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
@@ -111,11 +140,12 @@ class Gallery:
     def _rebuild(self) -> None:
         self._index = make_index(self.index_kind, self.embedding_dim)
         self._applied_seq = self.store.last_seq()  # read first: replaying a change twice is harmless
-        ids, skus, vectors = self.store.vectors_for(self.model_version)
+        ids, skus, vectors = self.store.vectors_for(self.model_version, dim=self.embedding_dim)
         if len(ids):
             self._index.add(ids, vectors)
         self._set_sku_of(dict(zip(ids.tolist(), skus)))
-        logger.info("built %s index of %d vectors for model %s", self.index_kind, len(ids), self.model_version)
+        logger.info("built %s index of %d vectors (%d reference images) for model %s", self.index_kind, len(ids),
+                    len(self._sku_of), self.model_version)
 
     def _sync(self) -> None:
         """Replay the change log since the last applied change (cheap when nothing changed)."""
@@ -127,6 +157,7 @@ class Gallery:
                         self._applied_seq)
             self._missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
             self._rebuild()
+            self._reload_memory(threshold=True)
             return
         pending: set[int] = set()
         for change in changes:
@@ -140,13 +171,14 @@ class Gallery:
             elif change.op == ADD and change.image_id not in self._sku_of and change.image_id not in pending:
                 self._missing.add(change.image_id)
         if pending:
-            ids, skus, vectors = self.store.vectors_for(self.model_version, sorted(pending))
+            ids, skus, vectors = self.store.vectors_for(self.model_version, sorted(pending), dim=self.embedding_dim)
             if len(ids):
                 self._index.add(ids, vectors)
                 for image_id, sku in zip(ids.tolist(), skus):
                     self._track(image_id, sku)
                 self._missing.difference_update(ids.tolist())
         self._applied_seq = changes[-1].seq
+        self._reload_memory(threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes))
 
     def _set_sku_of(self, sku_of: dict[int, str]) -> None:
         self._sku_of = sku_of
@@ -166,6 +198,10 @@ class Gallery:
         if self._images_per_sku[sku] <= 0:
             del self._images_per_sku[sku]
         return True
+
+    def catch_up(self) -> None:
+        """Apply changes made by other processes (one indexed SQLite query when there are none)."""
+        self._catch_up()
 
     def _catch_up(self) -> None:
         """Apply other writers' changes; the write lock is taken only when there are some."""
@@ -204,7 +240,7 @@ class Gallery:
             raise ModelMismatch(
                 f"{len(self._missing)} reference image(s) in this gallery have no vector from model "
                 f"{self.model_version} (their vectors come from model(s) {sorted(others) or 'unknown'}); "
-                f"run `skulens reindex --data-dir {self.data_dir}` with this model to re-embed them"
+                "an operator must run `skulens reindex` with this model on the server's data directory"
             )
 
     @property
@@ -214,38 +250,82 @@ class Gallery:
         with self._lock.read():
             return len(self._index)
 
+    def index_size(self) -> tuple[int, int]:
+        """(vectors, reference images) in the index, after catching up with other processes."""
+        self._catch_up()
+        with self._lock.read():
+            return len(self._index), len(self._sku_of)
+
+    @property
+    def index_rows(self) -> int:
+        """Vectors in the index as this process last caught up (memory only; never waits on SQLite)."""
+        return len(self._index)
+
+    @property
+    def missing_vectors(self) -> int:
+        """Reference images without a vector of this model, as last caught up (memory only)."""
+        return len(self._missing)
+
     def counts(self) -> tuple[int, int]:
-        """(number of SKUs, number of reference images)."""
-        return self.store.counts()
+        """(number of SKUs, number of reference images), as last caught up: memory only, never waits."""
+        return self._counts
+
+    @property
+    def stored_threshold(self) -> float | None:
+        """The threshold stored for this model (``PUT /v1/admin/threshold``, calibration), from memory."""
+        return self._stored_threshold
 
     def threshold(self, default: float) -> float:
-        value = self.store.get_meta(f"threshold:{self.model_version}")
-        return float(value) if value is not None else default
+        """The stored threshold, else ``default`` (memory only)."""
+        return self._stored_threshold if self._stored_threshold is not None else default
 
     def set_threshold(self, value: float) -> None:
-        self.store.set_meta(f"threshold:{self.model_version}", repr(float(value)))
+        self.store.set_meta(self._threshold_key, repr(float(value)), announce=True)
+        self._catch_up()
 
     # --- catalogue ----------------------------------------------------------
     def put_sku(self, sku: str, name: str | None = None, price: float | None = None,
                 attributes: dict | None = None) -> bool:
-        return self.store.put_sku(validate_sku(sku), name, price, attributes)
+        created = self.store.put_sku(validate_sku(sku), name, price, attributes)
+        self._catch_up()
+        return created
 
     def get_sku(self, sku: str) -> Sku:
         return self.store.get_sku(validate_sku(sku))
 
+    def read_image(self, sku: str, image_id: int) -> tuple[bytes, str]:
+        """A reference image's stored bytes and media type; ``ImageNotFound`` also when a delete
+        removed the file after the record was read."""
+        record = self.store.get_image(validate_sku(sku), image_id)
+        try:
+            return self.blobs.get(record.sha256), record.media_type
+        except FileNotFoundError:
+            raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist (it was just deleted)") from None
+
+    def merge_sku(self, sku: str, name: str | None = None, price: float | None = None,
+                  attributes: dict | None = None) -> bool:
+        """Create the SKU, or change only the fields given; True when created."""
+        created = self.store.merge_sku(validate_sku(sku), name, price, attributes)
+        self._catch_up()
+        return created
+
     def list_skus(self, offset: int = 0, limit: int = 50) -> Page:
         return self.store.list_skus(offset, limit)
 
+    # Writers commit to SQLite without the index lock (waiting for SQLite's write lock must not stop
+    # searches), then apply the change log to the index under it, like any other process's change.
     def delete_sku(self, sku: str) -> None:
-        with self._lock.write(), self.blobs.guard():
+        with self.blobs.guard():
             for digest in self.store.delete_sku(validate_sku(sku)):
                 self.blobs.remove(digest)
+        with self._lock.write():
             self._sync()
 
     def delete_image(self, sku: str, image_id: int) -> None:
-        with self._lock.write(), self.blobs.guard():
+        with self.blobs.guard():
             for digest in self.store.delete_image(validate_sku(sku), image_id):
                 self.blobs.remove(digest)
+        with self._lock.write():
             self._sync()
 
     def sweep_files(self) -> int:
@@ -256,17 +336,20 @@ class Gallery:
             logger.info("removed %d unreferenced image file(s) from %s", removed, self.blobs.root)
         return removed
 
-    def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray, name: str | None = None) -> list[int]:
-        """Store image files (fsynced), then commit records and vectors; searchable on return."""
+    def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray | Sequence[np.ndarray],
+              name: str | None = None) -> list[int]:
+        """Store image files (fsynced), then commit records and vectors; searchable on return.
+
+        ``vectors``: ``(n, dim)``, one per upload, or one ``(k, dim)`` array per upload: the photo's
+        own vector first, then those of its catalogue views (``gallery.references``).
+        """
         validate_sku(sku)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(uploads), self.embedding_dim):
-            raise ValueError(f"expected {len(uploads)} vectors of {self.embedding_dim}, got shape {vectors.shape}")
+        rows = as_image_rows(vectors, len(uploads), self.embedding_dim)
+        self.check_model()
+        with self.blobs.guard():
+            records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
+            ids = self.store.add_images(sku, records, rows, self.model_version, name=name)
         with self._lock.write():
-            self.check_model()
-            with self.blobs.guard():
-                records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
-                ids = self.store.add_images(sku, records, vectors, self.model_version, name=name)
             self._sync()
         return ids
 
@@ -302,5 +385,10 @@ class Gallery:
         names = self.store.sku_names(sorted({m.sku for r in results for m in r}))
         return [[Match(m.sku, m.score, names.get(m.sku, m.sku)) for m in r] for r in results]
 
-    def recognize(self, queries: np.ndarray, threshold: float, k: int = 5) -> list[Recognition]:
-        return [decide(matches, threshold) for matches in self.search(queries, k)]
+    def recognize(self, queries: np.ndarray, threshold: float | None = None, k: int = 5,
+                  model_threshold: float | None = None) -> list[Recognition]:
+        """Search, then decide at ``resolve_threshold(threshold, stored, model_threshold)``; the stored
+        threshold is read from memory after the search has caught up with other processes."""
+        results = self.search(queries, k)
+        chosen = resolve_threshold(threshold, self._stored_threshold, model_threshold)
+        return [decide(matches, chosen) for matches in results]

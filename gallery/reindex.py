@@ -21,8 +21,9 @@ import numpy as np
 
 from embedder.preprocess import ImageError, load_image
 from embedder.runtime import Embedder
-from gallery.gallery import DB_FILE, Gallery
 from gallery.blobs import BlobStore
+from gallery.gallery import DB_FILE, Gallery
+from gallery.references import reference_pixels
 from gallery.store import CatalogStore
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,10 @@ def reindex(
     prune: bool = False,
     decode_workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    catalogue_views: int = 0,
 ) -> ReindexReport:
+    """``catalogue_views``: as the enrolments were made (the setting), so that a studio photo gets
+    the same views again (``gallery.references``, deterministic per photo)."""
     store = CatalogStore(os.path.join(data_dir, DB_FILE))
     blobs = BlobStore(os.path.join(data_dir, "images"))
     report = ReindexReport(model_version=embedder.version)
@@ -71,7 +75,8 @@ def reindex(
     def decode(item: tuple[int, str]) -> tuple[int, np.ndarray | None, str]:
         image_id, digest = item
         try:
-            return image_id, load_image(blobs.get(digest), size=embedder.input_size), ""
+            pixels = load_image(blobs.get(digest), size=embedder.input_size)
+            return image_id, reference_pixels(pixels, catalogue_views), ""
         except (OSError, ImageError) as exc:
             return image_id, None, str(exc)
 
@@ -89,8 +94,10 @@ def reindex(
                             logger.error("cannot re-embed image %d: %s", image_id, why)
                     good = [(i, p) for i, p, _ in decoded if p is not None]
                     if good:
-                        vectors = embedder.embed(np.stack([p for _, p in good]))
-                        report.embedded += store.add_vectors([i for i, _ in good], vectors, embedder.version)
+                        vectors = embedder.embed(np.concatenate([p for _, p in good]))
+                        bounds = np.cumsum([0, *(len(p) for _, p in good)])
+                        rows = [vectors[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+                        report.embedded += store.add_vectors([i for i, _ in good], rows, embedder.version)
                     if progress:
                         progress(report.embedded + len(report.failed), max(total, report.embedded + len(report.failed)))
         if report.failed:

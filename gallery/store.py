@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS changes (
     sku TEXT NOT NULL, model_version TEXT);
 """
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
+SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created or deleted; a setting (the threshold) changed. image_id 0
+IN_CHUNK = 900  # ids per "IN (...)": under every SQLite's variable limit (999 before 3.32)
 COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
 
 
@@ -62,6 +64,12 @@ class NewImage:
 
 
 class CatalogStore:
+    """Two connections: writes go through one (a transaction at a time), reads through another.
+
+    A writer waiting for SQLite's write lock (another process is committing) holds only the write
+    connection: reads (WAL: they never wait for writers) go on meanwhile.
+    """
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,11 +82,14 @@ class CatalogStore:
             self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the write connection
+        self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._read_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._conn.close()
+            self._reader.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -92,40 +103,56 @@ class CatalogStore:
             self._conn.execute("COMMIT")
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        with self._read_lock:
+            return self._reader.execute(sql, params).fetchall()
 
     # --- meta ---------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else default
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, key: str, value: str, announce: bool = False) -> None:
+        """Store ``key``; ``announce``: also log a change, so that other processes reload it."""
         with self.transaction() as conn:
             conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+            if announce:
+                conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (META_CHANGE, key))
 
     # --- SKUs ---------------------------------------------------------------
     @staticmethod
     def _upsert_sku(conn, sku: str, name: str | None, price: float | None, attributes: dict | None,
-                    only_if_missing: bool = False) -> None:
+                    only_if_missing: bool = False) -> bool:
+        """True when the SKU was created (and a change logged, so that every process recounts)."""
         now = time.time()
         exists = conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone()
         if exists and only_if_missing:
-            return
+            return False
         if exists:
             conn.execute("UPDATE skus SET name = ?, price = ?, attributes = ?, updated_at = ? WHERE sku = ?",
                          (name or sku, price, json.dumps(attributes or {}), now, sku))
-        else:
-            conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", (sku, name or sku, price, json.dumps(attributes or {}), now, now))
+            return False
+        conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (sku, name or sku, price, json.dumps(attributes or {}), now, now))
+        conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
+        return True
 
     def put_sku(self, sku: str, name: str | None, price: float | None, attributes: dict | None) -> bool:
         """Create or replace a SKU's metadata; True when it was created."""
         with self.transaction() as conn:
-            created = conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone() is None
-            self._upsert_sku(conn, sku, name, price, attributes)
-        return created
+            return self._upsert_sku(conn, sku, name, price, attributes)
+
+    def merge_sku(self, sku: str, name: str | None = None, price: float | None = None,
+                  attributes: dict | None = None) -> bool:
+        """Create the SKU, or change only the fields given (None keeps what is stored); True when created."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT name, price, attributes FROM skus WHERE sku = ?", (sku,)).fetchone()
+            if row is None:
+                return self._upsert_sku(conn, sku, name, price, attributes)
+            merged_attributes = {**json.loads(row[2]), **(attributes or {})}
+            self._upsert_sku(conn, sku, name if name is not None else row[0],
+                             price if price is not None else row[1], merged_attributes)
+            return False
 
     def get_sku(self, sku: str) -> Sku:
         rows = self._query("SELECT sku, name, price, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,))
@@ -148,10 +175,11 @@ class CatalogStore:
         return Page(items=[(s, counts.get(s.sku, 0)) for s in items], total=total, offset=offset, limit=limit)
 
     def sku_names(self, skus: list[str]) -> dict[str, str]:
-        if not skus:
-            return {}
-        marks = ",".join("?" * len(skus))
-        return dict(self._query(f"SELECT sku, name FROM skus WHERE sku IN ({marks})", tuple(skus)))
+        names: dict[str, str] = {}
+        for chunk in _chunks(list(skus), IN_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            names.update(self._query(f"SELECT sku, name FROM skus WHERE sku IN ({marks})", tuple(chunk)))
+        return names
 
     def delete_sku(self, sku: str) -> list[str]:
         """Delete a SKU and its images; returns the digests no longer referenced."""
@@ -162,6 +190,7 @@ class CatalogStore:
             conn.executemany("INSERT INTO changes(op, image_id, sku) VALUES (?, ?, ?)",
                              [(REMOVE, image_id, sku) for image_id, _ in rows])
             conn.execute("DELETE FROM skus WHERE sku = ?", (sku,))
+            conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
             return self._unreferenced(conn, {sha for _, sha in rows})
 
     # --- images and vectors -------------------------------------------------
@@ -227,27 +256,43 @@ class CatalogStore:
             "SELECT i.id, i.sha256 FROM images i LEFT JOIN vectors v ON v.image_id = i.id AND v.model_version = ? "
             "WHERE v.image_id IS NULL ORDER BY i.id LIMIT ?", (model_version, limit))
 
-    def vectors_for(self, model_version: str, image_ids: list[int] | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """``(ids, skus, vectors)`` of every (or the given) image that has a vector of ``model_version``."""
+    def vectors_for(self, model_version: str, image_ids: list[int] | None = None,
+                    dim: int | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """``(ids, skus, vectors)``, one row per vector, of every (or the given) image that has vectors of
+        ``model_version``, by image id.
+
+        An image's BLOB holds one or more rows of ``dim`` float32 (its photo, then its catalogue
+        views), so its id and SKU repeat once per row; with ``dim`` None each BLOB is one row.
+        The given ids are looked up ``IN_CHUNK`` at a time (any number of them).
+        """
         sql = ("SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id "
                "WHERE v.model_version = ?")
-        params: tuple = (model_version,)
-        if image_ids is not None:
-            if not image_ids:
-                return np.zeros(0, np.int64), [], np.zeros((0, 0), np.float32)
-            sql += f" AND i.id IN ({','.join('?' * len(image_ids))})"
-            params += tuple(image_ids)
+        if image_ids is None:
+            queries = [(sql + " ORDER BY i.id", (model_version,))]
+        else:
+            queries = [(sql + f" AND i.id IN ({','.join('?' * len(chunk))}) ORDER BY i.id", (model_version, *chunk))
+                       for chunk in _chunks(sorted(set(image_ids)), IN_CHUNK)]
         ids: list[int] = []
         skus: list[str] = []
         chunks: list[np.ndarray] = []
-        with self._lock:  # read in chunks: no list of every row's blob at start-up with a large gallery
-            cursor = self._conn.execute(sql + " ORDER BY i.id", params)
-            while rows := cursor.fetchmany(4096):
-                ids.extend(r[0] for r in rows)
-                skus.extend(r[1] for r in rows)
-                chunks.append(np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1))
-        vectors = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+        for query, params in queries:
+            with self._read_lock:  # read in chunks: no list of every row's blob at start-up with a large gallery
+                cursor = self._reader.execute(query, params)
+                while rows := cursor.fetchmany(4096):
+                    for image_id, sku, blob in rows:
+                        count = len(blob) // (4 * dim) if dim else 1
+                        ids.extend([image_id] * count)
+                        skus.extend([sku] * count)
+                    flat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32)
+                    chunks.append(flat.reshape(-1, dim) if dim else flat.reshape(len(rows), -1))
+        vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim or 0), np.float32)
         return np.array(ids, dtype=np.int64), skus, vectors
+
+    def vector_rows(self, model_version: str, dim: int) -> int:
+        """Rows of ``dim`` float32 stored for ``model_version`` (LENGTH reads no BLOB content)."""
+        total = self._query("SELECT COALESCE(SUM(LENGTH(v.vector)), 0) FROM vectors v JOIN images i ON i.id = v.image_id "
+                            "WHERE v.model_version = ?", (model_version,))[0][0]
+        return int(total) // (4 * dim)
 
     def image_skus(self) -> dict[int, str]:
         return dict(self._query("SELECT id, sku FROM images"))
@@ -292,3 +337,7 @@ class CatalogStore:
     def changes_since(self, seq: int) -> list[Change]:
         rows = self._query("SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > ? ORDER BY seq", (seq,))
         return [Change(*r) for r in rows]
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]

@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from embedder.preprocess import configure_pixel_limit
 from embedder.runtime import Embedder, load_embedder
 from gallery.gallery import Gallery
-from service.auth import KeyRing, load_key_file
+from service.auth import LoopbackOnly
 from service.batching import MicroBatcher
 from service.deps import AppState
 from service.errors import install_error_handlers
@@ -18,33 +19,42 @@ from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
 from service.model_source import resolve_model
 from service.routes import admin, health, recognize, skus
 from service.settings import Settings
+from service.startup import StartupError, check_bind, check_serving_limits, load_keys
+
+__all__ = ["StartupError", "app_from_env", "create_app"]
 
 logger = logging.getLogger(__name__)
-DEFAULT_THRESHOLD = 0.5
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
-    """Build the app; ``embedder`` may be given (tests, benchmarks), else it is loaded at start-up."""
+    """Build the app; ``embedder`` may be given (tests, benchmarks), else it is loaded at start-up.
+
+    The key file and the bind policy are checked here, where every way of starting the app passes
+    (``skulens serve`` and ``uvicorn --factory`` alike): ``StartupError`` if they fail.
+    """
     settings = settings or Settings()
+    check_serving_limits(settings)
+    keys = load_keys(settings)
+    check_bind(settings, keys)
+    configure_pixel_limit(settings.max_pixels)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        default_threshold = DEFAULT_THRESHOLD
+        model_threshold = None
         model = embedder
         if model is None:
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
-            if artifact.threshold is not None:
-                default_threshold = artifact.threshold
+            model_threshold = artifact.threshold
         gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind,
                           search_threads=settings.search_threads)
-        keys = KeyRing(load_key_file(settings.api_keys_file) if settings.api_keys_file else [])
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
-        batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue)
+        batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue,
+                               on_batch=metrics.inference)
         await batcher.start()
-        app.state.skulens = AppState(settings, model, gallery, batcher, keys, metrics, default_threshold)
+        app.state.skulens = AppState(settings, model, gallery, batcher, keys, metrics, model_threshold)
         skus_count, images = gallery.counts()
         logger.info("ready: model %s, %d SKUs, %d reference images, data dir %s",
                     model.version, skus_count, images, settings.data_dir)
@@ -69,6 +79,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
                            allow_headers=["*"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if not keys.enabled and not settings.insecure:
+        app.add_middleware(LoopbackOnly)
     return app
 
 

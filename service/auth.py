@@ -82,10 +82,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class LoopbackOnly:
+    """ASGI guard for a keyless app: requests that arrive on a non-loopback local address get 403.
+
+    The app factory cannot see the address uvicorn binds (``uvicorn --factory --host 0.0.0.0``), but
+    every connection carries its local address (``scope["server"]``). Values that are not IP
+    addresses (a test client's ``testserver``, a Unix socket) are let through.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        server = scope.get("server") if scope["type"] == "http" else None
+        host = server[0] if server else None
+        if host is not None and _is_ip(host) and not is_loopback(host):
+            from service.errors import error_response
+
+            message = ("this server has no API keys, so it answers only on loopback addresses; "
+                       "start it with --api-keys FILE, or --insecure to run an open server")
+            return await error_response(403, "open_server_refused", message)(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
 def check_bind_policy(host: str, keys_enabled: bool, insecure: bool) -> None:
     """Refuse to serve an open (keyless) API on a non-loopback address unless told to."""
     if not keys_enabled and not is_loopback(host) and not insecure:
         raise SystemExit(
-            f"refusing to bind {host!r} without API keys: give --api-keys FILE (lines 'role key'), "
+            f"refusing to bind {host!r} with no API keys: give --api-keys FILE (lines 'role key'), "
             "bind 127.0.0.1, or pass --insecure to run an open server on the network"
         )

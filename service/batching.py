@@ -5,6 +5,11 @@ takes the first, waits at most ``max_wait_s`` for more until ``max_batch``
 images are gathered, runs the embedder once on a dedicated thread (the event
 loop never blocks on inference) and hands each request its rows back. When the
 queue is full, ``submit`` raises ``Overloaded`` at once instead of growing.
+
+No request waits forever: everything the worker does for a batch is inside one
+``try`` (a failure goes to that batch's requests); should the worker task itself
+die, its waiting requests get ``Overloaded`` (503) and a new worker is started;
+and a request gives up with ``Overloaded`` after ``max_request_s`` in any case.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
+Item = tuple[np.ndarray, "asyncio.Future[np.ndarray]"]
+
 
 class Overloaded(RuntimeError):
     def __init__(self, message: str, retry_after_s: int = 1):
@@ -28,23 +35,55 @@ class Overloaded(RuntimeError):
 
 class MicroBatcher:
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], max_batch: int = 16, max_wait_s: float = 0.002,
-                 max_queue: int = 256):
+                 max_queue: int = 256, max_request_s: float = 120.0,
+                 on_batch: Callable[[int], None] | None = None):
+        """``on_batch(images)``: called after each inference call (metrics)."""
         self.fn = fn
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
-        self._queue: asyncio.Queue | None = None
+        self.max_request_s = max_request_s
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[Item] | None = None
         self._queued_images = 0
-        self._worker: asyncio.Task | None = None
+        self._in_flight: list[Item] = []  # the batch being gathered or embedded
+        self._worker: asyncio.Task[None] | None = None
+        self._stopping = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.batches = 0
         self.images = 0
+        self.restarts = 0
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._worker = asyncio.create_task(self._run(), name="micro-batcher")
+        self._start_worker()
+
+    def _start_worker(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
+        self._worker.add_done_callback(self._worker_done)
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        """The worker ended: on ``stop`` that is expected; otherwise fail its requests and start another."""
+        if self._stopping:
+            return
+        why = "cancelled" if task.cancelled() else repr(task.exception())
+        logger.error("the inference worker stopped (%s): failing its waiting requests and restarting it", why)
+        self._fail_waiting(Overloaded("the inference worker stopped and was restarted; retry the request"))
+        self.restarts += 1
+        self._start_worker()
+
+    def _fail_waiting(self, error: Exception) -> None:
+        waiting, self._in_flight = list(self._in_flight), []
+        assert self._queue is not None
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        self._queued_images = 0
+        for _, future in waiting:
+            if not future.done():
+                future.set_exception(error)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._worker:
             self._worker.cancel()
             try:
@@ -59,45 +98,56 @@ class MicroBatcher:
             raise RuntimeError("MicroBatcher.start() was not called")
         if self._queued_images + len(pixels) > self.max_queue:
             raise Overloaded(f"{self._queued_images} images are waiting for inference (limit {self.max_queue}); retry shortly")
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._queued_images += len(pixels)
         self._queue.put_nowait((pixels, future))
-        return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.max_request_s)
+        except asyncio.TimeoutError:
+            raise Overloaded(f"inference did not answer within {self.max_request_s:.0f} s; retry shortly") from None
+
+    async def _gather(self) -> int:
+        """Take the next batch into ``_in_flight``; returns its number of images."""
+        assert self._queue is not None
+        self._in_flight = [await self._queue.get()]
+        count = len(self._in_flight[0][0])
+        deadline = time.perf_counter() + self.max_wait_s
+        while count < self.max_batch:
+            try:
+                if self._queue.empty():
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        break
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                else:
+                    item = self._queue.get_nowait()
+            except (asyncio.TimeoutError, asyncio.QueueEmpty):
+                break
+            self._in_flight.append(item)
+            count += len(item[0])
+        self._queued_images -= count
+        return count
 
     async def _run(self) -> None:
-        assert self._queue is not None
         loop = asyncio.get_running_loop()
         while True:
-            items = [await self._queue.get()]
-            count = len(items[0][0])
-            deadline = time.perf_counter() + self.max_wait_s
-            while count < self.max_batch:
-                try:
-                    if self._queue.empty():
-                        remaining = deadline - time.perf_counter()
-                        if remaining <= 0:
-                            break
-                        item = await asyncio.wait_for(self._queue.get(), remaining)
-                    else:
-                        item = self._queue.get_nowait()
-                except (asyncio.TimeoutError, asyncio.QueueEmpty):
-                    break
-                items.append(item)
-                count += len(item[0])
-            self._queued_images -= count
-            batch = np.concatenate([pixels for pixels, _ in items]) if len(items) > 1 else items[0][0]
+            count = await self._gather()
+            items = self._in_flight
             try:
+                batch = np.concatenate([pixels for pixels, _ in items]) if len(items) > 1 else items[0][0]
                 vectors = await loop.run_in_executor(self._executor, self.fn, batch)
-            except Exception as exc:  # hand the failure to every waiting request
-                logger.exception("inference failed on a batch of %d images", len(batch))
+                start = 0
+                for pixels, future in items:
+                    if not future.done():
+                        future.set_result(vectors[start:start + len(pixels)])
+                    start += len(pixels)
+                self.batches += 1
+                self.images += count
+                if self.on_batch is not None:
+                    self.on_batch(count)
+            except Exception as exc:  # hand the failure to every request of this batch
+                logger.exception("inference failed on a batch of %d images", count)
                 for _, future in items:
                     if not future.done():
                         future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.images += len(batch)
-            start = 0
-            for pixels, future in items:
-                if not future.done():
-                    future.set_result(vectors[start:start + len(pixels)])
-                start += len(pixels)
+            self._in_flight = []  # (not on cancellation: the done-callback fails what was in flight)

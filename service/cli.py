@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         _settings_args(p)
         p.add_argument("images", nargs="+", help="image files")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
-        p.add_argument("--top-k", type=int, default=3)
-        p.add_argument("--threshold", type=float, help="open-set threshold (default: calibrated or the model's)")
+        p.add_argument("--top-k", type=int, dest="top_k", help="matches shown per image (SKULENS_TOP_K; default 5)")
+        p.add_argument("--threshold", type=float,
+                       help="open-set threshold (SKULENS_THRESHOLD; default: stored, else the model's calibrated value)")
         p.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
                        help="also embed each image mirrored and average (SKULENS_TTA_FLIP)")
         p.set_defaults(func="service.commands:recognize")
@@ -98,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(func, str):  # "module:function", imported only when that command runs
         module_name, func_name = func.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(args) or 0)
+    from service.startup import StartupError
+
+    try:
+        return int(func(args) or 0)
+    except StartupError as exc:  # one clear line, no traceback
+        print(f"skulens: {exc}", file=sys.stderr)
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from embedder.runtime import Embedder
+import numpy as np
+
+from gallery.decision import resolve_threshold
 from gallery.gallery import Gallery
+from gallery.types import Recognition
 from service.auth import KeyRing, allows
 from service.batching import MicroBatcher
 from service.errors import ApiError
@@ -24,12 +28,16 @@ class AppState:
     batcher: MicroBatcher
     keys: KeyRing
     metrics: Metrics
-    default_threshold: float
+    model_threshold: float | None  # the model's calibrated threshold, if any
 
     def threshold(self) -> float:
-        if self.settings.threshold is not None:
-            return self.settings.threshold
-        return self.gallery.threshold(self.default_threshold)
+        """From memory (never waits on SQLite): see ``gallery.decision.resolve_threshold``."""
+        return resolve_threshold(self.settings.threshold, self.gallery.stored_threshold, self.model_threshold)
+
+    def recognize(self, vectors: np.ndarray) -> list[Recognition]:
+        """Search and decide (blocking: call it from a worker thread)."""
+        return self.gallery.recognize(vectors, self.settings.threshold, self.settings.top_k,
+                                      model_threshold=self.model_threshold)
 
 
 def get_state(request: Request) -> AppState:

@@ -1,51 +1,76 @@
-"""Prometheus text metrics: requests by route and status, latency histogram, gallery size.
+"""Prometheus metrics through ``prometheus_client``: requests by route and status, latency histogram,
+inference batches and images (counters), gallery size (gauges).
 
-A pure ASGI middleware (no per-request task or body copy), per process.
+With several worker processes (``skulens serve --workers N``) every process writes its values to
+files in ``PROMETHEUS_MULTIPROC_DIR`` (set, emptied at start-up and handed to the workers by
+``skulens serve``: ``prepare_multiprocess_dir``) and a scrape answered by any worker adds up all of
+them. The request middleware is pure ASGI (no per-request task or body copy).
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
+import os
+import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 BUCKETS = (0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def prepare_multiprocess_dir(data_dir: Path, port: int) -> Path:
+    """An empty folder for the workers' metric files (left-overs of an earlier run would add up)."""
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(data_dir) / ".metrics" / str(port)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
 
 
 class Metrics:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.latency_buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
-        self.latency_sum: dict[tuple[str, str], float] = defaultdict(float)
+    """One app's metrics, in a registry of its own (several apps in one process stay apart)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        r = self.registry
+        self.requests = Counter("skulens_requests_total", "HTTP requests by method, route and status.",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("skulens_request_seconds", "HTTP request latency.", ["method", "route"],
+                                 buckets=BUCKETS, registry=r)
+        self.batches = Counter("skulens_inference_batches_total", "Inference calls (micro-batches).", registry=r)
+        self.images = Counter("skulens_inference_images_total", "Images embedded.", registry=r)
+        gauge = {"registry": r, "multiprocess_mode": "mostrecent"}  # every worker sees the same gallery
+        self.skus = Gauge("skulens_gallery_skus", "SKUs in the catalogue.", **gauge)
+        self.reference_images = Gauge("skulens_gallery_reference_images", "Reference images.", **gauge)
+        self.index_vectors = Gauge("skulens_index_vectors", "Vectors in the index (photos and their views).",
+                                   **gauge)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, status)] += 1
-            self.latency_buckets[(method, route)][bisect.bisect_left(BUCKETS, seconds)] += 1
-            self.latency_sum[(method, route)] += seconds
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
-    def render(self, gauges: dict[str, float]) -> str:
-        lines = ["# HELP skulens_requests_total HTTP requests by method, route and status.",
-                 "# TYPE skulens_requests_total counter"]
-        with self._lock:
-            for (method, route, status), count in sorted(self.requests.items()):
-                lines.append(f'skulens_requests_total{{method="{method}",route="{route}",status="{status}"}} {count}')
-            lines += ["# HELP skulens_request_seconds HTTP request latency.", "# TYPE skulens_request_seconds histogram"]
-            for (method, route), buckets in sorted(self.latency_buckets.items()):
-                labels = f'method="{method}",route="{route}"'
-                cumulative = 0
-                for bound, count in zip((*BUCKETS, float("inf")), buckets):
-                    cumulative += count
-                    le = "+Inf" if bound == float("inf") else repr(bound)
-                    lines.append(f'skulens_request_seconds_bucket{{{labels},le="{le}"}} {cumulative}')
-                lines.append(f"skulens_request_seconds_sum{{{labels}}} {self.latency_sum[(method, route)]:.6f}")
-                lines.append(f"skulens_request_seconds_count{{{labels}}} {cumulative}")
-        for name, value in gauges.items():
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
-        return "\n".join(lines) + "\n"
+    def inference(self, images: int) -> None:
+        self.batches.inc()
+        self.images.inc(images)
+
+    def render(self, skus: int | None = None, images: int | None = None, vectors: int | None = None) -> bytes:
+        if skus is not None:
+            self.skus.set(skus)
+            self.reference_images.set(images or 0)
+            self.index_vectors.set(vectors or 0)
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
 
 
 class MetricsMiddleware:

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     tta_flip: bool = Field(
         False, description="Recognition also embeds the mirrored crop and averages the two (twice the inference "
                            "per query; see docs/model_card.md for the measured gain). Reference images are not.")
+    catalogue_views: int = Field(
+        8, ge=0, le=64,
+        description="Synthetic store-like views embedded beside each studio photo (a packshot on white) at "
+                    "enrolment and re-index, stored as views of that one reference image; 0 turns them off.")
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")

@@ -7,8 +7,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from embedder.preprocess import ACCEPTED_MEDIA_TYPES, decode_image
-from gallery.gallery import ImageUpload
+from embedder.preprocess import ACCEPTED_MEDIA_TYPES
+from service.enrolment import decode_all
 from service.errors import ApiError
 from service.settings import Settings
 
@@ -54,25 +54,7 @@ async def read_images(request: Request, settings: Settings, field: str, single: 
     raise ApiError(415, "unsupported_media_type", f"request content type {content_type or 'none'!r}; accepted: {accepted}")
 
 
-def _decode_all(images: list[tuple[bytes, str]], size: int, max_pixels: int) -> tuple[np.ndarray, list[ImageUpload]]:
-    pixels, uploads = [], []
-    for position, (data, declared) in enumerate(images):
-        try:
-            decoded = decode_image(data, size=size, max_pixels=max_pixels)
-        except Exception as exc:
-            if len(images) > 1:
-                exc.args = (f"image {position + 1} of {len(images)}: {exc}",)
-            raise
-        pixels.append(decoded.pixels)
-        media_type = FORMAT_MEDIA_TYPES.get(decoded.format, declared or "application/octet-stream")
-        uploads.append(ImageUpload(data, media_type, decoded.width, decoded.height))
-    return np.stack(pixels), uploads
-
-
-FORMAT_MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-              "BMP": "image/bmp", "GIF": "image/gif", "TIFF": "image/tiff"}
-
-
-async def decode_images(images: list[tuple[bytes, str]], size: int, max_pixels: int) -> tuple[np.ndarray, list[ImageUpload]]:
-    """Decode off the event loop; all or nothing (one bad image fails the request, nothing is stored)."""
-    return await run_in_threadpool(_decode_all, images, size, max_pixels)
+async def decode_images(images: list[tuple[bytes, str]], size: int, max_pixels: int) -> np.ndarray:
+    """Decode queries off the event loop; all or nothing (one bad image fails the request)."""
+    decoded = await run_in_threadpool(decode_all, [data for data, _ in images], size, max_pixels)
+    return np.stack([d.pixels for d in decoded])

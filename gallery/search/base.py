@@ -8,6 +8,10 @@ from abc import ABC, abstractmethod
 import faiss
 import numpy as np
 
+from embedder.artifact import write_atomically
+
+__all__ = ["VectorIndex", "limit_search_threads", "write_atomically"]
+
 
 class VectorIndex(ABC):
     kind: str = "base"
@@ -35,7 +39,7 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def save(self, path: str | os.PathLike) -> None:
-        """Write atomically (temporary file, fsync, rename)."""
+        """Write with ``write_atomically`` (temporary file, fsync, rename, folder fsync)."""
 
     @classmethod
     @abstractmethod
@@ -46,16 +50,6 @@ class VectorIndex(ABC):
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
         return vectors
-
-
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
-    path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def limit_search_threads(threads: int) -> None:

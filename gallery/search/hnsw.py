@@ -4,6 +4,7 @@ HNSW cannot delete in place. Deletes are *tombstones*: the id stays in the
 graph, is filtered out of results (the search fetches extra neighbours to make
 up for them), and the graph is rebuilt from the live vectors once tombstones
 exceed ``rebuild_fraction`` of the index. A re-added id is tombstoned and added anew.
+An id may have several rows (a reference image and its catalogue views): removing it removes all.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class HNSWIndex(VectorIndex):
         hnsw.hnsw.efSearch = self.ef_search
         self._index = hnsw
         self._row_ids = np.zeros(0, dtype=np.int64)  # row in HNSW → external id
-        self._live: dict[int, int] = {}  # external id → row
+        self._live: dict[int, list[int]] = {}  # external id → its rows
+        self._rows = 0  # live rows
         self._dead = 0
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -46,19 +48,20 @@ class HNSWIndex(VectorIndex):
         self._index.add(vectors)
         self._row_ids = np.concatenate([self._row_ids, ids])
         for offset, ext in enumerate(ids.tolist()):
-            self._live[ext] = start + offset
+            self._live.setdefault(ext, []).append(start + offset)
+        self._rows += len(ids)
 
     def remove(self, ids: np.ndarray) -> None:
         for ext in np.asarray(ids, dtype=np.int64).tolist():
-            row = self._live.pop(ext, None)
-            if row is not None:
+            for row in self._live.pop(ext, ()):
                 self._row_ids[row] = -1
                 self._dead += 1
+                self._rows -= 1
         if self._dead and self._dead > self.rebuild_fraction * max(1, self._index.ntotal):
             self._rebuild()
 
     def _rebuild(self) -> None:
-        rows = np.array(sorted(self._live.values()), dtype=np.int64)
+        rows = np.array(sorted(r for rows in self._live.values() for r in rows), dtype=np.int64)
         vectors = np.vstack([self._index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dim), np.float32)
         ids = self._row_ids[rows] if len(rows) else np.zeros(0, np.int64)
         self._reset()
@@ -85,7 +88,7 @@ class HNSWIndex(VectorIndex):
         return out_scores, out_ids
 
     def __len__(self) -> int:
-        return len(self._live)
+        return self._rows
 
     def save(self, path: str | os.PathLike) -> None:
         buffer = io.BytesIO()
@@ -107,6 +110,10 @@ class HNSWIndex(VectorIndex):
         if index._index.d != dim:
             raise ValueError(f"index at {path} has dimension {index._index.d}, expected {dim}")
         index._row_ids = np.asarray(row_ids, dtype=np.int64)
-        index._live = {int(ext): row for row, ext in enumerate(index._row_ids.tolist()) if ext >= 0}
+        index._live = {}
+        for row, ext in enumerate(index._row_ids.tolist()):
+            if ext >= 0:
+                index._live.setdefault(int(ext), []).append(row)
         index._dead = int((index._row_ids < 0).sum())
+        index._rows = len(index._row_ids) - index._dead
         return index

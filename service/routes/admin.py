@@ -1,4 +1,10 @@
-"""Administration: re-index with the serving model, the open-set threshold, what is loaded."""
+"""Administration: the open-set threshold, what is loaded.
+
+Re-indexing is not an HTTP operation: it embeds every reference image, which inside a serving
+worker would take the cores from checkout inference, hold a second index in memory, and be done
+by one worker of several. ``skulens reindex`` does it beside the running server (it resumes, and
+the server picks the new index up when restarted with the new model).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from gallery.reindex import reindex
-from service.deps import Admin, StateDep
+from service.deps import Admin, AppState, StateDep
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
-
-
-class ReindexOut(BaseModel):
-    model_version: str
-    embedded: int
-    failed: dict[int, str]
-    seconds: float
 
 
 class ThresholdIn(BaseModel):
@@ -37,31 +35,30 @@ class InfoOut(BaseModel):
     skus: int
     reference_images: int
     index_kind: str
-    index_vectors: int
+    index_vectors: int  # rows in the index: one per reference image, plus its catalogue views
+    index_images: int  # reference images in the index
     vectors_by_model: dict[str, int]
     threshold: float
 
 
-@router.post("/reindex", response_model=ReindexOut,
-             summary="Embed every reference image that lacks a vector of the serving model (blocks until done)")
-async def reindex_now(state: StateDep, _role=Admin) -> ReindexOut:
-    report = await run_in_threadpool(reindex, state.settings.data_dir, state.embedder,
-                                     index_kind=state.settings.index_kind)
-    return ReindexOut(model_version=report.model_version, embedded=report.embedded, failed=report.failed,
-                      seconds=report.seconds)
-
-
 @router.put("/threshold", response_model=ThresholdOut, summary="Store the open-set threshold for the serving model")
 async def put_threshold(body: ThresholdIn, state: StateDep, _role=Admin) -> ThresholdOut:
-    await run_in_threadpool(state.gallery.set_threshold, body.threshold)
+    await run_in_threadpool(state.gallery.set_threshold, body.threshold)  # and catches up
     return ThresholdOut(threshold=state.threshold(), model_version=state.embedder.version,
                         overridden_by_setting=state.settings.threshold is not None)
 
 
 @router.get("/info", response_model=InfoOut, summary="Model, gallery and index as loaded")
 async def info(state: StateDep, _role=Admin) -> InfoOut:
-    skus, images = await run_in_threadpool(state.gallery.counts)
+    return await run_in_threadpool(_info, state)
+
+
+def _info(state: AppState) -> InfoOut:
+    """Blocking (catches up with other workers, reads SQLite): runs in a worker thread."""
+    gallery = state.gallery
+    rows, images = gallery.index_size()
+    skus, reference_images = gallery.counts()
     return InfoOut(model_version=state.embedder.version, embedding_dim=state.embedder.embedding_dim,
-                   input_size=state.embedder.input_size, skus=skus, reference_images=images,
-                   index_kind=state.settings.index_kind, index_vectors=state.gallery.size,
-                   vectors_by_model=state.gallery.store.model_versions(), threshold=state.threshold())
+                   input_size=state.embedder.input_size, skus=skus, reference_images=reference_images,
+                   index_kind=state.settings.index_kind, index_vectors=rows, index_images=images,
+                   vectors_by_model=gallery.store.model_versions(), threshold=state.threshold())

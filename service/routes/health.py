@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from gallery.types import ModelMismatch
+from service.metrics import CONTENT_TYPE
 from service.schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
@@ -22,25 +24,25 @@ async def readyz(request: Request):
     state = getattr(request.app.state, "skulens", None)
     if state is None:
         return JSONResponse(Ready(status="loading").model_dump(), status_code=503)
-    skus, images = state.gallery.counts()
-    ready = Ready(status="ready", model_version=state.embedder.version, skus=skus, reference_images=images)
     try:
-        state.gallery.check_model()
+        await run_in_threadpool(state.gallery.check_model)  # may catch up with other workers: off the loop
     except ModelMismatch as exc:
-        ready.status, ready.detail = "model_mismatch", str(exc)
-        return JSONResponse(ready.model_dump(), status_code=503)
-    return ready
-
-
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text metrics")
-async def metrics(request: Request) -> PlainTextResponse:
-    state = getattr(request.app.state, "skulens", None)
-    gauges = {}
-    if state is not None:
         skus, images = state.gallery.counts()
-        gauges = {"skulens_gallery_skus": skus, "skulens_gallery_reference_images": images,
-                  "skulens_index_vectors": state.gallery.size,
-                  "skulens_inference_batches_total": state.batcher.batches,
-                  "skulens_inference_images_total": state.batcher.images}
-    text = request.app.state.metrics.render(gauges)
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+        ready = Ready(status="model_mismatch", model_version=state.embedder.version, skus=skus,
+                      reference_images=images)
+        ready.detail = str(exc)
+        return JSONResponse(ready.model_dump(), status_code=503)
+    skus, images = state.gallery.counts()  # memory, as of the catch-up just made
+    return Ready(status="ready", model_version=state.embedder.version, skus=skus, reference_images=images)
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus text metrics (all workers)")
+async def metrics(request: Request) -> Response:
+    state = getattr(request.app.state, "skulens", None)
+    registry = request.app.state.metrics
+    if state is None:
+        text = await run_in_threadpool(registry.render)
+    else:  # gallery figures from memory; the multi-process collection reads files: off the loop
+        skus, images = state.gallery.counts()
+        text = await run_in_threadpool(registry.render, skus, images, state.gallery.index_rows)
+    return Response(text, media_type=CONTENT_TYPE)

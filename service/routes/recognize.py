@@ -46,12 +46,12 @@ def to_out(result: Recognition, model_version: str) -> RecognitionOut:
 async def _recognize(request: Request, state, field: str, single: bool) -> list[RecognitionOut]:
     settings = state.settings
     images = await read_images(request, settings, field, single)
-    pixels, _ = await decode_images(images, state.embedder.input_size, settings.max_pixels)
+    pixels = await decode_images(images, state.embedder.input_size, settings.max_pixels)
     if settings.tta_flip:
         vectors = flip_average(await state.batcher.submit(with_mirrored(pixels)))
     else:
         vectors = await state.batcher.submit(pixels)
-    results = await run_in_threadpool(state.gallery.recognize, vectors, state.threshold(), settings.top_k)
+    results = await run_in_threadpool(state.recognize, vectors)
     return [to_out(r, state.embedder.version) for r in results]
 
 

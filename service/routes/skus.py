@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
+
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from gallery.types import SKU_PATTERN, Sku
 from service.deps import Checkout, Merchandiser, StateDep
 from service.errors import ApiError
 from service.schemas import EnrolOut, SkuIn, SkuOut, SkuPage
-from service.uploads import decode_images, read_images
+from service import enrolment
+from service.uploads import read_images
 
 router = APIRouter(prefix="/v1/skus", tags=["catalogue"])
 
@@ -70,18 +72,23 @@ async def enrol_images(sku: SkuId, request: Request, state: StateDep, _role=Merc
     name = form.get("name") if isinstance(form.get("name"), str) else None
     if name is not None and not 1 <= len(name) <= 200:
         raise ApiError(422, "invalid_name", f"name must be 1-200 characters, received {len(name)}")
-    pixels, uploads = await decode_images(images, state.embedder.input_size, state.settings.max_pixels)
+    settings = state.settings
+    decoded = await run_in_threadpool(enrolment.decode_all, [data for data, _ in images],
+                                      state.embedder.input_size, settings.max_pixels)
     await run_in_threadpool(state.gallery.check_model)  # fail fast, before inference
-    vectors = await state.batcher.submit(pixels)
-    ids = await run_in_threadpool(state.gallery.enrol, sku, uploads, vectors, name)
+    prepared = await run_in_threadpool(enrolment.prepare, decoded, settings.catalogue_views)
+    step = settings.max_images_per_request  # a photo's views are rows too: never more than the queue holds
+    vectors = [await state.batcher.submit(prepared.pixels[start:start + step])
+               for start in range(0, len(prepared.pixels), step)]
+    ids = await run_in_threadpool(enrolment.commit, state.gallery, sku, prepared, np.concatenate(vectors), name)
     return EnrolOut(sku=sku, image_ids=ids, model_version=state.embedder.version)
 
 
 @router.get("/{sku}/images/{image_id}", summary="The stored reference image file",
-            response_class=FileResponse, responses={200: {"content": {"image/*": {}}}})
-async def get_image(sku: SkuId, image_id: ImageId, state: StateDep, _role=Checkout) -> FileResponse:
-    record = await run_in_threadpool(state.gallery.store.get_image, sku, image_id)
-    return FileResponse(state.gallery.blobs.path_for(record.sha256), media_type=record.media_type)
+            response_class=Response, responses={200: {"content": {"image/*": {}}}})
+async def get_image(sku: SkuId, image_id: ImageId, state: StateDep, _role=Checkout) -> Response:
+    data, media_type = await run_in_threadpool(state.gallery.read_image, sku, image_id)  # 404 if deleted meanwhile
+    return Response(data, media_type=media_type)
 
 
 @router.delete("/{sku}/images/{image_id}", status_code=204, summary="Delete one reference image")

@@ -82,5 +82,5 @@ def test_mixed_load_no_lost_update_no_half_built_index(tmp_path, tiny_model_dir,
                     present.update(http.get(f"/v1/skus/{sku}").json()["image_ids"])
                 assert present == set(acked_enrol) - acked_delete
                 info = http.get("/v1/admin/info").json()
-                assert info["index_vectors"] == info["reference_images"] == len(present) + len(STABLE)
+                assert info["index_images"] == info["reference_images"] == len(present) + len(STABLE)
         print(f"concurrency ({workers} workers, {SECONDS:.0f} s): {counts}")

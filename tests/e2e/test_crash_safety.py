@@ -1,4 +1,5 @@
-"""SIGKILL the real server at random moments during enrolments and deletes; nothing acknowledged is lost."""
+"""SIGKILL the real server (2 workers) at random moments while two clients enrol and delete; nothing
+acknowledged is lost. ``SKULENS_CRASH_ROUNDS`` kills (default 6), ``SKULENS_CRASH_WORKERS`` (default 2)."""
 
 import os
 import random
@@ -16,6 +17,8 @@ from tests.e2e.server import Server
 
 pytestmark = pytest.mark.e2e
 ROUNDS = int(os.environ.get("SKULENS_CRASH_ROUNDS", "6"))
+WORKERS = int(os.environ.get("SKULENS_CRASH_WORKERS", "2"))
+CLIENTS = 2
 
 
 class Ledger:
@@ -25,27 +28,36 @@ class Ledger:
         self.enrolled: dict[int, tuple[str, int]] = {}
         self.deleted: set[int] = set()
         self.unsure: set[int] = set()  # deletions in flight when the server died: either outcome is right
-        self.operations = 0
+        self.operations = 0  # acknowledged (201, 204)
+        self.lock = threading.Lock()
+
+    def acknowledged(self) -> None:
+        with self.lock:
+            self.operations += 1
 
 
-def workload(url: str, ledger: Ledger, rng: random.Random, seeds, stop: threading.Event) -> None:
+def workload(url: str, ledger: Ledger, rng: random.Random, seeds, stop: threading.Event, client: int) -> None:
+    """One client: enrols into its own SKUs and deletes only its own images (so that two clients
+    never race on one id and every outcome is known or marked unsure)."""
+    mine = f"c{client}-"
     with httpx.Client(base_url=url, timeout=10.0) as http:
         while not stop.is_set():
             try:
-                live = [i for i in ledger.enrolled if i not in ledger.deleted]
+                live = [i for i, (s, _) in list(ledger.enrolled.items()) if s.startswith(mine) and i not in ledger.deleted]
                 if live and rng.random() < 0.3:
                     image_id = rng.choice(live)
                     sku = ledger.enrolled[image_id][0]
                     ledger.unsure.add(image_id)
                     if http.delete(f"/v1/skus/{sku}/images/{image_id}").status_code == 204:
                         ledger.deleted.add(image_id)
+                        ledger.acknowledged()
                     ledger.unsure.discard(image_id)
                 else:
-                    sku, seed = f"sku-{rng.randrange(6)}", next(seeds)
+                    sku, seed = f"{mine}{rng.randrange(4)}", next(seeds)
                     r = http.post(f"/v1/skus/{sku}/images", files=[("images", (f"{seed}.jpg", make_jpeg(seed), "image/jpeg"))])
                     if r.status_code == 201:
                         ledger.enrolled[r.json()["image_ids"][0]] = (sku, seed)
-                ledger.operations += 1
+                        ledger.acknowledged()
             except httpx.HTTPError:
                 return  # the server is gone
 
@@ -62,8 +74,10 @@ def check(http: httpx.Client, ledger: Ledger, rng: random.Random) -> None:
             assert image_id not in present, f"deleted image {image_id} came back"
         else:
             assert present.get(image_id) == sku, f"acknowledged image {image_id} of {sku} was lost"
-    info = http.get("/v1/admin/info").json()
-    assert info["index_vectors"] == info["reference_images"], info  # the index agrees with SQLite
+    for _ in range(2 * WORKERS):  # whichever worker answers
+        info = http.get("/v1/admin/info").json()
+        assert info["index_images"] == info["reference_images"], info  # the index agrees with SQLite
+        assert info["index_vectors"] == info["reference_images"], info  # ordinary photos: one row each
     alive = [i for i in ledger.enrolled if i not in ledger.deleted and i not in ledger.unsure]
     for image_id in rng.sample(alive, min(5, len(alive))):
         sku, seed = ledger.enrolled[image_id]
@@ -74,28 +88,71 @@ def check(http: httpx.Client, ledger: Ledger, rng: random.Random) -> None:
 def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path, tiny_model_dir):
     rng = random.Random(20261122)
     ledger = Ledger()
-    seeds = iter(range(1000, 100000))
+    seeds = iter(range(1000, 10**7))
     data = tmp_path / "data"
+    workers = ["--workers", str(WORKERS)]
+    started = time.monotonic()
     for _ in range(ROUNDS):
-        server = Server(data, tiny_model_dir).start()
+        server = Server(data, tiny_model_dir, workers).start()
         stop = threading.Event()
-        worker = threading.Thread(target=workload, args=(server.url, ledger, rng, seeds, stop))
-        worker.start()
+        clients = [threading.Thread(target=workload, args=(server.url, ledger, random.Random(rng.random()), seeds,
+                                                           stop, c)) for c in range(CLIENTS)]
+        for thread in clients:
+            thread.start()
         time.sleep(rng.uniform(0.5, 2.5))
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait(10)
+        kill_process_group(server)
         stop.set()
-        worker.join(30)
+        for thread in clients:
+            thread.join(30)
         server.log.close()
-        with Server(data, tiny_model_dir) as again, again.client() as http:
+        with Server(data, tiny_model_dir, workers) as again, again.client() as http:
             check(http, ledger, rng)
             for image_id in list(ledger.unsure):  # settle: the next round starts from a known state
                 if http.get(f"/v1/skus/{ledger.enrolled[image_id][0]}").json().get("image_ids", []).count(image_id) == 0:
                     ledger.deleted.add(image_id)
                 ledger.unsure.discard(image_id)
     assert ledger.operations >= 20 and len(ledger.enrolled) >= 10 and ledger.deleted
-    print(f"crash safety: {ROUNDS} SIGKILLs, {ledger.operations} acknowledged operations, "
-          f"{len(ledger.enrolled)} enrolments, {len(ledger.deleted)} deletions, all checked")
+    print(f"crash safety: {ROUNDS} SIGKILLs of a {WORKERS}-worker server, {CLIENTS} clients, "
+          f"{ledger.operations} acknowledged operations ({len(ledger.enrolled)} enrolments, "
+          f"{len(ledger.deleted)} deletions), 0 lost, all checked after every restart, "
+          f"{time.monotonic() - started:.0f} s")
+
+
+def kill_process_group(server: Server) -> None:
+    """SIGKILL the server and every worker process at once (no shutdown code runs anywhere)."""
+    pids = [server.process.pid] + children_of(server.process.pid)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    server.process.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") and not zombie(pid) for pid in pids):
+        time.sleep(0.05)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+                found.extend(children_of(int(entry)))
+    return found
+
+
+def zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def test_reindex_killed_halfway_leaves_the_old_index_serving(tmp_path, tiny_model_dir, other_model_dir):
@@ -115,4 +172,4 @@ def test_reindex_killed_halfway_leaves_the_old_index_serving(tmp_path, tiny_mode
     assert done.returncode == 0, done.stderr
     with Server(data, other_model_dir) as server, server.client() as http:
         assert http.post("/v1/recognize", files={"image": ("q.jpg", make_jpeg(7), "image/jpeg")}).json()["sku"] == "s3"
-        assert http.get("/v1/admin/info").json()["index_vectors"] == 40
+        assert http.get("/v1/admin/info").json()["index_images"] == 40

@@ -101,3 +101,16 @@ def test_unsupported_format_is_refused():
 def test_extreme_aspect_ratio_and_one_pixel():
     assert load_image(encode(Image.new("RGB", (4000, 1)), "PNG"), size=32).shape == (32, 32, 3)
     assert load_image(encode(Image.new("RGB", (1, 1)), "PNG"), size=32).shape == (32, 32, 3)
+
+
+def test_pillow_bomb_guard_stays_finite_and_tied_to_max_pixels():
+    """Pillow's own decompression-bomb guard is not switched off for the whole process."""
+    from embedder import preprocess
+
+    assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS >= preprocess.DEFAULT_MAX_PIXELS
+    assert Image.MAX_IMAGE_PIXELS <= 2 * preprocess.DEFAULT_MAX_PIXELS
+    bomb = encode(Image.new("1", (20000, 20000)), "PNG")  # 400 M pixels declared, a small file
+    with pytest.raises(ImageTooLarge, match="declares 400000000 pixels"):
+        decode_image(bomb, size=32, max_pixels=10**9)  # a setting above Pillow's bound: still refused, ours
+    with pytest.raises(Image.DecompressionBombError):  # other code opening images in the process is guarded
+        Image.open(io.BytesIO(bomb))

@@ -10,13 +10,13 @@ from tests.gallery.test_gallery import DIM, enrol, vec
 
 def test_compaction_keeps_the_newest_rows_and_records_the_cut(tmp_path):
     g = Gallery(tmp_path, "model-a", DIM)
-    enrol(g, "milk", *range(6))  # six changes
+    enrol(g, "milk", *range(6))  # seven changes: the SKU created, six images added
     store = g.store
-    assert store.compact_changes(keep=2) == 4
-    assert [c.seq for c in store.changes_since(0)] == [5, 6]
-    assert store.compacted_through() == 4
+    assert store.compact_changes(keep=2) == 5
+    assert [c.seq for c in store.changes_since(0)] == [6, 7]
+    assert store.compacted_through() == 5
     assert store.compact_changes(keep=5) == 0  # never moves the cut back
-    assert store.compacted_through() == 4
+    assert store.compacted_through() == 5
     with pytest.raises(ValueError, match="got 0"):
         store.compact_changes(keep=0)
     g.close(snapshot=False)

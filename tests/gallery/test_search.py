@@ -80,3 +80,24 @@ def test_wrong_dimension_refused():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="'ivf'"):
         make_index("ivf", 8)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_an_id_with_several_rows_is_found_and_removed_whole(kind, tmp_path):
+    """A reference image with its catalogue views: one id, several rows."""
+    index = make_index(kind, 32)
+    vectors = unit(12)
+    index.add(np.array([7] * 9 + [8, 9, 10]), vectors)
+    assert len(index) == 12
+    _, ids = index.search(vectors[3:4], 1)
+    assert ids[0, 0] == 7
+    index.remove(np.array([7]))
+    assert len(index) == 3
+    _, ids = index.search(vectors[:9], 3)
+    assert 7 not in ids.ravel().tolist()
+    index.add(np.array([11, 11]), vectors[:2])
+    index.save(tmp_path / "i")
+    loaded = type(index).load(tmp_path / "i", 32)
+    assert len(loaded) == 5
+    loaded.remove(np.array([11]))
+    assert len(loaded) == 3

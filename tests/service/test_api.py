@@ -99,7 +99,11 @@ def test_model_mismatch_is_409(make_client, other_model_dir):
     e = error(other.post("/v1/recognize", files=files(1, field="image")))
     assert e["status"] == 409 and "reindex" in e["message"]
     assert error(other.post("/v1/skus/x/images", files=files(2)))["status"] == 409
-    assert other.get("/readyz").status_code == 503
+    ready = other.get("/readyz")
+    assert ready.status_code == 503
+    data_dir = str(other.app.state.skulens.settings.data_dir)
+    for text in (e["message"], ready.text):  # no server paths in any response
+        assert data_dir not in text and "/tmp" not in text and "--data-dir" not in text
 
 
 def test_health_ready_metrics_docs(client):
@@ -109,8 +113,11 @@ def test_health_ready_metrics_docs(client):
     assert ready["status"] == "ready" and ready["skus"] == 1 and ready["reference_images"] == 1
     client.post("/v1/recognize", files=files(1, field="image"))
     text = client.get("/metrics").text
-    assert 'skulens_requests_total{method="POST",route="/v1/recognize",status="200"} 1' in text
-    assert "skulens_gallery_reference_images 1" in text
+    assert 'skulens_requests_total{method="POST",route="/v1/recognize",status="200"} 1.0' in text
+    assert "skulens_gallery_reference_images 1.0" in text
+    assert "# TYPE skulens_inference_batches_total counter" in text  # counters are counters
+    assert "# TYPE skulens_inference_images_total counter" in text and "skulens_inference_images_total 2.0" in text
+    assert "# TYPE skulens_request_seconds histogram" in text
     assert "/v1/recognize" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
 
@@ -132,12 +139,23 @@ def test_concurrent_requests_are_micro_batched(make_client):
 
 
 def test_queue_full_answers_503_with_retry_after(make_client):
-    client = make_client(max_queue=1)
+    client = make_client(max_queue=2, max_images_per_request=2)
+    client.app.state.skulens.batcher._queued_images = 1  # one image already waiting
     r = client.post("/v1/recognize/batch", files=files(1, 2))
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert "1 images are waiting for inference (limit 2)" in r.json()["error"]["message"]
 
 
 def test_enrolment_needs_multipart(client):
     r = client.post("/v1/skus/milk/images", content=make_jpeg(1), headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 415 and "multipart/form-data with field 'images'" in r.json()["error"]["message"]
     assert client.get("/v1/skus/milk").status_code == 404
+
+
+def test_image_whose_file_goes_during_a_get_answers_404(client):
+    """A GET racing a DELETE: the record was read, the file is gone."""
+    image_id = client.post("/v1/skus/milk/images", files=files(1)).json()["image_ids"][0]
+    state = client.app.state.skulens
+    state.gallery.blobs.path_for(state.gallery.store.get_image("milk", image_id).sha256).unlink()
+    r = client.get(f"/v1/skus/milk/images/{image_id}")
+    assert r.status_code == 404 and error(r)["code"] == "image_not_found"

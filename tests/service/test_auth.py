@@ -59,14 +59,16 @@ def test_roles_over_http(make_client, tmp_path):
     assert client.get("/healthz").status_code == 200  # probes need no key
 
 
-def test_admin_reindex_makes_a_mismatched_gallery_servable(make_client, other_model_dir):
+def test_reindex_is_the_command_line_job_and_a_running_server_picks_it_up(make_client, other_model_dir, tmp_path):
     first = make_client()
     first.post("/v1/skus/milk/images", files=[("images", ("a.jpg", make_jpeg(1), "image/jpeg"))])
     first.__exit__(None, None, None)
     second = make_client(model=other_model_dir)
     assert second.post("/v1/recognize", files={"image": ("a.jpg", make_jpeg(1), "image/jpeg")}).status_code == 409
-    report = second.post("/v1/admin/reindex").json()
-    assert report["embedded"] == 1 and report["failed"] == {}
+    assert second.post("/v1/admin/reindex").status_code in (404, 405)  # not an HTTP operation any more
+    from service.cli import main
+
+    assert main(["reindex", "--data-dir", str(tmp_path / "data"), "--model", str(other_model_dir)]) == 0
     r = second.post("/v1/recognize", files={"image": ("a.jpg", make_jpeg(1), "image/jpeg")})
     assert r.status_code == 200 and r.json()["sku"] == "milk"
 
@@ -74,3 +76,68 @@ def test_admin_reindex_makes_a_mismatched_gallery_servable(make_client, other_mo
 def test_cors_closed_by_default(client):
     r = client.options("/v1/recognize", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_key_file_without_keys_is_no_keys_where_the_app_is_built(tmp_path):
+    """A key file holding only comments must not open the API to the network (uvicorn --factory included)."""
+    from service.app import StartupError, create_app
+    from service.settings import Settings
+
+    empty = tmp_path / "keys"
+    empty.write_text("# no keys yet\n\n   \n")
+    with pytest.raises(StartupError, match="no API keys"):
+        create_app(Settings(data_dir=tmp_path / "data", host="0.0.0.0", api_keys_file=empty))
+    create_app(Settings(data_dir=tmp_path / "data", host="0.0.0.0", api_keys_file=empty, insecure=True))
+    create_app(Settings(data_dir=tmp_path / "data", host="127.0.0.1", api_keys_file=empty))
+    with pytest.raises(StartupError, match="line 1"):  # a bad key file fails where the app is built too
+        bad = tmp_path / "bad"
+        bad.write_text("admin short\n")
+        create_app(Settings(data_dir=tmp_path / "data", api_keys_file=bad))
+
+
+def test_open_server_answers_only_on_loopback_addresses():
+    """``uvicorn --factory --host 0.0.0.0`` never tells the factory its address: a keyless app refuses
+    requests that arrive on a non-loopback local address."""
+    import asyncio
+
+    from service.auth import LoopbackOnly
+
+    async def inner(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def status_for(server):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "path": "/healthz", "headers": [], "server": server}
+        asyncio.run(LoopbackOnly(inner)(scope, receive, send))
+        return sent[0]["status"]
+
+    assert status_for(("127.0.0.1", 8000)) == 200 and status_for(("::1", 8000)) == 200
+    assert status_for(("testserver", 80)) == 200 and status_for(None) == 200  # not an address: a test client, a socket
+    assert status_for(("10.1.2.3", 8000)) == 403 and status_for(("0.0.0.0", 8000)) == 403
+
+
+def test_serve_refuses_a_key_file_without_keys_on_the_network(tmp_path):
+    """The real command line: one clear line on stderr, a non-zero exit, no server started."""
+    import subprocess
+    import sys
+
+    from tests.e2e.server import free_port
+
+    empty = tmp_path / "keys"
+    empty.write_text("# only a comment\n")
+    command = [sys.executable, "-m", "service.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port()),
+               "--api-keys", str(empty), "--data-dir", str(tmp_path / "d")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("skulens serve started an open server on 0.0.0.0 with a key file holding no keys")
+    assert done.returncode == 2 and "no API keys" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -1,0 +1,111 @@
+"""``skulens enrol``: plan what to enrol from a folder per SKU and/or a CSV, then run the shared
+enrolment pipeline (``service.enrolment``) SKU by SKU. A file that cannot be read or decoded is
+skipped and reported, never the end of the run; metadata the input does not give is kept."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedder.preprocess import IMAGE_SUFFIXES
+
+logger = logging.getLogger("skulens")
+
+
+@dataclass
+class EnrolPlan:
+    """What to enrol: SKU → image paths, names, and what was skipped and why."""
+
+    images: dict[str, list[Path]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+
+
+def plan_enrolment(folder: str | None, csv_path: str | None, names_csv: str | None) -> EnrolPlan:
+    from gallery.types import InvalidSku, validate_sku
+
+    plan = EnrolPlan()
+
+    def add(sku: str, path: Path) -> None:
+        try:
+            validate_sku(sku)
+        except InvalidSku as exc:
+            plan.skipped.append((str(path), str(exc)))
+            return
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            plan.skipped.append((str(path), f"not an image file name (suffix {path.suffix!r})"))
+        elif not path.is_file():
+            plan.skipped.append((str(path), "file does not exist"))
+        else:
+            plan.images.setdefault(sku, []).append(path)
+
+    if folder:
+        root = Path(folder)
+        if not root.is_dir():
+            raise SystemExit(f"enrol: {folder!r} is not a folder (expected one sub-folder of images per SKU)")
+        for sku_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            for path in sorted(sku_dir.iterdir()):
+                add(sku_dir.name, path)
+    if csv_path:
+        base = Path(csv_path).parent
+        with open(csv_path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                sku = (row.get("sku") or "").strip()
+                if row.get("name"):
+                    plan.names[sku] = row["name"].strip()
+                if row.get("price"):
+                    try:
+                        plan.prices[sku] = float(row["price"])
+                    except ValueError:
+                        plan.skipped.append((f"{csv_path}: price of {sku}", f"not a number: {row['price']!r}"))
+                if row.get("image_path"):
+                    path = Path(row["image_path"].strip())
+                    add(sku, path if path.is_absolute() else base / path)
+    if names_csv:
+        with open(names_csv, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("sku") and row.get("name"):
+                    plan.names.setdefault(row["sku"].strip(), row["name"].strip())
+    return plan
+
+
+def run_bulk_enrolment(args: argparse.Namespace, opened) -> int:
+    from tqdm import tqdm
+
+    from embedder.preprocess import ImageError
+    from service import enrolment
+
+    settings, _, embedder, gallery = opened
+    plan = plan_enrolment(args.folder, args.csv, args.names)
+    gallery.check_model()
+    enrolled: Counter[str] = Counter()
+    total = sum(len(v) for v in plan.images.values())
+    with tqdm(total=total, unit="img", desc="enrolling") as bar:
+        for sku, paths in plan.images.items():
+            if sku in plan.names or sku in plan.prices:  # only what the input gives; the rest is kept
+                gallery.merge_sku(sku, plan.names.get(sku), plan.prices.get(sku))
+            for start in range(0, len(paths), args.batch_size):
+                decoded = []
+                for path in paths[start:start + args.batch_size]:
+                    try:
+                        decoded.append(enrolment.decode_upload(path.read_bytes(), embedder.input_size,
+                                                               settings.max_pixels))
+                    except (OSError, ImageError) as exc:
+                        plan.skipped.append((str(path), getattr(exc, "strerror", None) or str(exc)))
+                if decoded:
+                    prepared = enrolment.prepare(decoded, settings.catalogue_views)
+                    enrolment.commit(gallery, sku, prepared, embedder.embed(prepared.pixels), plan.names.get(sku))
+                    enrolled[sku] += len(decoded)
+                bar.update(len(paths[start:start + args.batch_size]))
+    gallery.close(snapshot=True)
+    print(f"enrolled {sum(enrolled.values())} images of {len(enrolled)} SKUs into {settings.data_dir}")
+    if plan.skipped:
+        print(f"skipped {len(plan.skipped)}:")
+        for what, why in plan.skipped:
+            print(f"  {what}: {why}")
+    return 0

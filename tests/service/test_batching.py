@@ -1,0 +1,75 @@
+"""The micro-batcher never leaves a request waiting forever."""
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from service.batching import MicroBatcher, Overloaded
+
+
+def slow_double(pixels: np.ndarray) -> np.ndarray:
+    time.sleep(0.3)
+    return pixels.reshape(len(pixels), -1)[:, :2].astype(np.float32) * 2
+
+
+def test_a_failure_while_gathering_reaches_the_requests_and_the_worker_goes_on():
+    """Images of different shapes in one batch: the concatenation fails; each request gets the error."""
+
+    async def run():
+        batcher = MicroBatcher(slow_double, max_batch=8, max_wait_s=0.2)
+        await batcher.start()
+        a = asyncio.create_task(batcher.submit(np.ones((1, 4, 4, 3), np.uint8)))
+        b = asyncio.create_task(batcher.submit(np.ones((1, 5, 5, 3), np.uint8)))
+        done, _ = await asyncio.wait([a, b], timeout=5)
+        assert len(done) == 2, "requests left waiting after the batch failed"
+        assert all(isinstance(t.exception(), ValueError) for t in done)
+        ok = await asyncio.wait_for(batcher.submit(np.ones((2, 4, 4, 3), np.uint8)), 5)
+        assert ok.shape == (2, 2)
+        await batcher.stop()
+
+    asyncio.run(run())
+
+
+def test_a_dead_worker_answers_503_and_is_restarted():
+    async def run():
+        batcher = MicroBatcher(slow_double, max_batch=8, max_wait_s=0.0)
+        await batcher.start()
+        waiting = asyncio.create_task(batcher.submit(np.ones((1, 4, 4, 3), np.uint8)))
+        await asyncio.sleep(0.05)  # the worker has the batch, inference running
+        batcher._worker.cancel()  # the worker task dies (as on any unexpected error)
+        done, _ = await asyncio.wait([waiting], timeout=5)
+        assert done, "a request waited forever on a dead inference worker"
+        assert isinstance(waiting.exception(), Overloaded) and "restarted" in str(waiting.exception())
+        again = await asyncio.wait_for(batcher.submit(np.ones((3, 4, 4, 3), np.uint8)), 5)
+        assert again.shape == (3, 2) and batcher.restarts == 1
+        await batcher.stop()
+
+    asyncio.run(run())
+
+
+def test_requests_give_up_after_max_request_s():
+    def stuck(pixels):
+        time.sleep(1.0)
+        return np.zeros((len(pixels), 2), np.float32)
+
+    async def run():
+        batcher = MicroBatcher(stuck, max_request_s=0.2)
+        await batcher.start()
+        started = time.perf_counter()
+        with pytest.raises(Overloaded, match="did not answer"):
+            await batcher.submit(np.ones((1, 4, 4, 3), np.uint8))
+        assert time.perf_counter() - started < 0.9
+        await batcher.stop()
+
+    asyncio.run(run())
+
+
+def test_more_images_per_request_than_the_queue_holds_is_refused_at_start_up(tmp_path):
+    from service.app import create_app
+    from service.settings import Settings
+    from service.startup import StartupError
+
+    with pytest.raises(StartupError, match=r"max_images_per_request \(64\) is larger than max_queue \(16\)"):
+        create_app(Settings(data_dir=tmp_path, max_queue=16, max_images_per_request=64))
