@@ -143,7 +143,11 @@ def export_command(args: argparse.Namespace) -> int:
         from training.folds import pooled_calibration
 
         try:
-            extra["calibration"] = pooled_calibration(Path(args.calibration_from_folds), args.target_precision)
+            folds_dir = Path(args.calibration_from_folds)
+            # the fold models measured at this file's precision when that was run, else as Keras models
+            name = f"result-{args.precision}.json"
+            name = name if any(folds_dir.glob(f"fold*/{name}")) else "result.json"
+            extra["calibration"] = pooled_calibration(folds_dir, args.target_precision, result_name=name)
         except (CalibrationRefused, FileNotFoundError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]

@@ -302,7 +302,7 @@ def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = (
     calibration = calibrate_for_till(scores, correct.astype(bool), known.astype(bool), target)
     summary = json.loads((Path(out) / "summary.json").read_text()) if (Path(out) / "summary.json").is_file() else {}
     record = calibration_record(calibration, scores, correct, known, "fold models of this recipe",
-                                {"fold_run": str(out), "folds": [r["fold"] for r in rows],
+                                {"fold_run": str(out), "fold_results": result_name, "folds": [r["fold"] for r in rows],
                                  "conditions": list(conditions), "fold_seed": summary.get("fold_seed"),
                                  "recipe": summary.get("config")})
     return record
