@@ -14,6 +14,8 @@ import numpy as np
 
 from embedder.catalogue_views import catalogue_views, is_studio_photo
 
+DEFAULT_VIEWS = 8  # the catalogue_views setting's default
+
 
 def reference_pixels(pixels: np.ndarray, views: int) -> np.ndarray:
     """``(1 + v, s, s, 3)``: the decoded photo ``(s, s, 3)`` first, then ``views`` synthetic views of it

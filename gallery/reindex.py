@@ -23,7 +23,7 @@ from embedder.preprocess import ImageError, load_image
 from embedder.runtime import Embedder
 from gallery.blobs import BlobStore
 from gallery.gallery import DB_FILE, Gallery
-from gallery.references import reference_pixels
+from gallery.references import DEFAULT_VIEWS, reference_pixels
 from gallery.store import CatalogStore
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def reindex(
     prune: bool = False,
     decode_workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
-    catalogue_views: int = 0,
+    catalogue_views: int = DEFAULT_VIEWS,
 ) -> ReindexReport:
     """``catalogue_views``: as the enrolments were made (the setting), so that a studio photo gets
     the same views again (``gallery.references``, deterministic per photo)."""

@@ -99,13 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(func, str):  # "module:function", imported only when that command runs
         module_name, func_name = func.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
-    from service.startup import StartupError
+    from pydantic import ValidationError
+
+    from service.startup import EXIT_STATUS, StartupError
 
     try:
         return int(func(args) or 0)
     except StartupError as exc:  # one clear line, no traceback
         print(f"skulens: {exc}", file=sys.stderr)
-        return exc.code if isinstance(exc.code, int) else 2
+        return EXIT_STATUS
+    except ValidationError as exc:  # a setting from a flag or a SKULENS_* variable
+        wrong = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (received {e.get('input')!r})"
+                          for e in exc.errors())
+        print(f"skulens: invalid setting: {wrong}", file=sys.stderr)
+        return EXIT_STATUS
 
 
 if __name__ == "__main__":

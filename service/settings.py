@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gallery.references import DEFAULT_VIEWS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SKULENS_", extra="ignore")
@@ -24,7 +26,7 @@ class Settings(BaseSettings):
         False, description="Recognition also embeds the mirrored crop and averages the two (twice the inference "
                            "per query; see docs/model_card.md for the measured gain). Reference images are not.")
     catalogue_views: int = Field(
-        8, ge=0, le=64,
+        DEFAULT_VIEWS, ge=0, le=64,
         description="Synthetic store-like views embedded beside each studio photo (a packshot on white) at "
                     "enrolment and re-index, stored as views of that one reference image; 0 turns them off.")
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")

@@ -79,3 +79,23 @@ def test_old_single_vector_rows_still_load(tmp_path):
     reopened = Gallery(tmp_path, "m", DIM)  # from the snapshot this time
     assert reopened.index_size() == (3, 3)
     reopened.close(snapshot=False)
+
+
+def test_views_are_rows_of_one_image_and_images_are_what_is_counted(tmp_path):
+    """Aggregation per SKU and the first fetch's sizing count reference images, not their rows."""
+    from gallery.gallery import ImageUpload
+    from tests.conftest import make_jpeg
+
+    g = Gallery(tmp_path, "m", DIM)
+    rows = np.random.default_rng(0).normal(size=(9, DIM)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    other = np.eye(DIM, dtype=np.float32)[:1]
+    ids = g.enrol("carton", [ImageUpload(make_jpeg(1), "image/jpeg", 160, 120)], [rows])
+    g.enrol("milk", [ImageUpload(make_jpeg(2), "image/jpeg", 160, 120)], other)
+    assert len(ids) == 1 and g.index_size() == (10, 2) and g.counts() == (2, 2)
+    assert dict(g._images_per_sku) == {"carton": 1, "milk": 1}
+    matches = g.search(rows[4:5], k=5)[0]
+    assert [m.sku for m in matches] == ["carton", "milk"]  # one match per SKU, views included
+    g.delete_image("carton", ids[0])
+    assert g.index_size() == (1, 1)
+    g.close(snapshot=False)

@@ -129,12 +129,14 @@ def test_faiss_loader_messages_are_debug_not_info():
     assert "DEBUG:faiss.loader:Loading faiss" in debug.stderr
 
 
-@pytest.mark.parametrize("case", ["bad key file", "missing model", "data dir not writable"])
+@pytest.mark.parametrize("case", ["bad key file", "missing model", "data dir not writable", "bad setting"])
 def test_start_up_failures_are_one_clear_line(case, tmp_path, tiny_model_dir):
+    import os
     import subprocess
     import sys
 
     args = ["--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir)]
+    env = dict(os.environ)
     if case == "bad key file":
         keys = tmp_path / "keys"
         keys.write_text("admin short\n")
@@ -143,12 +145,15 @@ def test_start_up_failures_are_one_clear_line(case, tmp_path, tiny_model_dir):
     elif case == "missing model":
         args[3] = str(tmp_path / "no-model")
         expected = "no skulens model at"
-    else:
+    elif case == "data dir not writable":
         (tmp_path / "file").write_text("")
         args[1] = str(tmp_path / "file" / "data")  # under a file: can never be created
         expected = "is not writable"
+    else:
+        env["SKULENS_MAX_QUEUE"] = "many"
+        expected = "invalid setting: max_queue"
     done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", "0", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 2, done.stderr[-500:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr, done.stderr[-800:]
