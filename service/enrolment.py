@@ -3,18 +3,24 @@ decode each photo (the original bytes are what is stored), build what to embed (
 for a studio packshot, its catalogue views: ``gallery.references``), embed, commit.
 
 Embedding is the caller's: the HTTP route hands the pixels to the micro-batcher, the command
-line calls the embedder itself. Everything here blocks (call it from a worker thread).
+line calls the embedder itself. Everything here blocks (call it from a worker thread), but
+``enrol_through_batcher``, the HTTP route's sequence, which runs each step off the event loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from embedder.preprocess import decode_image
 from gallery.gallery import Gallery, ImageUpload
 from gallery.references import ReferenceBatch, reference_batch
+
+if TYPE_CHECKING:
+    from service.deps import AppState
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,15 @@ def prepare(decoded: list[DecodedUpload], views: int) -> Prepared:
 def commit(gallery: Gallery, sku: str, prepared: Prepared, vectors: np.ndarray, name: str | None = None) -> list[int]:
     """Store the photos with their vectors (one reference image each, its views as extra rows)."""
     return gallery.enrol(sku, prepared.uploads, prepared.batch.split(np.asarray(vectors, np.float32)), name=name)
+
+
+async def enrol_through_batcher(state: AppState, sku: str, images: list[bytes], name: str | None) -> list[int]:
+    """The HTTP route's enrolment: blocking steps in worker threads, inference through the micro-batcher."""
+    settings = state.settings
+    decoded = await run_in_threadpool(decode_all, images, state.embedder.input_size, settings.max_pixels)
+    await run_in_threadpool(state.gallery.check_model)  # fail fast, before inference
+    prepared = await run_in_threadpool(prepare, decoded, settings.catalogue_views)
+    step = settings.max_images_per_request  # a photo's views are rows too: never more than the queue holds
+    vectors = [await state.batcher.submit(prepared.pixels[start:start + step])
+               for start in range(0, len(prepared.pixels), step)]
+    return await run_in_threadpool(commit, state.gallery, sku, prepared, np.concatenate(vectors), name)

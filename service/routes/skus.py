@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
-
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -72,15 +70,7 @@ async def enrol_images(sku: SkuId, request: Request, state: StateDep, _role=Merc
     name = form.get("name") if isinstance(form.get("name"), str) else None
     if name is not None and not 1 <= len(name) <= 200:
         raise ApiError(422, "invalid_name", f"name must be 1-200 characters, received {len(name)}")
-    settings = state.settings
-    decoded = await run_in_threadpool(enrolment.decode_all, [data for data, _ in images],
-                                      state.embedder.input_size, settings.max_pixels)
-    await run_in_threadpool(state.gallery.check_model)  # fail fast, before inference
-    prepared = await run_in_threadpool(enrolment.prepare, decoded, settings.catalogue_views)
-    step = settings.max_images_per_request  # a photo's views are rows too: never more than the queue holds
-    vectors = [await state.batcher.submit(prepared.pixels[start:start + step])
-               for start in range(0, len(prepared.pixels), step)]
-    ids = await run_in_threadpool(enrolment.commit, state.gallery, sku, prepared, np.concatenate(vectors), name)
+    ids = await enrolment.enrol_through_batcher(state, sku, [data for data, _ in images], name)
     return EnrolOut(sku=sku, image_ids=ids, model_version=state.embedder.version)
 
 

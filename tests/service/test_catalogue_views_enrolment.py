@@ -74,3 +74,12 @@ def test_command_line_enrolment_uses_the_same_pipeline(tmp_path, tiny_model_dir,
     out = capsys.readouterr().out
     info = __import__("json").loads(out[out.index("{"):])
     assert info["reference_images"] == 2 and info["index_images"] == 2 and info["index_vectors"] == 10
+
+
+def test_views_never_overflow_the_inference_queue(make_client):
+    """Two packshots are 18 rows to embed; the queue holds 8: they go through in pieces."""
+    client = make_client(max_queue=8, max_images_per_request=4)
+    r = client.post("/v1/skus/carton/images", files=[("images", (f"p{i}.jpg", packshot_jpeg(i), "image/jpeg"))
+                                                      for i in range(2)])
+    assert r.status_code == 201 and len(r.json()["image_ids"]) == 2
+    assert index(client) == (18, 2)
