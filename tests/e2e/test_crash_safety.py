@@ -30,6 +30,7 @@ class Ledger:
         self.unsure: set[int] = set()  # deletions in flight when the server died: either outcome is right
         self.operations = 0  # acknowledged (201, 204)
         self.lock = threading.Lock()
+        self.client_errors: list[str] = []  # anything but the server going away
 
     def acknowledged(self) -> None:
         with self.lock:
@@ -43,23 +44,29 @@ def workload(url: str, ledger: Ledger, rng: random.Random, seeds, stop: threadin
     with httpx.Client(base_url=url, timeout=10.0) as http:
         while not stop.is_set():
             try:
-                live = [i for i, (s, _) in list(ledger.enrolled.items()) if s.startswith(mine) and i not in ledger.deleted]
+                with ledger.lock:  # the other client adds to the ledger meanwhile
+                    live = [i for i, (s, _) in ledger.enrolled.items() if s.startswith(mine) and i not in ledger.deleted]
                 if live and rng.random() < 0.3:
                     image_id = rng.choice(live)
                     sku = ledger.enrolled[image_id][0]
                     ledger.unsure.add(image_id)
                     if http.delete(f"/v1/skus/{sku}/images/{image_id}").status_code == 204:
-                        ledger.deleted.add(image_id)
+                        with ledger.lock:
+                            ledger.deleted.add(image_id)
                         ledger.acknowledged()
                     ledger.unsure.discard(image_id)
                 else:
                     sku, seed = f"{mine}{rng.randrange(4)}", next(seeds)
                     r = http.post(f"/v1/skus/{sku}/images", files=[("images", (f"{seed}.jpg", make_jpeg(seed), "image/jpeg"))])
                     if r.status_code == 201:
-                        ledger.enrolled[r.json()["image_ids"][0]] = (sku, seed)
+                        with ledger.lock:
+                            ledger.enrolled[r.json()["image_ids"][0]] = (sku, seed)
                         ledger.acknowledged()
             except httpx.HTTPError:
                 return  # the server is gone
+            except Exception as exc:  # a client that dies quietly would make the figure look better than it is
+                ledger.client_errors.append(repr(exc))
+                return
 
 
 def check(http: httpx.Client, ledger: Ledger, rng: random.Random) -> None:
@@ -111,6 +118,7 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path, tiny_model_d
                 if http.get(f"/v1/skus/{ledger.enrolled[image_id][0]}").json().get("image_ids", []).count(image_id) == 0:
                     ledger.deleted.add(image_id)
                 ledger.unsure.discard(image_id)
+    assert not ledger.client_errors, ledger.client_errors[:3]
     assert ledger.operations >= 20 and len(ledger.enrolled) >= 10 and ledger.deleted
     print(f"crash safety: {ROUNDS} SIGKILLs of a {WORKERS}-worker server, {CLIENTS} clients, "
           f"{ledger.operations} acknowledged operations ({len(ledger.enrolled)} enrolments, "
