@@ -159,3 +159,15 @@ def test_image_whose_file_goes_during_a_get_answers_404(client):
     state.gallery.blobs.path_for(state.gallery.store.get_image("milk", image_id).sha256).unlink()
     r = client.get(f"/v1/skus/milk/images/{image_id}")
     assert r.status_code == 404 and error(r)["code"] == "image_not_found"
+
+
+def test_tta_flip_setting_still_recognises(make_client):
+    """Flip test-time augmentation (SKULENS_TTA_FLIP): each crop embedded as itself and mirrored."""
+    client = make_client(tta_flip=True)
+    client.post("/v1/skus/a/images", files=files(1))
+    client.post("/v1/skus/b/images", files=files(2))
+    state = client.app.state.skulens
+    before = state.batcher.images
+    r = client.post("/v1/recognize/batch", files=files(2, 1))
+    assert [x["sku"] for x in r.json()["results"]] == ["b", "a"]
+    assert state.batcher.images - before == 4  # two crops, each also mirrored
