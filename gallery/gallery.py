@@ -21,6 +21,7 @@ import numpy as np
 
 from gallery.blobs import BlobStore
 from gallery.decision import aggregate_by_sku, decide, resolve_threshold
+from gallery.money import Currency
 from gallery.search import make_index
 from gallery.rwlock import ReadWriteLock
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
@@ -66,14 +67,15 @@ def initial_fetch(k: int, images: int, skus: int) -> int:
 
 class Gallery:
     def __init__(self, data_dir: str | os.PathLike, model_version: str, embedding_dim: int, index_kind: str = "flat",
-                 search_threads: int | None = None):
-        """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default)."""
+                 search_threads: int | None = None, currency: str | None = None):
+        """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default).
+        ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's."""
         self.data_dir = Path(data_dir)
         self.search_threads = search_threads
         self.model_version = model_version
         self.embedding_dim = embedding_dim
         self.index_kind = index_kind
-        self.store = CatalogStore(self.data_dir / DB_FILE)
+        self.store = CatalogStore(self.data_dir / DB_FILE, currency)
         self.blobs = BlobStore(self.data_dir / "images")
         self.index_dir = self.data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
@@ -284,8 +286,14 @@ class Gallery:
         self._catch_up()
 
     # --- catalogue ----------------------------------------------------------
-    def put_sku(self, sku: str, name: str | None = None, price: float | None = None,
+    @property
+    def currency(self) -> Currency:
+        """The currency of the catalogue's prices (minor units, ``gallery.money``)."""
+        return self.store.currency
+
+    def put_sku(self, sku: str, name: str | None = None, price: int | None = None,
                 attributes: dict | None = None) -> bool:
+        """``price``: minor units of ``currency`` (``gallery.money.to_minor``), None for no price."""
         created = self.store.put_sku(validate_sku(sku), name, price, attributes)
         self._catch_up()
         return created
@@ -302,7 +310,7 @@ class Gallery:
         except FileNotFoundError:
             raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist (it was just deleted)") from None
 
-    def merge_sku(self, sku: str, name: str | None = None, price: float | None = None,
+    def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
                   attributes: dict | None = None) -> bool:
         """Create the SKU, or change only the fields given; True when created."""
         created = self.store.merge_sku(validate_sku(sku), name, price, attributes)

@@ -19,27 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gallery import schema
 from gallery.filelock import file_lock
+from gallery.money import Currency
 from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS skus (
-    sku TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL, attributes TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, sku TEXT NOT NULL REFERENCES skus(sku) ON DELETE CASCADE,
-    sha256 TEXT NOT NULL, media_type TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-    created_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS images_by_sku ON images(sku);
-CREATE INDEX IF NOT EXISTS images_by_sha ON images(sha256);
-CREATE TABLE IF NOT EXISTS vectors (
-    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, model_version TEXT NOT NULL,
-    vector BLOB NOT NULL, PRIMARY KEY (image_id, model_version));
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, image_id INTEGER NOT NULL,
-    sku TEXT NOT NULL, model_version TEXT);
-"""
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
 SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created or deleted; a setting (the threshold) changed. image_id 0
 IN_CHUNK = 900  # ids per "IN (...)": under every SQLite's variable limit (999 before 3.32)
@@ -70,7 +54,9 @@ class CatalogStore:
     connection: reads (WAL: they never wait for writers) go on meanwhile.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, currency: str | None = None):
+        """``currency``: the setting (ISO 4217); None takes the catalogue's own (EUR for a new one).
+        Creates or migrates the schema (``gallery.schema``); ``CurrencyMismatch``, ``SchemaTooNew``."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
@@ -81,7 +67,7 @@ class CatalogStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(SCHEMA)
+            self.currency: Currency = schema.prepare(self._conn, currency)
         self._lock = threading.RLock()  # the write connection
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._read_lock = threading.Lock()
@@ -121,7 +107,7 @@ class CatalogStore:
 
     # --- SKUs ---------------------------------------------------------------
     @staticmethod
-    def _upsert_sku(conn, sku: str, name: str | None, price: float | None, attributes: dict | None,
+    def _upsert_sku(conn, sku: str, name: str | None, price: int | None, attributes: dict | None,
                     only_if_missing: bool = False) -> bool:
         """True when the SKU was created (and a change logged, so that every process recounts)."""
         now = time.time()
@@ -129,24 +115,24 @@ class CatalogStore:
         if exists and only_if_missing:
             return False
         if exists:
-            conn.execute("UPDATE skus SET name = ?, price = ?, attributes = ?, updated_at = ? WHERE sku = ?",
+            conn.execute("UPDATE skus SET name = ?, price_minor = ?, attributes = ?, updated_at = ? WHERE sku = ?",
                          (name or sku, price, json.dumps(attributes or {}), now, sku))
             return False
-        conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) "
+        conn.execute("INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)", (sku, name or sku, price, json.dumps(attributes or {}), now, now))
         conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
         return True
 
-    def put_sku(self, sku: str, name: str | None, price: float | None, attributes: dict | None) -> bool:
-        """Create or replace a SKU's metadata; True when it was created."""
+    def put_sku(self, sku: str, name: str | None, price: int | None, attributes: dict | None) -> bool:
+        """Create or replace a SKU's metadata (``price``: minor units); True when it was created."""
         with self.transaction() as conn:
             return self._upsert_sku(conn, sku, name, price, attributes)
 
-    def merge_sku(self, sku: str, name: str | None = None, price: float | None = None,
+    def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
                   attributes: dict | None = None) -> bool:
         """Create the SKU, or change only the fields given (None keeps what is stored); True when created."""
         with self.transaction() as conn:
-            row = conn.execute("SELECT name, price, attributes FROM skus WHERE sku = ?", (sku,)).fetchone()
+            row = conn.execute("SELECT name, price_minor, attributes FROM skus WHERE sku = ?", (sku,)).fetchone()
             if row is None:
                 return self._upsert_sku(conn, sku, name, price, attributes)
             merged_attributes = {**json.loads(row[2]), **(attributes or {})}
@@ -155,7 +141,7 @@ class CatalogStore:
             return False
 
     def get_sku(self, sku: str) -> Sku:
-        rows = self._query("SELECT sku, name, price, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,))
+        rows = self._query("SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,))
         if not rows:
             raise SkuNotFound(f"SKU {sku!r} is not in the catalogue")
         image_ids = tuple(r[0] for r in self._query("SELECT id FROM images WHERE sku = ? ORDER BY id", (sku,)))
@@ -168,7 +154,7 @@ class CatalogStore:
 
     def list_skus(self, offset: int, limit: int) -> Page:
         total = self._query("SELECT COUNT(*) FROM skus")[0][0]
-        rows = self._query("SELECT sku, name, price, attributes, created_at, updated_at FROM skus "
+        rows = self._query("SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus "
                            "ORDER BY sku LIMIT ? OFFSET ?", (limit, offset))
         counts = dict(self._query("SELECT sku, COUNT(*) FROM images GROUP BY sku"))
         items = [self._sku(r, ()) for r in rows]

@@ -27,6 +27,14 @@ class ImageNotFound(SkuNotFound):
     pass
 
 
+class CurrencyMismatch(GalleryError):
+    """The catalogue's prices are in another currency than the ``currency`` setting."""
+
+
+class SchemaTooNew(GalleryError):
+    """The catalogue was written by a newer skulens (a schema version this code does not know)."""
+
+
 class ModelMismatch(GalleryError):
     """The gallery's vectors do not (all) come from the model this process embeds with."""
 
@@ -45,7 +53,7 @@ def validate_sku(sku: str) -> str:
 class Sku:
     sku: str
     name: str
-    price: float | None = None
+    price_minor: int | None = None  # minor units of the catalogue's currency (gallery.money)
     attributes: dict = field(default_factory=dict)
     image_ids: tuple[int, ...] = ()
     created_at: float = 0.0

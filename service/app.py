@@ -19,7 +19,7 @@ from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
 from service.model_source import resolve_model
 from service.routes import admin, health, recognize, skus
 from service.settings import Settings
-from service.startup import StartupError, check_bind, check_serving_limits, load_keys
+from service.startup import StartupError, check_bind, check_catalogue, check_serving_limits, load_keys
 
 __all__ = ["StartupError", "app_from_env", "create_app"]
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     check_serving_limits(settings)
     keys = load_keys(settings)
     check_bind(settings, keys)
+    check_catalogue(settings)  # created or migrated here, before any request; currency checked
     configure_pixel_limit(settings.max_pixels)
     metrics = Metrics()
 
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             model = load_embedder(artifact, num_threads=settings.num_threads)
             model_threshold = artifact.threshold
         gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind,
-                          search_threads=settings.search_threads)
+                          search_threads=settings.search_threads, currency=settings.currency)
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
         batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedder.preprocess import IMAGE_SUFFIXES
+from gallery.money import Currency, InvalidAmount, currency, to_minor
 
 logger = logging.getLogger("skulens")
 
@@ -22,13 +23,16 @@ class EnrolPlan:
 
     images: dict[str, list[Path]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
-    prices: dict[str, float] = field(default_factory=dict)
+    prices: dict[str, int] = field(default_factory=dict)  # minor units of the catalogue's currency
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
 
 
-def plan_enrolment(folder: str | None, csv_path: str | None, names_csv: str | None) -> EnrolPlan:
+def plan_enrolment(folder: str | None, csv_path: str | None, names_csv: str | None,
+                   money: Currency | None = None) -> EnrolPlan:
+    """``money``: the catalogue's currency, in which the CSV's prices are read (default EUR)."""
     from gallery.types import InvalidSku, validate_sku
 
+    money = money or currency("EUR")
     plan = EnrolPlan()
 
     def add(sku: str, path: Path) -> None:
@@ -60,9 +64,9 @@ def plan_enrolment(folder: str | None, csv_path: str | None, names_csv: str | No
                     plan.names[sku] = row["name"].strip()
                 if row.get("price"):
                     try:
-                        plan.prices[sku] = float(row["price"])
-                    except ValueError:
-                        plan.skipped.append((f"{csv_path}: price of {sku}", f"not a number: {row['price']!r}"))
+                        plan.prices[sku] = to_minor(row["price"], money)
+                    except InvalidAmount as exc:
+                        plan.skipped.append((f"{csv_path}: price of {sku}", str(exc)))
                 if row.get("image_path"):
                     path = Path(row["image_path"].strip())
                     add(sku, path if path.is_absolute() else base / path)
@@ -81,7 +85,7 @@ def run_bulk_enrolment(args: argparse.Namespace, opened) -> int:
     from service import enrolment
 
     settings, _, embedder, gallery = opened
-    plan = plan_enrolment(args.folder, args.csv, args.names)
+    plan = plan_enrolment(args.folder, args.csv, args.names, gallery.currency)
     gallery.check_model()
     enrolled: Counter[str] = Counter()
     total = sum(len(v) for v in plan.images.values())

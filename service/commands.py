@@ -36,14 +36,14 @@ def serve(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace):
     from embedder.runtime import load_embedder
     from gallery.gallery import Gallery
-    from service.startup import check_data_dir, check_model
+    from service.startup import check_catalogue, check_model
 
     settings = settings_from(args)
-    check_data_dir(settings.data_dir)
+    check_catalogue(settings)
     artifact = check_model(settings)
     embedder = load_embedder(artifact, num_threads=settings.num_threads)
     gallery = Gallery(settings.data_dir, embedder.version, embedder.embedding_dim, settings.index_kind,
-                      search_threads=settings.search_threads)
+                      search_threads=settings.search_threads, currency=settings.currency)
     return settings, artifact, embedder, gallery
 
 

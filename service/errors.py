@@ -6,6 +6,7 @@ Domain exceptions are mapped to HTTP statuses here, at the edge, and nowhere els
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,7 +46,8 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()))
-        received = repr(err.get("input"))[:80]
+        value = err.get("input")
+        received = (str(value) if isinstance(value, Decimal) else repr(value))[:80]  # a JSON number as sent
         parts.append(f"{where}: {err.get('msg')} (received {received})")
     return "; ".join(parts) or "invalid request"
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
 
+from gallery.money import InvalidAmount, currency, to_minor
 from gallery.types import SKU_PATTERN
+
+#: A price in the API: a decimal string in the currency's major unit ("2.35"); on input a JSON
+#: number is accepted too (read as its decimal text, never as a float).
+PRICE_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+PriceText = Annotated[str, Field(pattern=PRICE_PATTERN, examples=["2.35"],
+                                 description="Decimal string in the currency's major unit")]
+PriceInput = Annotated[int | None, WithJsonSchema({
+    "anyOf": [{"type": "string", "pattern": PRICE_PATTERN}, {"type": "number", "minimum": 0}, {"type": "null"}],
+    "description": "Price in the currency's major unit: a decimal string (\"2.35\") or a JSON number; "
+                   "no more decimals than the currency has; null: no price.", "examples": ["2.35"]})]
 
 
 class MatchOut(BaseModel):
@@ -33,14 +44,30 @@ class BatchRecognitionOut(BaseModel):
 class SkuIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    price: float | None = Field(None, ge=0, le=1e9)
+    price: PriceInput = None  # after validation: minor units of the context's currency
     attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=64)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: object, info: ValidationInfo) -> int | None:
+        """Minor units of the currency in the validation context (``{"currency": "EUR"}``)."""
+        if value is None:
+            return None
+        code = (info.context or {}).get("currency")
+        if code is None:
+            raise ValueError("no currency to read the price in (validate with context={'currency': ...})")
+        try:
+            return to_minor(value, currency(code))
+        except InvalidAmount as exc:
+            raise ValueError(f"{exc}; expected a decimal string such as \"2.35\" or a JSON number, "
+                             "not negative, finite") from None
 
 
 class SkuOut(BaseModel):
     sku: str = Field(pattern=SKU_PATTERN)
     name: str
-    price: float | None
+    price: PriceText | None = Field(description="Decimal string in the currency's major unit; null: no price.")
+    currency: str = Field(description="ISO 4217 code of the price.")
     attributes: dict
     image_ids: list[int] = Field(default_factory=list)
     image_count: int

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gallery.money import currency as iso_currency
 from gallery.references import DEFAULT_VIEWS
 
 
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
         DEFAULT_VIEWS, ge=0, le=64,
         description="Synthetic store-like views embedded beside each studio photo (a packshot on white) at "
                     "enrolment and re-index, stored as views of that one reference image; 0 turns them off.")
+    currency: str = Field(
+        "EUR", description="ISO 4217 code of the catalogue's prices (kept exactly, in its minor units); a catalogue "
+                           "holding prices in another currency is refused at start-up.")
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")
@@ -45,3 +49,8 @@ class Settings(BaseSettings):
     insecure: bool = Field(False, description="Allow binding a non-loopback address without API keys.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (closed by default).")
     log_level: str = Field("info", description="Python logging level.")
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        return iso_currency(value).code  # ValueError (unknown code) lists the known ones

@@ -62,6 +62,20 @@ def check_model(settings: Settings) -> ModelArtifact:
         raise StartupError(str(exc)) from None
 
 
+def check_catalogue(settings: Settings) -> None:
+    """Open the catalogue once: create it, or migrate an older one (``gallery.schema``); a catalogue
+    of another currency or of a newer skulens is one clear line."""
+    from gallery.gallery import DB_FILE
+    from gallery.store import CatalogStore
+    from gallery.types import CurrencyMismatch, SchemaTooNew
+
+    check_data_dir(settings.data_dir)
+    try:
+        CatalogStore(Path(settings.data_dir) / DB_FILE, settings.currency).close()
+    except (CurrencyMismatch, SchemaTooNew) as exc:
+        raise StartupError(str(exc)) from None
+
+
 def check_serving_limits(settings: Settings) -> None:
     if settings.max_images_per_request > settings.max_queue:
         raise StartupError(
@@ -74,6 +88,6 @@ def preflight(settings: Settings) -> ModelArtifact:
     """Everything ``skulens serve`` checks in the parent process, before any worker starts."""
     check_serving_limits(settings)
     check_bind(settings, load_keys(settings))
-    check_data_dir(settings.data_dir)
+    check_catalogue(settings)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return check_model(settings)

@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from gallery.money import Currency, format_minor
 from gallery.types import SKU_PATTERN, Sku
 from service.deps import Checkout, Merchandiser, StateDep
 from service.errors import ApiError
+from service.json_body import read_json_model
 from service.schemas import EnrolOut, SkuIn, SkuOut, SkuPage
 from service import enrolment
 from service.uploads import read_images
@@ -30,8 +32,17 @@ ENROL_BODY = {
 }
 
 
-def sku_out(sku: Sku, image_count: int | None = None) -> SkuOut:
-    return SkuOut(sku=sku.sku, name=sku.name, price=sku.price, attributes=sku.attributes,
+SKU_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": SkuIn.model_json_schema()}},
+    }
+}
+
+
+def sku_out(sku: Sku, money: Currency, image_count: int | None = None) -> SkuOut:
+    price = format_minor(sku.price_minor, money) if sku.price_minor is not None else None
+    return SkuOut(sku=sku.sku, name=sku.name, price=price, currency=money.code, attributes=sku.attributes,
                   image_ids=list(sku.image_ids), image_count=len(sku.image_ids) if image_count is None else image_count,
                   created_at=sku.created_at, updated_at=sku.updated_at)
 
@@ -40,20 +51,23 @@ def sku_out(sku: Sku, image_count: int | None = None) -> SkuOut:
 async def list_skus(state: StateDep, _role=Checkout, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> SkuPage:
     page = await run_in_threadpool(state.gallery.list_skus, offset, limit)
-    return SkuPage(items=[sku_out(s, n) for s, n in page.items], total=page.total, offset=offset, limit=limit)
+    money = state.gallery.currency
+    return SkuPage(items=[sku_out(s, money, n) for s, n in page.items], total=page.total, offset=offset, limit=limit)
 
 
 @router.get("/{sku}", response_model=SkuOut, summary="One SKU with its reference image ids")
 async def get_sku(sku: SkuId, state: StateDep, _role=Checkout) -> SkuOut:
-    return sku_out(await run_in_threadpool(state.gallery.get_sku, sku))
+    return sku_out(await run_in_threadpool(state.gallery.get_sku, sku), state.gallery.currency)
 
 
 @router.put("/{sku}", response_model=SkuOut, summary="Create or update a SKU's metadata",
-            responses={201: {"model": SkuOut, "description": "Created"}})
-async def put_sku(sku: SkuId, body: SkuIn, state: StateDep, response: Response, _role=Merchandiser) -> SkuOut:
+            responses={201: {"model": SkuOut, "description": "Created"}}, openapi_extra=SKU_BODY)
+async def put_sku(sku: SkuId, request: Request, state: StateDep, response: Response, _role=Merchandiser) -> SkuOut:
+    money = state.gallery.currency
+    body = await read_json_model(request, SkuIn, {"currency": money.code})  # numbers as their decimal text
     created = await run_in_threadpool(state.gallery.put_sku, sku, body.name, body.price, body.attributes)
     response.status_code = 201 if created else 200
-    return sku_out(await run_in_threadpool(state.gallery.get_sku, sku))
+    return sku_out(await run_in_threadpool(state.gallery.get_sku, sku), money)
 
 
 @router.delete("/{sku}", status_code=204, summary="Delete a SKU and all its reference images")

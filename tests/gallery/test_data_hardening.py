@@ -64,7 +64,7 @@ def test_old_single_vector_rows_still_load(tmp_path):
     g = Gallery(tmp_path, "m", DIM)
     g.close(snapshot=False)
     conn = sqlite3.connect(tmp_path / "catalog.sqlite3")
-    conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) VALUES ('a', 'A', NULL, '{}', 0, 0)")
+    conn.execute("INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) VALUES ('a', 'A', NULL, '{}', 0, 0)")
     for i in range(3):
         conn.execute("INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES ('a', ?, 'image/jpeg', 1, 1, 0)",
                      (f"{i:064x}",))

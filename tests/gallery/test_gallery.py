@@ -76,14 +76,14 @@ def test_delete_sku(gallery):
 
 
 def test_metadata_and_paging(gallery):
-    assert gallery.put_sku("b-1", "Bananas", 1.5, {"organic": True}) is True
-    assert gallery.put_sku("b-1", "Bananas (loose)", 1.2, {}) is False
+    assert gallery.put_sku("b-1", "Bananas", 150, {"organic": True}) is True
+    assert gallery.put_sku("b-1", "Bananas (loose)", 120, {}) is False
     for i in range(5):
         gallery.put_sku(f"s{i}", f"S{i}")
     page = gallery.list_skus(offset=2, limit=2)
     assert page.total == 6 and [s.sku for s, _ in page.items] == ["s1", "s2"]
     sku = gallery.get_sku("b-1")
-    assert (sku.name, sku.price, sku.attributes) == ("Bananas (loose)", 1.2, {})
+    assert (sku.name, sku.price_minor, sku.attributes) == ("Bananas (loose)", 120, {})
 
 
 @pytest.mark.parametrize("bad", ["", "../etc", "a/b", "a\x00b", "x" * 65, "-lead", "sp ace"])

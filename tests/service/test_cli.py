@@ -26,10 +26,10 @@ def test_plan_reports_what_is_skipped_and_why(photos, tmp_path):
     csv.write_text("sku,name,price,image_path\nkiwi,Kiwi,0.3,kiwi.jpg\nkiwi,Kiwi,0.3,missing.jpg\nfig,Fig,cheap,\n")
     plan = plan_enrolment(str(photos), str(csv), None)
     assert {k: len(v) for k, v in plan.images.items()} == {"apple": 2, "pear": 2, "kiwi": 1}
-    assert plan.names["kiwi"] == "Kiwi" and plan.prices["kiwi"] == 0.3
+    assert plan.names["kiwi"] == "Kiwi" and plan.prices["kiwi"] == 30  # cents
     reasons = " | ".join(f"{what}: {why}" for what, why in plan.skipped)
     assert "invalid SKU id 'bad sku'" in reasons and "missing.jpg: file does not exist" in reasons
-    assert "not a number: 'cheap'" in reasons
+    assert "price 'cheap' is not a decimal number" in reasons
 
 
 def test_enrol_recognize_info(photos, tmp_path, tiny_model_dir, capsys):
@@ -75,7 +75,7 @@ def test_enrol_keeps_metadata_it_is_not_given_and_skips_unreadable_files(tmp_pat
     data = tmp_path / "data"
     artifact = load_artifact(tiny_model_dir)
     g = Gallery(data, artifact.version, artifact.embedding_dim)
-    g.put_sku("apple", "Apple", 0.5, {"organic": True})
+    g.put_sku("apple", "Apple", 50, {"organic": True})
     g.close(snapshot=False)
     folder = tmp_path / "photos"
     (folder / "apple").mkdir(parents=True)
@@ -98,7 +98,7 @@ def test_enrol_keeps_metadata_it_is_not_given_and_skips_unreadable_files(tmp_pat
     g = Gallery(data, artifact.version, artifact.embedding_dim)
     sku = g.get_sku("apple")
     g.close(snapshot=False)
-    assert (sku.name, sku.price, sku.attributes, len(sku.image_ids)) == ("Red apple", 0.5, {"organic": True}, 2)
+    assert (sku.name, sku.price_minor, sku.attributes, len(sku.image_ids)) == ("Red apple", 50, {"organic": True}, 2)
 
 
 def test_recognize_honours_threshold_and_top_k_from_the_environment(photos, tmp_path, tiny_model_dir, capsys,

@@ -1,0 +1,123 @@
+"""The catalogue's schema, its version (``PRAGMA user_version``) and the steps that migrate an older
+catalogue on open.
+
+A new catalogue gets ``TABLES`` and the latest version at once. An older one (version 0 is the
+first release's: prices as REAL) runs each step above its version, all in one transaction, so a
+crash mid-way leaves it as it was. Opening a catalogue of a newer version than this code knows is
+refused (``SchemaTooNew``) instead of writing into a schema it does not understand.
+
+Version 1: prices are integer minor units (``skus.price_minor``) of the catalogue's currency
+(``meta.currency``); the REAL ``price`` column is converted (``gallery.money.from_legacy_real``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+
+from gallery.money import Currency, currency, from_legacy_real
+from gallery.types import CurrencyMismatch, SchemaTooNew
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CURRENCY = "EUR"
+CURRENCY_KEY = "currency"  # meta: the ISO 4217 code the stored minor units are of
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS skus (
+    sku TEXT PRIMARY KEY, name TEXT NOT NULL, attributes TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    price_minor INTEGER CHECK (price_minor IS NULL OR price_minor >= 0));
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sku TEXT NOT NULL REFERENCES skus(sku) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL, media_type TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS images_by_sku ON images(sku);
+CREATE INDEX IF NOT EXISTS images_by_sha ON images(sha256);
+CREATE TABLE IF NOT EXISTS vectors (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, model_version TEXT NOT NULL,
+    vector BLOB NOT NULL, PRIMARY KEY (image_id, model_version));
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, image_id INTEGER NOT NULL,
+    sku TEXT NOT NULL, model_version TEXT);
+"""
+
+
+def statements(script: str) -> list[str]:
+    """The statements of ``script`` (none of ours holds a ';' inside): executed one by one, inside a
+    transaction (``executescript`` would commit first)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _to_v1(conn: sqlite3.Connection, money: Currency) -> None:
+    """REAL prices → integer minor units of ``money``; the REAL column is dropped."""
+    conn.execute("ALTER TABLE skus ADD COLUMN price_minor INTEGER CHECK (price_minor IS NULL OR price_minor >= 0)")
+    for sku, price in conn.execute("SELECT sku, price FROM skus WHERE price IS NOT NULL").fetchall():
+        minor, note = from_legacy_real(price, money)
+        if note:
+            logger.warning("migrating SKU %r: %s", sku, note)
+        conn.execute("UPDATE skus SET price_minor = ? WHERE sku = ?", (minor, sku))
+    conn.execute("ALTER TABLE skus DROP COLUMN price")
+
+
+#: (version reached, step); each step gets the connection inside the migration's transaction.
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [(1, _to_v1)]
+LATEST = MIGRATIONS[-1][0]
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                 (key, value))
+
+
+def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
+    """Create or migrate the catalogue on ``conn`` (autocommit mode) to ``LATEST``; returns its currency.
+
+    ``wanted_currency``: the ``currency`` setting, or None to take the catalogue's (``EUR`` for a new
+    one). A catalogue whose prices are in another currency is refused (``CurrencyMismatch``); one
+    without any price simply takes the wanted currency.
+    """
+    wanted = currency(wanted_currency) if wanted_currency is not None else None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > LATEST:
+            raise SchemaTooNew(f"the catalogue has schema version {version}, written by a newer skulens; this one "
+                               f"reads versions up to {LATEST}: upgrade skulens")
+        fresh = not _has_table(conn, "skus")
+        if fresh:
+            for statement in statements(TABLES):
+                conn.execute(statement)
+        stored = _meta(conn, CURRENCY_KEY)
+        money = currency(stored) if stored else (wanted or currency(DEFAULT_CURRENCY))
+        if not fresh:
+            for target, step in MIGRATIONS:
+                if version < target:
+                    logger.info("migrating the catalogue from schema version %d to %d", version, target)
+                    step(conn, money)
+                    version = target
+        if wanted is not None and wanted != money:
+            priced = conn.execute("SELECT COUNT(*) FROM skus WHERE price_minor IS NOT NULL").fetchone()[0]
+            if priced:
+                raise CurrencyMismatch(
+                    f"the catalogue's prices are in {money.code} ({priced} SKUs have one) but the currency setting "
+                    f"is {wanted.code}: set SKULENS_CURRENCY={money.code}, or use another data directory")
+            money = wanted
+        _set_meta(conn, CURRENCY_KEY, money.code)
+        conn.execute(f"PRAGMA user_version = {LATEST}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return money

@@ -1,0 +1,128 @@
+"""Schema versions: a catalogue written by the first release (prices as REAL, user_version 0) is
+migrated on open to integer minor units; newer catalogues and other currencies are refused."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from gallery import schema
+from gallery.gallery import DB_FILE, Gallery
+from gallery.store import CatalogStore
+from gallery.types import CurrencyMismatch, SchemaTooNew
+
+DIM = 8
+
+# The first release's CREATE statements, verbatim (gallery/store.py before schema versions).
+RELEASE_0_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS skus (
+    sku TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL, attributes TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sku TEXT NOT NULL REFERENCES skus(sku) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL, media_type TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS images_by_sku ON images(sku);
+CREATE INDEX IF NOT EXISTS images_by_sha ON images(sha256);
+CREATE TABLE IF NOT EXISTS vectors (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, model_version TEXT NOT NULL,
+    vector BLOB NOT NULL, PRIMARY KEY (image_id, model_version));
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, image_id INTEGER NOT NULL,
+    sku TEXT NOT NULL, model_version TEXT);
+"""
+
+
+def release_0_catalogue(path, prices: dict[str, float | None]) -> None:
+    """A catalogue as the first release wrote it: SKUs with REAL prices, one image + vector each."""
+    conn = sqlite3.connect(path)
+    conn.executescript(RELEASE_0_SCHEMA)
+    rng = np.random.default_rng(0)
+    for n, (sku, price) in enumerate(prices.items(), start=1):
+        conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) VALUES (?, ?, ?, '{}', 0, 0)",
+                     (sku, sku.title(), price))
+        conn.execute("INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
+                     "VALUES (?, ?, 'image/jpeg', 10, 10, 0)", (sku, f"{n:064x}"))
+        vector = rng.normal(size=DIM).astype(np.float32)
+        conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (?, 'model-a', ?)",
+                     (n, (vector / np.linalg.norm(vector)).tobytes()))
+        conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES ('add', ?, ?, 'model-a')", (n, sku))
+    conn.commit()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    conn.close()
+
+
+def columns(path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[1] for row in conn.execute("PRAGMA table_info(skus)")}
+
+
+def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path):
+    path = tmp_path / DB_FILE
+    release_0_catalogue(path, {"milk": 1.35, "bread": 0.29, "odd": 0.125, "free": None, "bad": -2.0})
+    gallery = Gallery(tmp_path, "model-a", DIM)  # opens, migrates, builds its index from the old vectors
+    got = {s.sku: s.price_minor for s, _ in gallery.list_skus(0, 50).items}
+    assert got == {"milk": 135, "bread": 29, "odd": 12, "free": None, "bad": None}
+    assert gallery.currency.code == "EUR" and gallery.size == 5
+    assert gallery.recognize(np.stack(gallery.store.vectors_for("model-a")[2][:1]), 0.5)[0].sku == "milk"  # first image
+    gallery.close()
+    assert "price" not in columns(path) and "price_minor" in columns(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST
+    again = CatalogStore(path)  # opening a migrated catalogue changes nothing
+    assert again.get_sku("milk").price_minor == 135
+    again.close()
+
+
+def test_a_failed_migration_leaves_the_catalogue_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / DB_FILE
+    release_0_catalogue(path, {"milk": 1.35})
+
+    def broken(conn, money):
+        conn.execute("ALTER TABLE skus ADD COLUMN price_minor INTEGER")
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [(1, broken)])
+    with pytest.raises(RuntimeError, match="power cut"):
+        CatalogStore(path)
+    assert columns(path) == {"sku", "name", "price", "attributes", "created_at", "updated_at"}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert conn.execute("SELECT price FROM skus").fetchone()[0] == 1.35
+    monkeypatch.undo()
+    store = CatalogStore(path)  # and the real step then succeeds
+    assert store.get_sku("milk").price_minor == 135
+    store.close()
+
+
+def test_migration_reads_prices_in_the_currency_setting(tmp_path):
+    path = tmp_path / DB_FILE
+    release_0_catalogue(path, {"rice": 450.0})
+    store = CatalogStore(path, "JPY")
+    assert (store.currency.code, store.get_sku("rice").price_minor) == ("JPY", 450)
+    store.close()
+
+
+def test_newer_schema_and_other_currency_are_refused(tmp_path):
+    path = tmp_path / DB_FILE
+    store = CatalogStore(path, "EUR")
+    store.put_sku("milk", "Milk", 135, None)
+    store.close()
+    with pytest.raises(CurrencyMismatch, match="prices are in EUR .* currency setting is USD"):
+        CatalogStore(path, "USD")
+    assert CatalogStore(path).currency.code == "EUR"  # unchanged by the refusal
+    empty = CatalogStore(tmp_path / "other.sqlite3", "EUR")
+    empty.close()
+    assert CatalogStore(tmp_path / "other.sqlite3", "USD").currency.code == "USD"  # no prices: free to switch
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {schema.LATEST + 1}")
+    with pytest.raises(SchemaTooNew, match="newer skulens"):
+        CatalogStore(path)
+
+
+def test_the_database_refuses_a_negative_price(tmp_path):
+    store = CatalogStore(tmp_path / DB_FILE)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.put_sku("milk", "Milk", -1, None)
+    store.close()
