@@ -167,6 +167,16 @@ class CatalogStore:
             names.update(self._query(f"SELECT sku, name FROM skus WHERE sku IN ({marks})", tuple(chunk)))
         return names
 
+    def sku_details(self, skus: list[str]) -> dict[str, tuple[str, int | None]]:
+        """Name and price (minor units, or None) of each of ``skus`` that is in the catalogue."""
+        details: dict[str, tuple[str, int | None]] = {}
+        for chunk in _chunks(sorted(set(skus)), IN_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            for sku, name, price in self._query(f"SELECT sku, name, price_minor FROM skus WHERE sku IN ({marks})",
+                                                tuple(chunk)):
+                details[sku] = (name, price)
+        return details
+
     def delete_sku(self, sku: str) -> list[str]:
         """Delete a SKU and its images; returns the digests no longer referenced."""
         with self.transaction() as conn:

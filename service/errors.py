@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from embedder.preprocess import ImageError, ImageTooLarge, UnsupportedImage
 from gallery.types import ImageNotFound, InvalidSku, ModelMismatch, SkuNotFound
 from service.batching import Overloaded
+from service.checkout import CounterUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ MAPPING: list[tuple[type[Exception], int, str]] = [
     (SkuNotFound, 404, "sku_not_found"),
     (InvalidSku, 422, "invalid_sku"),
     (ModelMismatch, 409, "model_mismatch"),
+    (CounterUnavailable, 501, "counter_extra_missing"),
 ]
 
 

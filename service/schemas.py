@@ -108,3 +108,39 @@ class Ready(BaseModel):
     skus: int | None = None
     reference_images: int | None = None
     detail: str | None = None
+
+
+class CheckoutItemOut(BaseModel):
+    box: list[int] | None = Field(description="[x0, y0, x1, y1] in the photo's pixels (EXIF orientation applied); "
+                                              "null for a posted crop.")
+    sku: str | None
+    name: str | None
+    score: float
+    decision: Literal["known", "unknown"]
+    unit_price: PriceText | None = Field(description="The SKU's price; null when unknown or without a price.")
+
+
+class CheckoutLineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: PriceText
+    amount: PriceText
+
+
+class AttentionOut(BaseModel):
+    index: int | None = Field(description="The item's index in 'items'; null when it concerns the whole request.")
+    reason: Literal["unknown", "no_price", "no_items_found"]
+    message: str
+
+
+class CheckoutOut(BaseModel):
+    items: list[CheckoutItemOut] = Field(description="One per item, in reading order (rows top to bottom, left to "
+                                                     "right) for a photo, in posted order for crops.")
+    lines: list[CheckoutLineOut] = Field(description="Known, priced items grouped by SKU.")
+    needs_attention: list[AttentionOut] = Field(description="Items left out of the total: unknown, or no price.")
+    total: PriceText = Field(description="The sum of the lines' amounts.")
+    currency: str
+    model_version: str
+    segmentation: str | None = Field(description="How the photo was cut into items ('plain_counter'); null for crops.")
+    note: str | None = None

@@ -1,0 +1,161 @@
+"""``POST /v1/checkout``: from crops, or one counter photo, to a priced basket.
+
+A counter photo is decoded in full, cut into item boxes by the segmenter (``counter``: OpenCV, the
+optional ``counter`` extra), each box cropped and letterboxed; the crops (or the posted crops) go
+through the micro-batcher as one submission, are recognised like ``/v1/recognize`` and priced
+(``gallery.basket``). Decoding, segmentation, search and SQLite run in worker threads, inference on
+the batcher's thread: never on the event loop.
+
+Lane backgrounds (``PUT /v1/lanes/{lane}/background``) are not stored yet: every photo is segmented
+with the plain-counter fallback (the counter's colour estimated from the photo's border), and the
+answer says so (``segmentation``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps
+from starlette.concurrency import run_in_threadpool
+
+from embedder.preprocess import ImageError, letterbox, open_image
+from embedder.tta import flip_average, with_mirrored
+from gallery.basket import NOTHING_FOUND, Attention, Basket, BasketItem, price_basket
+from gallery.money import Currency
+from gallery.types import Recognition
+from service.enrolment import decode_all
+
+if TYPE_CHECKING:
+    from counter.boxes import Box
+    from counter.segment import Segmenter
+    from service.deps import AppState
+
+logger = logging.getLogger(__name__)
+
+PLAIN_COUNTER = "plain_counter"  # segmentation against the colour of the photo's border
+
+
+class CounterUnavailable(RuntimeError):
+    """The photo form needs OpenCV (the ``counter`` extra), which is not installed."""
+
+
+@dataclass(frozen=True)
+class CheckedItem:
+    box: tuple[int, int, int, int] | None  # in the photo's pixels (EXIF orientation applied); None for a crop
+    recognition: Recognition
+    item: BasketItem
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    items: list[CheckedItem]
+    basket: Basket
+    currency: Currency
+    segmentation: str | None  # None for crops
+    note: str | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def load_segmenter() -> Segmenter:
+    """The counter segmenter (one per process), or ``CounterUnavailable`` naming the extra to install."""
+    try:
+        importlib.import_module("cv2")
+        from counter.segment import BackgroundSegmenter
+    except ImportError as exc:
+        raise CounterUnavailable(
+            f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
+            "pip install 'skulens[counter]'; crops (multipart field 'images') work without it") from None
+    return BackgroundSegmenter()
+
+
+def decode_photo(data: bytes, max_pixels: int) -> np.ndarray:
+    """The whole photo, ``(H, W, 3)`` uint8 RGB, upright (EXIF orientation applied); ``ImageError`` if bad."""
+    image = open_image(data, max_pixels=max_pixels)  # format and pixel count checked before decoding
+    try:
+        image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+        if image.mode in ("RGBA", "LA", "PA", "P"):
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image.convert("RGBA"))
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except Exception as exc:
+        raise ImageError(f"could not decode the counter photo ({image.format}, {image.width}x{image.height}, "
+                         f"{len(data)} bytes): {exc}") from exc
+
+
+def crops_of(photo: np.ndarray, boxes: list[Box], size: int) -> np.ndarray:
+    """Each box of ``photo`` letterboxed to ``size`` like any crop: ``(n, size, size, 3)``."""
+    image = Image.fromarray(photo, "RGB")
+    return np.stack([letterbox(image.crop((b.x0, b.y0, b.x1, b.y1)), size) for b in boxes]) if boxes else \
+        np.zeros((0, size, size, 3), np.uint8)
+
+
+async def embed(state: AppState, pixels: np.ndarray) -> np.ndarray:
+    """Through the micro-batcher (flip TTA as the setting says), at most ``max_images_per_request`` rows a
+    submission so that a crowded photo never overflows the queue; one submission for a usual basket."""
+    step = max(1, state.settings.max_images_per_request // (2 if state.settings.tta_flip else 1))
+    parts = []
+    for start in range(0, len(pixels), step):
+        chunk = pixels[start:start + step]
+        if state.settings.tta_flip:
+            parts.append(flip_average(await state.batcher.submit(with_mirrored(chunk))))
+        else:
+            parts.append(await state.batcher.submit(chunk))
+    return np.concatenate(parts)
+
+
+def price(state: AppState, recognitions: list[Recognition],
+          boxes: list[tuple[int, int, int, int] | None]) -> tuple[list[CheckedItem], Basket]:
+    """Look the recognised SKUs up (names, prices) and price the basket (blocking: SQLite)."""
+    details = state.gallery.store.sku_details([r.sku for r in recognitions if r.known and r.sku])
+    items = []
+    for recognition, box in zip(recognitions, boxes, strict=True):
+        known = recognition.known and recognition.sku is not None
+        name, unit = details.get(recognition.sku, (recognition.sku, None)) if known else (None, None)
+        items.append(CheckedItem(box, recognition, BasketItem(recognition.sku if known else None, name,
+                                                              recognition.score, known, unit)))
+    return items, price_basket([c.item for c in items])
+
+
+async def _recognise_and_price(state: AppState, pixels: np.ndarray,
+                               boxes: list[tuple[int, int, int, int] | None]) -> tuple[list[CheckedItem], Basket]:
+    if len(pixels) == 0:
+        return [], price_basket([])
+    await run_in_threadpool(state.gallery.check_model)  # 409 before inference when the gallery is not ready
+    vectors = await embed(state, pixels)
+    recognitions = await run_in_threadpool(state.recognize, vectors)
+    return await run_in_threadpool(price, state, recognitions, boxes)
+
+
+async def checkout_crops(state: AppState, images: list[bytes]) -> CheckoutResult:
+    """One item per crop, in the order posted."""
+    decoded = await run_in_threadpool(decode_all, images, state.embedder.input_size, state.settings.max_pixels)
+    pixels = np.stack([d.pixels for d in decoded])
+    items, basket = await _recognise_and_price(state, pixels, [None] * len(decoded))
+    return CheckoutResult(items, basket, state.gallery.currency, None)
+
+
+def _segment(photo_bytes: bytes, max_pixels: int, size: int) -> tuple[list[Box], np.ndarray]:
+    segmenter = load_segmenter()
+    photo = decode_photo(photo_bytes, max_pixels)
+    boxes = segmenter.segment(photo, None)  # in reading order
+    return boxes, crops_of(photo, boxes, size)
+
+
+async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
+    """Items found in one counter photo, in reading order (rows top to bottom, left to right)."""
+    load_segmenter()  # 501 before reading anything when OpenCV is missing
+    boxes, pixels = await run_in_threadpool(_segment, photo, state.settings.max_pixels, state.embedder.input_size)
+    items, basket = await _recognise_and_price(state, pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
+    if not boxes:
+        basket = Basket((), (Attention(None, NOTHING_FOUND, "no item was found in the photo: is the counter empty, "
+                                       "or the photo not of this lane's counter?"),), 0)
+    note = (f"no background is stored for lane {lane!r} (lane backgrounds are not supported yet): "
+            "segmented against the colour of the photo's border") if lane else None
+    return CheckoutResult(items, basket, state.gallery.currency, PLAIN_COUNTER, note)
