@@ -317,7 +317,10 @@ class Gallery:
         self._catch_up()
         return created
 
-    def list_skus(self, offset: int = 0, limit: int = 50) -> Page:
+    def list_skus(self, offset: int = 0, limit: int = 50, search: str | None = None) -> Page:
+        """SKUs by id, a page at a time; ``search``: only those whose id or name contains it (any case)."""
+        if search:
+            return self.store.search_skus(search, offset, limit)
         return self.store.list_skus(offset, limit)
 
     # Writers commit to SQLite without the index lock (waiting for SQLite's write lock must not stop

@@ -8,6 +8,9 @@ refused (``SchemaTooNew``) instead of writing into a schema it does not understa
 
 Version 1: prices are integer minor units (``skus.price_minor``) of the catalogue's currency
 (``meta.currency``); the REAL ``price`` column is converted (``gallery.money.from_legacy_real``).
+Version 2: ``sku_search``, an FTS5 trigram index of SKU ids and names kept by triggers, for
+case-insensitive substring search (``CatalogStore.search_skus``). An SQLite built without FTS5 or
+its trigram tokenizer (before 3.34) gets no index, and search scans the table with LIKE instead.
 """
 
 from __future__ import annotations
@@ -45,6 +48,37 @@ CREATE TABLE IF NOT EXISTS changes (
 """
 
 
+SEARCH_INDEX = "sku_search"
+#: Statements, not a script: the triggers hold ';'. A contentful FTS5 table (its own copy of id and
+#: name) rather than an external-content one: that would key on skus' implicit rowid, which a VACUUM
+#: may renumber (skus has a TEXT primary key).
+SEARCH = [
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_INDEX} USING fts5(sku, name, tokenize = 'trigram')",
+    (f"CREATE TRIGGER IF NOT EXISTS skus_search_insert AFTER INSERT ON skus BEGIN "
+    f"INSERT INTO {SEARCH_INDEX}(sku, name) VALUES (new.sku, new.name); END"),
+    (f"CREATE TRIGGER IF NOT EXISTS skus_search_update AFTER UPDATE OF name ON skus WHEN old.name IS NOT new.name "
+    f"BEGIN UPDATE {SEARCH_INDEX} SET name = new.name WHERE sku = old.sku; END"),
+    (f"CREATE TRIGGER IF NOT EXISTS skus_search_delete AFTER DELETE ON skus BEGIN "
+    f"DELETE FROM {SEARCH_INDEX} WHERE sku = old.sku; END"),
+]
+
+
+def _create_search(conn: sqlite3.Connection) -> bool:
+    """The search index and its triggers; False (and no index) where SQLite lacks FTS5's trigram tokenizer."""
+    try:
+        conn.execute("SAVEPOINT search_index")
+        for statement in SEARCH:
+            conn.execute(statement)
+        conn.execute("RELEASE search_index")
+        return True
+    except sqlite3.OperationalError as exc:  # "no such module: fts5", "no such tokenizer: trigram"
+        conn.execute("ROLLBACK TO search_index")
+        conn.execute("RELEASE search_index")
+        logger.warning("SQLite %s has no FTS5 trigram tokenizer (%s): catalogue search scans with LIKE",
+                       sqlite3.sqlite_version, exc)
+        return False
+
+
 def statements(script: str) -> list[str]:
     """The statements of ``script`` (none of ours holds a ';' inside): executed one by one, inside a
     transaction (``executescript`` would commit first)."""
@@ -62,12 +96,18 @@ def _to_v1(conn: sqlite3.Connection, money: Currency) -> None:
     conn.execute("ALTER TABLE skus DROP COLUMN price")
 
 
+def _to_v2(conn: sqlite3.Connection, money: Currency) -> None:
+    """The search index, filled with the SKUs already there."""
+    if _create_search(conn):
+        conn.execute(f"INSERT INTO {SEARCH_INDEX}(sku, name) SELECT sku, name FROM skus")
+
+
 #: (version reached, step); each step gets the connection inside the migration's transaction.
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [(1, _to_v1)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [(1, _to_v1), (2, _to_v2)]
 LATEST = MIGRATIONS[-1][0]
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
@@ -95,10 +135,11 @@ def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
         if version > LATEST:
             raise SchemaTooNew(f"the catalogue has schema version {version}, written by a newer skulens; this one "
                                f"reads versions up to {LATEST}: upgrade skulens")
-        fresh = not _has_table(conn, "skus")
+        fresh = not has_table(conn, "skus")
         if fresh:
             for statement in statements(TABLES):
                 conn.execute(statement)
+            _create_search(conn)
         stored = _meta(conn, CURRENCY_KEY)
         money = currency(stored) if stored else (wanted or currency(DEFAULT_CURRENCY))
         if not fresh:

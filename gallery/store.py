@@ -68,6 +68,7 @@ class CatalogStore:
             self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.currency: Currency = schema.prepare(self._conn, currency)
+            self._search_index = schema.has_table(self._conn, schema.SEARCH_INDEX)
         self._lock = threading.RLock()  # the write connection
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._read_lock = threading.Lock()
@@ -156,7 +157,15 @@ class CatalogStore:
         total = self._query("SELECT COUNT(*) FROM skus")[0][0]
         rows = self._query("SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus "
                            "ORDER BY sku LIMIT ? OFFSET ?", (limit, offset))
-        counts = dict(self._query("SELECT sku, COUNT(*) FROM images GROUP BY sku"))
+        return self._page(rows, total, offset, limit)
+
+    def _page(self, rows: list[tuple], total: int, offset: int, limit: int) -> Page:
+        """A page of SKUs, each with its number of reference images."""
+        skus = [row[0] for row in rows]
+        counts: dict[str, int] = {}
+        for chunk in _chunks(skus, IN_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            counts.update(self._query(f"SELECT sku, COUNT(*) FROM images WHERE sku IN ({marks}) GROUP BY sku", tuple(chunk)))
         items = [self._sku(r, ()) for r in rows]
         return Page(items=[(s, counts.get(s.sku, 0)) for s in items], total=total, offset=offset, limit=limit)
 
@@ -166,6 +175,23 @@ class CatalogStore:
             marks = ",".join("?" * len(chunk))
             names.update(self._query(f"SELECT sku, name FROM skus WHERE sku IN ({marks})", tuple(chunk)))
         return names
+
+    def search_skus(self, text: str, offset: int, limit: int) -> Page:
+        """SKUs whose id or name contains ``text`` (case-insensitive), by id, a page at a time.
+
+        Three characters or more: the FTS5 trigram index (``gallery.schema``); shorter (a trigram
+        index cannot look up fewer than three characters), or without the index, a LIKE scan.
+        """
+        if len(text) >= 3 and self._search_index:
+            phrase = '"' + text.replace('"', '""') + '"'
+            where, params = f"sku IN (SELECT sku FROM {schema.SEARCH_INDEX} WHERE {schema.SEARCH_INDEX} MATCH ?)", (phrase,)
+        else:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where, params = "(sku LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')", (pattern, pattern)
+        total = self._query(f"SELECT COUNT(*) FROM skus WHERE {where}", params)[0][0]
+        rows = self._query(f"SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE {where} "
+                           "ORDER BY sku LIMIT ? OFFSET ?", (*params, limit, offset))
+        return self._page(rows, total, offset, limit)
 
     def sku_details(self, skus: list[str]) -> dict[str, tuple[str, int | None]]:
         """Name and price (minor units, or None) of each of ``skus`` that is in the catalogue."""

@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="then delete vectors of every other model")
     p.set_defaults(func="service.commands:reindex")
 
+    p = sub.add_parser("skus", help="list or search the catalogue (reads SQLite only; no model needed)")
+    p.add_argument("--data-dir", help="data directory (SKULENS_DATA_DIR; default ./skulens-data)")
+    p.add_argument("--search", metavar="TEXT", help="only SKUs whose id or name contains TEXT (any case)")
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="print one JSON page instead of a table")
+    p.set_defaults(func="service.commands:skus")
+
     p = sub.add_parser("info", help="model, gallery size and data directory")
     _settings_args(p)
     p.add_argument("--json", action="store_true")

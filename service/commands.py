@@ -140,3 +140,43 @@ def info(args: argparse.Namespace) -> int:
         for key, value in data.items():
             print(f"{key:18} {value}")
     return 0
+
+
+def skus(args: argparse.Namespace) -> int:
+    """List or search the catalogue, a page at a time, prices as decimal strings."""
+    from gallery.gallery import DB_FILE
+    from gallery.money import format_minor
+    from gallery.store import CatalogStore
+    from gallery.types import CurrencyMismatch, SchemaTooNew
+    from service.startup import StartupError
+
+    settings = settings_from(args)
+    if not (args.offset >= 0 and 1 <= args.limit <= 500):
+        raise StartupError(f"--offset must be >= 0 and --limit 1-500, received {args.offset} and {args.limit}")
+    if args.search is not None and not 1 <= len(args.search) <= 100:
+        raise StartupError(f"--search takes 1-100 characters, received {len(args.search)}")
+    path = Path(settings.data_dir) / DB_FILE
+    if not path.exists():
+        raise StartupError(f"no catalogue at {str(path)!r}: give --data-dir (or SKULENS_DATA_DIR)")
+    try:
+        store = CatalogStore(path, settings.currency)
+    except (CurrencyMismatch, SchemaTooNew) as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        page = (store.search_skus(args.search, args.offset, args.limit) if args.search
+                else store.list_skus(args.offset, args.limit))
+        money = store.currency
+    finally:
+        store.close()
+    rows = [{"sku": s.sku, "name": s.name, "price": None if s.price_minor is None else format_minor(s.price_minor, money),
+             "currency": money.code, "image_count": count} for s, count in page.items]
+    if args.json:
+        print(json.dumps({"items": rows, "total": page.total, "offset": page.offset, "limit": page.limit}))
+        return 0
+    print(f"{'sku':32} {'price':>12} images name")
+    for row in rows:
+        price = f"{row['price']} {row['currency']}" if row["price"] is not None else "-"
+        print(f"{row['sku']:32} {price:>12} {row['image_count']:>6} {row['name']}")
+    shown = f"{page.offset + 1}-{page.offset + len(rows)}" if rows else "none"
+    print(f"({shown} of {page.total}{' matching ' + repr(args.search) if args.search else ''})")
+    return 0

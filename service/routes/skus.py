@@ -47,10 +47,14 @@ def sku_out(sku: Sku, money: Currency, image_count: int | None = None) -> SkuOut
                   created_at=sku.created_at, updated_at=sku.updated_at)
 
 
-@router.get("", response_model=SkuPage, summary="List SKUs, by id, a page at a time")
+@router.get("", response_model=SkuPage, summary="List SKUs, by id, a page at a time; q: search id and name")
 async def list_skus(state: StateDep, _role=Checkout, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> SkuPage:
-    page = await run_in_threadpool(state.gallery.list_skus, offset, limit)
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                    q: Annotated[str | None, Query(min_length=1, max_length=100,
+                                                   description="Only SKUs whose id or name contains this text "
+                                                               "(case-insensitive; prefix or substring)")] = None,
+                    ) -> SkuPage:
+    page = await run_in_threadpool(state.gallery.list_skus, offset, limit, q)
     money = state.gallery.currency
     return SkuPage(items=[sku_out(s, money, n) for s, n in page.items], total=page.total, offset=offset, limit=limit)
 
