@@ -34,7 +34,7 @@ V3L = "mobilenet_v3_large"
 # --- machine -------------------------------------------------------------------
 def cpu_model() -> str:
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
         for line in out.splitlines():
             if line.startswith("Model name:"):
                 return line.split(":", 1)[1].strip()
@@ -50,7 +50,7 @@ def loadavg() -> list[float]:
 def other_busy_processes(min_cpu: float = 20.0) -> list[str]:
     """Processes (not this one nor its children) using the CPU right now, per ``top``: the load a run shared."""
     try:
-        out = subprocess.run(["top", "-bn1", "-w", "200"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["top", "-bn1", "-w", "200"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     busy, started = [], False
@@ -70,14 +70,14 @@ def other_busy_processes(min_cpu: float = 20.0) -> list[str]:
 
 
 def training_running() -> bool:
-    done = subprocess.run(["pgrep", "-f", "skulens train|training"], capture_output=True, text=True)
+    done = subprocess.run(["pgrep", "-f", "skulens train|training"], capture_output=True, text=True, check=False)
     return bool(done.stdout.strip())
 
 
 def code_version() -> dict:
     """The commit the code under test is at, and whether service/gallery/embedder differ from it."""
     def git(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
     return {"commit": git("rev-parse", "--short", "HEAD"),
             "uncommitted_changes_outside_bench": bool(git("status", "--porcelain", "--", "service", "gallery",
@@ -99,7 +99,7 @@ def machine() -> dict:
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 

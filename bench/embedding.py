@@ -26,12 +26,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (CACHE_DIR, ROOT, Run, decoded, keras_v3large, photos, shipped_model_dir,
-                          skip_without_grocery, table, v3large_export)
+from bench.common import (
+    CACHE_DIR,
+    ROOT,
+    Run,
+    decoded,
+    keras_v3large,
+    photos,
+    shipped_model_dir,
+    skip_without_grocery,
+    table,
+    v3large_export,
+)
 
 THREADS = 2
 BATCHES = (1, 16, 32)
@@ -87,6 +98,10 @@ class Variant:
         self.label, self.weights, self.runtime, self.precision = label, weights, runtime, precision
         self.factory, self.macs, self.file_bytes = factory, macs, file_bytes
         self._embedder = None
+        # filled by the recall pass (None where it did not run or does not apply)
+        self.recall1: float | None = None
+        self.recall1_held: float | None = None
+        self.cosine_to_fp32: float | None = None
 
     @property
     def embedder(self):
@@ -333,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             fp32_best[group(v)] = max(statistics.median(samples[(v.label, b)]) for b in BATCHES)
     rows = []
     for v in variants:
-        row = {"variant": v.label, "runtime": v.runtime, "precision": v.precision, "weights": v.weights,
+        row: dict[str, Any] = {"variant": v.label, "runtime": v.runtime, "precision": v.precision, "weights": v.weights,
                "file MB": round(v.file_bytes / 1e6, 2) if v.file_bytes else None}
         for b in BATCHES:
             row[f"img/s b{b}"] = statistics.median(samples[(v.label, b)])
@@ -346,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
             row["% of matmul peak"] = 100.0 * row["GFLOP/s"] / (peak[0]["best_gflops"] if "1 thread" in v.label else peak2)
         if group(v) in fp32_best:
             row["x LiteRT fp32 same weights"] = best / fp32_best[group(v)]
-        row["recall@1 val"] = getattr(v, "recall1", None)
-        row["recall@1 held-out SKUs"] = getattr(v, "recall1_held", None)
-        row["cos to fp32 LiteRT"] = getattr(v, "cosine_to_fp32", None)
+        row["recall@1 val"] = v.recall1
+        row["recall@1 held-out SKUs"] = v.recall1_held
+        row["cos to fp32 LiteRT"] = v.cosine_to_fp32
         row["rounds"] = {str(b): [round(x, 2) for x in samples[(v.label, b)]] for b in BATCHES}
         rows.append(row)
     run.data["rows"] = rows

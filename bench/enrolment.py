@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, work = [], Path(tempfile.mkdtemp(prefix="skulens-bench-enrol-"))
     try:
         for number, workers in enumerate(int(w) for w in args.workers.split(",")):
-            server, ready_s = serverkit.start(work / "data", model_dir, ["--workers", str(workers)])
+            server, _ = serverkit.start(work / "data", model_dir, ["--workers", str(workers)])
             try:
                 with server.client() as http:
                     if number == 0:

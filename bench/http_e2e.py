@@ -24,8 +24,17 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import serverkit
-from bench.common import (RESULTS_DIR, Run, percentiles, photos, rss_mib, serving_model_dir, skip_without_grocery,
-                          table, v3large_export)
+from bench.common import (
+    RESULTS_DIR,
+    Run,
+    percentiles,
+    photos,
+    rss_mib,
+    serving_model_dir,
+    skip_without_grocery,
+    table,
+    v3large_export,
+)
 from bench.loadgen import encode, run_level, run_level_raw
 from bench.profiling import start_record, summarise, thread_names
 
@@ -114,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             server, ready_s = serverkit.start_variant(work / "data", model_dir, args.variant.split(), env=env)
         else:
             server, ready_s = serverkit.start(work / "data", model_dir, args.serve_args.split(), env=env)
+        process = server.process
+        assert process is not None  # started above
         try:
             with server.client() as http:
                 enrolled = serverkit.enrol_folder(http, grocery / "train", limit=args.enrol_limit)
@@ -128,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                         profile_path = RESULTS_DIR / f"profile-{args.name}-{endpoint}-c{c}.txt"
                         if args.profile and endpoint == "recognize" and str(c) in args.profile.split(","):
                             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-                            profile = start_record(server.process.pid, args.seconds + args.warmup, profile_path)
-                        pid = server.process.pid
+                            profile = start_record(process.pid, args.seconds + args.warmup, profile_path)
+                        pid = process.pid
                         marks: dict = {}
 
                         def on_start(marks=marks, pid=pid):  # the measured window opens (after the warm-up)
@@ -160,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                                "top-1": result.correct / result.judged if result.judged else None,
                                "server CPU cores": server_cpu / result.seconds,
                                "client CPU cores": result.client_cpu_s / result.seconds,
-                               "server RSS MiB": rss_mib(server.process.pid),
+                               "server RSS MiB": rss_mib(process.pid),
                                "statuses": dict(result.statuses), "client errors": dict(result.errors),
                                "seconds": result.seconds, "server CPU cores by thread": per_thread}
                         batches = after.get("skulens_inference_batches_total", 0) - before.get("skulens_inference_batches_total", 0)
@@ -176,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                             if profile_path.exists():
                                 summary = summarise(profile_path)
                                 row["server CPU cores by thread"] = serverkit.thread_cpu_delta(
-                                    server.process.pid, threads0, threads1, result.seconds, thread_names(profile_path))
+                                    process.pid, threads0, threads1, result.seconds, thread_names(profile_path))
                                 summary["cpu_cores_by_thread"] = row["server CPU cores by thread"]
                                 print(f"    server threads (cores): {row['server CPU cores by thread']}", flush=True)
                                 print(f"    py-spy categories: {summary['categories']}", flush=True)
@@ -185,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                                 print(f"  py-spy: {summary['samples']} samples; top self: "
                                       f"{summary['self'][:6]}", flush=True)
                             else:
-                                run.note(f"py-spy produced nothing: {profile.stderr.read().decode()[-500:]}")
+                                stderr = profile.stderr.read().decode() if profile.stderr is not None else ""
+                                run.note(f"py-spy produced nothing: {stderr[-500:]}")
         finally:
             server.stop()
     finally:

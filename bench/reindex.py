@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         datas = [p.read_bytes() for _, p in items]
         started = time.perf_counter()
         with ThreadPoolExecutor(2) as pool:
-            pixels = list(pool.map(load_image, datas))
+            decoded = list(pool.map(load_image, datas))
         decode_rate = len(datas) / (time.perf_counter() - started)
-        pixels = np.stack(pixels)
+        pixels = np.stack(decoded)
         model_b.embed(pixels[:args.batch_size])  # warm-up of this batch size
         started = time.perf_counter()
         for i in range(0, len(pixels), args.batch_size):

@@ -34,7 +34,7 @@ def service_commit(date_utc: str) -> str:
     when = date_utc.replace(" UTC", " +0000")
     out = subprocess.run(["git", "log", "-1", f"--before={when}", "--format=%h %ad %s", "--date=format:%H:%M",
                           "--", "service", "gallery", "embedder/runtime.py", "embedder/preprocess.py"],
-                         cwd=BENCH_DIR.parent, capture_output=True, text=True).stdout.strip()
+                         cwd=BENCH_DIR.parent, capture_output=True, text=True, check=False).stdout.strip()
     return f"`{out}`" if out else "unknown"
 
 
@@ -42,8 +42,8 @@ def provenance(d: dict) -> str:
     m = d["machine"]
     busy = m.get("busy_processes_at_start") or []
     lines = [f"- command: `{d['command']}`",
-             f"- machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}; run started {m['date_utc']}, "
-             f"took {d.get('seconds', '?')} s",
+             (f"- machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}; run started {m['date_utc']}, "
+             f"took {d.get('seconds', '?')} s"),
              f"- load average (1/5/15 min) at start {m['loadavg_at_start']}, at end {m.get('loadavg_at_end')}; "
              f"training process running at start: {m.get('training_running_at_start')}; CPU used by other "
              f"processes during the run: {m.get('other_processes_cpu_cores_during_run', '?')} cores on average"
@@ -75,11 +75,11 @@ def section(name: str, d: dict) -> str:
                 "% of matmul peak", "x LiteRT fp32 same weights", "recall@1 val", "recall@1 held-out SKUs",
                 "cos to fp32 LiteRT"]
         if not d.get("random_weights_identical_across_variants"):
-            out += ["In this run the random-weights MobileNetV3Large variants were each built anew without a global "
+            out += [("In this run the random-weights MobileNetV3Large variants were each built anew without a global "
                     "seed (only the head was seeded), so their weights differ from one another: their recall@1 and "
                     "cosine columns compare nothing and are left out; their speed is what they are for. (Fixed "
                     "since: `bench.common.keras_v3large` now sets Keras' global seed.) The trained rows all share "
-                    "the same weights.", ""]
+                    "the same weights."), ""]
             for r in d["rows"]:
                 if r.get("weights") == "random":
                     r["recall@1 val"] = r["recall@1 held-out SKUs"] = r["cos to fp32 LiteRT"] = None
@@ -89,23 +89,23 @@ def section(name: str, d: dict) -> str:
         out += [table(d["rows"], cols), ""]
         if d.get("recall_setup"):
             out += [f"Recall setup: {d['recall_setup']}", ""]
-    elif name.startswith("http_e2e") or name.startswith("http_"):
+    elif name.startswith("http_"):  # http_e2e and its variants
         s = d.get("settings", {})
-        out += [f"Server: {s.get('server', 'skulens serve')}; model: {s.get('model')}; {s.get('load_generator')}; "
-                f"{s.get('seconds')} s per level after {s.get('warmup_s')} s warm-up; server env {s.get('server_env')}.",
+        out += [(f"Server: {s.get('server', 'skulens serve')}; model: {s.get('model')}; {s.get('load_generator')}; "
+                f"{s.get('seconds')} s per level after {s.get('warmup_s')} s warm-up; server env {s.get('server_env')}."),
                 ""]
         if d.get("enrolment"):
             e = d["enrolment"]
-            out += [f"Pre-enrolled through the API: {e['images']} photos of {e['skus']} SKUs in {e['seconds']:.1f} s "
-                    f"({e['images_per_second']:.1f} img/s, 16 per request).", ""]
+            out += [(f"Pre-enrolled through the API: {e['images']} photos of {e['skus']} SKUs in {e['seconds']:.1f} s "
+                    f"({e['images_per_second']:.1f} img/s, 16 per request)."), ""]
         out += [table(d.get("rows", []), ["endpoint", "concurrency", "requests", "non-200", "req/s", "img/s", "p50_ms",
                                           "p95_ms", "p99_ms", "mean inference batch", "server CPU cores",
                                           "client CPU cores", "top-1"]), ""]
         if d.get("targets"):
             out += [table(d["targets"]), ""]
         for key, p in d.get("profiles", {}).items():
-            out += [f"py-spy profile of the server, {key} ({p['samples']} samples, file `{p['file']}`), "
-                    "top functions by own time:", "",
+            out += [(f"py-spy profile of the server, {key} ({p['samples']} samples, file `{p['file']}`), "
+                    "top functions by own time:"), "",
                     table([{"function": x["function"], "share of samples": x["share"]} for x in p["self"][:10]]), ""]
     elif name == "omp_check":
         out += [table(d["rows"]), ""]

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -92,11 +93,11 @@ def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int
     build_s = time.perf_counter() - started
     gc.collect()
     rss1 = rss_mib()
-    size = len(faiss.serialize_index(index._index)) + (index._row_ids.nbytes if kind == "hnsw" else 0)
-    out = {"n": n, "kind": kind, "dataset": dataset, "build_s": build_s, "rss_delta_mib": rss1 - rss0,
+    size = len(faiss.serialize_index(index._index)) + (index._row_ids.nbytes if isinstance(index, HNSWIndex) else 0)
+    out: dict[str, Any] = {"n": n, "kind": kind, "dataset": dataset, "build_s": build_s, "rss_delta_mib": rss1 - rss0,
            "index_mib": size / 2**20, "rss_mib": rss1, "runs": []}
     for ef in ([None] if kind == "flat" else ef_values):
-        if ef is not None:
+        if ef is not None and isinstance(index, HNSWIndex):
             index.ef_search = ef
         found = index.search(queries, K)[1]
         recall10 = float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found.tolist(), truth.tolist())]))
@@ -121,7 +122,7 @@ def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int
 def run_child(n: int, kind: str, dataset: str, args) -> dict:
     cmd = [sys.executable, "-m", "bench.search", "--child", f"{n}:{kind}:{dataset}", "--query-seconds",
            str(args.query_seconds), "--queries", str(args.queries), "--ef", args.ef, "--threads", args.threads]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
     if done.returncode != 0:
         raise RuntimeError(f"search child {n}:{kind}:{dataset} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -66,7 +66,7 @@ def scrape(http: httpx.Client) -> dict[str, float]:
     out = {}
     for name in ("skulens_inference_batches_total", "skulens_inference_images_total", "skulens_index_vectors",
                  "skulens_gallery_reference_images"):
-        m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+        m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
         if m:
             out[name] = float(m.group(1))
     return out
@@ -99,14 +99,14 @@ class VariantServer(Server):
         super().__init__(data_dir, model_dir, [], env=env or {})
         self.variant_args = variant_args
 
-    def start(self, timeout: float = 60.0) -> "VariantServer":
+    def start(self, timeout: float = 60.0) -> VariantServer:
         import subprocess
         import sys
 
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.env}
         command = [sys.executable, "-m", "bench.variant_server", "--data-dir", str(self.data_dir), "--model",
                    str(self.model_dir), "--port", str(self.port), *self.variant_args]
-        self.log = open(self.log_path, "ab")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - the server's log, open while it runs
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                         cwd=Path(__file__).resolve().parents[1])
         deadline = time.monotonic() + timeout

@@ -31,7 +31,17 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import serverkit
-from bench.common import ROOT, Run, hwm_mib, percentiles, photos, rss_mib, serving_model_dir, skip_without_grocery, table
+from bench.common import (
+    ROOT,
+    Run,
+    hwm_mib,
+    percentiles,
+    photos,
+    rss_mib,
+    serving_model_dir,
+    skip_without_grocery,
+    table,
+)
 from bench.loadgen import run_level
 
 SIGMA = 0.62
@@ -178,23 +188,23 @@ def section_install(run: Run) -> None:
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip"]
     subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
-    empty = subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True).stdout.split()[0]
+    empty = subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=False).stdout.split()[0]
     started = time.perf_counter()
-    done = subprocess.run([*pip, "install", "-q", str(ROOT)], capture_output=True, text=True)
+    done = subprocess.run([*pip, "install", "-q", str(ROOT)], capture_output=True, text=True, check=False)
     install_s = time.perf_counter() - started
     if done.returncode != 0:
         run.note(f"pip install failed: {done.stderr[-1500:]}")
         return
-    du_h = subprocess.run(["du", "-sh", str(venv)], capture_output=True, text=True).stdout.split()[0]
-    du_m = int(subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True).stdout.split()[0])
+    du_h = subprocess.run(["du", "-sh", str(venv)], capture_output=True, text=True, check=False).stdout.split()[0]
+    du_m = int(subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=False).stdout.split()[0])
     site = next((venv / "lib").glob("python*/site-packages"))
     sizes = subprocess.run(f"du -sm {site}/* | sort -rn | head -12", shell=True, capture_output=True,
-                           text=True).stdout.strip().splitlines()
-    tf = subprocess.run([str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True, text=True)
-    keras = subprocess.run([str(venv / "bin" / "python"), "-c", "import keras"], capture_output=True, text=True)
+                           text=True, check=False).stdout.strip().splitlines()
+    tf = subprocess.run([str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True, text=True, check=False)
+    keras = subprocess.run([str(venv / "bin" / "python"), "-c", "import keras"], capture_output=True, text=True, check=False)
     helped = subprocess.run([str(venv / "bin" / "skulens"), "serve", "--help"], capture_output=True, text=True,
-                            cwd=tempfile.gettempdir())
-    frozen = subprocess.run([*pip, "freeze"], capture_output=True, text=True).stdout.strip().splitlines()
+                            cwd=tempfile.gettempdir(), check=False)
+    frozen = subprocess.run([*pip, "freeze"], capture_output=True, text=True, check=False).stdout.strip().splitlines()
     info = {"venv": str(venv), "du_sh": du_h, "du_mib": du_m, "empty_venv_mib": int(empty),
             "install_seconds": install_s, "largest_in_site_packages_mib": sizes,
             "import_tensorflow_fails": tf.returncode != 0, "import_tensorflow_error": tf.stderr.strip().splitlines()[-1:],

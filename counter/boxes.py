@@ -21,13 +21,13 @@ class Box:
     def as_list(self) -> list[int]:
         return [self.x0, self.y0, self.x1, self.y1]
 
-    def gap(self, other: "Box") -> int:
+    def gap(self, other: Box) -> int:
         """Pixels between the two boxes (0 when they touch or overlap)."""
         dx = max(other.x0 - self.x1, self.x0 - other.x1, 0)
         dy = max(other.y0 - self.y1, self.y0 - other.y1, 0)
         return max(dx, dy)
 
-    def padded(self, fraction: float, width: int, height: int) -> "Box":
+    def padded(self, fraction: float, width: int, height: int) -> Box:
         """Grown by ``fraction`` of its size on each side, clipped to the photo."""
         px, py = round((self.x1 - self.x0) * fraction), round((self.y1 - self.y0) * fraction)
         return Box(max(0, self.x0 - px), max(0, self.y0 - py), min(width, self.x1 + px), min(height, self.y1 + py))

@@ -60,7 +60,8 @@ def surface(kind: str, rng: np.random.Generator, width: int, height: int) -> np.
         out = base[None, None, :] + (ridges + rng.normal(0, 3, size=(height, width)))[..., None]
     else:
         raise ValueError(f"unknown surface {kind!r}; choose one of {SURFACES}")
-    return np.clip(out, 0, 255).astype(np.uint8)
+    pixels: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def cut_out(product: Product, rng: np.random.Generator, side: float) -> tuple[Image.Image, Image.Image]:

@@ -73,15 +73,15 @@ class BackgroundSegmenter(Segmenter):
 
     def foreground(self, photo: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """uint8 mask (255 = item) after thresholding and clean-up."""
-        lab = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32)
-        ref = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab: np.ndarray = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32)
+        ref: np.ndarray = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float32)
         lab, ref = cv2.GaussianBlur(lab, (5, 5), 0), cv2.GaussianBlur(ref, (5, 5), 0)
         delta = lab - ref
         d_light = np.where(delta[..., 0] < 0, delta[..., 0] * self.config.shadow_weight, delta[..., 0])
         difference = np.sqrt(d_light ** 2 + delta[..., 1] ** 2 + delta[..., 2] ** 2)
-        mask = (difference > self.config.threshold).astype(np.uint8) * 255
+        mask: np.ndarray = (difference > self.config.threshold).astype(np.uint8) * 255
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-        mask |= new_edges(photo, reference)  # a white carton on a pale counter: its outline, not its colour
+        mask = cv2.bitwise_or(mask, new_edges(photo, reference))  # a white carton on a pale counter: its outline, not its colour
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
         mask = fill_holes(mask)
         return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
@@ -107,7 +107,7 @@ class BackgroundSegmenter(Segmenter):
         best = (1, np.zeros(distance.shape, np.int32))
         for level in self.config.split_levels:
             cores = (distance > level * distance.max()).astype(np.uint8)
-            count, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=8)
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=8)
             areas = stats[1:, cv2.CC_STAT_AREA]
             keep = np.flatnonzero(areas >= self.config.min_core * areas.max()) + 1
             if len(keep) + 1 > best[0]:
@@ -129,7 +129,7 @@ class BackgroundSegmenter(Segmenter):
             return [component]
         markers = markers.astype(np.int32)
         markers[component == 0] = count  # the counter is a basin of its own
-        relief = cv2.cvtColor((255 - cv2.normalize(distance, None, 0, 255, cv2.NORM_MINMAX)).astype(np.uint8),
+        relief = cv2.cvtColor((255 - cv2.normalize(distance, np.empty_like(distance), 0, 255, cv2.NORM_MINMAX)).astype(np.uint8),
                               cv2.COLOR_GRAY2BGR)
         cv2.watershed(relief, markers)
         return [((markers == i) & (component > 0)).astype(np.uint8) for i in range(1, count)]
@@ -175,7 +175,7 @@ def new_edges(photo: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Edges of ``photo`` that the reference (the empty counter, or its plain colour) does not have."""
     edges = cv2.Canny(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), 40, 120)
     known = cv2.dilate(cv2.Canny(cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY), 40, 120), np.ones((5, 5), np.uint8))
-    return cv2.dilate(edges & ~known, np.ones((3, 3), np.uint8))
+    return cv2.dilate(cv2.bitwise_and(edges, cv2.bitwise_not(known)), np.ones((3, 3), np.uint8))
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -183,4 +183,5 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     flood = padded.copy()
     cv2.floodFill(flood, np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8), (0, 0), 255)
-    return (padded | cv2.bitwise_not(flood))[1:-1, 1:-1]
+    filled: np.ndarray = cv2.bitwise_or(padded, cv2.bitwise_not(flood))[1:-1, 1:-1]
+    return filled

@@ -13,6 +13,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 MODEL_FILE = "model.tflite"
 CARD_FILE = "model.json"
@@ -34,20 +35,20 @@ class ModelArtifact:
     trained: bool = False
     threshold: float | None = None  # recommended open-set threshold, if calibrated
     precision: str = "float32"
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tflite_path(self) -> Path:
         return self.path / MODEL_FILE
 
-    def card(self) -> dict:
+    def card(self) -> dict[str, Any]:
         card = asdict(self)
         card.pop("path")
         card["format_version"] = FORMAT_VERSION
         return card
 
 
-def fsync_dir(path: str | os.PathLike) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -55,7 +56,7 @@ def fsync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """The one way skulens writes a file that must be whole and survive a crash: a hidden temporary
     file beside it, written and fsynced, renamed over ``path``, then the folder fsynced (the rename
     itself is durable). Readers see the old file or the new one, never a part."""
@@ -77,7 +78,7 @@ def content_version(tflite_bytes: bytes) -> str:
     return hashlib.sha256(tflite_bytes).hexdigest()[:16]
 
 
-def write_artifact(directory: str | os.PathLike, tflite_bytes: bytes, **card) -> ModelArtifact:
+def write_artifact(directory: str | os.PathLike[str], tflite_bytes: bytes, **card: Any) -> ModelArtifact:
     """Write ``model.tflite`` and ``model.json``; the version is computed here."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,7 @@ def write_artifact(directory: str | os.PathLike, tflite_bytes: bytes, **card) ->
     return artifact
 
 
-def load_artifact(directory: str | os.PathLike) -> ModelArtifact:
+def load_artifact(directory: str | os.PathLike[str]) -> ModelArtifact:
     """Read a model folder; the version is recomputed from the file and checked."""
     directory = Path(directory)
     card_path, model_path = directory / CARD_FILE, directory / MODEL_FILE

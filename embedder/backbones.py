@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ def describe_weights(weights: str | None) -> str:
     return f"local file {os.path.basename(weights)}"
 
 
-def build_backbone(name: str, input_size: int, weights: str | None):
+def build_backbone(name: str, input_size: int, weights: str | None) -> keras.Model:
     """A ``keras.Model`` from 0..255 RGB to pooled features of ``feature_dim``.
 
     ``weights``: ``"imagenet"`` (Keras' standard download into its cache),
@@ -70,7 +74,9 @@ def build_backbone(name: str, input_size: int, weights: str | None):
     if weights not in (None, "imagenet") and not os.path.isfile(weights):
         raise FileNotFoundError(f"backbone weights file {weights!r} does not exist")
     constructor = getattr(keras.applications, spec.keras_name)
-    kwargs = dict(input_shape=(input_size, input_size, 3), include_top=False, pooling="avg", weights=weights)
+    kwargs: dict[str, object] = {
+        "input_shape": (input_size, input_size, 3), "include_top": False, "pooling": "avg", "weights": weights,
+    }
     if spec.builtin_rescaling:
         kwargs["include_preprocessing"] = True
     if spec.minimalistic:

@@ -74,7 +74,8 @@ def surface(rng: np.random.Generator, size: int) -> np.ndarray:
     grain = grain * rng.uniform(0, 18) * (rng.random() < 0.5)
     noise = rng.normal(0, rng.uniform(2, 12), size=(size, size))
     out = base[None, None, :] + (gradient + grain + noise)[..., None]
-    return np.clip(out, 0, 255).astype(np.uint8)
+    pixels: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def _place(product: Image.Image, alpha: Image.Image, rng: np.random.Generator, size: int, config: ViewConfig,

@@ -10,19 +10,30 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from embedder.artifact import ModelArtifact, write_artifact
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("float32", "float16", "dynamic_int8", "int8")
 
 
-def to_tflite(model, input_size: int, precision: str = "float32", representative=None) -> bytes:
+def to_tflite(
+    model: keras.Model,
+    input_size: int,
+    precision: str = "float32",
+    representative: Sequence[np.ndarray] | np.ndarray | None = None,
+) -> bytes:
     """``int8``: full-integer weights and activations, calibrated on ``representative`` (uint8 pixels
     ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     if precision not in PRECISIONS:
@@ -30,7 +41,7 @@ def to_tflite(model, input_size: int, precision: str = "float32", representative
     if precision == "int8" and (representative is None or len(representative) == 0):
         raise ValueError("int8 export needs representative pixels (a few hundred photos) to calibrate activations")
 
-    def serve(images):
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"embeddings": model(tf.cast(images, tf.float32), training=False)}
 
     archive = keras.export.ExportArchive()
@@ -50,17 +61,19 @@ def to_tflite(model, input_size: int, precision: str = "float32", representative
         elif precision == "dynamic_int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         elif precision == "int8":
+            assert representative is not None  # checked above
+            calibration = representative
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([np.asarray(p[None], np.uint8)] for p in representative)
+            converter.representative_dataset = lambda: ([np.asarray(p[None], np.uint8)] for p in calibration)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.float32
-        return converter.convert()
+        return bytes(converter.convert())
 
 
 def export_model(
-    model,
-    directory: str | os.PathLike,
+    model: keras.Model,
+    directory: str | os.PathLike[str],
     backbone: str,
     input_size: int,
     embedding_dim: int,
@@ -68,8 +81,8 @@ def export_model(
     trained: bool,
     precision: str = "float32",
     threshold: float | None = None,
-    representative=None,
-    **extra,
+    representative: Sequence[np.ndarray] | np.ndarray | None = None,
+    **extra: Any,
 ) -> ModelArtifact:
     """Convert and write a model folder; returns the artifact with its content-hash version."""
     tflite_bytes = to_tflite(model, input_size, precision, representative)

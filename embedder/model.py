@@ -7,7 +7,12 @@ Needs TensorFlow/Keras (the ``train`` extra).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from embedder.backbones import build_backbone, get_backbone
+
+if TYPE_CHECKING:
+    import keras
 
 DEFAULT_BACKBONE = "mobilenet_v3_large"
 DEFAULT_EMBEDDING_DIM = 256
@@ -15,7 +20,7 @@ DEFAULT_INPUT_SIZE = 224
 
 
 def build_head(feature_dim: int, embedding_dim: int = DEFAULT_EMBEDDING_DIM, seed: int | None = None,
-               neck: bool = False):
+               neck: bool = False) -> keras.Model:
     """Pooled features → unit-length embeddings.
 
     ``neck``: a BatchNormalization ("BNNeck", Luo et al. 2019) between the projection and the
@@ -38,9 +43,9 @@ def build_embedding_model(
     weights: str | None = "imagenet",
     embedding_dim: int = DEFAULT_EMBEDDING_DIM,
     input_size: int = DEFAULT_INPUT_SIZE,
-    head=None,
+    head: keras.Model | None = None,
     seed: int | None = None,
-):
+) -> keras.Model:
     """Full model: uint8-range RGB pixels (float) → float32 unit vectors of ``embedding_dim``."""
     import keras
 

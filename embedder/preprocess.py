@@ -146,6 +146,7 @@ def decode_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIX
     """
     image = open_image(data, max_pixels=max_pixels)
     file_format, (width, height) = image.format, image.size
+    assert file_format is not None  # open_image accepts only the formats of MEDIA_TYPES
     try:
         if image.format in ("JPEG", "MPO"):
             image.draft("RGB", (size, size))  # DCT scaling: decode at 1/2, 1/4 or 1/8
@@ -153,7 +154,7 @@ def decode_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIX
         image.load()
         try:
             ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to turn
-        except Exception:  # malformed EXIF: keep the pixels, skip orientation
+        except Exception:  # noqa: BLE001 - malformed EXIF (many types): keep the pixels, skip orientation
             logger.info("ignoring malformed EXIF orientation")
         return DecodedImage(letterbox(_to_rgb(image), size), file_format, width, height)
     except ImageError:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedder.artifact import ModelArtifact
+
+if TYPE_CHECKING:
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
 
 
 class Embedder(ABC):
@@ -47,11 +52,11 @@ class LiteRTEmbedder(Embedder):
         if max_chunk < 1 or max_chunk & (max_chunk - 1):
             raise ValueError(f"max_chunk must be a power of two, got {max_chunk}")
         self.max_chunk = max_chunk
-        self._interpreters: dict[int, tuple[object, int, int]] = {}  # size → (interpreter, input, output)
+        self._interpreters: dict[int, tuple[Interpreter, int, int]] = {}  # size → (interpreter, input, output)
         self._lock = threading.Lock()
         self._interpreter(1)  # fail at start-up, not on the first request
 
-    def _interpreter(self, batch: int) -> tuple[object, int, int]:
+    def _interpreter(self, batch: int) -> tuple[Interpreter, int, int]:
         cached = self._interpreters.get(batch)
         if cached is not None:
             return cached
@@ -88,7 +93,7 @@ class LiteRTEmbedder(Embedder):
 class KerasEmbedder(Embedder):
     """A Keras model as an embedder (training, evaluation, export parity). Needs TensorFlow."""
 
-    def __init__(self, model, version: str = "keras", batch_size: int = 32):
+    def __init__(self, model: keras.Model, version: str = "keras", batch_size: int = 32):
         self.model = model
         self.version = version
         self.embedding_dim = int(model.output_shape[-1])

@@ -26,4 +26,5 @@ def flip_average(vectors: np.ndarray) -> np.ndarray:
     n = len(vectors) // 2
     mean = vectors[:n] + vectors[n:]
     norms = np.linalg.norm(mean, axis=1, keepdims=True)
-    return mean / np.maximum(norms, 1e-12)
+    averaged: np.ndarray = mean / np.maximum(norms, 1e-12)
+    return averaged

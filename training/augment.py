@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -50,15 +51,16 @@ class AugmentConfig:
     erase_p: float = 0.0
     erase_area: tuple[float, float] = (0.02, 0.25)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "AugmentConfig":
+    def from_dict(cls, values: dict[str, Any]) -> AugmentConfig:
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown augmentation settings {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        settings: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**settings)
 
 
 def random_resized_crop(image: Image.Image, rng: np.random.Generator, scale: tuple[float, float],
@@ -69,8 +71,8 @@ def random_resized_crop(image: Image.Image, rng: np.random.Generator, scale: tup
     for _ in range(10):
         target = area * rng.uniform(*scale)
         aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
-        w = int(round(math.sqrt(target * aspect)))
-        h = int(round(math.sqrt(target / aspect)))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
         if 0 < w <= width and 0 < h <= height:
             left = int(rng.integers(0, width - w + 1))
             top = int(rng.integers(0, height - h + 1))
@@ -104,7 +106,7 @@ def color_temperature(image: Image.Image, shift: float) -> Image.Image:
 
 def gamma(image: Image.Image, value: float) -> Image.Image:
     """Exposure change through a gamma curve (< 1 brighter, > 1 darker)."""
-    table = [int(round(255 * (i / 255) ** value)) for i in range(256)] * 3
+    table = [round(255 * (i / 255) ** value) for i in range(256)] * 3
     return image.point(table)
 
 
@@ -114,7 +116,7 @@ def random_erase(pixels: np.ndarray, rng: np.random.Generator, area: tuple[float
     for _ in range(10):
         target = height * width * rng.uniform(*area)
         aspect = math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
-        h, w = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        h, w = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
         if 0 < h < height and 0 < w < width:
             top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
             out = pixels.copy()

@@ -211,6 +211,6 @@ def calibration_record(calibration: Calibration, scores: np.ndarray, correct: np
         "at_threshold": asdict(calibration.result), "note": calibration.note,
         "provenance": {"model_version": model_version, "data": data, "known_queries": int(is_known.sum()),
                        "unknown_queries": int((~is_known).sum()),
-                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+                       "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
         "curve": [asdict(p) for p in threshold_curve(scores, correct, is_known, points)],
     }

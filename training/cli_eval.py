@@ -7,7 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.folds import FIGURE_NAMES, summarise  # noqa: E402
+from training.folds import FIGURE_NAMES, summarise
 
 ROWS = ("top1_clean_all", "top1_clean_trained", "top1_clean_never_trained", "top1_shifted_all",
         "top1_shifted_never_trained", "auroc_clean", "auroc_shifted", "at_p95_shifted_precision",

@@ -77,7 +77,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -93,7 +93,7 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
         try:
             values = json.loads(Path(path).read_text())
         except json.JSONDecodeError as exc:

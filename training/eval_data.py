@@ -99,7 +99,7 @@ class EmbeddingCache:
                 try:
                     with np.load(path) as data:
                         table = dict(zip(data["keys"].tolist(), data["vectors"]))
-                except Exception as exc:  # a torn or foreign file: recompute
+                except Exception as exc:  # noqa: BLE001 - a torn or foreign file (many error types): recompute
                     logger.warning("ignoring unreadable embedding cache %s: %s", path, exc)
             self._tables[condition] = table
         return self._tables[condition]

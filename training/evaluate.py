@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +154,7 @@ def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unkno
 
 
 def evaluate_model(embedder: Embedder, label: str, gallery: ImageSet, queries: ImageSet, *,
-                   unknown_skus: set[str] = frozenset(), groups: dict[str, set[str]] | None = None,
+                   unknown_skus: AbstractSet[str] = frozenset(), groups: dict[str, set[str]] | None = None,
                    threshold: float | None = None, target_precision: float = 0.99,
                    conditions: tuple[str, ...] = (), cache: EmbeddingCache | None = None,
                    batch_size: int = 32, workers: int = 2, seed: int = 0, model_info: dict | None = None,

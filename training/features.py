@@ -38,8 +38,8 @@ def weights_key(weights: str | None) -> str:
 
 def cache_key(backbone: str, weights: str | None, input_size: int, folder: ImageFolder, views: int, seed: int,
               augment_config: AugmentConfig) -> str:
-    spec = dict(backbone=backbone, weights=weights_key(weights), input_size=input_size,
-                photos=folder.fingerprint(), views=views, seed=seed, augment=augment_config.to_dict())
+    spec = {"backbone": backbone, "weights": weights_key(weights), "input_size": input_size,
+            "photos": folder.fingerprint(), "views": views, "seed": seed, "augment": augment_config.to_dict()}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -68,9 +68,8 @@ def inference_fn(model):
 def embed_pixels(model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
     """Run ``model`` over uint8 pixels in batches (with a progress bar); float32 outputs."""
     infer = inference_fn(model)
-    outs = []
-    for start in tqdm(range(0, len(pixels), batch_size), desc=desc, disable=desc is None, mininterval=5):
-        outs.append(infer(np.asarray(pixels[start:start + batch_size], dtype=np.uint8)).numpy())
+    outs = [infer(np.asarray(pixels[start:start + batch_size], dtype=np.uint8)).numpy()
+            for start in tqdm(range(0, len(pixels), batch_size), desc=desc, disable=desc is None, mininterval=5)]
     return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, int(model.output_shape[-1])), np.float32)
 
 

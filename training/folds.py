@@ -24,6 +24,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict:
     n = len(v.skus)
     never = np.flatnonzero([lab in fold for lab in v.query_labels])
     trained = np.flatnonzero([lab not in fold for lab in v.query_labels])
-    row: dict = {"queries": int(len(v.query_labels)), "never_trained_queries": int(len(never))}
+    row: dict = {"queries": len(v.query_labels), "never_trained_queries": len(never)}
     for name, queries in (("clean", v.queries), ("shifted", v.shifted)):
         row[name] = {group: top1(queries, v.gallery, v.gallery_labels, v.query_labels, n, rows)
                      for group, rows in (("all", None), ("trained", trained), ("never_trained", never))}
@@ -140,7 +141,7 @@ def summarise(rows: list[dict], target: float = 0.95) -> dict:
     def pick(path: tuple[str, ...]) -> list[float]:
         out = []
         for r in rows:
-            value = r
+            value: Any = r
             for key in path:
                 value = value[key]
             out.append(float(value))

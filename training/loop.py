@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -82,7 +83,7 @@ def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple
     out_dir = Path(out_dir)
     ckpt = Checkpoint(out_dir / "checkpoint")
     optimizer = optimizer or keras.optimizers.Adam(spec.learning_rate)
-    state = {"epoch": 0, "best_recall_at_1": -1.0, "best_epoch": None, "history": [], "seconds": 0.0}
+    state: dict[str, Any] = {"epoch": 0, "best_recall_at_1": -1.0, "best_epoch": None, "history": [], "seconds": 0.0}
     if resume and ckpt.exists():
         state = ckpt.restore(model, optimizer)
         logger.info("resumed from %s after epoch %d", ckpt.dir, state["epoch"])

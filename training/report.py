@@ -45,8 +45,7 @@ def closed_table(results: Sequence[EvalResult]) -> Table:
             ["queries", *[str(r.closed.queries) for r in results]],
             ["top-1", *[_with_n(r.closed.top1, r.closed.queries) for r in results]],
             ["top-5", *[_with_n(r.closed.top5, r.closed.queries) for r in results]]]
-    for k in first.recall_at_k:
-        rows.append([f"Recall@{k}", *[fmt(r.closed.recall_at_k.get(k)) for r in results]])
+    rows.extend([f"Recall@{k}", *[fmt(r.closed.recall_at_k.get(k)) for r in results]] for k in first.recall_at_k)
     rows.append(["mAP@R", *[fmt(r.closed.map_at_r) for r in results]])
     for group in first.groups:
         for metric in ("top1", "top5"):
@@ -149,8 +148,8 @@ def comparison_tables(results: Sequence[EvalResult], settings: dict | None = Non
 
 def thumbnail(path: str | Path, size: int = 112) -> str:
     """A JPEG data URI of the photo, at most ``size`` px on its longer side."""
-    with Image.open(path) as image:
-        image = image.convert("RGB")
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
         image.thumbnail((size, size))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=70)
@@ -176,16 +175,16 @@ def histogram_svg(series: dict[str, Sequence[float]], colors: Sequence[str] = ("
     span = (high - low) or 1.0
     pad, plot_h = 30, height - 50
     step = (width - 2 * pad) / bins
-    counts = {}
+    counts: dict[str, list[float]] = {}
     for name, data in series.items():
-        c = [0] * bins
+        tally = [0] * bins
         for v in data:
-            c[min(bins - 1, int((v - low) / span * bins))] += 1
-        counts[name] = [x / max(1, len(data)) for x in c]
+            tally[min(bins - 1, int((v - low) / span * bins))] += 1
+        counts[name] = [x / max(1, len(data)) for x in tally]
     top = max(max(c) for c in counts.values()) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
              f'<line x1="{pad}" y1="{pad + plot_h}" x2="{width - pad}" y2="{pad + plot_h}" stroke="#444"/>']
-    for (name, c), color in zip(counts.items(), colors):
+    for c, color in zip(counts.values(), colors):
         for i, x in enumerate(c):
             h = x / top * plot_h
             parts.append(f'<rect x="{pad + i * step:.1f}" y="{pad + plot_h - h:.1f}" width="{step:.1f}" '
@@ -216,8 +215,8 @@ th{background:#f3f3f3}.ex{display:flex;gap:6px;margin:6px 0;align-items:flex-sta
 
 
 def _example(outcome, size: int) -> str:
-    cells = [f'<figure class="q"><img src="{thumbnail(outcome.path, size)}" alt="query"><figcaption>query: '
-             f'<b>{html.escape(outcome.sku)}</b></figcaption></figure>']
+    cells = [(f'<figure class="q"><img src="{thumbnail(outcome.path, size)}" alt="query"><figcaption>query: '
+             f'<b>{html.escape(outcome.sku)}</b></figcaption></figure>')]
     for rank, (sku, score, path) in enumerate(zip(outcome.top_skus, outcome.top_scores, outcome.top_paths), 1):
         kind = "hit" if sku == outcome.sku else "miss"
         cells.append(f'<figure class="{kind}"><img src="{thumbnail(path, size)}" alt="{html.escape(sku)}">'
@@ -238,8 +237,8 @@ def write_report(result: EvalResult, path: str | Path, settings: dict | None = N
     """One model's HTML report: tables, histograms, per-SKU accuracy, retrieval examples (right and wrong)."""
     path = Path(path)
     title = f"skulens evaluation: {result.label}"
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    out = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>")]
     model = ", ".join(f"{k}: {v}" for k, v in result.model.items())
     out.append(f'<p class="small">model: {html.escape(model)}</p>')
     if settings:
@@ -254,8 +253,8 @@ def write_report(result: EvalResult, path: str | Path, settings: dict | None = N
         out += ["<h3>Robustness (degraded queries)</h3>", html_table(table)]
     out.append("<h2 id='histograms'>Score histograms</h2>")
     if result.open is not None:
-        out += ["<p>Best cosine score of each query with the unknown SKUs removed from the gallery: "
-                "queries of enrolled SKUs (known) and of the removed ones (unknown). Dashed: the threshold.</p>",
+        out += [("<p>Best cosine score of each query with the unknown SKUs removed from the gallery: "
+                "queries of enrolled SKUs (known) and of the removed ones (unknown). Dashed: the threshold.</p>"),
                 histogram_svg({"known": result.open.known_scores, "unknown": result.open.unknown_scores},
                               threshold=result.open.at_threshold.threshold)]
     right_scores = [q.top_scores[0] for q in result.queries if q.correct and q.top_scores]
@@ -267,8 +266,8 @@ def write_report(result: EvalResult, path: str | Path, settings: dict | None = N
     misses = sorted((q for q in result.queries if not q.correct), key=lambda q: -q.top_scores[0])[:wrong]
     hits = [q for q in result.queries if q.correct][:: max(1, len([q for q in result.queries if q.correct]) // right)]
     out += ["<h2 id='examples'>Retrieval examples</h2>",
-            f"<p>Query (blue) and its 5 best SKUs, each by its closest gallery photo, with the cosine score: "
-            f"green is the query's SKU, red another. Wrong answers ({len(misses)} most confident shown):</p>"]
+            (f"<p>Query (blue) and its 5 best SKUs, each by its closest gallery photo, with the cosine score: "
+            f"green is the query's SKU, red another. Wrong answers ({len(misses)} most confident shown):</p>")]
     out += [_example(q, thumb) for q in misses]
     out.append(f"<p>Right answers ({len(hits[:right])} spread over the SKUs):</p>")
     out += [_example(q, thumb) for q in hits[:right]]
