@@ -27,7 +27,6 @@ RESULTS_DIR = BENCH_DIR / "results"
 CACHE_DIR = BENCH_DIR / ".cache"  # exported models, decoded photos (git-ignored)
 GROCERY_ENV = "SKULENS_GROCERY_DIR"
 DEFAULT_GROCERY = ROOT.parent / "shared" / "data" / "grocery"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 V3L = "mobilenet_v3_large"
 
 
@@ -205,6 +204,8 @@ def skip_without_grocery(run: Run) -> Path | None:
 
 def photos(split_dir: Path) -> list[tuple[str, Path]]:
     """``(sku, path)`` for every photo under ``split_dir/<SKU>/``, sorted."""
+    from embedder.preprocess import IMAGE_SUFFIXES
+
     out = []
     for sku_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
         out += [(sku_dir.name, p) for p in sorted(sku_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]

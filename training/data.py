@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from embedder.preprocess import load_image_file
+from embedder.preprocess import IMAGE_SUFFIXES, load_image_file
 
 logger = logging.getLogger(__name__)
 
 GROCERY_ENV = "SKULENS_GROCERY_DIR"
 #: ``../shared/data/grocery`` seen from the project root.
 DEFAULT_GROCERY_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grocery"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 #: SKUs of the grocery set kept out of training entirely: enrolled afterwards to
 #: measure open-set recognition (the evaluation uses the same list).

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from embedder.preprocess import ImageError, load_image
+from embedder.preprocess import IMAGE_SUFFIXES, ImageError, load_image
 from embedder.runtime import Embedder
 from training.robustness import CLEAN, apply_condition
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: Bump when decoding/letterboxing changes: cached vectors made the old way are then ignored.
 PREPROCESS_TAG = "letterbox1"
 
