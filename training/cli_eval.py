@@ -6,6 +6,10 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,15 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the threshold, store nothing")
     _common(p)
     p.set_defaults(func=calibrate_command)
+
+
+def _calibrate_settings(args: argparse.Namespace) -> Settings:
+    """The gallery settings ``calibrate`` shares with the service (environment, then the flags it declares),
+    read from ``service.settings`` directly: ``service.cli`` loads this module, so it must not import it."""
+    from service.settings import Settings
+
+    given = {"data_dir": args.data_dir, "model": args.model, "index_kind": args.index_kind}
+    return Settings(**{name: value for name, value in given.items() if value is not None})
 
 
 def _cache(args, version: str):
@@ -163,13 +176,12 @@ def calibrate_command(args) -> int:
 
     from embedder.runtime import LiteRTEmbedder
     from gallery.gallery import Gallery
-    from service.cli import settings_from
     from service.model_source import resolve_model
     from training import metrics
     from training.calibrate import CalibrationRefused, calibrate_for_till, calibration_record
     from training.eval_data import embed_files, scan_folder
 
-    settings = settings_from(args)
+    settings = _calibrate_settings(args)
     artifact = resolve_model(settings.model, settings.data_dir)
     embedder = LiteRTEmbedder(artifact, num_threads=args.threads)
     queries = scan_folder(args.queries)
