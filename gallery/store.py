@@ -218,12 +218,20 @@ class CatalogStore:
     # --- images and vectors -------------------------------------------------
     def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray, model_version: str,
                    name: str | None = None) -> list[int]:
-        """One transaction: the SKU (created if new), image records, vectors, change log."""
+        """One transaction: the SKU (created if new), image records, vectors, change log.
+
+        Idempotent per content: an image whose bytes (SHA-256) are already a reference image of
+        ``sku`` is not stored again; its existing id is returned in its place."""
         now = time.time()
         ids = []
         with self.transaction() as conn:
             self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
             for image, vector in zip(images, vectors, strict=True):
+                row = conn.execute("SELECT id FROM images WHERE sku = ? AND sha256 = ? ORDER BY id LIMIT 1",
+                                   (sku, image.sha256)).fetchone()
+                if row is not None:  # this content is already a reference image of this SKU: never twice
+                    ids.append(row[0])
+                    continue
                 cursor = conn.execute(
                     "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (sku, image.sha256, image.media_type, image.width, image.height, now))
@@ -234,6 +242,15 @@ class CatalogStore:
                              (ADD, image_id, sku, model_version))
                 ids.append(image_id)
         return ids
+
+    def existing_images(self, sku: str, digests: list[str]) -> dict[str, int]:
+        """Of ``digests``, those already a reference image of ``sku``: digest → image id."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(digests)), IN_CHUNK):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._query(f"SELECT sha256, MIN(id) FROM images WHERE sku = ? AND sha256 IN ({marks}) "
+                                     "GROUP BY sha256", (sku, *chunk)))
+        return found
 
     def add_vectors(self, image_ids: list[int], vectors: np.ndarray, model_version: str) -> int:
         """Vectors of another model for existing images (re-index); images deleted meanwhile are skipped."""

@@ -86,8 +86,19 @@ def run_bulk_enrolment(args: argparse.Namespace, opened) -> int:
 
     settings, _, embedder, gallery = opened
     plan = plan_enrolment(args.folder, args.csv, args.names, gallery.currency)
+    boxes = 0
+    if getattr(args, "voc", None):
+        from service.voc import plan_voc, read_label_map
+
+        label_map = read_label_map(args.label_map) if args.label_map else None
+        crops, skipped = plan_voc(args.voc, label_map, settings.max_pixels)
+        for sku, items in crops.items():
+            plan.images.setdefault(sku, []).extend(items)  # type: ignore[arg-type]
+        plan.skipped.extend(skipped)
+        boxes = sum(len(v) for v in crops.values())
     gallery.check_model()
     enrolled: Counter[str] = Counter()
+    already = 0
     total = sum(len(v) for v in plan.images.values())
     with tqdm(total=total, unit="img", desc="enrolling") as bar:
         for sku, paths in plan.images.items():
@@ -95,19 +106,26 @@ def run_bulk_enrolment(args: argparse.Namespace, opened) -> int:
                 gallery.merge_sku(sku, plan.names.get(sku), plan.prices.get(sku))
             for start in range(0, len(paths), args.batch_size):
                 decoded = []
-                for path in paths[start:start + args.batch_size]:
+                for path in paths[start:start + args.batch_size]:  # a Path, or a VOC box (service.voc.VocCrop)
                     try:
                         decoded.append(enrolment.decode_upload(path.read_bytes(), embedder.input_size,
                                                                settings.max_pixels))
                     except (OSError, ImageError) as exc:
                         plan.skipped.append((str(path), getattr(exc, "strerror", None) or str(exc)))
                 if decoded:
-                    prepared = enrolment.prepare(decoded, settings.catalogue_views)
-                    enrolment.commit(gallery, sku, prepared, embedder.embed(prepared.pixels), plan.names.get(sku))
-                    enrolled[sku] += len(decoded)
+                    sorted_out = enrolment.dedup(gallery, sku, decoded)  # idempotent: a re-run stores nothing
+                    already += len(decoded) - len(sorted_out.fresh)
+                    if sorted_out.fresh:
+                        prepared = enrolment.prepare(sorted_out.fresh, settings.catalogue_views)
+                        enrolment.commit(gallery, sku, prepared, embedder.embed(prepared.pixels), plan.names.get(sku))
+                        enrolled[sku] += len(sorted_out.fresh)
                 bar.update(len(paths[start:start + args.batch_size]))
     gallery.close(snapshot=True)
-    print(f"enrolled {sum(enrolled.values())} images of {len(enrolled)} SKUs into {settings.data_dir}")
+    print(f"enrolled {sum(enrolled.values())} images of {len(enrolled)} SKUs into {settings.data_dir}"
+          + (f"; {already} already there (not stored twice)" if already else ""))
+    if getattr(args, "voc", None):
+        voc_skipped = sum(1 for what, _ in plan.skipped if " object " in what or what.endswith(".xml"))
+        print(f"VOC: {boxes} boxes to enrol, {voc_skipped} skipped")
     if plan.skipped:
         print(f"skipped {len(plan.skipped)}:")
         for what, why in plan.skipped:

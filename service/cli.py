@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("folder", nargs="?", help="folder with one sub-folder of images per SKU")
         p.add_argument("--csv", help="CSV with columns sku,name,price,image_path (paths relative to the CSV)")
         p.add_argument("--names", help="CSV sku,name[,...] giving names for the folder's SKUs")
+        p.add_argument("--voc", metavar="DIR", help="LabelImg (Pascal VOC) .xml files and their images: every box "
+                                                    "is enrolled under the SKU its label names")
+        p.add_argument("--label-map", metavar="CSV", help="with --voc: CSV label,sku mapping box labels to SKU ids")
         p.add_argument("--batch-size", type=int, default=32)
         p.set_defaults(func="service.commands:enrol")
 

@@ -50,8 +50,10 @@ def _open(args: argparse.Namespace):
 def enrol(args: argparse.Namespace) -> int:
     from service.bulk_enrolment import run_bulk_enrolment
 
-    if not args.folder and not args.csv:
-        raise SystemExit("enrol: give a folder (one sub-folder per SKU) and/or --csv FILE")
+    if not args.folder and not args.csv and not args.voc:
+        raise SystemExit("enrol: give a folder (one sub-folder per SKU), --csv FILE and/or --voc DIR")
+    if args.label_map and not args.voc:
+        raise SystemExit("enrol: --label-map goes with --voc DIR")
     return run_bulk_enrolment(args, _open(args))
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from embedder.preprocess import decode_image
+from gallery.blobs import sha256_of
 from gallery.gallery import Gallery, ImageUpload
 from gallery.references import ReferenceBatch, reference_batch
 
@@ -39,6 +40,38 @@ class Prepared:
     @property
     def pixels(self) -> np.ndarray:
         return self.batch.pixels
+
+
+@dataclass(frozen=True)
+class Dedup:
+    """Photos of one enrolment sorted into those already stored for the SKU and those to store."""
+
+    digests: list[str]  # per photo posted, its content's SHA-256
+    known: dict[str, int]  # digest → id of the reference image of this SKU that already has it
+    fresh: list[DecodedUpload]  # to store: each new content once, in posted order
+
+    def result(self, new_ids: list[int]) -> EnrolResult:
+        ids = {**self.known, **dict(zip([sha256_of(d.upload.data) for d in self.fresh], new_ids, strict=True))}
+        return EnrolResult([ids[d] for d in self.digests], sorted({self.known[d] for d in self.digests if d in self.known}))
+
+
+@dataclass(frozen=True)
+class EnrolResult:
+    image_ids: list[int]  # one per photo posted, in order
+    already_present: list[int]  # of those, the reference images that were there before (stored once)
+
+
+def dedup(gallery: Gallery, sku: str, decoded: list[DecodedUpload]) -> Dedup:
+    """Every enrolment path is idempotent: content already a reference image of ``sku`` is reported,
+    not embedded or stored again (``CatalogStore.add_images`` checks again inside its transaction)."""
+    digests = [sha256_of(d.upload.data) for d in decoded]
+    known = gallery.store.existing_images(sku, digests)
+    fresh, seen = [], set(known)
+    for digest, item in zip(digests, decoded, strict=True):
+        if digest not in seen:
+            seen.add(digest)
+            fresh.append(item)
+    return Dedup(digests, known, fresh)
 
 
 def decode_upload(data: bytes, size: int, max_pixels: int) -> DecodedUpload:
@@ -70,13 +103,17 @@ def commit(gallery: Gallery, sku: str, prepared: Prepared, vectors: np.ndarray, 
     return gallery.enrol(sku, prepared.uploads, prepared.batch.split(np.asarray(vectors, np.float32)), name=name)
 
 
-async def enrol_through_batcher(state: AppState, sku: str, images: list[bytes], name: str | None) -> list[int]:
+async def enrol_through_batcher(state: AppState, sku: str, images: list[bytes], name: str | None) -> EnrolResult:
     """The HTTP route's enrolment: blocking steps in worker threads, inference through the micro-batcher."""
     settings = state.settings
     decoded = await run_in_threadpool(decode_all, images, state.embedder.input_size, settings.max_pixels)
     await run_in_threadpool(state.gallery.check_model)  # fail fast, before inference
-    prepared = await run_in_threadpool(prepare, decoded, settings.catalogue_views)
+    sorted_out = await run_in_threadpool(dedup, state.gallery, sku, decoded)
+    if not sorted_out.fresh:  # all already there: nothing to embed or store
+        return sorted_out.result([])
+    prepared = await run_in_threadpool(prepare, sorted_out.fresh, settings.catalogue_views)
     step = settings.max_images_per_request  # a photo's views are rows too: never more than the queue holds
     vectors = [await state.batcher.submit(prepared.pixels[start:start + step])
                for start in range(0, len(prepared.pixels), step)]
-    return await run_in_threadpool(commit, state.gallery, sku, prepared, np.concatenate(vectors), name)
+    ids = await run_in_threadpool(commit, state.gallery, sku, prepared, np.concatenate(vectors), name)
+    return sorted_out.result(ids)

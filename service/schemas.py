@@ -84,7 +84,9 @@ class SkuPage(BaseModel):
 
 class EnrolOut(BaseModel):
     sku: str
-    image_ids: list[int]
+    image_ids: list[int] = Field(description="One per photo posted, in order.")
+    already_present: list[int] = Field(default_factory=list, description="Reference images that already held one "
+                                                                         "of the photos (not stored twice).")
     model_version: str
 
 

@@ -81,15 +81,21 @@ async def delete_sku(sku: SkuId, state: StateDep, _role=Merchandiser) -> Respons
 
 
 @router.post("/{sku}/images", response_model=EnrolOut, status_code=201, openapi_extra=ENROL_BODY,
-             summary="Enrol reference images (multipart field 'images'); the SKU is created if new")
-async def enrol_images(sku: SkuId, request: Request, state: StateDep, _role=Merchandiser) -> EnrolOut:
+             summary="Enrol reference images (multipart field 'images'); the SKU is created if new; a photo already "
+                     "a reference image of the SKU is not stored twice (200 when nothing was new)",
+             responses={200: {"model": EnrolOut, "description": "Every photo was already there"}})
+async def enrol_images(sku: SkuId, request: Request, state: StateDep, response: Response,
+                       _role=Merchandiser) -> EnrolOut:
     images = await read_images(request, state.settings, "images", single=False)
     form = await request.form() if request.headers.get("content-type", "").startswith("multipart/") else {}
     name = form.get("name") if isinstance(form.get("name"), str) else None
     if name is not None and not 1 <= len(name) <= 200:
         raise ApiError(422, "invalid_name", f"name must be 1-200 characters, received {len(name)}")
-    ids = await enrolment.enrol_through_batcher(state, sku, [data for data, _ in images], name)
-    return EnrolOut(sku=sku, image_ids=ids, model_version=state.embedder.version)
+    result = await enrolment.enrol_through_batcher(state, sku, [data for data, _ in images], name)
+    if len(result.already_present) == len(set(result.image_ids)):
+        response.status_code = 200  # nothing new was stored
+    return EnrolOut(sku=sku, image_ids=result.image_ids, already_present=result.already_present,
+                    model_version=state.embedder.version)
 
 
 @router.get("/{sku}/images/{image_id}", summary="The stored reference image file",
