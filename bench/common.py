@@ -15,6 +15,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # ``python bench/NAME.py`` as well as ``python -m bench.NAME``
@@ -73,9 +78,9 @@ def training_running() -> bool:
     return bool(done.stdout.strip())
 
 
-def code_version() -> dict:
+def code_version() -> dict[str, Any]:
     """The commit the code under test is at, and whether service/gallery/embedder differ from it."""
-    def git(*args):
+    def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
     return {"commit": git("rev-parse", "--short", "HEAD"),
@@ -83,7 +88,7 @@ def code_version() -> dict:
                                                           "embedder", "pyproject.toml"))}
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     return {
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
@@ -119,7 +124,7 @@ class Run:
         spec = getattr(sys.modules.get("__main__"), "__spec__", None)
         how = ["-m", spec.name] if spec is not None and spec.name else [os.path.relpath(sys.argv[0], ROOT)]
         command = " ".join(shlex.quote(a) for a in [".venv/bin/python", *how, *sys.argv[1:]])
-        self.data: dict = {"benchmark": name, "command": command,
+        self.data: dict[str, Any] = {"benchmark": name, "command": command,
                            "machine": machine(), "code": code_version(), "notes": []}
         self._busy0, self._own0 = busy_cpu_seconds(), own_cpu_seconds()
         print(f"# {name}: {self.data['machine']['cpu_model']}, {self.data['machine']['cores']} cores, "
@@ -145,13 +150,13 @@ class Run:
         return path
 
 
-def table(rows: list[dict], columns: list[str] | None = None) -> str:
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     """A markdown table of ``rows`` (dicts); floats shown with 4 significant digits."""
     if not rows:
         return "(no rows)"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))
 
-    def fmt(v) -> str:
+    def fmt(v: Any) -> str:
         if v is None:
             return "-"
         if isinstance(v, float):
@@ -163,7 +168,7 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def percentiles(samples_s: list[float]) -> dict:
+def percentiles(samples_s: list[float]) -> dict[str, Any]:
     """p50/p95/p99/mean in milliseconds (numpy's default linear interpolation)."""
     import numpy as np
 
@@ -212,7 +217,7 @@ def photos(split_dir: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def decoded(paths: list[Path], size: int, tag: str):
+def decoded(paths: list[Path], size: int, tag: str) -> np.ndarray:
     """Photos decoded with the serving preprocessing, cached as ``bench/.cache/pixels-<tag>-<size>.npy``."""
     import numpy as np
 
@@ -220,7 +225,8 @@ def decoded(paths: list[Path], size: int, tag: str):
 
     cache = CACHE_DIR / f"pixels-{tag}-{len(paths)}-{size}.npy"
     if cache.is_file():
-        return np.load(cache)
+        cached: np.ndarray = np.load(cache)
+        return cached
     out = np.stack([load_image(p.read_bytes(), size=size) for p in paths])
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, out)
@@ -238,7 +244,7 @@ def shipped_model_dir() -> Path | None:
         return None
 
 
-def keras_v3large(seed: int = 0, input_size: int = 224):
+def keras_v3large(seed: int = 0, input_size: int = 224) -> keras.Model:
     """MobileNetV3Large + Dense(256) head, random weights (speed does not depend on the values).
 
     Keras' global seed is set first, so every call (and every precision exported from it) has the

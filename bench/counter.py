@@ -24,6 +24,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,12 +38,18 @@ from counter.scenes import Product, make_scene
 from counter.segment import BackgroundSegmenter
 from embedder.preprocess import letterbox
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from counter.boxes import Box
+    from embedder.runtime import LiteRTEmbedder
+
 
 def products(root: Path) -> list[Product]:
     return [Product(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in sorted((root / "iconic").glob("*.jpg"))]
 
 
-def recogniser(root: Path):
+def recogniser(root: Path) -> tuple[LiteRTEmbedder, Callable[[list[np.ndarray]], list[str]]]:
     """``crops -> SKUs``: the shipped model, nearest reference image among train + catalogue photos."""
     from embedder.artifact import default_model_dir, load_artifact
     from embedder.runtime import LiteRTEmbedder
@@ -64,7 +71,7 @@ def recogniser(root: Path):
     return embedder, recognise
 
 
-def crops_of(photo: np.ndarray, boxes) -> list[np.ndarray]:
+def crops_of(photo: np.ndarray, boxes: Iterable[Box]) -> list[np.ndarray]:
     return [photo[b.y0:b.y1, b.x0:b.x1] for b in boxes]
 
 

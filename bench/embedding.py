@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,6 +43,12 @@ from bench.common import (
     table,
     v3large_export,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import keras
+    import numpy as np
 
 THREADS = 2
 BATCHES = (1, 16, 32)
@@ -63,7 +69,7 @@ print(json.dumps({"n": n, "reps": reps, "best_gflops": flops / min(times) / 1e9,
 """
 
 
-def measure_peak(threads: int, n: int = 4096, reps: int = 7) -> dict:
+def measure_peak(threads: int, n: int = 4096, reps: int = 7) -> dict[str, Any]:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads)}
     out = subprocess.run([sys.executable, "-c", PEAK_CODE, str(n), str(reps)], env=env, capture_output=True,
@@ -71,7 +77,7 @@ def measure_peak(threads: int, n: int = 4096, reps: int = 7) -> dict:
     return {"threads": threads, **json.loads(out)}
 
 
-def count_macs(model) -> int:
+def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one image through a Keras model (conv, depthwise conv, dense)."""
     import keras
 
@@ -92,19 +98,27 @@ def count_macs(model) -> int:
 
 
 # --- variants -------------------------------------------------------------------
+class Embeds(Protocol):
+    """What a variant measures: ``Embedder`` or ``KerasCall``."""
+
+    input_size: int
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray: ...
+
+
 class Variant:
-    def __init__(self, label: str, weights: str, runtime: str, precision: str, factory, macs: int | None,
-                 file_bytes: int | None = None):
+    def __init__(self, label: str, weights: str, runtime: str, precision: str, factory: Callable[[], Embeds],
+                 macs: int | None, file_bytes: int | None = None) -> None:
         self.label, self.weights, self.runtime, self.precision = label, weights, runtime, precision
         self.factory, self.macs, self.file_bytes = factory, macs, file_bytes
-        self._embedder = None
+        self._embedder: Embeds | None = None
         # filled by the recall pass (None where it did not run or does not apply)
         self.recall1: float | None = None
         self.recall1_held: float | None = None
         self.cosine_to_fp32: float | None = None
 
     @property
-    def embedder(self):
+    def embedder(self) -> Embeds:
         if self._embedder is None:
             self._embedder = self.factory()
         return self._embedder
@@ -113,7 +127,7 @@ class Variant:
 class KerasCall:
     """The Keras model called through one traced ``tf.function`` (no ``predict`` loop overhead)."""
 
-    def __init__(self, model):
+    def __init__(self, model: keras.Model) -> None:
         import tensorflow as tf
 
         self.model = model
@@ -122,7 +136,7 @@ class KerasCall:
         self.input_size = int(model.input_shape[1])
         self._fn = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
 
-    def embed(self, pixels):
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
         import numpy as np
 
         return np.asarray(self._fn(pixels), dtype=np.float32)
@@ -137,7 +151,7 @@ def litert_variant(label: str, weights: str, directory: Path, macs: int | None, 
                    lambda: LiteRTEmbedder(artifact, num_threads=threads), macs, artifact.tflite_path.stat().st_size)
 
 
-def keras_variants(label: str, weights: str, model, macs: int) -> list[Variant]:
+def keras_variants(label: str, weights: str, model: keras.Model, macs: int) -> list[Variant]:
     from embedder.runtime import KerasEmbedder
 
     return [Variant(f"{label} Keras predict", weights, "Keras (KerasEmbedder: model.predict)", "float32",
@@ -153,7 +167,7 @@ def find_trained(run: Run, explicit: str | None) -> Path | None:
     if explicit:
         return Path(explicit)
     runs = ROOT / "runs"
-    candidates = []
+    candidates: list[tuple[Path, dict[str, Any]]] = []
     for path in sorted(runs.glob("**/model.keras"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []:
         meta_path = path.parent / "training_meta.json"
         if meta_path.is_file() and json.loads(meta_path.read_text()).get("trained"):
@@ -163,10 +177,11 @@ def find_trained(run: Run, explicit: str | None) -> Path | None:
         from embedder.artifact import load_artifact
 
         card = load_artifact(shipped)
-        for path, meta in reversed(candidates):
+        candidate: Path
+        for candidate, meta in reversed(candidates):
             if (meta.get("backbone") == card.backbone and meta.get("stage") == card.extra.get("stage")
                     and meta.get("val_recall_at_1") == card.extra.get("val_recall_at_1")):
-                return path
+                return candidate
         run.note("no model.keras under runs/ matches the shipped model's card (backbone, stage, val_recall_at_1)")
     default = runs / "shipped" / "stage2" / "model.keras"
     if default.is_file():
@@ -233,7 +248,7 @@ def build_variants(run: Run, want_trained: bool, trained_keras: str | None = Non
 
 
 # --- measurements ---------------------------------------------------------------
-def images_per_second(embedder, pixels, seconds: float) -> float:
+def images_per_second(embedder: Embeds, pixels: np.ndarray, seconds: float) -> float:
     embedder.embed(pixels)  # warm-up (first call plans memory / traces)
     embedder.embed(pixels)
     done, started = 0, time.perf_counter()

@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,7 +27,7 @@ from bench import serverkit
 from bench.common import Run, percentiles, photos, serving_model_dir, skip_without_grocery, table
 
 
-def summarise(label: str, trials: list[dict]) -> dict:
+def summarise(label: str, trials: list[dict[str, Any]]) -> dict[str, Any]:
     post = percentiles([t["post_s"] for t in trials])
     rec = percentiles([t["recognise_s"] for t in trials])
     return {"scenario": label, "trials": len(trials),

@@ -16,23 +16,33 @@ With many photos per SKU that repeats; this measures how often and what it costs
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Run, percentiles, table
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
+    Search = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
 N = 100_000
 DIM = 256
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, and no stray flags
     import faiss
     import numpy as np
 
@@ -56,9 +66,10 @@ def main() -> int:
                 calls: list[int] = []
                 inner = gallery._index.search
 
-                def counted(q, k, inner=inner, calls=calls):
+                def counted(queries: np.ndarray, k: int, inner: Search = inner,
+                            calls: list[int] = calls) -> tuple[np.ndarray, np.ndarray]:
                     calls.append(k)
-                    return inner(q, k)
+                    return inner(queries, k)
 
                 gallery._index.search = counted  # type: ignore[method-assign]  # counts the fetches of one search
                 for threads in (1, 2):

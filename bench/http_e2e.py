@@ -18,7 +18,9 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,7 +37,7 @@ from bench.common import (
     table,
     v3large_export,
 )
-from bench.loadgen import encode, run_level, run_level_raw
+from bench.loadgen import Judge, encode, run_level, run_level_raw
 from bench.profiling import start_record, summarise, thread_names
 
 TARGETS = {"recognize_p50_ms_c1": 15.0, "recognize_rps_c8": 150.0, "recognize_p99_ms_c8": 100.0}
@@ -88,16 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     queries = photos(grocery / "val")
     bodies = [(sku, path.read_bytes()) for sku, path in queries]
 
-    def judge_single(n: int, body: bytes):
+    def judge_single(n: int, body: bytes) -> bool:
         matches = json.loads(body)["matches"]
         return bool(matches) and matches[0]["sku"] == bodies[n % len(bodies)][0]
 
-    def judge_batch(n: int, body: bytes):
+    def judge_batch(n: int, body: bytes) -> float:
         results = json.loads(body)["results"]
         expected = [bodies[(4 * n + j) % len(bodies)][0] for j in range(4)]
-        return sum(bool(r["matches"]) and r["matches"][0]["sku"] == e for r, e in zip(results, expected)) / 4
+        return sum(bool(r["matches"] and r["matches"][0]["sku"] == e) for r, e in zip(results, expected)) / 4
 
-    endpoints = {
+    endpoints: dict[str, tuple[Callable[[int], dict[str, Any]], Judge, int, list[int]]] = {
         "recognize": (lambda n: {"url": "/v1/recognize", "content": bodies[n % len(bodies)][1],
                                  "headers": {"Content-Type": "image/jpeg"}}, judge_single, 1, levels),
         "recognize-multipart": (lambda n: {"url": "/v1/recognize", "files": [
@@ -141,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
                             profile = start_record(process.pid, args.seconds + args.warmup, profile_path)
                         pid = process.pid
-                        marks: dict = {}
+                        marks: dict[str, Any] = {}
 
-                        def on_start(marks=marks, pid=pid):  # the measured window opens (after the warm-up)
+                        def on_start(marks: dict[str, Any] = marks, pid: int = pid) -> None:  # the measured window opens (after the warm-up)
                             marks["cpu0"], marks["threads0"] = serverkit.cpu_seconds(pid), serverkit.thread_cpu(pid)
 
-                        def on_end(marks=marks, pid=pid):
+                        def on_end(marks: dict[str, Any] = marks, pid: int = pid) -> None:
                             marks["cpu1"], marks["threads1"] = serverkit.cpu_seconds(pid), serverkit.thread_cpu(pid)
 
                         before = serverkit.scrape(http)  # batch counters: warm-up included (the mean barely moves)

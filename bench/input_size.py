@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,12 +25,16 @@ import numpy as np
 
 from bench.common import CACHE_DIR, Run, table
 
+if TYPE_CHECKING:
+    from embedder.artifact import ModelArtifact
+    from embedder.runtime import Embedder
+
 SIZES = (224, 256, 288)
 BATCHES = (1, 16)
 BACKBONE = "mobilenet_v3_large_minimalistic"
 
 
-def export(size: int):
+def export(size: int) -> ModelArtifact:
     """The artifact for ``size`` px (cached under bench/.cache)."""
     from embedder.artifact import ModelNotFound, load_artifact
 
@@ -46,7 +51,7 @@ def export(size: int):
                             weights_origin="random initialisation (speed only)", trained=False)
 
 
-def rate(embedder, size: int, batch: int, seconds: float) -> float:
+def rate(embedder: Embedder, size: int, batch: int, seconds: float) -> float:
     pixels = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
     embedder.embed(pixels)  # warm-up
     done, start = 0, time.perf_counter()
@@ -72,7 +77,7 @@ def main() -> None:
                 samples[(size, batch)].append(rate(embedders[size], size, batch, args.seconds))
     rows = []
     for size in SIZES:
-        row: dict = {"input px": size, "relative pixels": (size / 224) ** 2}
+        row: dict[str, Any] = {"input px": size, "relative pixels": (size / 224) ** 2}
         for batch in BATCHES:
             row[f"img/s b{batch} (median)"] = statistics.median(samples[(size, batch)])
         row["ms/img b1"] = 1000 / row["img/s b1 (median)"]

@@ -10,8 +10,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+
+#: ``judge(n, body)`` → True/False/None, or a fraction right
+Judge = Callable[[int, bytes], bool | float | None]
+#: run when the measured window opens or closes
+Hook = Callable[[], None]
 
 
 @dataclass
@@ -19,11 +25,11 @@ class LevelResult:
     concurrency: int
     seconds: float
     latencies_s: list[float] = field(default_factory=list)
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
     correct: float = 0.0
     judged: int = 0
     client_cpu_s: float = 0.0
-    errors: Counter = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> int:
@@ -35,8 +41,8 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _level(url: str, concurrency: int, make_request: Callable[[int], dict], judge: Callable | None,
-                 seconds: float, max_requests: int, warmup_s: float, on_start=None, on_end=None) -> LevelResult:
+async def _level(url: str, concurrency: int, make_request: Callable[[int], dict[str, Any]], judge: Judge | None,
+                 seconds: float, max_requests: int, warmup_s: float, on_start: Hook | None = None, on_end: Hook | None = None) -> LevelResult:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     counter = itertools.count()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
@@ -82,16 +88,16 @@ async def _level(url: str, concurrency: int, make_request: Callable[[int], dict]
     return result
 
 
-def run_level(url: str, concurrency: int, make_request: Callable[[int], dict], judge: Callable | None = None,
-              seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start=None,
-              on_end=None) -> LevelResult:
+def run_level(url: str, concurrency: int, make_request: Callable[[int], dict[str, Any]], judge: Judge | None = None,
+              seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start: Hook | None = None,
+              on_end: Hook | None = None) -> LevelResult:
     """``make_request(n)`` returns ``client.post`` keyword arguments; ``judge(n, body)`` → True/False/None (or a
     fraction). ``on_start()`` / ``on_end()`` run right when the measured window (after the warm-up) opens / closes."""
     return asyncio.run(_level(url, concurrency, make_request, judge, seconds, max_requests, warmup_s, on_start, on_end))
 
 
 # --- a minimal raw HTTP/1.1 client: the same closed loop with far less client CPU ----------------
-def encode(url: str, kwargs: dict) -> bytes:
+def encode(url: str, kwargs: dict[str, Any]) -> bytes:
     """One POST as bytes on the wire (headers + body), encoded once by httpx."""
     request = httpx.Request("POST", url + kwargs["url"], **{k: v for k, v in kwargs.items() if k != "url"})
     body = request.read()
@@ -113,8 +119,8 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Callable | None, seconds: float,
-                     max_requests: int, warmup_s: float, on_start=None, on_end=None) -> LevelResult:
+async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Judge | None, seconds: float,
+                     max_requests: int, warmup_s: float, on_start: Hook | None = None, on_end: Hook | None = None) -> LevelResult:
     parsed = httpx.URL(url)
     counter = itertools.count()
 
@@ -157,9 +163,9 @@ async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Ca
     return result
 
 
-def run_level_raw(url: str, concurrency: int, encoded: list[bytes], judge: Callable | None = None,
-                  seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start=None,
-                  on_end=None) -> LevelResult:
+def run_level_raw(url: str, concurrency: int, encoded: list[bytes], judge: Judge | None = None,
+                  seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start: Hook | None = None,
+                  on_end: Hook | None = None) -> LevelResult:
     """Like ``run_level`` with pre-encoded requests (``encoded[n % len]``) on raw asyncio streams."""
     return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s, on_start,
                                   on_end))

@@ -9,6 +9,7 @@ what a freshly started thread sees, and what it sees when ``OMP_NUM_THREADS`` is
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ print(json.dumps(seen))
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, and no stray flags
     import json
 
     run = Run("omp_check")

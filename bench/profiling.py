@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 
 def py_spy() -> str | None:
@@ -17,7 +18,7 @@ def py_spy() -> str | None:
 
 
 def start_record(pid: int, seconds: float, out: Path, rate: int = 100, native: bool = False,
-                 gil: bool = False) -> subprocess.Popen | None:
+                 gil: bool = False) -> subprocess.Popen[bytes] | None:
     """``py-spy record`` of ``pid`` for ``seconds`` into ``out`` (collapsed stacks), in the background."""
     exe = py_spy()
     if exe is None:
@@ -75,10 +76,10 @@ def thread_names(path: Path) -> dict[int, str]:
     return names
 
 
-def categorise(path: Path) -> list[dict]:
+def categorise(path: Path) -> list[dict[str, Any]]:
     """Share of the samples per category of work (see ``CATEGORIES``); a stack whose last frame is the
     event loop's ``Runner.run`` is the main thread inside uvloop's C code (I/O, HTTP parsing, or epoll)."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     total = 0
     for line in Path(path).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -95,11 +96,11 @@ def categorise(path: Path) -> list[dict]:
     return [{"category": name, "share": round(n / total, 4) if total else 0.0} for name, n in counts.most_common()]
 
 
-def summarise(path: Path, top: int = 15) -> dict:
+def summarise(path: Path, top: int = 15) -> dict[str, Any]:
     """Leaf ("self") and inclusive shares of the samples in a py-spy raw file, per function."""
-    own: Counter = Counter()
-    inclusive: Counter = Counter()
-    threads: Counter = Counter()
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     total = 0
     for line in Path(path).read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -112,6 +113,8 @@ def summarise(path: Path, top: int = 15) -> dict:
         own[_short(frames[-1])] += n
         for f in {_short(f) for f in frames[1:]}:
             inclusive[f] += n
-    share = lambda c: [{"function": f, "share": round(n / total, 4)} for f, n in c.most_common(top)]  # noqa: E731
+    def share(c: Counter[str]) -> list[dict[str, Any]]:
+        return [{"function": f, "share": round(n / total, 4)} for f, n in c.most_common(top)]
+
     return {"samples": total, "self": share(own), "inclusive": share(inclusive), "threads": share(threads),
             "categories": categorise(path)}

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +39,7 @@ def service_commit(date_utc: str) -> str:
     return f"`{out}`" if out else "unknown"
 
 
-def provenance(d: dict) -> str:
+def provenance(d: dict[str, Any]) -> str:
     m = d["machine"]
     busy = m.get("busy_processes_at_start") or []
     lines = [f"- command: `{d['command']}`",
@@ -55,7 +56,7 @@ def provenance(d: dict) -> str:
     return "\n".join(lines)
 
 
-def section(name: str, d: dict) -> str:
+def section(name: str, d: dict[str, Any]) -> str:
     title = TITLES.get(name) or (f"2. HTTP end to end, run `{name}`" if name.startswith("http_") else name)
     out = [f"### {title} (`bench/results/{name}.json`)", "", provenance(d), ""]
     if name == "embedding":

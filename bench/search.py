@@ -1,5 +1,8 @@
 """Benchmark 3: gallery search latency and recall@10 against exact search, flat vs HNSW.
 
+if TYPE_CHECKING:
+    import numpy as np
+
 Synthetic unit vectors, d=256, 10k / 100k / 1M, through ``gallery.search.FlatIndex`` and
 ``gallery.search.HNSWIndex`` (M=32, efConstruction=80, efSearch=64: the service's
 settings). Each (size, kind) runs in its own child process so its memory can be read
@@ -31,12 +34,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Run, percentiles, rss_mib, table
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DIM = 256
 K = 10
@@ -44,13 +50,14 @@ CLUSTER = 10  # clustered: reference images per "SKU"
 SIGMA = 0.62  # clustered: member-to-centre cosine ~0.85, member-to-member ~0.72
 
 
-def unit(x):
+def unit(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    unit_rows: np.ndarray = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return unit_rows
 
 
-def make_data(n: int, dataset: str, n_queries: int):
+def make_data(n: int, dataset: str, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
     """``(base, queries)``: unit vectors; see the module docstring for the two datasets."""
     import numpy as np
 
@@ -71,7 +78,7 @@ def make_data(n: int, dataset: str, n_queries: int):
 
 
 def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int, ef_values: list[int],
-           thread_counts: list[int]) -> dict:
+           thread_counts: list[int]) -> dict[str, Any]:
     import faiss
     import numpy as np
 
@@ -119,13 +126,14 @@ def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int
     return out
 
 
-def run_child(n: int, kind: str, dataset: str, args) -> dict:
+def run_child(n: int, kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.search", "--child", f"{n}:{kind}:{dataset}", "--query-seconds",
            str(args.query_seconds), "--queries", str(args.queries), "--ef", args.ef, "--threads", args.threads]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
     if done.returncode != 0:
         raise RuntimeError(f"search child {n}:{kind}:{dataset} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

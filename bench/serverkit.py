@@ -6,6 +6,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -15,7 +16,7 @@ from tests.e2e.server import Server
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def start(data_dir: Path, model_dir: Path, extra_args: list[str] | None = None, env: dict | None = None,
+def start(data_dir: Path, model_dir: Path, extra_args: list[str] | None = None, env: dict[str, Any] | None = None,
           timeout: float = 600.0) -> tuple[Server, float]:
     """Start ``skulens serve`` and wait for ``/readyz`` 200; returns the server and seconds from spawn to ready."""
     server = Server(Path(data_dir), Path(model_dir), extra_args or [], env=env or {})
@@ -35,7 +36,7 @@ def start(data_dir: Path, model_dir: Path, extra_args: list[str] | None = None, 
     return server, time.perf_counter() - started
 
 
-def enrol_folder(http: httpx.Client, folder: Path, per_request: int = 16, limit: int | None = None) -> dict:
+def enrol_folder(http: httpx.Client, folder: Path, per_request: int = 16, limit: int | None = None) -> dict[str, Any]:
     """POST every photo under ``folder/<SKU>/`` to ``/v1/skus/<SKU>/images``, ``per_request`` at a time."""
     items = photos(folder)[:limit] if limit else photos(folder)
     by_sku: dict[str, list[Path]] = {}
@@ -72,7 +73,7 @@ def scrape(http: httpx.Client) -> dict[str, float]:
     return out
 
 
-def enrol_then_recognise(http: httpx.Client, trials: list[tuple[str, bytes]]) -> list[dict]:
+def enrol_then_recognise(http: httpx.Client, trials: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
     """For each ``(new SKU id, photo)``: POST it as that SKU's only reference image, then at once
     recognise the same photo; returns per-trial POST and recognise latencies and the answer."""
     out = []
@@ -95,7 +96,7 @@ def enrol_then_recognise(http: httpx.Client, trials: list[tuple[str, bytes]]) ->
 class VariantServer(Server):
     """``bench.variant_server`` (the unchanged app with one knob turned) instead of ``skulens serve``."""
 
-    def __init__(self, data_dir: Path, model_dir: Path, variant_args: list[str], env: dict | None = None):
+    def __init__(self, data_dir: Path, model_dir: Path, variant_args: list[str], env: dict[str, Any] | None = None):
         super().__init__(data_dir, model_dir, [], env=env or {})
         self.variant_args = variant_args
 
@@ -124,7 +125,7 @@ class VariantServer(Server):
         raise RuntimeError(f"variant server did not start in {timeout} s")
 
 
-def start_variant(data_dir: Path, model_dir: Path, variant_args: list[str], env: dict | None = None,
+def start_variant(data_dir: Path, model_dir: Path, variant_args: list[str], env: dict[str, Any] | None = None,
                   timeout: float = 600.0) -> tuple[Server, float]:
     server = VariantServer(Path(data_dir), Path(model_dir), variant_args, env)
     started = time.perf_counter()
@@ -147,7 +148,7 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
-def thread_cpu_delta(pid: int, before: dict, after: dict, seconds: float,
+def thread_cpu_delta(pid: int, before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], seconds: float,
                      names: dict[int, str] | None = None) -> dict[str, float]:
     """CPU cores used per group of threads between two ``thread_cpu`` readings.
 

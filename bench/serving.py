@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,6 +44,10 @@ from bench.common import (
     table,
 )
 from bench.loadgen import run_level
+
+if TYPE_CHECKING:
+    from embedder.artifact import ModelArtifact
+    from tests.e2e.server import Server
 
 SIGMA = 0.62
 
@@ -76,11 +81,12 @@ def fill_gallery(data_dir: Path, model_version: str, dim: int, n: int, per_sku: 
     return time.perf_counter() - started
 
 
-def memory_of(server) -> dict:
+def memory_of(server: Server) -> dict[str, Any]:
+    assert server.process is not None  # a started server
     return {"rss_mib": rss_mib(server.process.pid), "hwm_mib": hwm_mib(server.process.pid)}
 
 
-def recognise_c1(server, bodies: list[bytes], n: int) -> dict:
+def recognise_c1(server: Server, bodies: list[bytes], n: int) -> dict[str, Any]:
     result = run_level(server.url, 1, lambda i: {"url": "/v1/recognize", "content": bodies[i % len(bodies)],
                                                  "headers": {"Content-Type": "image/jpeg"}},
                        seconds=60.0, max_requests=n, warmup_s=1.0)
@@ -88,7 +94,7 @@ def recognise_c1(server, bodies: list[bytes], n: int) -> dict:
             **percentiles(result.latencies_s)}
 
 
-def gallery_search(data_dir: Path, artifact, kinds: list[str], n_queries: int = 500) -> list[dict]:
+def gallery_search(data_dir: Path, artifact: ModelArtifact, kinds: list[str], n_queries: int = 500) -> list[dict[str, Any]]:
     """``Gallery.search`` in-process (index search + per-SKU aggregation + SKU names from SQLite), one query
     per call, on the large gallery the servers left behind (their index snapshots are loaded)."""
     import faiss

@@ -21,11 +21,17 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench.common  # noqa: F401  (sys.path, TF log level)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         inner = app.router.lifespan_context
 
         @asynccontextmanager
-        async def lifespan(a):
+        async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
             import anyio.to_thread
 
             anyio.to_thread.current_default_thread_limiter().total_tokens = args.threadpool_tokens

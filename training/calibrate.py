@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,8 @@ class Calibration:
     note: str
 
 
-def _check(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, target: float):
+def _check(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
+           target: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scores = np.asarray(scores, dtype=np.float64).ravel()
     is_known = np.asarray(is_known, dtype=bool).ravel()
     correct = np.asarray(correct, dtype=bool).ravel() & is_known
@@ -200,7 +202,7 @@ def calibrate_for_till(scores: np.ndarray, correct: np.ndarray, is_known: np.nda
 
 
 def calibration_record(calibration: Calibration, scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                       model_version: str, data: dict, points: int = 101) -> dict:
+                       model_version: str, data: dict[str, Any], points: int = 101) -> dict[str, Any]:
     """The chosen threshold with its whole curve and provenance (model, data, date), as stored."""
     import datetime
     from dataclasses import asdict

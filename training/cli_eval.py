@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from service.settings import Settings
+    from training.eval_data import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-out", type=Path, help="write the results as JSON to this file")
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "evaluate", help="measure a model on a gallery folder and a query folder (one sub-folder per SKU)",
         description="Closed-set retrieval metrics with every gallery SKU enrolled; open-set metrics with the "
@@ -97,7 +98,7 @@ def _calibrate_settings(args: argparse.Namespace) -> Settings:
     return Settings(**{name: value for name, value in given.items() if value is not None})
 
 
-def _cache(args, version: str):
+def _cache(args: argparse.Namespace, version: str) -> EmbeddingCache | None:
     from training.eval_data import EmbeddingCache, default_cache_dir
 
     return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir(), version)
@@ -115,7 +116,7 @@ def _conditions(value: str | None) -> tuple[str, ...]:
     return names
 
 
-def evaluate_command(args) -> int:
+def evaluate_command(args: argparse.Namespace) -> int:
     from embedder.artifact import ModelNotFound, default_model_dir, load_artifact
     from embedder.runtime import LiteRTEmbedder
     from training.eval_data import scan_folder
@@ -171,7 +172,7 @@ def evaluate_command(args) -> int:
     return 0
 
 
-def calibrate_command(args) -> int:
+def calibrate_command(args: argparse.Namespace) -> int:
     import numpy as np
 
     from embedder.runtime import LiteRTEmbedder

@@ -7,13 +7,20 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from embedder.export import PRECISIONS
+
+if TYPE_CHECKING:
+    import keras
+
+    from embedder.artifact import ModelArtifact
+    from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("train", help="train the embedder (stage 1: head on cached features; stage 2: top blocks)",
                               description="Train with batch-hard triplet loss. Settings: --config FILE (JSON), "
                                           "then flags override it.")
@@ -72,7 +79,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=export_command)
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     from training.config import TrainConfig
 
     config = TrainConfig.load(args.config) if args.config else TrainConfig()
@@ -173,7 +180,8 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def parity_command(model, artifact, meta: dict, data_dir: str | None) -> dict:
+def parity_command(model: keras.Model, artifact: ModelArtifact, meta: dict[str, Any],
+                   data_dir: str | None) -> dict[str, Any]:
     """Run ``training.parity.export_parity`` on the grocery photos and record it in the model folder's card."""
     from dataclasses import asdict
 

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,18 +31,18 @@ EXTRA_NAMES = {"at_p95_shifted_precision": "at the P=0.95 threshold (cross-fitte
                "at_p95_shifted_known_acceptance": "same: known queries accepted"}
 
 
-def load_rows(run: Path, result_name: str) -> dict[int, dict]:
+def load_rows(run: Path, result_name: str) -> dict[int, dict[str, Any]]:
     return {int(p.parent.name.removeprefix("fold")): json.loads(p.read_text())
             for p in sorted(run.glob(f"fold*/{result_name}"))}
 
 
-def cell(stat: dict | None) -> str:
+def cell(stat: dict[str, Any] | None) -> str:
     if stat is None or not np.isfinite(stat["mean"]):
         return "n/a"
     return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
 
 
-def table(runs: dict[str, dict[int, dict]], folds: list[int] | None, target: float) -> str:
+def table(runs: dict[str, dict[int, dict[str, Any]]], folds: list[int] | None, target: float) -> str:
     figures = {}
     for label, rows in runs.items():
         chosen = [rows[f] for f in (folds if folds is not None else sorted(rows))]

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from embedder.backbones import WEIGHTS_ENV, get_backbone
 from embedder.model import DEFAULT_BACKBONE, DEFAULT_EMBEDDING_DIM, DEFAULT_INPUT_SIZE
@@ -71,13 +72,13 @@ class TrainConfig:
         weights = self.weights or os.environ.get(WEIGHTS_ENV) or "imagenet"
         return None if weights == "none" else weights
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["held_out"] = list(self.held_out)
         return out
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -93,12 +94,12 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> TrainConfig:
+    def load(cls, path: str | os.PathLike[str]) -> TrainConfig:
         try:
             values = json.loads(Path(path).read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"config file {str(path)!r} is not valid JSON: {exc}") from exc
         return cls.from_dict(values)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -63,7 +63,7 @@ class ImageFolder:
         return digest.hexdigest()[:16]
 
 
-def list_skus(root: str | os.PathLike) -> list[str]:
+def list_skus(root: str | os.PathLike[str]) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {str(root)!r} does not exist")
@@ -84,7 +84,7 @@ def select_skus(skus: Iterable[str], exclude: Iterable[str] = (), include: Itera
     return sorted(chosen)
 
 
-def list_image_folder(root: str | os.PathLike, class_names: Sequence[str] | None = None,
+def list_image_folder(root: str | os.PathLike[str], class_names: Sequence[str] | None = None,
                       exclude: Iterable[str] = ()) -> ImageFolder:
     """List ``root/<SKU>/*`` images. With ``class_names``, only those SKUs, labelled by that order."""
     root = Path(root)
@@ -118,14 +118,15 @@ def decode_images(paths: Sequence[str], size: int, workers: int = 2) -> np.ndarr
     return out
 
 
-def cached_pixels(folder: ImageFolder, size: int, cache_dir: str | os.PathLike | None) -> np.ndarray:
+def cached_pixels(folder: ImageFolder, size: int, cache_dir: str | os.PathLike[str] | None) -> np.ndarray:
     """``decode_images`` once, kept as ``<cache_dir>/pixels-<fingerprint>-<size>.npy`` (memory-mapped on reuse)."""
     if cache_dir is None:
         return decode_images(folder.paths, size)
     path = Path(cache_dir) / f"pixels-{folder.fingerprint()}-{size}.npy"
     if path.is_file():
         logger.info("decoded pixels from cache %s", path)
-        return np.load(path, mmap_mode="r")
+        cached: np.ndarray = np.load(path, mmap_mode="r")
+        return cached
     pixels = decode_images(folder.paths, size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")

@@ -55,7 +55,7 @@ class ImageSet:
         return self.subset(keep.tolist())
 
 
-def scan_folder(root: str | os.PathLike) -> ImageSet:
+def scan_folder(root: str | os.PathLike[str]) -> ImageSet:
     """Images in ``root/<SKU>/``; raises if the folder has none."""
     root = Path(root)
     if not root.is_dir():
@@ -83,7 +83,7 @@ class EmbeddingCache:
     (recomputed next time), never corrupt them.
     """
 
-    def __init__(self, directory: str | os.PathLike, version: str):
+    def __init__(self, directory: str | os.PathLike[str], version: str):
         self.directory = Path(directory) / version
         self._tables: dict[str, dict[str, np.ndarray]] = {}
 
@@ -140,7 +140,7 @@ def embed_files(embedder: Embedder, paths: Sequence[Path], *, cache: EmbeddingCa
     start = time.perf_counter()
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        def submit(batch: list[int]) -> list[Future]:
+        def submit(batch: list[int]) -> list[Future[np.ndarray]]:
             return [pool.submit(_decode, paths[i], embedder.input_size) for i in batch]
 
         ahead = submit(batches[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from training import metrics
 from training.calibrate import Calibration, CrossFit
@@ -72,7 +73,7 @@ class QueryOutcome:
 @dataclass
 class EvalResult:
     label: str
-    model: dict  # path, version, backbone, input size, weights origin, trained
+    model: dict[str, Any]  # path, version, backbone, input size, weights origin, trained
     closed: ClosedSet
     open: OpenSet | None
     robustness: list[RobustnessRow]

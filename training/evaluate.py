@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def _outcomes(sim: np.ndarray, per_sku_scores: np.ndarray, g_labels: np.ndarray,
 
 
 def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, groups: dict[str, set[str]],
-               ks=(1, 2, 4, 8), top_confused: int = 10) -> tuple[ClosedSet, list[QueryOutcome]]:
+               ks: Sequence[int] = (1, 2, 4, 8), top_confused: int = 10) -> tuple[ClosedSet, list[QueryOutcome]]:
     """Closed-set metrics on the queries whose SKU has gallery images (``similarity`` covers all queries)."""
     vocab = sorted(set(gallery.skus))
     index = {sku: i for i, sku in enumerate(vocab)}
@@ -157,8 +158,8 @@ def evaluate_model(embedder: Embedder, label: str, gallery: ImageSet, queries: I
                    unknown_skus: AbstractSet[str] = frozenset(), groups: dict[str, set[str]] | None = None,
                    threshold: float | None = None, target_precision: float = 0.99,
                    conditions: tuple[str, ...] = (), cache: EmbeddingCache | None = None,
-                   batch_size: int = 32, workers: int = 2, seed: int = 0, model_info: dict | None = None,
-                   ks=(1, 2, 4, 8), top_confused: int = 10) -> EvalResult:
+                   batch_size: int = 32, workers: int = 2, seed: int = 0, model_info: dict[str, Any] | None = None,
+                   ks: Sequence[int] = (1, 2, 4, 8), top_confused: int = 10) -> EvalResult:
     """Embed both folders once and measure everything (see the module docstring)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -187,7 +188,7 @@ def evaluate_model(embedder: Embedder, label: str, gallery: ImageSet, queries: I
     return EvalResult(label, info, closed, opened, rows, outcomes, seconds)
 
 
-def to_jsonable(value):
+def to_jsonable(value: Any) -> Any:
     """Dataclasses, dicts, lists and floats → JSON-ready values (``nan``/``inf`` become ``None``)."""
     if hasattr(value, "__dataclass_fields__"):
         return {name: to_jsonable(getattr(value, name)) for name in value.__dataclass_fields__}

@@ -16,15 +16,24 @@ import json
 import logging
 import os
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
 from training.augment import AugmentConfig, augment, view_rng
 from training.data import ImageFolder
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    #: uint8 pixels ``(n, size, size, 3)`` -> embeddings (a traced ``tf.function``)
+    Inference = Callable[[np.ndarray], tf.Tensor]
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +59,14 @@ class FeatureCache:
     path: Path
 
 
-_INFER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_INFER: weakref.WeakKeyDictionary[keras.Model, Inference] = weakref.WeakKeyDictionary()
 
 
-def inference_fn(model):
+def inference_fn(model: keras.Model) -> Inference:
     """One traced inference function per model (tracing a MobileNet costs seconds; validation runs often)."""
     import tensorflow as tf
 
-    fn = _INFER.get(model)
+    fn: Inference | None = _INFER.get(model)
     if fn is None:
         fn = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True,
                          autograph=False, input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.uint8)])
@@ -65,7 +74,7 @@ def inference_fn(model):
     return fn
 
 
-def embed_pixels(model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
+def embed_pixels(model: keras.Model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
     """Run ``model`` over uint8 pixels in batches (with a progress bar); float32 outputs."""
     infer = inference_fn(model)
     outs = [infer(np.asarray(pixels[start:start + batch_size], dtype=np.uint8)).numpy()
@@ -84,7 +93,7 @@ def augmented_copies(pixels: np.ndarray, seed: int, view: int, config: AugmentCo
     return out
 
 
-def build_feature_cache(backbone_model, pixels: np.ndarray, folder: ImageFolder, key: str, cache_dir: str | os.PathLike,
+def build_feature_cache(backbone_model: keras.Model, pixels: np.ndarray, folder: ImageFolder, key: str, cache_dir: str | os.PathLike[str],
                         views: int, seed: int, augment_config: AugmentConfig, batch_size: int = 32) -> FeatureCache:
     """Load ``<cache_dir>/features-<key>.npz`` or compute it (clean view + ``views`` augmented views)."""
     path = Path(cache_dir) / f"features-{key}.npz"

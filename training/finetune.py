@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedder.backbones import get_backbone
 from training.config import TrainConfig
 from training.data import decode_images
-from training.loop import LoopSpec, recall_at_1, train_loop
+from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
 from training.losses import batch_hard_triplet_loss
 from training.sampling import PKSampler, image_dataset
 from training.train import Data, build_model, save_model, seed_everything, unfreeze_top
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ def catalogue_photos(root: Path, class_names: tuple[str, ...]) -> dict[int, str]
     return out
 
 
-def unfreeze(model, blocks: int) -> None:
+def unfreeze(model: keras.Model, blocks: int) -> None:
     """``blocks`` < 0: every backbone layer but BatchNorm trainable; else the top ``blocks`` blocks."""
     import keras
 
@@ -49,7 +54,7 @@ def unfreeze(model, blocks: int) -> None:
             layer.trainable = False
 
 
-def joint_loss(head, classifier, config: TrainConfig, n_classes: int):
+def joint_loss(head: keras.Model, classifier: keras.layers.Layer, config: TrainConfig, n_classes: int) -> LossFn:
     """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output."""
     import keras
     import tensorflow as tf
@@ -57,7 +62,7 @@ def joint_loss(head, classifier, config: TrainConfig, n_classes: int):
     projection, neck = head.get_layer("projection"), head.get_layer("neck")
     ce = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
 
-    def loss_fn(model, x, y):
+    def loss_fn(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
         features = base(x, training=True)
         pre = projection(features)
@@ -132,17 +137,17 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     return save_model(model, config, directory, "finetune", recall)
 
 
-def _trainer(model, classifier, input_size: int):
+def _trainer(model: keras.Model, classifier: keras.layers.Layer, input_size: int) -> keras.Model:
     """The served model plus the training-only classifier as one Keras model, so that checkpoints
     hold both and ``trainable_variables`` covers both."""
     import keras
 
     class Trainer(keras.Model):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__(name="trainer")
             self.embedder, self.classifier = model, classifier
 
-        def call(self, x, training=False):
+        def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
             return self.embedder(x, training=training)
 
     trainer = Trainer()

@@ -7,15 +7,21 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from embedder.artifact import ModelArtifact
+    from training.config import TrainConfig
+    from training.folds import Embed
 
 logger = logging.getLogger(__name__)
 
 REPRESENTATIVE_PHOTOS = 300
 
 
-def representative_pixels(config, root: Path, count: int = REPRESENTATIVE_PHOTOS, seed: int = 0) -> np.ndarray:
+def representative_pixels(config: TrainConfig, root: Path, count: int = REPRESENTATIVE_PHOTOS, seed: int = 0) -> np.ndarray:
     """``count`` seeded train photos of the SKUs ``config`` trains on, decoded as served."""
     from training.data import cached_pixels, list_image_folder
 
@@ -25,7 +31,7 @@ def representative_pixels(config, root: Path, count: int = REPRESENTATIVE_PHOTOS
     return np.asarray(pixels[chosen])
 
 
-def export_litert(model_path: Path, out: Path, precision: str, config, root: Path):
+def export_litert(model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path) -> ModelArtifact:
     """``out`` as a skulens model folder (exported once, reused)."""
     import keras
 
@@ -44,7 +50,7 @@ def export_litert(model_path: Path, out: Path, precision: str, config, root: Pat
                         representative=representative, held_out_skus=meta.get("held_out_skus"))
 
 
-def litert_embed(model_path: Path, out: Path, precision: str, config, root: Path):
+def litert_embed(model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path) -> Embed:
     """``pixels -> vectors`` through the LiteRT file of ``model_path`` at ``precision``."""
     from embedder.runtime import LiteRTEmbedder
 

@@ -22,14 +22,21 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from training import metrics
 from training.calibrate import calibrate_threshold
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+
+#: ``embed(pixels, desc=None) -> vectors``: uint8 pixels ``(n, size, size, 3)`` to unit vectors ``(n, d)``
+Embed = Callable[..., np.ndarray]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +84,7 @@ def top1(queries: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray, q
     return metrics.top_k_accuracy(scores, query_labels[rows], 1)
 
 
-def open_set_scores(queries: np.ndarray, v: Vectors, fold: set[int]) -> dict:
+def open_set_scores(queries: np.ndarray, v: Vectors, fold: set[int]) -> dict[str, Any]:
     """Best score, right-or-wrong and known-or-not of every query with the fold's SKUs not enrolled."""
     enrolled = np.array([lab not in fold for lab in v.gallery_labels])
     scores = metrics.best_score_per_sku(queries @ v.gallery[enrolled].T, v.gallery_labels[enrolled], len(v.skus))
@@ -86,12 +93,12 @@ def open_set_scores(queries: np.ndarray, v: Vectors, fold: set[int]) -> dict:
     return {"score": scores.max(axis=1), "correct": correct, "known": known}
 
 
-def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict:
+def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
     fold = {v.skus.index(s) for s in fold_skus}
     n = len(v.skus)
     never = np.flatnonzero([lab in fold for lab in v.query_labels])
     trained = np.flatnonzero([lab not in fold for lab in v.query_labels])
-    row: dict = {"queries": len(v.query_labels), "never_trained_queries": len(never)}
+    row: dict[str, Any] = {"queries": len(v.query_labels), "never_trained_queries": len(never)}
     for name, queries in (("clean", v.queries), ("shifted", v.shifted)):
         row[name] = {group: top1(queries, v.gallery, v.gallery_labels, v.query_labels, n, rows)
                      for group, rows in (("all", None), ("trained", trained), ("never_trained", never))}
@@ -115,7 +122,7 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict:
     return row
 
 
-def cross_fitted_thresholds(rows: list[dict], condition: str, target: float) -> list[dict]:
+def cross_fitted_thresholds(rows: list[dict[str, Any]], condition: str, target: float) -> list[dict[str, Any]]:
     """For each fold: the threshold calibrated on the other folds' pooled open-set scores, and what it does here."""
     out = []
     for i, row in enumerate(rows):
@@ -131,10 +138,10 @@ def cross_fitted_thresholds(rows: list[dict], condition: str, target: float) -> 
     return out
 
 
-def summarise(rows: list[dict], target: float = 0.95) -> dict:
+def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any]:
     """Mean and spread (population std) over folds of every figure; cross-fitted threshold figures."""
 
-    def stat(values: list[float]) -> dict:
+    def stat(values: list[float]) -> dict[str, Any]:
         arr = np.asarray(values, dtype=np.float64)
         return {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr)), "folds": arr.tolist()}
 
@@ -164,7 +171,7 @@ def summarise(rows: list[dict], target: float = 0.95) -> dict:
     return figures
 
 
-def keras_embed(model_path: Path):
+def keras_embed(model_path: Path) -> Embed:
     """``pixels -> vectors`` with a saved Keras model."""
     import keras
 
@@ -174,7 +181,7 @@ def keras_embed(model_path: Path):
     return lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)
 
 
-def embed_fold(embed, all_skus: tuple[str, ...], root: Path, size: int, cache_dir: str, seed: int = 0) -> Vectors:
+def embed_fold(embed: Embed, all_skus: tuple[str, ...], root: Path, size: int, cache_dir: str, seed: int = 0) -> Vectors:
     """Embed gallery, queries (clean, shifted, flipped) and catalogue photos with ``embed(pixels)``."""
     from embedder.catalogue_views import catalogue_views
     from training.data import cached_pixels, decode_images, list_image_folder
@@ -209,8 +216,8 @@ def embed_fold(embed, all_skus: tuple[str, ...], root: Path, size: int, cache_di
     )
 
 
-def run_folds(config, out: str | Path, folds: list[int] | None = None, n_folds: int = 4, fold_seed: int = 0,
-              target: float = 0.95, precision: str | None = None) -> dict:
+def run_folds(config: TrainConfig, out: str | Path, folds: list[int] | None = None, n_folds: int = 4, fold_seed: int = 0,
+              target: float = 0.95, precision: str | None = None) -> dict[str, Any]:
     """Train (resuming) and evaluate each fold of ``config``'s recipe; write per-fold JSON and the summary.
 
     ``precision`` (``float32``, ``int8``, ...): measure each fold's model exported to LiteRT at that
@@ -277,7 +284,7 @@ FIGURE_NAMES = {
 }
 
 
-def summary_markdown(summary: dict) -> str:
+def summary_markdown(summary: dict[str, Any]) -> str:
     lines = ["| figure | mean | std | per fold |", "| --- | --- | --- | --- |"]
     for key, value in summary["figures"].items():
         name = FIGURE_NAMES.get(key, key.replace("_", " "))
@@ -287,7 +294,7 @@ def summary_markdown(summary: dict) -> str:
 
 
 def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted"),
-                       result_name: str = "result.json") -> dict:
+                       result_name: str = "result.json") -> dict[str, Any]:
     """Threshold for ``target`` on the open-set scores of every fold in ``out`` pooled (clean and other-day).
 
     The fold models never saw their fold's SKUs, so those queries are genuine unknown products;

@@ -15,12 +15,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from training.losses import active_triplet_fraction, batch_hard_triplet_loss
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+#: ``loss_fn(model, pixels, labels) -> (loss, embeddings)``
+LossFn = Callable[["keras.Model", "tf.Tensor", "tf.Tensor"], tuple["tf.Tensor", "tf.Tensor"]]
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +46,13 @@ class LoopSpec:
 class Checkpoint:
     """``<dir>/model.weights.h5`` + ``optimizer.npz`` + ``state.json``, written after every epoch."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike[str]):
         self.dir = Path(directory)
 
     def exists(self) -> bool:
         return (self.dir / "state.json").is_file()
 
-    def save(self, model, optimizer, state: dict) -> None:
+    def save(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, state: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         model.save_weights(str(self.dir / "tmp-model.weights.h5"))
         os.replace(self.dir / "tmp-model.weights.h5", self.dir / "model.weights.h5")
@@ -54,8 +61,8 @@ class Checkpoint:
         (self.dir / "state.tmp.json").write_text(json.dumps(state, indent=2))
         os.replace(self.dir / "state.tmp.json", self.dir / "state.json")  # last: marks the checkpoint complete
 
-    def restore(self, model, optimizer) -> dict:
-        state = json.loads((self.dir / "state.json").read_text())
+    def restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads((self.dir / "state.json").read_text())
         model.load_weights(str(self.dir / "model.weights.h5"))
         optimizer.build(model.trainable_variables)
         with np.load(self.dir / "optimizer.npz") as saved:
@@ -68,9 +75,10 @@ class Checkpoint:
         return state
 
 
-def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple]],
-               validate: Callable[[], float] | None, out_dir: str | os.PathLike, resume: bool,
-               on_best: Callable[[], None], optimizer=None, loss_fn: Callable | None = None) -> dict:
+def train_loop(model: keras.Model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]],
+               validate: Callable[[], float] | None, out_dir: str | os.PathLike[str], resume: bool,
+               on_best: Callable[[], None], optimizer: keras.optimizers.Optimizer | None = None,
+               loss_fn: LossFn | None = None) -> dict[str, Any]:
     """Train ``model`` for ``spec.epochs``; ``validate()`` returns val recall@1; ``on_best()`` saves the best.
 
     ``validate=None``: no validation and no choice of epoch (the caller keeps the last weights).
@@ -93,7 +101,7 @@ def train_loop(model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True, autograph=False)
-    def step(x, y):
+    def step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             if loss_fn is None:
                 emb = model(tf.cast(x, tf.float32), training=True)

@@ -17,13 +17,18 @@ NaN gradient at 0); ``"squared_l2"`` (what tfa calls ``"L_2"``); ``"cosine"``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 DISTANCES = ("l2", "squared_l2", "cosine")
 
 
-def pairwise_distances(embeddings, distance: str = "l2"):
+def pairwise_distances(embeddings: tf.Tensor, distance: str = "l2") -> tf.Tensor:
     """``(n, d)`` → ``(n, n)`` distance matrix, float32, as tfa's ``pairwise_distance``/``angular_distance``."""
     if distance not in DISTANCES:
         raise ValueError(f"distance {distance!r} is not one of {DISTANCES}")
@@ -42,17 +47,17 @@ def pairwise_distances(embeddings, distance: str = "l2"):
     return dist * (1.0 - ops.eye(n, dtype="float32"))
 
 
-def _masked_maximum(data, mask):
+def _masked_maximum(data: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     low = ops.min(data, axis=1, keepdims=True)
     return ops.max((data - low) * mask, axis=1, keepdims=True) + low
 
 
-def _masked_minimum(data, mask):
+def _masked_minimum(data: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     high = ops.max(data, axis=1, keepdims=True)
     return ops.min((data - high) * mask, axis=1, keepdims=True) + high
 
 
-def hardest_distances(labels, embeddings, distance: str = "l2"):
+def hardest_distances(labels: tf.Tensor, embeddings: tf.Tensor, distance: str = "l2") -> tuple[tf.Tensor, tf.Tensor]:
     """Per anchor: (hardest positive distance, hardest negative distance), each ``(n,)``."""
     labels = ops.reshape(ops.convert_to_tensor(labels), (-1, 1))
     dist = pairwise_distances(embeddings, distance)
@@ -64,19 +69,21 @@ def hardest_distances(labels, embeddings, distance: str = "l2"):
     return ops.reshape(hard_pos, (-1,)), ops.reshape(hard_neg, (-1,))
 
 
-def _per_anchor(labels, embeddings, margin: float, soft: bool, distance: str):
+def _per_anchor(labels: tf.Tensor, embeddings: tf.Tensor, margin: float, soft: bool, distance: str) -> tf.Tensor:
     hard_pos, hard_neg = hardest_distances(labels, embeddings, distance)
     if soft:
         return ops.softplus(hard_pos - hard_neg)
     return ops.maximum(hard_pos - hard_neg + margin, 0.0)
 
 
-def batch_hard_triplet_loss(labels, embeddings, margin: float = 1.0, soft: bool = False, distance: str = "l2"):
+def batch_hard_triplet_loss(labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 1.0, soft: bool = False,
+                            distance: str = "l2") -> tf.Tensor:
     """Scalar batch-hard triplet loss (float32) for integer ``labels`` ``(n,)`` and ``embeddings`` ``(n, d)``."""
     return ops.mean(_per_anchor(labels, embeddings, margin, soft, distance))
 
 
-def active_triplet_fraction(labels, embeddings, margin: float = 1.0, distance: str = "l2"):
+def active_triplet_fraction(labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 1.0,
+                            distance: str = "l2") -> tf.Tensor:
     """Fraction of anchors whose hardest triplet still violates the margin (hinge loss > 0).
 
     Reported for the soft margin too (with ``margin``): it says how much of the
@@ -91,14 +98,14 @@ class BatchHardTripletLoss(keras.losses.Loss):
     """``keras.losses.Loss`` wrapper: ``y_true`` integer labels ``(n,)``, ``y_pred`` embeddings ``(n, d)``."""
 
     def __init__(self, margin: float = 1.0, soft: bool = False, distance: str = "l2", name: str = "batch_hard_triplet",
-                 **kwargs):
+                 **kwargs: Any) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"distance {distance!r} is not one of {DISTANCES}")
         super().__init__(name=name, **kwargs)
         self.margin, self.soft, self.distance = float(margin), bool(soft), distance
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         return batch_hard_triplet_loss(y_true, y_pred, self.margin, self.soft, self.distance)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "margin": self.margin, "soft": self.soft, "distance": self.distance}

@@ -9,15 +9,19 @@ photos; gallery: train photos of the same SKUs).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from training.loop import recall_at_1
 
+if TYPE_CHECKING:
+    from embedder.runtime import Embedder
+
 logger = logging.getLogger(__name__)
 
 
-def compare(keras_vectors: np.ndarray, litert_vectors: np.ndarray) -> dict:
+def compare(keras_vectors: np.ndarray, litert_vectors: np.ndarray) -> dict[str, Any]:
     if keras_vectors.shape != litert_vectors.shape:
         raise ValueError(f"shapes differ: Keras {keras_vectors.shape}, LiteRT {litert_vectors.shape}")
     cosine = np.sum(keras_vectors * litert_vectors, axis=1)
@@ -25,10 +29,10 @@ def compare(keras_vectors: np.ndarray, litert_vectors: np.ndarray) -> dict:
             "max_cosine_distance": float(np.max(1.0 - cosine))}
 
 
-def export_parity(keras_embedder, litert_embedder, gallery_pixels: np.ndarray, gallery_labels: np.ndarray,
-                  query_pixels: np.ndarray, query_labels: np.ndarray, batch_size: int = 32) -> dict:
+def export_parity(keras_embedder: Embedder, litert_embedder: Embedder, gallery_pixels: np.ndarray, gallery_labels: np.ndarray,
+                  query_pixels: np.ndarray, query_labels: np.ndarray, batch_size: int = 32) -> dict[str, Any]:
     """Embed gallery and queries with both; differences and recall@1 of each."""
-    def embed(embedder, pixels):
+    def embed(embedder: Embedder, pixels: np.ndarray) -> np.ndarray:
         return np.concatenate([embedder.embed(np.asarray(pixels[i:i + batch_size]))
                                for i in range(0, len(pixels), batch_size)])
 

@@ -11,13 +11,17 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from training.eval_results import EvalResult, GroupScore
+from training.eval_results import EvalResult, GroupScore, OpenSet, QueryOutcome
 from training.evaluate import REJECTION_POINTS
+
+if TYPE_CHECKING:
+    from training.metrics import OpenSetResult
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 
@@ -62,7 +66,7 @@ def open_table(results: Sequence[EvalResult]) -> Table | None:
         return None
     header = ["metric", *[r.label for r in results]]
 
-    def cells(get) -> list[str]:
+    def cells(get: Callable[[OpenSet], str]) -> list[str]:
         return [get(r.open) if r.open is not None else "n/a" for r in results]
 
     rows = [
@@ -78,13 +82,13 @@ def open_table(results: Sequence[EvalResult]) -> Table | None:
         ["precision of accepted answers", *cells(lambda o: fmt(o.at_threshold.precision))],
     ]
     for i, fraction in enumerate(REJECTION_POINTS):
-        def at(o, i=i):
+        def at(o: OpenSet, i: int = i) -> str:
             p = o.operating_points[i]
             return f"{fmt(p.known_accuracy)} (rejects {fmt(p.unknown_rejection)}, t={p.threshold:.4f})"
 
         rows.append([f"known accuracy, lowest threshold rejecting >= {fraction:.0%} of unknowns", *cells(at)])
     if any(r.open is not None and r.open.cross_fitted is not None for r in results):
-        def cf(get):
+        def cf(get: Callable[[OpenSetResult], str]) -> list[str]:
             return cells(lambda o: get(o.cross_fitted.result) if o.cross_fitted else "n/a")
 
         rows += [["2-fold cross-fitted: known accuracy", *cf(lambda x: fmt(x.known_accuracy))],
@@ -127,7 +131,7 @@ def markdown(table: Table) -> str:
     return "\n".join(lines)
 
 
-def comparison_tables(results: Sequence[EvalResult], settings: dict | None = None) -> str:
+def comparison_tables(results: Sequence[EvalResult], settings: dict[str, Any] | None = None) -> str:
     """Every table of a run, side by side for several models, in Markdown."""
     parts = ["### Models", markdown((["label", "version", "backbone", "trained", "weights"],
                                      [[r.label, str(r.model.get("version")), str(r.model.get("backbone")),
@@ -214,7 +218,7 @@ th{background:#f3f3f3}.ex{display:flex;gap:6px;margin:6px 0;align-items:flex-sta
 .bar{background:#2a7;height:10px;display:inline-block}.small{color:#666;font-size:12px}"""
 
 
-def _example(outcome, size: int) -> str:
+def _example(outcome: QueryOutcome, size: int) -> str:
     cells = [(f'<figure class="q"><img src="{thumbnail(outcome.path, size)}" alt="query"><figcaption>query: '
              f'<b>{html.escape(outcome.sku)}</b></figcaption></figure>')]
     for rank, (sku, score, path) in enumerate(zip(outcome.top_skus, outcome.top_scores, outcome.top_paths), 1):
@@ -232,7 +236,7 @@ def _per_sku_bars(result: EvalResult) -> str:
     return f"<table><thead><tr><th>SKU</th><th>correct</th><th>top-1</th></tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(result: EvalResult, path: str | Path, settings: dict | None = None, right: int = 6,
+def write_report(result: EvalResult, path: str | Path, settings: dict[str, Any] | None = None, right: int = 6,
                  wrong: int = 10, unknown: int = 6, thumb: int = 96) -> Path:
     """One model's HTML report: tables, histograms, per-SKU accuracy, retrieval examples (right and wrong)."""
     path = Path(path)

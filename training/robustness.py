@@ -51,7 +51,8 @@ def _per_image(pixels: np.ndarray, one: Callable[[Image.Image, int, int], Image.
 
 def dark(pixels: np.ndarray, variants: Sequence[int] | None = None) -> np.ndarray:
     pixels = _check(pixels)
-    return np.clip(np.rint(pixels.astype(np.float32) * DARK_FACTOR), 0, 255).astype(np.uint8)
+    darker: np.ndarray = np.clip(np.rint(pixels.astype(np.float32) * DARK_FACTOR), 0, 255).astype(np.uint8)
+    return darker
 
 
 def blurry(pixels: np.ndarray, variants: Sequence[int] | None = None) -> np.ndarray:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedder.catalogue_views import synthetic_view
 from training.augment import AugmentConfig, augment, view_rng
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +100,7 @@ def feature_batches(features: np.ndarray, labels: np.ndarray, sampler: PKSampler
 
 def image_dataset(pixels: np.ndarray, labels: np.ndarray, sampler: PKSampler, epoch: int,
                   augment_config: AugmentConfig | None, seed: int, parallel: int | None = None,
-                  studio: np.ndarray | None = None):
+                  studio: np.ndarray | None = None) -> tf.data.Dataset:
     """Stage 2: a ``tf.data.Dataset`` of one epoch of P×K batches ``(uint8 images, int32 labels)``.
 
     Augmentation runs per image in parallel tf.data threads (``tf.numpy_function``
@@ -121,7 +125,7 @@ def image_dataset(pixels: np.ndarray, labels: np.ndarray, sampler: PKSampler, ep
             image = synthetic_view(image, rng, size)  # a studio photo, placed as a store would show it
         return augment(image, rng, augment_config)
 
-    def mapper(index, position, label):
+    def mapper(index: tf.Tensor, position: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.numpy_function(load, [index, position], tf.uint8, stateful=False)
         image.set_shape((size, size, 3))
         return image, label

@@ -17,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from training.data import ImageFolder, cached_pixels, grocery_dir, list_image_fo
 from training.features import build_feature_cache, cache_key, embed_pixels
 from training.loop import LoopSpec, recall_at_1, train_loop
 from training.sampling import PKSampler, feature_batches, image_dataset
+
+if TYPE_CHECKING:
+    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def build_model(config: TrainConfig, head=None):
+def build_model(config: TrainConfig, head: keras.Model | None = None) -> keras.Model:
     from embedder.model import build_embedding_model
 
     return build_embedding_model(config.backbone, weights=config.resolved_weights(),
@@ -63,7 +67,7 @@ def build_model(config: TrainConfig, head=None):
                                  head=head, seed=config.seed)
 
 
-def save_model(model, config: TrainConfig, directory: Path, stage: str, recall: float | None) -> Path:
+def save_model(model: keras.Model, config: TrainConfig, directory: Path, stage: str, recall: float | None) -> Path:
     """``model.keras`` + ``training_meta.json`` (what ``skulens export`` needs to write the card)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.keras"
@@ -119,7 +123,7 @@ def run_stage1(config: TrainConfig, data: Data, out: Path, resume: bool) -> Path
     return save_model(build_model(config, head=head), config, directory, "stage1", state["best_recall_at_1"])
 
 
-def unfreeze_top(model, blocks: int) -> list[str]:
+def unfreeze_top(model: keras.Model, blocks: int) -> list[str]:
     """Make the last ``blocks`` inverted-residual blocks and every layer after them trainable.
 
     BatchNorm layers stay frozen (and run in inference mode anyway: the backbone
@@ -180,7 +184,7 @@ def run_stage2(config: TrainConfig, data: Data, out: Path, resume: bool, stage1_
     return save_model(model, config, directory, "stage2", state["best_recall_at_1"])
 
 
-def run(config: TrainConfig, out: str | os.PathLike, stage: str = "all", resume: bool = False) -> dict[str, Path]:
+def run(config: TrainConfig, out: str | os.PathLike[str], stage: str = "all", resume: bool = False) -> dict[str, Path]:
     """Run ``stage`` (``1``, ``2`` or ``all``) into ``out``; returns the saved model paths."""
     if stage not in ("1", "2", "all"):
         raise ValueError(f"stage must be 1, 2 or all, got {stage!r}")
