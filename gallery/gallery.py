@@ -21,6 +21,7 @@ import numpy as np
 
 from gallery.blobs import BlobStore
 from gallery.decision import aggregate_by_sku, decide, resolve_threshold
+from gallery.lanes import LaneBackgrounds
 from gallery.money import Currency
 from gallery.search import make_index
 from gallery.rwlock import ReadWriteLock
@@ -77,6 +78,7 @@ class Gallery:
         self.index_kind = index_kind
         self.store = CatalogStore(self.data_dir / DB_FILE, currency)
         self.blobs = BlobStore(self.data_dir / "images")
+        self.lanes = LaneBackgrounds(self.store, self.data_dir / "lanes")  # empty-counter photos, files apart
         self.index_dir = self.data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = ReadWriteLock()  # searches read side by side; index changes write alone
@@ -343,6 +345,7 @@ class Gallery:
         """Remove image files that no record refers to (a crash between file and commit leaves one)."""
         with self.blobs.guard():
             removed = self.blobs.sweep(self.store.image_digests())
+        removed += self.lanes.sweep()
         if removed:
             logger.info("removed %d unreferenced image file(s) from %s", removed, self.blobs.root)
         return removed

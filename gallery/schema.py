@@ -11,6 +11,8 @@ Version 1: prices are integer minor units (``skus.price_minor``) of the catalogu
 Version 2: ``sku_search``, an FTS5 trigram index of SKU ids and names kept by triggers, for
 case-insensitive substring search (``CatalogStore.search_skus``). An SQLite built without FTS5 or
 its trigram tokenizer (before 3.34) gets no index, and search scans the table with LIKE instead.
+Version 3: ``lanes``, each lane's empty-counter photo (``gallery.lanes``): its file's digest in the
+lanes' own content-addressed store, media type and size.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CURRENCY = "EUR"
 CURRENCY_KEY = "currency"  # meta: the ISO 4217 code the stored minor units are of
+
+LANES = """
+CREATE TABLE IF NOT EXISTS lanes (
+    lane TEXT PRIMARY KEY, sha256 TEXT NOT NULL, media_type TEXT NOT NULL,
+    width INTEGER NOT NULL CHECK (width > 0), height INTEGER NOT NULL CHECK (height > 0), updated_at REAL NOT NULL);
+"""
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,7 +53,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, image_id INTEGER NOT NULL,
     sku TEXT NOT NULL, model_version TEXT);
-"""
+""" + LANES
 
 
 SEARCH_INDEX = "sku_search"
@@ -102,8 +110,14 @@ def _to_v2(conn: sqlite3.Connection, money: Currency) -> None:
         conn.execute(f"INSERT INTO {SEARCH_INDEX}(sku, name) SELECT sku, name FROM skus")
 
 
+def _to_v3(conn: sqlite3.Connection, money: Currency) -> None:
+    """Lane backgrounds (none stored yet)."""
+    for statement in statements(LANES):
+        conn.execute(statement)
+
+
 #: (version reached, step); each step gets the connection inside the migration's transaction.
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [(1, _to_v1), (2, _to_v2)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [(1, _to_v1), (2, _to_v2), (3, _to_v3)]
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -93,6 +93,10 @@ class CatalogStore:
         with self._read_lock:
             return self._reader.execute(sql, params).fetchall()
 
+    def read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """A read-only query on the read connection (for the catalogue's other tables: ``gallery.lanes``)."""
+        return self._query(sql, params)
+
     # --- meta ---------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

@@ -17,7 +17,7 @@ from service.deps import AppState
 from service.errors import install_error_handlers
 from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
 from service.model_source import resolve_model
-from service.routes import admin, checkout, health, recognize, skus
+from service.routes import admin, checkout, health, lanes, recognize, skus
 from service.settings import Settings
 from service.startup import StartupError, check_bind, check_catalogue, check_serving_limits, load_keys
 
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.include_router(recognize.router)
     app.include_router(checkout.router)
     app.include_router(skus.router)
+    app.include_router(lanes.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     if settings.cors_origins:

@@ -6,9 +6,10 @@ through the micro-batcher as one submission, are recognised like ``/v1/recognize
 (``gallery.basket``). Decoding, segmentation, search and SQLite run in worker threads, inference on
 the batcher's thread: never on the event loop.
 
-Lane backgrounds (``PUT /v1/lanes/{lane}/background``) are not stored yet: every photo is segmented
-with the plain-counter fallback (the counter's colour estimated from the photo's border), and the
-answer says so (``segmentation``).
+A photo with a ``lane`` whose empty counter is stored (``PUT /v1/lanes/{lane}/background``,
+``service.lanes``) is segmented against that background (``segmentation: "lane_background"``);
+otherwise with the plain-counter fallback (the counter's colour estimated from the photo's border,
+``"plain_counter"``), and ``note`` says why.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from embedder.preprocess import ImageError, letterbox, open_image
+from embedder.preprocess import letterbox
 from embedder.tta import flip_average, with_mirrored
 from gallery.basket import NOTHING_FOUND, Attention, Basket, BasketItem, price_basket
 from gallery.money import Currency
 from gallery.types import Recognition
 from service.enrolment import decode_all
+from service.lanes import background_for
+from service.photos import decode_photo
 
 if TYPE_CHECKING:
     from counter.boxes import Box
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PLAIN_COUNTER = "plain_counter"  # segmentation against the colour of the photo's border
+LANE_BACKGROUND = "lane_background"  # segmentation against the lane's stored empty-counter photo
 
 
 class CounterUnavailable(RuntimeError):
@@ -71,22 +75,6 @@ def load_segmenter() -> Segmenter:
             f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
             "pip install 'skulens[counter]'; crops (multipart field 'images') work without it") from None
     return BackgroundSegmenter()
-
-
-def decode_photo(data: bytes, max_pixels: int) -> np.ndarray:
-    """The whole photo, ``(H, W, 3)`` uint8 RGB, upright (EXIF orientation applied); ``ImageError`` if bad."""
-    image = open_image(data, max_pixels=max_pixels)  # format and pixel count checked before decoding
-    try:
-        image.seek(0)
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
-        if image.mode in ("RGBA", "LA", "PA", "P"):
-            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, image.convert("RGBA"))
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except Exception as exc:
-        raise ImageError(f"could not decode the counter photo ({image.format}, {image.width}x{image.height}, "
-                         f"{len(data)} bytes): {exc}") from exc
 
 
 def crops_of(photo: np.ndarray, boxes: list[Box], size: int) -> np.ndarray:
@@ -141,21 +129,30 @@ async def checkout_crops(state: AppState, images: list[bytes]) -> CheckoutResult
     return CheckoutResult(items, basket, state.gallery.currency, None)
 
 
-def _segment(photo_bytes: bytes, max_pixels: int, size: int) -> tuple[list[Box], np.ndarray]:
+@dataclass(frozen=True)
+class Segmented:
+    boxes: list[Box]  # in reading order
+    pixels: np.ndarray  # (n, size, size, 3): each box cropped and letterboxed
+    segmentation: str
+    note: str | None
+
+
+def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented:
     segmenter = load_segmenter()
-    photo = decode_photo(photo_bytes, max_pixels)
-    boxes = segmenter.segment(photo, None)  # in reading order
-    return boxes, crops_of(photo, boxes, size)
+    photo = decode_photo(photo_bytes, state.settings.max_pixels)
+    background = background_for(state.gallery, lane, photo.shape, state.settings.max_pixels)
+    boxes = segmenter.segment(photo, background.pixels)
+    return Segmented(boxes, crops_of(photo, boxes, state.embedder.input_size),
+                     LANE_BACKGROUND if background.pixels is not None else PLAIN_COUNTER, background.note)
 
 
 async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
     """Items found in one counter photo, in reading order (rows top to bottom, left to right)."""
     load_segmenter()  # 501 before reading anything when OpenCV is missing
-    boxes, pixels = await run_in_threadpool(_segment, photo, state.settings.max_pixels, state.embedder.input_size)
-    items, basket = await _recognise_and_price(state, pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
+    found = await run_in_threadpool(_segment, state, photo, lane)
+    boxes = found.boxes
+    items, basket = await _recognise_and_price(state, found.pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
     if not boxes:
         basket = Basket((), (Attention(None, NOTHING_FOUND, "no item was found in the photo: is the counter empty, "
                                        "or the photo not of this lane's counter?"),), 0)
-    note = (f"no background is stored for lane {lane!r} (lane backgrounds are not supported yet): "
-            "segmented against the colour of the photo's border") if lane else None
-    return CheckoutResult(items, basket, state.gallery.currency, PLAIN_COUNTER, note)
+    return CheckoutResult(items, basket, state.gallery.currency, found.segmentation, found.note)

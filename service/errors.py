@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embedder.preprocess import ImageError, ImageTooLarge, UnsupportedImage
+from gallery.lanes import BackgroundNotFound, InvalidLane
 from gallery.types import ImageNotFound, InvalidSku, ModelMismatch, SkuNotFound
 from service.batching import Overloaded
 from service.checkout import CounterUnavailable
@@ -39,6 +40,8 @@ MAPPING: list[tuple[type[Exception], int, str]] = [
     (ImageNotFound, 404, "image_not_found"),
     (SkuNotFound, 404, "sku_not_found"),
     (InvalidSku, 422, "invalid_sku"),
+    (BackgroundNotFound, 404, "background_not_found"),
+    (InvalidLane, 422, "invalid_lane"),
     (ModelMismatch, 409, "model_mismatch"),
     (CounterUnavailable, 501, "counter_extra_missing"),
 ]

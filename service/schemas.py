@@ -144,5 +144,16 @@ class CheckoutOut(BaseModel):
     total: PriceText = Field(description="The sum of the lines' amounts.")
     currency: str
     model_version: str
-    segmentation: str | None = Field(description="How the photo was cut into items ('plain_counter'); null for crops.")
-    note: str | None = None
+    segmentation: Literal["lane_background", "plain_counter"] | None = Field(
+        description="How the photo was cut into items: against the lane's stored empty counter ('lane_background') "
+                    "or the colour of the photo's border ('plain_counter'); null for crops.")
+    note: str | None = Field(default=None, description="Why the plain-counter fallback was used, when it was.")
+
+
+class LaneBackgroundOut(BaseModel):
+    lane: str
+    sha256: str = Field(description="SHA-256 of the stored photo's bytes")
+    media_type: str
+    width: int = Field(description="Pixels, EXIF orientation applied; a lane's counter photos must have this size")
+    height: int
+    updated_at: float

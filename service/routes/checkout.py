@@ -7,8 +7,8 @@ import re
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
+from gallery.lanes import LANE_PATTERN
 from gallery.money import format_minor
-from gallery.types import SKU_PATTERN
 from service import checkout
 from service.deps import Checkout, StateDep
 from service.errors import ApiError
@@ -17,7 +17,6 @@ from service.uploads import read_images
 
 router = APIRouter(prefix="/v1", tags=["recognise"])
 
-LANE_PATTERN = SKU_PATTERN  # the same id rules: 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric
 CHECKOUT_BODY = {
     "requestBody": {
         "required": True,

@@ -1,0 +1,134 @@
+"""Lane backgrounds: each checkout lane's photo of its empty counter, taken by the lane's fixed camera.
+
+A counter photo from a lane is segmented against that lane's background (``counter.segment``). The
+record is a row of the catalogue's ``lanes`` table (schema version 3); the photo's original bytes
+are a file in the lanes' own content-addressed store (``DATA_DIR/lanes``, fsynced, written to a
+temporary file and renamed: ``gallery.blobs``), kept apart from the reference images so that
+neither's clean-up can remove the other's files.
+
+Writes hold the store's file lock (across worker processes) from writing the file until the record
+is committed, and from committing a replacement or a delete until the old file is removed, like
+reference images. A reader takes the record, then the file; a replacement committed between the two
+makes the old file vanish, and the reader simply reads the record again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gallery.blobs import BlobStore
+from gallery.store import CatalogStore
+from gallery.types import SKU_PATTERN, GalleryError
+
+logger = logging.getLogger(__name__)
+
+#: Lane ids follow the SKU id rules: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit.
+LANE_PATTERN = SKU_PATTERN
+_LANE_RE = re.compile(LANE_PATTERN)
+
+
+class InvalidLane(GalleryError, ValueError):
+    pass
+
+
+class BackgroundNotFound(GalleryError, KeyError):
+    def __str__(self) -> str:  # KeyError quotes its argument
+        return str(self.args[0]) if self.args else "no background is stored for this lane"
+
+
+def validate_lane(lane: str) -> str:
+    if not isinstance(lane, str) or not _LANE_RE.match(lane):
+        raise InvalidLane(f"invalid lane id {str(lane)[:80]!r}: expected 1-64 characters, letters, digits, '.', "
+                          "'_' or '-', starting with a letter or digit")
+    return lane
+
+
+@dataclass(frozen=True)
+class Background:
+    """A lane's stored empty-counter photo (its bytes are read separately: ``LaneBackgrounds.read``)."""
+
+    lane: str
+    sha256: str
+    media_type: str
+    width: int  # pixels, EXIF orientation applied
+    height: int
+    updated_at: float
+
+
+class LaneBackgrounds:
+    def __init__(self, store: CatalogStore, root: str | Path):
+        self.store = store
+        self.blobs = BlobStore(root)
+
+    def put(self, lane: str, data: bytes, media_type: str, width: int, height: int) -> tuple[Background, bool]:
+        """Store ``data`` (an already decoded and checked photo) as ``lane``'s background, replacing any;
+        True when the lane had none."""
+        validate_lane(lane)
+        now = time.time()
+        with self.blobs.guard():
+            digest = self.blobs.put(data)
+            with self.store.transaction() as conn:
+                row = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (lane,)).fetchone()
+                conn.execute("INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lane) DO UPDATE SET sha256 = excluded.sha256, "
+                             "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
+                             "updated_at = excluded.updated_at", (lane, digest, media_type, width, height, now))
+                stale = self._unreferenced(conn, row[0]) if row and row[0] != digest else None
+            if stale:
+                self.blobs.remove(stale)
+        logger.info("lane %r: background %dx%d stored (%s)", lane, width, height, digest[:12])
+        return Background(lane, digest, media_type, width, height, now), row is None
+
+    def get(self, lane: str) -> Background:
+        """The record, or ``BackgroundNotFound``."""
+        rows = self.store.read("SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = ?",
+                               (validate_lane(lane),))
+        if not rows:
+            raise BackgroundNotFound(f"no background is stored for lane {lane!r}: PUT /v1/lanes/{lane}/background "
+                                     "with a photo of its empty counter")
+        return Background(*rows[0])
+
+    def find(self, lane: str) -> Background | None:
+        try:
+            return self.get(lane)
+        except BackgroundNotFound:
+            return None
+
+    def read(self, lane: str) -> tuple[Background, bytes]:
+        """The record and the photo's bytes; ``BackgroundNotFound`` when there is none."""
+        for _ in range(3):
+            record = self.get(lane)
+            try:
+                return record, self.blobs.get(record.sha256)
+            except FileNotFoundError:  # replaced or deleted between the record and the file: read again
+                continue
+        raise BackgroundNotFound(f"the background of lane {lane!r} keeps changing while being read")
+
+    def delete(self, lane: str) -> None:
+        validate_lane(lane)
+        with self.blobs.guard():
+            with self.store.transaction() as conn:
+                row = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (lane,)).fetchone()
+                if row is None:
+                    raise BackgroundNotFound(f"no background is stored for lane {lane!r}")
+                conn.execute("DELETE FROM lanes WHERE lane = ?", (lane,))
+                stale = self._unreferenced(conn, row[0])
+            if stale:
+                self.blobs.remove(stale)
+        logger.info("lane %r: background deleted", lane)
+
+    def sweep(self) -> int:
+        """Remove files no lane refers to (a crash between writing a file and its commit leaves one)."""
+        with self.blobs.guard():
+            return self.blobs.sweep(r[0] for r in self.store.read("SELECT DISTINCT sha256 FROM lanes"))
+
+    @staticmethod
+    def _unreferenced(conn: sqlite3.Connection, digest: str) -> str | None:
+        """``digest`` when no lane refers to it any more (two lanes may hold the same photo)."""
+        used = conn.execute("SELECT 1 FROM lanes WHERE sha256 = ? LIMIT 1", (digest,)).fetchone()
+        return None if used else digest

@@ -1,0 +1,91 @@
+"""Lane backgrounds for the service: storing a lane's empty-counter photo, and finding it, decoded,
+for a checkout photo from that lane.
+
+Storage is ``gallery.lanes`` (a ``lanes`` row, the file in its own content-addressed store). A
+decoded background is kept in memory per process, keyed by its content's digest: each checkout reads
+the lane's record (one indexed SQLite query) and decodes the file only when its digest is new, so a
+background replaced through another worker is used on the next photo. Everything here blocks: call
+it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from gallery.gallery import Gallery
+from gallery.lanes import Background, BackgroundNotFound
+from service.photos import decode_photo_typed
+
+logger = logging.getLogger(__name__)
+
+
+class DecodedCache:
+    """The last few decoded backgrounds, by digest (thread-safe)."""
+
+    def __init__(self, size: int = 16):
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> np.ndarray | None:
+        with self._lock:
+            pixels = self._items.get(digest)
+            if pixels is not None:
+                self._items.move_to_end(digest)
+            return pixels
+
+    def put(self, digest: str, pixels: np.ndarray) -> None:
+        pixels.setflags(write=False)  # shared between requests: never modified
+        with self._lock:
+            self._items[digest] = pixels
+            self._items.move_to_end(digest)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+DECODED = DecodedCache()
+
+
+@dataclass(frozen=True)
+class LaneBackground:
+    """What a checkout photo is segmented against: the lane's empty counter, or why there is none."""
+
+    pixels: np.ndarray | None
+    record: Background | None
+    note: str | None  # why the plain-counter fallback was used; None when pixels is set
+
+
+def store_background(gallery: Gallery, lane: str, data: bytes, max_pixels: int) -> tuple[Background, bool]:
+    """Decode (all or nothing: a bad photo stores nothing) and store ``lane``'s background; True when new."""
+    pixels, media_type = decode_photo_typed(data, max_pixels)
+    record, created = gallery.lanes.put(lane, data, media_type, pixels.shape[1], pixels.shape[0])
+    DECODED.put(record.sha256, pixels)
+    return record, created
+
+
+def background_for(gallery: Gallery, lane: str | None, photo_shape: tuple[int, ...], max_pixels: int) -> LaneBackground:
+    """The decoded background of ``lane`` when it has one of the photo's size; else a note saying why not."""
+    fallback = "segmented against the colour of the photo's border (the plain-counter fallback)"
+    if lane is None:
+        return LaneBackground(None, None, f"no lane given: {fallback}")
+    try:
+        record, data = gallery.lanes.read(lane)
+    except BackgroundNotFound:
+        return LaneBackground(None, None, f"no background is stored for lane {lane!r}: {fallback}; "
+                                          f"PUT /v1/lanes/{lane}/background with a photo of its empty counter")
+    pixels = DECODED.get(record.sha256)
+    if pixels is None:
+        pixels, _ = decode_photo_typed(data, max_pixels)
+        DECODED.put(record.sha256, pixels)
+    if pixels.shape != photo_shape:
+        logger.warning("lane %r: photo %dx%d but background %dx%d; plain-counter fallback", lane,
+                       photo_shape[1], photo_shape[0], pixels.shape[1], pixels.shape[0])
+        return LaneBackground(None, record, f"lane {lane!r}'s background is {pixels.shape[1]}x{pixels.shape[0]} but "
+                                            f"this photo is {photo_shape[1]}x{photo_shape[0]}: {fallback}; store a "
+                                            "new background if the lane's camera changed")
+    return LaneBackground(pixels, record, None)
