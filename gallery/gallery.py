@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,8 @@ from gallery.money import Currency
 from gallery.search import make_index
 from gallery.rwlock import ReadWriteLock
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
-from gallery.store import ADD, META_CHANGE, REMOVE, CatalogStore, NewImage
+from gallery.sku_directory import SkuDirectory
+from gallery.store import ADD, META_CHANGE, REMOVE, SKU_CHANGE, CatalogStore, NewImage
 from gallery.types import ImageHit, ImageNotFound, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Gallery:
         self._applied_seq = 0
         self._counts: tuple[int, int] = (0, 0)  # (SKUs, reference images), refreshed with the change log
         self._stored_threshold: float | None = None  # this model's stored threshold, refreshed likewise
+        self._skus = SkuDirectory()  # names and prices, refreshed likewise
         self._open_index()
 
     # --- index life cycle ---------------------------------------------------
@@ -119,10 +121,15 @@ class Gallery:
     def _threshold_key(self) -> str:
         return f"threshold:{self.model_version}"
 
-    def _reload_memory(self, threshold: bool) -> None:
-        """Counts (and the stored threshold) kept in memory: requests never read SQLite for them."""
-        skus, images = self.store.counts()
-        self._counts = (int(skus), int(images))
+    def _reload_memory(self, threshold: bool, skus: Collection[str] | None = None) -> None:
+        """Counts, SKU names and prices (every SKU; with ``skus``, only those) and the stored threshold
+        kept in memory: requests never read SQLite for them."""
+        sku_count, images = self.store.counts()
+        self._counts = (int(sku_count), int(images))
+        if skus is None:
+            self._skus.load(self.store)
+        else:
+            self._skus.refresh(self.store, skus)
         if threshold:
             value = self.store.get_meta(self._threshold_key)
             self._stored_threshold = float(value) if value is not None else None
@@ -182,7 +189,8 @@ class Gallery:
                     self._track(image_id, sku)
                 self._missing.difference_update(ids.tolist())
         self._applied_seq = changes[-1].seq
-        self._reload_memory(threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes))
+        self._reload_memory(threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes),
+                            skus={c.sku for c in changes if c.op == SKU_CHANGE})
 
     def _set_sku_of(self, sku_of: dict[int, str]) -> None:
         self._sku_of = sku_of
@@ -279,6 +287,11 @@ class Gallery:
         """The threshold stored for this model (``PUT /v1/admin/threshold``, calibration), from memory."""
         return self._stored_threshold
 
+    def sku_details(self, skus: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+        """Name and price (minor units, or None) of each of ``skus`` in the catalogue, as last caught up:
+        memory only (``gallery.sku_directory``), like ``CatalogStore.sku_details`` without the SQLite read."""
+        return self._skus.details(skus)
+
     def threshold(self, default: float) -> float:
         """The stored threshold, else ``default`` (memory only)."""
         return self._stored_threshold if self._stored_threshold is not None else default
@@ -371,11 +384,14 @@ class Gallery:
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Match]]:
         """Top ``k`` SKUs per query (best reference image per SKU), with names.
 
+        All the queries go to the index in one call (a micro-batch's queries: one
+        FAISS search), and each query's answer is the one it would get alone.
         Searches run side by side under the read lock. For an exhaustive (flat)
         index the first fetch is sized from the mean number of images per SKU, so
         that it nearly always covers ``k`` SKUs in one scan (a scan costs the same
         whatever the fetch); HNSW, whose cost grows with the fetch, starts small.
-        Either widens only if the results still fall short of ``k`` SKUs.
+        Only the queries whose results still fall short of ``k`` SKUs are searched
+        again, with a wider fetch. Names come from memory (``gallery.sku_directory``).
         """
         self._catch_up()
         if self.search_threads:
@@ -385,19 +401,21 @@ class Gallery:
             total = len(self._index)
             fetch = min(total, initial_fetch(k, len(self._sku_of), len(self._images_per_sku))
                         if self._index.exhaustive else max(4 * k, 16))
-            while True:
-                scores, ids = self._index.search(queries, fetch)
-                results = []
-                for row_scores, row_ids in zip(scores, ids):
+            results: list[list[Match]] = [[] for _ in range(len(queries))]
+            pending = list(range(len(queries)))
+            while pending:
+                scores, ids = self._index.search(queries if len(pending) == len(queries) else queries[pending], fetch)
+                short = []
+                for row, row_scores, row_ids in zip(pending, scores, ids):
                     hits = [ImageHit(int(i), self._sku_of[int(i)], float(s))
                             for s, i in zip(row_scores, row_ids) if i >= 0 and int(i) in self._sku_of]
-                    results.append(aggregate_by_sku(hits, k))
-                short = any(len(r) < k for r in results)
-                if not short or fetch >= total:
+                    results[row] = aggregate_by_sku(hits, k)
+                    if len(results[row]) < k:
+                        short.append(row)
+                if fetch >= total:
                     break
-                fetch = min(total, fetch * 4)
-        names = self.store.sku_names(sorted({m.sku for r in results for m in r}))
-        return [[Match(m.sku, m.score, names.get(m.sku, m.sku)) for m in r] for r in results]
+                pending, fetch = short, min(total, fetch * 4)
+            return [[Match(m.sku, m.score, self._skus.name(m.sku)) for m in r] for r in results]
 
     def recognize(self, queries: np.ndarray, threshold: float | None = None, k: int = 5,
                   model_threshold: float | None = None) -> list[Recognition]:

@@ -25,7 +25,7 @@ from gallery.money import Currency
 from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
 
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
-SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created or deleted; a setting (the threshold) changed. image_id 0
+SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
 IN_CHUNK = 900  # ids per "IN (...)": under every SQLite's variable limit (999 before 3.32)
 COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
 
@@ -122,6 +122,8 @@ class CatalogStore:
         if exists:
             conn.execute("UPDATE skus SET name = ?, price_minor = ?, attributes = ?, updated_at = ? WHERE sku = ?",
                          (name or sku, price, json.dumps(attributes or {}), now, sku))
+            # logged too: every process keeps names and prices in memory (``gallery.sku_directory``)
+            conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
             return False
         conn.execute("INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)", (sku, name or sku, price, json.dumps(attributes or {}), now, now))
@@ -196,6 +198,12 @@ class CatalogStore:
         rows = self._query(f"SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE {where} "
                            "ORDER BY sku LIMIT ? OFFSET ?", (*params, limit, offset))
         return self._page(rows, total, offset, limit)
+
+    def all_sku_details(self) -> dict[str, tuple[str, int | None]]:
+        """Name and price (minor units, or None) of every SKU: what ``gallery.sku_directory`` keeps in memory."""
+        with self._read_lock:
+            return {sku: (name, price) for sku, name, price in
+                    self._reader.execute("SELECT sku, name, price_minor FROM skus")}
 
     def sku_details(self, skus: list[str]) -> dict[str, tuple[str, int | None]]:
         """Name and price (minor units, or None) of each of ``skus`` that is in the catalogue."""
