@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from embedder.preprocess import configure_pixel_limit
 from embedder.runtime import Embedder, load_embedder
 from gallery.gallery import Gallery
+from gallery.types import ModelMismatch
 from service.auth import LoopbackOnly
 from service.batching import MicroBatcher
 from service.deps import AppState
@@ -55,7 +56,14 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue,
                                on_batch=metrics.inference)
         await batcher.start()
-        app.state.skulens = AppState(settings, model, gallery, batcher, keys, metrics, model_threshold)
+        state = AppState(settings, model, gallery, batcher, keys, metrics, model_threshold)
+        # the searches of the requests one micro-batch answered, in one gallery search (no waiting added)
+        searcher = MicroBatcher(state.recognize, max_batch=settings.max_queue, max_wait_s=0.0,
+                                max_queue=4 * settings.max_queue, name="search", expected_errors=(ModelMismatch,),
+                                on_batch=metrics.search)
+        await searcher.start()
+        state.searcher = searcher
+        app.state.skulens = state
         skus_count, images = gallery.counts()
         logger.info("ready: model %s, %d SKUs, %d reference images, data dir %s",
                     model.version, skus_count, images, settings.data_dir)
@@ -64,6 +72,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         finally:
             app.state.skulens = None
             await batcher.stop()
+            await searcher.stop()
             gallery.close(snapshot=True)
 
     app = FastAPI(title="skulens", version="0.1.0", lifespan=lifespan,

@@ -10,6 +10,11 @@ No request waits forever: everything the worker does for a batch is inside one
 ``try`` (a failure goes to that batch's requests); should the worker task itself
 die, its waiting requests get ``Overloaded`` (503) and a new worker is started;
 and a request gives up with ``Overloaded`` after ``max_request_s`` in any case.
+
+The same machinery batches any blocking function of stacked rows whose answer has
+one entry per row (sliced back per request): the service also runs one with
+``max_wait_s=0`` for the gallery search, so that the queries of the requests a
+micro-batch answered together are searched together (one FAISS search).
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
-Item = tuple[np.ndarray, "asyncio.Future[np.ndarray]"]
+R = TypeVar("R")  # what ``fn`` answers for a batch: one entry per row (an array of vectors, a list of results)
+Item = tuple[np.ndarray, "asyncio.Future[Any]"]
 
 
 class Overloaded(RuntimeError):
@@ -33,12 +40,17 @@ class Overloaded(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
-class MicroBatcher:
-    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], max_batch: int = 16, max_wait_s: float = 0.002,
+class MicroBatcher(Generic[R]):
+    def __init__(self, fn: Callable[[np.ndarray], R], max_batch: int = 16, max_wait_s: float = 0.002,
                  max_queue: int = 256, max_request_s: float = 120.0,
-                 on_batch: Callable[[int], None] | None = None):
-        """``on_batch(images)``: called after each inference call (metrics)."""
+                 on_batch: Callable[[int], None] | None = None, name: str = "inference",
+                 expected_errors: tuple[type[Exception], ...] = ()):
+        """``on_batch(images)``: called after each inference call (metrics). ``name``: of the worker
+        thread and in log lines. ``expected_errors``: handed to the batch's requests without a traceback
+        in the log (the gallery's ``ModelMismatch``, which each request answers as 409)."""
         self.fn = fn
+        self.name = name
+        self.expected_errors = expected_errors
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
@@ -49,7 +61,7 @@ class MicroBatcher:
         self._in_flight: list[Item] = []  # the batch being gathered or embedded
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self.batches = 0
         self.images = 0
         self.restarts = 0
@@ -67,8 +79,8 @@ class MicroBatcher:
         if self._stopping:
             return
         why = "cancelled" if task.cancelled() else repr(task.exception())
-        logger.error("the inference worker stopped (%s): failing its waiting requests and restarting it", why)
-        self._fail_waiting(Overloaded("the inference worker stopped and was restarted; retry the request"))
+        logger.error("the %s worker stopped (%s): failing its waiting requests and restarting it", self.name, why)
+        self._fail_waiting(Overloaded(f"the {self.name} worker stopped and was restarted; retry the request"))
         self.restarts += 1
         self._start_worker()
 
@@ -92,19 +104,20 @@ class MicroBatcher:
                 pass
         self._executor.shutdown(wait=True)
 
-    async def submit(self, pixels: np.ndarray) -> np.ndarray:
-        """Embed ``pixels`` ``(n, s, s, 3)``; returns ``(n, dim)``."""
+    async def submit(self, pixels: np.ndarray) -> R:
+        """Embed ``pixels`` ``(n, s, s, 3)``; returns ``(n, dim)`` (generally: ``fn``'s answer for these rows)."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         if self._queued_images + len(pixels) > self.max_queue:
-            raise Overloaded(f"{self._queued_images} images are waiting for inference (limit {self.max_queue}); retry shortly")
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+            raise Overloaded(f"{self._queued_images} images are waiting for {self.name} (limit {self.max_queue}); "
+                             "retry shortly")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued_images += len(pixels)
         self._queue.put_nowait((pixels, future))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.max_request_s)
         except asyncio.TimeoutError:
-            raise Overloaded(f"inference did not answer within {self.max_request_s:.0f} s; retry shortly") from None
+            raise Overloaded(f"{self.name} did not answer within {self.max_request_s:.0f} s; retry shortly") from None
 
     async def _gather(self) -> int:
         """Take the next batch into ``_in_flight``; returns its number of images."""
@@ -135,7 +148,7 @@ class MicroBatcher:
             items = self._in_flight
             try:
                 batch = np.concatenate([pixels for pixels, _ in items]) if len(items) > 1 else items[0][0]
-                vectors = await loop.run_in_executor(self._executor, self.fn, batch)
+                vectors: Any = await loop.run_in_executor(self._executor, self.fn, batch)  # sliced per request
                 start = 0
                 for pixels, future in items:
                     if not future.done():
@@ -146,7 +159,10 @@ class MicroBatcher:
                 if self.on_batch is not None:
                     self.on_batch(count)
             except Exception as exc:  # hand the failure to every request of this batch
-                logger.exception("inference failed on a batch of %d images", count)
+                if isinstance(exc, self.expected_errors):
+                    logger.debug("%s refused a batch of %d rows: %s", self.name, count, exc)
+                else:
+                    logger.exception("%s failed on a batch of %d rows", self.name, count)
                 for _, future in items:
                     if not future.done():
                         future.set_exception(exc)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from embedder.runtime import Embedder
 import numpy as np
@@ -29,6 +30,7 @@ class AppState:
     keys: KeyRing
     metrics: Metrics
     model_threshold: float | None  # the model's calibrated threshold, if any
+    searcher: MicroBatcher[list[Recognition]] | None = None  # batches the searches of concurrent requests
 
     def threshold(self) -> float:
         """From memory (never waits on SQLite): see ``gallery.decision.resolve_threshold``."""
@@ -38,6 +40,14 @@ class AppState:
         """Search and decide (blocking: call it from a worker thread)."""
         return self.gallery.recognize(vectors, self.settings.threshold, self.settings.top_k,
                                       model_threshold=self.model_threshold)
+
+    async def recognize_batched(self, vectors: np.ndarray) -> list[Recognition]:
+        """``recognize`` off the event loop, through ``searcher``: the queries of the requests that are
+        waiting together (those one micro-batch embedded) are searched in one gallery search. Each
+        answer is the one the query would get alone (``Gallery.search``)."""
+        if self.searcher is None:
+            return await run_in_threadpool(self.recognize, vectors)
+        return await self.searcher.submit(vectors)
 
 
 def get_state(request: Request) -> AppState:

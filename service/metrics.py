@@ -1,5 +1,5 @@
 """Prometheus metrics through ``prometheus_client``: requests by route and status, latency histogram,
-inference batches and images (counters), gallery size (gauges).
+inference batches and images, gallery searches and queries (counters), gallery size (gauges).
 
 With several worker processes (``skulens serve --workers N``) every process writes its values to
 files in ``PROMETHEUS_MULTIPROC_DIR`` (set, emptied at start-up and handed to the workers by
@@ -47,6 +47,10 @@ class Metrics:
                                  buckets=BUCKETS, registry=r)
         self.batches = Counter("skulens_inference_batches_total", "Inference calls (micro-batches).", registry=r)
         self.images = Counter("skulens_inference_images_total", "Images embedded.", registry=r)
+        self.search_batches = Counter("skulens_search_batches_total",
+                                      "Gallery searches (the queries of requests waiting together: one search).",
+                                      registry=r)
+        self.search_queries = Counter("skulens_search_queries_total", "Queries searched.", registry=r)
         gauge = {"registry": r, "multiprocess_mode": "mostrecent"}  # every worker sees the same gallery
         self.skus = Gauge("skulens_gallery_skus", "SKUs in the catalogue.", **gauge)
         self.reference_images = Gauge("skulens_gallery_reference_images", "Reference images.", **gauge)
@@ -60,6 +64,10 @@ class Metrics:
     def inference(self, images: int) -> None:
         self.batches.inc()
         self.images.inc(images)
+
+    def search(self, queries: int) -> None:
+        self.search_batches.inc()
+        self.search_queries.inc(queries)
 
     def render(self, skus: int | None = None, images: int | None = None, vectors: int | None = None) -> bytes:
         if skus is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from embedder.tta import flip_average, with_mirrored
 from gallery.types import Recognition
@@ -51,7 +50,7 @@ async def _recognize(request: Request, state, field: str, single: bool) -> list[
         vectors = flip_average(await state.batcher.submit(with_mirrored(pixels)))
     else:
         vectors = await state.batcher.submit(pixels)
-    results = await run_in_threadpool(state.recognize, vectors)
+    results = await state.recognize_batched(vectors)
     return [to_out(r, state.embedder.version) for r in results]
 
 

@@ -73,3 +73,26 @@ def test_more_images_per_request_than_the_queue_holds_is_refused_at_start_up(tmp
 
     with pytest.raises(StartupError, match=r"max_images_per_request \(64\) is larger than max_queue \(16\)"):
         create_app(Settings(data_dir=tmp_path, max_queue=16, max_images_per_request=64))
+
+
+def test_a_search_batcher_hands_each_request_its_own_answers_from_one_call():
+    """``max_wait_s=0``: what queued while the worker was busy goes in one call, answers sliced per request."""
+    calls: list[int] = []
+
+    def answers(rows: np.ndarray) -> list[str]:
+        calls.append(len(rows))
+        time.sleep(0.05)
+        return [f"answer {int(r[0])}" for r in rows]
+
+    async def run():
+        batcher: MicroBatcher[list[str]] = MicroBatcher(answers, max_batch=64, max_wait_s=0.0, name="search")
+        await batcher.start()
+        first = asyncio.create_task(batcher.submit(np.array([[0.0]])))
+        await asyncio.sleep(0.01)  # the worker is busy with the first: the next eight queue together
+        rest = [asyncio.create_task(batcher.submit(np.array([[float(i)], [float(i + 100)]]))) for i in range(1, 9)]
+        assert await first == ["answer 0"]
+        assert await asyncio.gather(*rest) == [[f"answer {i}", f"answer {i + 100}"] for i in range(1, 9)]
+        assert calls == [1, 16]
+        await batcher.stop()
+
+    asyncio.run(run())
