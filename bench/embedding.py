@@ -312,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-trained", action="store_true", help="only the random-weights MobileNetV3Large")
     parser.add_argument("--trained-keras", help="the trained model.keras to measure (default: found under runs/)")
     parser.add_argument("--only", help="comma-separated substrings: measure only variants whose label matches")
+    parser.add_argument("--models", help="comma-separated LABEL=DIR: measure only these LiteRT model folders "
+                                         "(e.g. the shipped float32 model beside its int8 export), side by side")
+    parser.add_argument("--name", default="embedding", help="results file name")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -319,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(THREADS)
-    run = Run("embedding")
+    run = Run(args.name)
     run.data["random_weights_identical_across_variants"] = True  # keras_v3large sets Keras' global seed
     run.data["settings"] = {"threads": THREADS, "batches": list(BATCHES), "seconds": args.seconds,
                             "rounds": args.rounds, "input": "224x224x3 uint8, random pixels"}
@@ -338,7 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']} f32", "best GFLOP/s": p["best_gflops"],
                   "median GFLOP/s": p["median_gflops"]} for p in peak]), flush=True)
 
-    variants = build_variants(run, want_trained=not args.no_trained, trained_keras=args.trained_keras)
+    if args.models:
+        pairs = [(label, directory) for label, directory in (item.split("=", 1) for item in args.models.split(","))]
+        variants = [litert_variant(label, "trained", Path(directory), None) for label, directory in pairs]
+        run.data["macs"] = {}
+        run.data["models"] = dict(pairs)
+    else:
+        variants = build_variants(run, want_trained=not args.no_trained, trained_keras=args.trained_keras)
     if args.only:
         keys = [k.strip() for k in args.only.split(",")]
         variants = [v for v in variants if any(k in v.label for k in keys)]
