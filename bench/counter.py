@@ -1,6 +1,6 @@
 """Benchmark: counter photos → items, on seeded synthetic scenes (``counter/scenes.py``).
 
-``--scenes`` scenes (seeds 0..N-1; the segmenter's settings were tuned on seeds 1000-1049, never
+``--scenes`` scenes (seeds 0..N-1; the segmenter's settings were tuned on seeds 1000-1239, never
 these) of 1-8 catalogue products on wood, laminate or a dark belt, some touching, photographed
 under another light than the stored empty counter. Reports:
 

@@ -7,8 +7,9 @@ replace later without touching the service. ``BackgroundSegmenter`` is the class
    (a robust per-channel plane fit of the log ratio: a gain, a colour cast and a gradient);
 2. difference in CIELAB, with darkening weighted down (a shadow darkens, it does not change colour);
 3. threshold, morphological opening/closing, holes filled;
-4. connected components; a component holding several items (they touch) is split by a distance
-   transform + watershed; size filters;
+4. connected components, small ones dropped; a component holding several items (they touch) cut at
+   its outline's concavities and split by a watershed from its distance peaks, the photo's long edges
+   inside it carved out first (``counter/touching.py``);
 5. each box padded a little, in the photo's own pixels.
 
 Without a background photo (a lane that never stored one) the counter is assumed plain: its colour
@@ -19,12 +20,13 @@ fallback: a patterned counter or an item at the border defeats it).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from counter.boxes import Box, reading_order
+from counter.touching import SplitConfig, TouchingSplitter, long_edges
 
 
 class Segmenter(ABC):
@@ -39,9 +41,9 @@ class SegmenterConfig:
     threshold: float = 26.0  # colour difference (CIELAB units) that counts as an item
     shadow_weight: float = 0.35  # weight of a darkening in the difference
     min_area: float = 0.004  # smallest item, as a fraction of the photo
-    min_solidity: float = 0.93  # a component at least this convex (area / hull area) is one item
-    split_levels: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)  # distance cuts tried for seeds (share of max)
-    min_core: float = 0.15  # a seed smaller than this share of the largest is noise
+    close_size: int = 7  # px (working size): gaps closed inside an item
+    open_size: int = 11  # px: specks and thin bridges removed
+    split: SplitConfig = field(default_factory=SplitConfig)  # touching items (counter/touching.py)
     pad: float = 0.04  # box padding, fraction of its size
     border: int = 8  # px of border used to estimate a plain counter's colour (no background)
 
@@ -49,6 +51,7 @@ class SegmenterConfig:
 class BackgroundSegmenter(Segmenter):
     def __init__(self, config: SegmenterConfig = SegmenterConfig()):
         self.config = config
+        self.splitter = TouchingSplitter(config.split)
 
     def segment(self, photo: np.ndarray, background: np.ndarray | None = None) -> list[Box]:
         photo = _check(photo, "photo")
@@ -66,8 +69,9 @@ class BackgroundSegmenter(Segmenter):
         else:
             reference = plain_counter(small, self.config.border)
         mask = self.foreground(small, reference)
+        seams = long_edges(small, self.config.split.seam_length) if self.config.split.seam_length else None
         boxes = [Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale))
-                 for b in self.components(mask)]
+                 for b in self.components(mask, seams)]
         boxes = [b.padded(self.config.pad, width, height) for b in boxes]
         return [boxes[i] for i in reading_order(boxes)]
 
@@ -82,11 +86,11 @@ class BackgroundSegmenter(Segmenter):
         mask: np.ndarray = (difference > self.config.threshold).astype(np.uint8) * 255
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         mask = cv2.bitwise_or(mask, new_edges(photo, reference))  # a white carton on a pale counter: its outline, not its colour
-        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disc(self.config.close_size))
         mask = fill_holes(mask)
-        return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+        return cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc(self.config.open_size))
 
-    def components(self, mask: np.ndarray) -> list[Box]:
+    def components(self, mask: np.ndarray, seams: np.ndarray | None = None) -> list[Box]:
         """Boxes of the mask's items: components, touching items split by watershed, small ones dropped."""
         min_area = self.config.min_area * mask.size
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -94,45 +98,19 @@ class BackgroundSegmenter(Segmenter):
         for label in range(1, count):
             if stats[label, cv2.CC_STAT_AREA] < min_area:
                 continue
-            component = (labels == label).astype(np.uint8)
-            for part in self.split(component):
+            x, y, w, h = (int(v) for v in stats[label, :4])
+            component = np.ascontiguousarray((labels[y:y + h, x:x + w] == label).astype(np.uint8))
+            crease = None if seams is None else np.ascontiguousarray(seams[y:y + h, x:x + w])
+            for part in self.splitter.parts(component, crease, min_area):
                 ys, xs = np.nonzero(part)
                 if len(xs) >= min_area:
-                    boxes.append(Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+                    boxes.append(Box(x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1))
         return boxes
 
-    def seeds(self, distance: np.ndarray) -> tuple[int, np.ndarray]:
-        """Watershed seeds: the distance transform cut at the level (a share of its maximum) that
-        leaves the most separate cores, each at least ``min_core`` of the largest core."""
-        best = (1, np.zeros(distance.shape, np.int32))
-        for level in self.config.split_levels:
-            cores = (distance > level * distance.max()).astype(np.uint8)
-            _, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=8)
-            areas = stats[1:, cv2.CC_STAT_AREA]
-            keep = np.flatnonzero(areas >= self.config.min_core * areas.max()) + 1
-            if len(keep) + 1 > best[0]:
-                markers = np.zeros(distance.shape, np.int32)
-                for new, old in enumerate(keep, start=1):
-                    markers[labels == old] = new
-                best = (len(keep) + 1, markers)
-        return best
 
-    def split(self, component: np.ndarray) -> list[np.ndarray]:
-        """One mask per item in ``component``: watershed from the distance transform's cores."""
-        contours, _ = cv2.findContours(component, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
-        if hull <= 0 or component.sum() / hull >= self.config.min_solidity:
-            return [component]  # convex: one item (items that touch make a concave blob)
-        distance = cv2.distanceTransform(component, cv2.DIST_L2, 5)
-        count, markers = self.seeds(distance)
-        if count - 1 < 2:
-            return [component]
-        markers = markers.astype(np.int32)
-        markers[component == 0] = count  # the counter is a basin of its own
-        relief = cv2.cvtColor((255 - cv2.normalize(distance, np.empty_like(distance), 0, 255, cv2.NORM_MINMAX)).astype(np.uint8),
-                              cv2.COLOR_GRAY2BGR)
-        cv2.watershed(relief, markers)
-        return [((markers == i) & (component > 0)).astype(np.uint8) for i in range(1, count)]
+def disc(size: int) -> np.ndarray:
+    kernel: np.ndarray = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return kernel
 
 
 def _check(image: np.ndarray, what: str) -> np.ndarray:
@@ -144,23 +122,28 @@ def _check(image: np.ndarray, what: str) -> np.ndarray:
 
 def match_light(photo: np.ndarray, reference: np.ndarray, sample: int = 4000, rounds: int = 3) -> np.ndarray:
     """``photo`` relit to ``reference``'s light: per channel, a plane fitted to log(photo / reference)
-    over the pixels that agree (mostly the empty counter), iteratively dropping outliers (the items)."""
+    over the pixels that agree (mostly the empty counter), iteratively dropping outliers (the items).
+    Fitted on a fixed sample of pixels; applied as a separable gain (a plane in log space)."""
     height, width = photo.shape[:2]
-    y, x = np.mgrid[0:height, 0:width]
-    design = np.stack([np.ones(height * width), x.ravel() / width - 0.5, y.ravel() / height - 0.5], axis=1)
     rng = np.random.default_rng(0)
     pick = rng.choice(height * width, size=min(sample, height * width), replace=False)
-    ratio = np.log1p(photo.reshape(-1, 3).astype(np.float64)) - np.log1p(reference.reshape(-1, 3).astype(np.float64))
-    out = photo.astype(np.float64)
+    ys, xs = np.divmod(pick, width)
+    design = np.stack([np.ones(len(pick)), xs / width - 0.5, ys / height - 0.5], axis=1)
+    ratio = (np.log1p(photo.reshape(-1, 3)[pick].astype(np.float64))
+             - np.log1p(reference.reshape(-1, 3)[pick].astype(np.float64)))
+    across = np.arange(width) / width - 0.5
+    down = np.arange(height) / height - 0.5
+    out = photo.astype(np.float32)
     for c in range(3):
-        rows = pick
+        keep = np.ones(len(pick), bool)
         coef = np.zeros(3)
         for _ in range(rounds):
-            coef, *_ = np.linalg.lstsq(design[rows], ratio[rows, c], rcond=None)
-            residual = ratio[pick, c] - design[pick] @ coef
+            coef, *_ = np.linalg.lstsq(design[keep], ratio[keep, c], rcond=None)
+            residual = ratio[:, c] - design @ coef
             mad = np.median(np.abs(residual - np.median(residual))) + 1e-6
-            rows = pick[np.abs(residual) < 2.5 * mad]
-        out[..., c] = out[..., c] / np.exp((design @ coef).reshape(height, width))
+            keep = np.abs(residual) < 2.5 * mad
+        gain = np.exp(coef[0]) * np.exp(coef[2] * down)[:, None] * np.exp(coef[1] * across)[None, :]
+        out[..., c] /= gain.astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 

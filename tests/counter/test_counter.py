@@ -97,3 +97,20 @@ def test_bad_inputs_are_named():
         segmenter.segment(np.zeros((10, 10, 3), np.float32))
     with pytest.raises(ValueError, match="same camera"):
         segmenter.segment(np.zeros((10, 10, 3), np.uint8), np.zeros((12, 10, 3), np.uint8))
+
+
+def test_touching_cartons_are_split_at_their_seam():
+    photo = np.full((300, 400, 3), 120, np.uint8)
+    background = photo.copy()
+    photo[100:180, 100:200] = (30, 60, 190)  # a blue carton
+    photo[130:230, 196:290] = (230, 200, 20)  # a yellow one, 4 px over its edge, lower
+    boxes = BackgroundSegmenter().segment(photo, background)
+    assert len(boxes) == 2
+    truth = [Box(100, 100, 200, 180), Box(196, 130, 290, 230)]
+    assert len(match(boxes, truth)) == 2
+
+
+def test_touching_scenes_are_mostly_counted():
+    scenes = [make_scene(PRODUCTS, 100 + seed, n_items=3, touching=True) for seed in range(8)]
+    right = sum(len(BackgroundSegmenter().segment(s.photo, s.background)) == len(s.items) for s in scenes)
+    assert right >= 5, f"{right} of 8 touching scenes counted right"
