@@ -8,6 +8,7 @@ as a decimal string again. Arithmetic is on ``int`` only. Pure: no I/O, no frame
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -24,6 +25,9 @@ EXPONENTS: dict[str, int] = {
     **dict.fromkeys(("BHD", "KWD", "OMR", "JOD", "IQD", "LYD", "TND"), 3),
 }
 MAX_MAJOR_UNITS = 10**9  # the largest price accepted, in major units (a typo guard; fits int64 in any currency)
+#: A price written as text: ASCII digits, optionally a '.' and more digits ("2.35", "7"); no sign,
+#: exponent, '_' separator or other scripts' digits (all of which ``Decimal()`` would accept).
+PRICE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class InvalidAmount(ValueError):
@@ -64,11 +68,16 @@ def _as_decimal(value: object) -> Decimal:
     if isinstance(value, float):  # only where no text is left: its shortest round-tripping text
         return Decimal(repr(value))
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(" \t")
         try:
-            return Decimal(text)
+            amount = Decimal(text)
         except InvalidOperation:
             raise InvalidAmount(f"price {value!r} is not a decimal number such as \"2.35\"") from None
+        if not PRICE_TEXT.fullmatch(text) and amount.is_finite() and not (amount.is_signed() and amount != 0):
+            # NaN, infinities and negative amounts are left to to_minor, which says what is wrong with them
+            raise InvalidAmount(f"price {value!r} is not a plain decimal number: ASCII digits 0-9 with an optional "
+                                "'.' and decimals, such as \"2.35\" (no sign, exponent, '_' or other digits)")
+        return amount
     raise InvalidAmount(f"price {value!r} (a {type(value).__name__}) is not a decimal string or number")
 
 
@@ -80,17 +89,39 @@ def to_minor(value: object, money: Currency) -> int:
     ``MAX_MAJOR_UNITS``.
     """
     amount = _as_decimal(value)
-    shown = str(value) if isinstance(value, Decimal) else repr(value)
+    return _minor_units(amount, money, str(value) if isinstance(value, Decimal) else repr(value))
+
+
+def _minor_units(amount: Decimal, money: Currency, shown: str) -> int:
+    """``amount`` in minor units, decided on its digits and exponent with integers only: no rounding
+    context (``Decimal`` arithmetic keeps 28 significant digits, so ``scaleb`` would round
+    ``2.35000000000000000000000000001`` to ``235``), and no huge power of ten built for an absurd
+    exponent (``1e-999999999999999999``)."""
     if not amount.is_finite():
         raise InvalidAmount(f"price {shown} is not a finite number")
-    if amount.is_signed() and amount != 0:
+    sign, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if sign and any(digits):
         raise InvalidAmount(f"price {shown} is negative")
-    if amount > MAX_MAJOR_UNITS:
-        raise InvalidAmount(f"price {shown} is above the largest accepted, {MAX_MAJOR_UNITS} {money.code}")
-    minor = amount.scaleb(money.exponent)
-    if minor != minor.to_integral_value():
+    end = len(digits)
+    while end and digits[end - 1] == 0:  # 2.350 is 235 x 10^-2: trailing zeros are no decimals
+        end -= 1
+    exponent += len(digits) - end
+    start = 0
+    while start < end and digits[start] == 0:
+        start += 1
+    significant = digits[start:end]
+    if not significant:
+        return 0
+    if exponent < -money.exponent:
         raise InvalidAmount(f"price {shown} has more decimals than {money.code} has ({money.exponent})")
-    return int(minor)
+    largest = f"price {shown} is above the largest accepted, {MAX_MAJOR_UNITS} {money.code}"
+    if len(significant) + exponent > len(str(MAX_MAJOR_UNITS)):  # more integer digits than the largest has
+        raise InvalidAmount(largest)
+    minor = int("".join(map(str, significant))) * 10 ** (exponent + money.exponent)
+    if minor > MAX_MAJOR_UNITS * money.scale:
+        raise InvalidAmount(largest)
+    return minor
 
 
 def format_minor(minor: int, money: Currency) -> str:
