@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 #: ISO 4217 minor-unit exponents of the currencies a till may use. Codes not listed are refused
 #: rather than guessed (an exponent of 2 is wrong for JPY, KWD, ...).
@@ -143,15 +143,13 @@ def line_amount(unit_minor: int, quantity: int) -> int:
 def from_legacy_real(value: float, money: Currency) -> tuple[int | None, str | None]:
     """A price stored as a REAL by an older catalogue: ``(minor units or None, what was done or None)``.
 
-    Read through its shortest decimal text (1.35 stays 1.35, not 1.350000000000000088...); rounded
-    half-even to the currency's decimals only when the stored value had more; a value no price can
-    be (negative, infinite, above ``MAX_MAJOR_UNITS``) becomes None (no price), said in the note.
+    Read through its shortest decimal text (1.35 stays 1.35, not 1.350000000000000088...). A value
+    that is not exactly a price of ``money`` (more decimals than it has: 0.004 EUR; negative,
+    infinite, above ``MAX_MAJOR_UNITS``) becomes None, no price, said in the note: never rounded,
+    which could charge a positive price as 0.00. Checkout then lists the SKU in ``needs_attention``.
     """
-    amount = Decimal(repr(float(value)))
-    if not amount.is_finite() or amount < 0 or amount > MAX_MAJOR_UNITS:
-        return None, f"stored price {value!r} is not a valid price: removed (the SKU has no price now)"
-    minor = amount.scaleb(money.exponent)
-    exact = minor.to_integral_value(rounding=ROUND_HALF_EVEN)
-    if minor == exact:
-        return int(exact), None
-    return int(exact), f"stored price {value!r} rounded to {format_minor(int(exact), money)} {money.code}"
+    try:
+        return _minor_units(Decimal(repr(float(value))), money, f"stored price {value!r}"), None
+    except InvalidAmount as exc:
+        why = str(exc).removeprefix("price ")
+        return None, f"{why}: not rounded, removed (the SKU has no price now; set it again)"

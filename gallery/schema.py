@@ -96,11 +96,17 @@ def statements(script: str) -> list[str]:
 def _to_v1(conn: sqlite3.Connection, money: Currency) -> None:
     """REAL prices → integer minor units of ``money``; the REAL column is dropped."""
     conn.execute("ALTER TABLE skus ADD COLUMN price_minor INTEGER CHECK (price_minor IS NULL OR price_minor >= 0)")
-    for sku, price in conn.execute("SELECT sku, price FROM skus WHERE price IS NOT NULL").fetchall():
+    unpriced = []
+    for sku, price in conn.execute("SELECT sku, price FROM skus WHERE price IS NOT NULL ORDER BY rowid").fetchall():
         minor, note = from_legacy_real(price, money)
         if note:
+            unpriced.append(sku)
             logger.warning("migrating SKU %r: %s", sku, note)
         conn.execute("UPDATE skus SET price_minor = ? WHERE sku = ?", (minor, sku))
+    if unpriced:
+        logger.warning("migration: %d SKUs lost a stored price that is not one in %s (checkout lists them in "
+                       "needs_attention until a price is set): %s", len(unpriced), money.code,
+                       ", ".join(map(repr, unpriced)))
     conn.execute("ALTER TABLE skus DROP COLUMN price")
 
 

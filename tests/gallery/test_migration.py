@@ -58,13 +58,19 @@ def columns(path) -> set[str]:
         return {row[1] for row in conn.execute("PRAGMA table_info(skus)")}
 
 
-def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path):
+def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path, caplog):
     path = tmp_path / DB_FILE
-    release_0_catalogue(path, {"milk": 1.35, "bread": 0.29, "odd": 0.125, "free": None, "bad": -2.0})
-    gallery = Gallery(tmp_path, "model-a", DIM)  # opens, migrates, builds its index from the old vectors
+    release_0_catalogue(path, {"milk": 1.35, "bread": 0.29, "odd": 0.125, "tiny": 0.004, "free": None, "bad": -2.0})
+    with caplog.at_level("WARNING", logger="gallery.schema"):
+        gallery = Gallery(tmp_path, "model-a", DIM)  # opens, migrates, builds its index from the old vectors
     got = {s.sku: s.price_minor for s, _ in gallery.list_skus(0, 50).items}
-    assert got == {"milk": 135, "bread": 29, "odd": 12, "free": None, "bad": None}
-    assert gallery.currency.code == "EUR" and gallery.size == 5
+    # a price that would need rounding is no price (listed in needs_attention at checkout), never 0.00
+    assert got == {"milk": 135, "bread": 29, "odd": None, "tiny": None, "free": None, "bad": None}
+    warned = {r.args[0]: r.getMessage() for r in caplog.records if r.args and r.args[0] in got}
+    assert set(warned) == {"odd", "tiny", "bad"}
+    assert "0.004 has more decimals than EUR has (2)" in warned["tiny"] and "no price" in warned["tiny"]
+    assert any("3 SKUs" in r.getMessage() and "'odd', 'tiny', 'bad'" in r.getMessage() for r in caplog.records)
+    assert gallery.currency.code == "EUR" and gallery.size == 6
     assert gallery.recognize(np.stack(gallery.store.vectors_for("model-a")[2][:1]), 0.5)[0].sku == "milk"  # first image
     gallery.close()
     assert "price" not in columns(path) and "price_minor" in columns(path)

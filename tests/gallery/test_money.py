@@ -94,6 +94,14 @@ def test_currency_table():
 def test_legacy_real_prices():
     assert from_legacy_real(1.35, EUR) == (135, None)  # not 134 (1.35 * 100 = 135.00000000000003 as floats)
     assert from_legacy_real(0.29, EUR) == (29, None)  # 0.29 * 100 = 28.999999999999996
-    minor, note = from_legacy_real(0.125, EUR)
-    assert minor == 12 and "rounded to 0.12 EUR" in note  # half-even
+    assert from_legacy_real(1e9, EUR) == (100_000_000_000, None) and from_legacy_real(450.0, JPY) == (450, None)
     assert from_legacy_real(-1.0, EUR)[0] is None and from_legacy_real(float("inf"), EUR)[0] is None
+
+
+@pytest.mark.parametrize("value, money", [(0.125, EUR), (0.004, EUR), (1e-300, EUR), (450.5, JPY), (1.0005, KWD)])
+def test_a_legacy_price_that_needs_rounding_becomes_no_price(value, money):
+    """Never rounded silently (0.004 EUR would be charged 0.00): no price, which checkout lists in
+    needs_attention, and a note saying what was stored and why it was dropped."""
+    minor, note = from_legacy_real(value, money)
+    assert minor is None
+    assert repr(value) in note and f"more decimals than {money.code} has" in note and "no price" in note
