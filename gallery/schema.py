@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Callable
 
 from gallery.money import Currency, currency, from_legacy_real
-from gallery.types import CurrencyMismatch, SchemaTooNew
+from gallery.types import CurrencyMismatch, CurrencyNotSet, SchemaTooNew
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +141,24 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
                  (key, value))
 
 
+def _refuse_unknown_currency(conn: sqlite3.Connection) -> None:
+    """A first-release catalogue (REAL prices, no currency recorded) with prices, and no currency setting:
+    reading them in the default would fix them in EUR for good (a JPY shop's 450.0 as 450.00 EUR)."""
+    priced = conn.execute("SELECT COUNT(*) FROM skus WHERE price IS NOT NULL").fetchone()[0]
+    if priced:
+        raise CurrencyNotSet(
+            f"the catalogue was written by an older skulens and {priced} SKU{' has a price' if priced == 1 else 's have prices'} "
+            f"that say no currency: set the currency they are in, e.g. SKULENS_CURRENCY=EUR (or JPY, USD, ...: an "
+            "ISO 4217 code), and start again; nothing was changed")
+
+
 def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
     """Create or migrate the catalogue on ``conn`` (autocommit mode) to ``LATEST``; returns its currency.
 
-    ``wanted_currency``: the ``currency`` setting, or None to take the catalogue's (``EUR`` for a new
-    one). A catalogue whose prices are in another currency is refused (``CurrencyMismatch``); one
-    without any price simply takes the wanted currency.
+    ``wanted_currency``: the ``currency`` setting, or None (not set) to take the catalogue's (``EUR``
+    for a new one). A catalogue whose prices are in another currency is refused (``CurrencyMismatch``);
+    one without any price simply takes the wanted currency. A first-release catalogue with prices
+    (which say no currency) is migrated only with the setting given (``CurrencyNotSet``).
     """
     wanted = currency(wanted_currency) if wanted_currency is not None else None
     conn.execute("BEGIN IMMEDIATE")
@@ -161,6 +173,8 @@ def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
                 conn.execute(statement)
             _create_search(conn)
         stored = _meta(conn, CURRENCY_KEY)
+        if not stored and wanted is None and not fresh and version < 1:
+            _refuse_unknown_currency(conn)
         money = currency(stored) if stored else (wanted or currency(DEFAULT_CURRENCY))
         if not fresh:
             for target, step in MIGRATIONS:

@@ -31,6 +31,10 @@ class CurrencyMismatch(GalleryError):
     """The catalogue's prices are in another currency than the ``currency`` setting."""
 
 
+class CurrencyNotSet(CurrencyMismatch):
+    """An old catalogue's prices say no currency, and the ``currency`` setting was not given to read them in."""
+
+
 class SchemaTooNew(GalleryError):
     """The catalogue was written by a newer skulens (a schema version this code does not know)."""
 

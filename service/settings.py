@@ -30,9 +30,11 @@ class Settings(BaseSettings):
         DEFAULT_VIEWS, ge=0, le=64,
         description="Synthetic store-like views embedded beside each studio photo (a packshot on white) at "
                     "enrolment and re-index, stored as views of that one reference image; 0 turns them off.")
-    currency: str = Field(
-        "EUR", description="ISO 4217 code of the catalogue's prices (kept exactly, in its minor units); a catalogue "
-                           "holding prices in another currency is refused at start-up.")
+    currency: str | None = Field(
+        None, description="ISO 4217 code of the catalogue's prices (kept exactly, in its minor units); a catalogue "
+                          "holding prices in another currency is refused at start-up. Not set: the catalogue's own "
+                          "(EUR for a new one); a catalogue of the first release that has prices needs it set to be "
+                          "migrated, as its prices say no currency.")
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")
@@ -52,5 +54,5 @@ class Settings(BaseSettings):
 
     @field_validator("currency")
     @classmethod
-    def _known_currency(cls, value: str) -> str:
-        return iso_currency(value).code  # ValueError (unknown code) lists the known ones
+    def _known_currency(cls, value: str | None) -> str | None:
+        return None if value is None else iso_currency(value).code  # ValueError (unknown code) lists the known ones

@@ -9,7 +9,7 @@ import pytest
 from gallery import schema
 from gallery.gallery import DB_FILE, Gallery
 from gallery.store import CatalogStore
-from gallery.types import CurrencyMismatch, SchemaTooNew
+from gallery.types import CurrencyMismatch, CurrencyNotSet, SchemaTooNew
 
 DIM = 8
 
@@ -62,7 +62,7 @@ def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path, caplog):
     path = tmp_path / DB_FILE
     release_0_catalogue(path, {"milk": 1.35, "bread": 0.29, "odd": 0.125, "tiny": 0.004, "free": None, "bad": -2.0})
     with caplog.at_level("WARNING", logger="gallery.schema"):
-        gallery = Gallery(tmp_path, "model-a", DIM)  # opens, migrates, builds its index from the old vectors
+        gallery = Gallery(tmp_path, "model-a", DIM, currency="EUR")  # opens, migrates, builds its index from the old vectors
     got = {s.sku: s.price_minor for s, _ in gallery.list_skus(0, 50).items}
     # a price that would need rounding is no price (listed in needs_attention at checkout), never 0.00
     assert got == {"milk": 135, "bread": 29, "odd": None, "tiny": None, "free": None, "bad": None}
@@ -91,13 +91,13 @@ def test_a_failed_migration_leaves_the_catalogue_as_it_was(tmp_path, monkeypatch
 
     monkeypatch.setattr(schema, "MIGRATIONS", [(1, broken)])
     with pytest.raises(RuntimeError, match="power cut"):
-        CatalogStore(path)
+        CatalogStore(path, "EUR")
     assert columns(path) == {"sku", "name", "price", "attributes", "created_at", "updated_at"}
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
         assert conn.execute("SELECT price FROM skus").fetchone()[0] == 1.35
     monkeypatch.undo()
-    store = CatalogStore(path)  # and the real step then succeeds
+    store = CatalogStore(path, "EUR")  # and the real step then succeeds
     assert store.get_sku("milk").price_minor == 135
     store.close()
 
@@ -107,6 +107,32 @@ def test_migration_reads_prices_in_the_currency_setting(tmp_path):
     release_0_catalogue(path, {"rice": 450.0})
     store = CatalogStore(path, "JPY")
     assert (store.currency.code, store.get_sku("rice").price_minor) == ("JPY", 450)
+    store.close()
+
+
+def test_an_old_catalogue_with_prices_needs_the_currency_set_to_migrate(tmp_path):
+    """Its REAL prices say no currency: migrating them in the default (EUR) would store a JPY shop's
+    450.0 as 450.00 EUR for good. Refused, the catalogue left as it was, until the setting is given."""
+    path = tmp_path / DB_FILE
+    release_0_catalogue(path, {"rice": 450.0, "free": None})
+    with pytest.raises(CurrencyNotSet) as info:
+        CatalogStore(path)  # currency not set
+    message = str(info.value)
+    assert "\n" not in message and "SKULENS_CURRENCY" in message and "1 SKU" in message
+    assert columns(path) >= {"price"}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    store = CatalogStore(path, "JPY")
+    assert (store.currency.code, store.get_sku("rice").price_minor) == ("JPY", 450)
+    store.close()
+    assert CatalogStore(path).currency.code == "JPY"  # migrated: the catalogue says its currency from now on
+
+
+def test_an_old_catalogue_without_prices_migrates_in_the_default_currency(tmp_path):
+    path = tmp_path / DB_FILE
+    release_0_catalogue(path, {"milk": None})
+    store = CatalogStore(path)
+    assert (store.currency.code, store.get_sku("milk").price_minor) == ("EUR", None)
     store.close()
 
 

@@ -2,6 +2,7 @@
 in; bad prices get 422 quoting what was received, and change nothing."""
 
 import pytest
+from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
@@ -62,6 +63,26 @@ def test_a_catalogue_priced_in_another_currency_is_refused_at_start(make_client,
         create_app(Settings(data_dir=tmp_path / "data", model=tiny_model_dir, currency="USD"))
     with pytest.raises(ValueError, match="unknown currency 'EURO'"):
         Settings(currency="EURO")
+
+
+def test_an_old_priced_catalogue_needs_skulens_currency_to_start(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    """The currency setting not given (not merely EUR by default) and a first-release catalogue with
+    prices: `skulens serve` stops with one line saying how to set it; with it set, the prices are read in it."""
+    from service.cli import main
+    from tests.gallery.test_migration import release_0_catalogue
+
+    data = tmp_path / "data"
+    data.mkdir()
+    release_0_catalogue(data / "catalog.sqlite3", {"rice": 450.0})
+    monkeypatch.delenv("SKULENS_CURRENCY", raising=False)
+    assert Settings().currency is None  # not set, told apart from a default
+    assert main(["serve", "--data-dir", str(data), "--model", str(tiny_model_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "SKULENS_CURRENCY" in err and "1 SKU has a price" in err, err
+    monkeypatch.setenv("SKULENS_CURRENCY", "JPY")
+    with TestClient(create_app(Settings(data_dir=data, model=tiny_model_dir))) as client:
+        got = client.get("/v1/skus/rice").json()
+    assert (got["price"], got["currency"]) == ("450", "JPY")
 
 
 def test_non_json_body_is_refused(client):
