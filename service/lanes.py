@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embedder.preprocess import ImageError
 from gallery.gallery import Gallery
 from gallery.lanes import Background, BackgroundNotFound
 from service.photos import decode_photo_typed
@@ -80,7 +81,12 @@ def background_for(gallery: Gallery, lane: str | None, photo_shape: tuple[int, .
                                           f"PUT /v1/lanes/{lane}/background with a photo of its empty counter")
     pixels = DECODED.get(record.sha256)
     if pixels is None:
-        pixels, _ = decode_photo_typed(data, max_pixels)
+        try:
+            pixels, _ = decode_photo_typed(data, max_pixels)
+        except ImageError as exc:  # stored when the limits were wider, or damaged on disk: the till goes on
+            logger.error("lane %r: its stored background cannot be decoded: %s", lane, exc)
+            return LaneBackground(None, record, f"lane {lane!r}'s stored background cannot be read ({exc}): "
+                                                f"{fallback}; store it again")
         DECODED.put(record.sha256, pixels)
     if pixels.shape != photo_shape:
         logger.warning("lane %r: photo %dx%d but background %dx%d; plain-counter fallback", lane,

@@ -119,3 +119,17 @@ def test_background_writes_need_the_merchandiser_role(tmp_path, tiny_model_dir):
         assert http.get(url, headers=lane_key).content == background  # a lane may read its own background
         assert http.delete(url, headers=lane_key).status_code == 403
         assert http.delete(url, headers=merch_key).status_code == 204
+
+
+def test_a_damaged_stored_background_falls_back_and_says_so(tmp_path, tiny_model_dir):
+    scene = make_scene(PRODUCTS, 24, n_items=2, touching=False, surface_kind="laminate")
+    with Server(tmp_path / "data", tiny_model_dir) as server, server.client() as http:
+        r = http.put("/v1/lanes/lane-10/background", files={"image": ("e.jpg", jpeg(scene.background), "image/jpeg")})
+        assert r.status_code == 201
+    stored = tmp_path / "data" / "lanes" / r.json()["sha256"][:2] / r.json()["sha256"]
+    stored.write_bytes(stored.read_bytes()[:200])  # damaged on disk while the server was down
+    with Server(tmp_path / "data", tiny_model_dir) as server, server.client() as http:
+        r = http.post("/v1/checkout", files={"photo": ("c.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": "lane-10"})
+    assert r.status_code == 200, r.text
+    assert r.json()["segmentation"] == "plain_counter" and "cannot be read" in r.json()["note"]
+    assert len(r.json()["items"]) == 2

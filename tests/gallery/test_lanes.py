@@ -55,7 +55,7 @@ def test_backgrounds_survive_a_reopen_and_the_sweep(tmp_path):
 def test_an_older_catalogue_gets_the_lanes_table(tmp_path):
     path = tmp_path / DB_FILE
     release_0_catalogue(path, {"milk": 1.35})
-    gallery = Gallery(tmp_path, "model-a", DIM)  # migrates 0 → LATEST in one transaction
+    gallery = Gallery(tmp_path, "model-a", DIM, currency="EUR")  # migrates 0 → LATEST in one transaction
     gallery.lanes.put("lane-1", make_jpeg(7), "image/jpeg", 160, 120)
     assert gallery.get_sku("milk").price_minor == 135
     gallery.close()
