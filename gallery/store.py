@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,16 @@ class NewImage:
     media_type: str
     width: int
     height: int
+
+
+class AddedImages(list[int]):
+    """``CatalogStore.add_images``' answer: one image id per image given, in order (a list, as before),
+    and ``created``, the ids this call stored. An id not in ``created`` was a reference image of the
+    SKU already, e.g. stored by another worker between a caller's look-up and this transaction."""
+
+    def __init__(self, ids: Iterable[int] = (), created: Iterable[int] = ()):
+        super().__init__(ids)
+        self.created: frozenset[int] = frozenset(created)
 
 
 class CatalogStore:
@@ -229,13 +239,15 @@ class CatalogStore:
 
     # --- images and vectors -------------------------------------------------
     def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray, model_version: str,
-                   name: str | None = None) -> list[int]:
+                   name: str | None = None) -> AddedImages:
         """One transaction: the SKU (created if new), image records, vectors, change log.
 
         Idempotent per content: an image whose bytes (SHA-256) are already a reference image of
-        ``sku`` is not stored again; its existing id is returned in its place."""
+        ``sku`` is not stored again; its existing id is returned in its place, and left out of the
+        answer's ``created`` (the ids this call stored)."""
         now = time.time()
         ids = []
+        created = []
         with self.transaction() as conn:
             self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
             for image, vector in zip(images, vectors, strict=True):
@@ -253,7 +265,8 @@ class CatalogStore:
                 conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
                              (ADD, image_id, sku, model_version))
                 ids.append(image_id)
-        return ids
+                created.append(image_id)
+        return AddedImages(ids, created)
 
     def existing_images(self, sku: str, digests: list[str]) -> dict[str, int]:
         """Of ``digests``, those already a reference image of ``sku``: digest → image id."""

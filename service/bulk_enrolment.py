@@ -117,8 +117,11 @@ def run_bulk_enrolment(args: argparse.Namespace, opened) -> int:
                     already += len(decoded) - len(sorted_out.fresh)
                     if sorted_out.fresh:
                         prepared = enrolment.prepare(sorted_out.fresh, settings.catalogue_views)
-                        enrolment.commit(gallery, sku, prepared, embedder.embed(prepared.pixels), plan.names.get(sku))
-                        enrolled[sku] += len(sorted_out.fresh)
+                        added = enrolment.commit(gallery, sku, prepared, embedder.embed(prepared.pixels),
+                                                 plan.names.get(sku))
+                        if added.created:  # another writer may have stored some meanwhile
+                            enrolled[sku] += len(added.created)
+                        already += len(sorted_out.fresh) - len(added.created)
                 bar.update(len(paths[start:start + args.batch_size]))
     gallery.close(snapshot=True)
     print(f"enrolled {sum(enrolled.values())} images of {len(enrolled)} SKUs into {settings.data_dir}"

@@ -19,6 +19,7 @@ from embedder.preprocess import decode_image
 from gallery.blobs import sha256_of
 from gallery.gallery import Gallery, ImageUpload
 from gallery.references import ReferenceBatch, reference_batch
+from gallery.store import AddedImages
 
 if TYPE_CHECKING:
     from service.deps import AppState
@@ -50,9 +51,14 @@ class Dedup:
     known: dict[str, int]  # digest → id of the reference image of this SKU that already has it
     fresh: list[DecodedUpload]  # to store: each new content once, in posted order
 
-    def result(self, new_ids: list[int]) -> EnrolResult:
-        ids = {**self.known, **dict(zip([sha256_of(d.upload.data) for d in self.fresh], new_ids, strict=True))}
-        return EnrolResult([ids[d] for d in self.digests], sorted({self.known[d] for d in self.digests if d in self.known}))
+    def result(self, added: AddedImages | None = None) -> EnrolResult:
+        """``added``: what ``commit`` stored of ``fresh`` (None when nothing was fresh). A fresh photo
+        that another worker stored first (between ``dedup`` and the commit) is already present too:
+        ``add_images`` found it inside its transaction and did not create it."""
+        added = added if added is not None else AddedImages()
+        ids = {**self.known, **dict(zip([sha256_of(d.upload.data) for d in self.fresh], added, strict=True))}
+        before = {self.known[d] for d in self.digests if d in self.known} | (set(added) - added.created)
+        return EnrolResult([ids[d] for d in self.digests], sorted(before))
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,14 @@ def prepare(decoded: list[DecodedUpload], views: int) -> Prepared:
     return Prepared([d.upload for d in decoded], reference_batch([d.pixels for d in decoded], views))
 
 
-def commit(gallery: Gallery, sku: str, prepared: Prepared, vectors: np.ndarray, name: str | None = None) -> list[int]:
-    """Store the photos with their vectors (one reference image each, its views as extra rows)."""
-    return gallery.enrol(sku, prepared.uploads, prepared.batch.split(np.asarray(vectors, np.float32)), name=name)
+def commit(gallery: Gallery, sku: str, prepared: Prepared, vectors: np.ndarray, name: str | None = None) -> AddedImages:
+    """Store the photos with their vectors (one reference image each, its views as extra rows); the
+    ids, and which of them this commit created (``CatalogStore.add_images``)."""
+    ids = gallery.enrol(sku, prepared.uploads, prepared.batch.split(np.asarray(vectors, np.float32)), name=name)
+    if not isinstance(ids, AddedImages):  # Gallery.enrol hands add_images' answer over as it is
+        raise TypeError(f"Gallery.enrol answered a {type(ids).__name__}, not CatalogStore.add_images' AddedImages: "
+                        "which photos were new is unknown")
+    return ids
 
 
 async def enrol_through_batcher(state: AppState, sku: str, images: list[bytes], name: str | None) -> EnrolResult:
@@ -110,7 +121,7 @@ async def enrol_through_batcher(state: AppState, sku: str, images: list[bytes], 
     await run_in_threadpool(state.gallery.check_model)  # fail fast, before inference
     sorted_out = await run_in_threadpool(dedup, state.gallery, sku, decoded)
     if not sorted_out.fresh:  # all already there: nothing to embed or store
-        return sorted_out.result([])
+        return sorted_out.result()
     prepared = await run_in_threadpool(prepare, sorted_out.fresh, settings.catalogue_views)
     step = settings.max_images_per_request  # a photo's views are rows too: never more than the queue holds
     vectors = [await state.batcher.submit(prepared.pixels[start:start + step])

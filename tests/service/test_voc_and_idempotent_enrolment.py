@@ -98,3 +98,23 @@ def test_folder_enrolment_rerun_stores_nothing(tmp_path, tiny_model_dir, capsys)
     assert main(command) == 0
     out = capsys.readouterr().out
     assert "enrolled 0 images of 0 SKUs" in out and "2 already there (not stored twice)" in out
+
+
+def test_the_loser_of_an_enrolment_race_is_told_its_photo_was_already_there(tmp_path):
+    """Two workers enrol the same photo at once: both sort it out as new (neither has committed), the
+    first stores it, the second's transaction finds it there. The second must report it as already
+    present (the route then answers 200), not as new under the winner's id."""
+    from service import enrolment
+
+    gallery = Gallery(tmp_path, "model-a", 8)
+    decoded = [enrolment.decode_upload(make_jpeg(1), 32, 10_000_000)]
+    vector = np.eye(8, dtype=np.float32)[:1]
+    winner = enrolment.dedup(gallery, "milk", decoded)
+    loser = enrolment.dedup(gallery, "milk", decoded)  # before the winner commits: nothing there yet
+    assert winner.fresh and loser.fresh
+    won = winner.result(enrolment.commit(gallery, "milk", enrolment.prepare(winner.fresh, 0), vector))
+    lost = loser.result(enrolment.commit(gallery, "milk", enrolment.prepare(loser.fresh, 0), vector))
+    assert won.already_present == [] and len(won.image_ids) == 1
+    assert lost.image_ids == won.image_ids and lost.already_present == won.image_ids
+    assert list(gallery.get_sku("milk").image_ids) == won.image_ids
+    gallery.close()
