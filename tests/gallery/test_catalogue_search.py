@@ -51,7 +51,7 @@ def test_the_index_follows_renames_and_deletes(store):
 def test_a_migrated_catalogue_is_searchable(tmp_path):
     path = tmp_path / DB_FILE
     release_0_catalogue(path, {"arla-milk-1l": 1.35, "bread": None})
-    store = CatalogStore(path)
+    store = CatalogStore(path, "EUR")  # it has a price: migrated only with the currency set
     assert found(store, "ARLA") == (["arla-milk-1l"], 1) and found(store, "rea") == (["bread"], 1)
     store.close()
     with sqlite3.connect(path) as conn:
