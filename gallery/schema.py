@@ -93,21 +93,39 @@ def statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+#: Version 1's ``skus`` table, as it was then (a later version may change the table: this step must not).
+V1_SKUS = """CREATE TABLE skus_v1 (
+    sku TEXT PRIMARY KEY, name TEXT NOT NULL, attributes TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    price_minor INTEGER CHECK (price_minor IS NULL OR price_minor >= 0))"""
+
+
 def _to_v1(conn: sqlite3.Connection, money: Currency) -> None:
-    """REAL prices → integer minor units of ``money``; the REAL column is dropped."""
-    conn.execute("ALTER TABLE skus ADD COLUMN price_minor INTEGER CHECK (price_minor IS NULL OR price_minor >= 0)")
+    """REAL prices → integer minor units of ``money``; the REAL column goes.
+
+    Not with ``ALTER TABLE ... DROP COLUMN``, which needs SQLite 3.35 (Ubuntu 20.04's Python has
+    3.31): the table is rebuilt (SQLite's own recipe: create, copy, drop, rename), which every SQLite
+    runs, so one path is tested everywhere. ``prepare`` turns foreign keys off around the migration
+    (SQLite ignores that inside a transaction), or dropping the old table would cascade to the images.
+    """
+    if conn.execute("PRAGMA foreign_keys").fetchone()[0]:
+        raise RuntimeError("schema step 1 rebuilds skus: it needs foreign keys off (dropping it would delete every image)")
+    conn.execute(V1_SKUS)
+    conn.execute("INSERT INTO skus_v1(sku, name, attributes, created_at, updated_at) "
+                 "SELECT sku, name, attributes, created_at, updated_at FROM skus ORDER BY rowid")
     unpriced = []
     for sku, price in conn.execute("SELECT sku, price FROM skus WHERE price IS NOT NULL ORDER BY rowid").fetchall():
         minor, note = from_legacy_real(price, money)
         if note:
             unpriced.append(sku)
             logger.warning("migrating SKU %r: %s", sku, note)
-        conn.execute("UPDATE skus SET price_minor = ? WHERE sku = ?", (minor, sku))
+        conn.execute("UPDATE skus_v1 SET price_minor = ? WHERE sku = ?", (minor, sku))
     if unpriced:
         logger.warning("migration: %d SKUs lost a stored price that is not one in %s (checkout lists them in "
                        "needs_attention until a price is set): %s", len(unpriced), money.code,
                        ", ".join(map(repr, unpriced)))
-    conn.execute("ALTER TABLE skus DROP COLUMN price")
+    conn.execute("DROP TABLE skus")
+    conn.execute("ALTER TABLE skus_v1 RENAME TO skus")  # images' REFERENCES skus(sku) now name this table
 
 
 def _to_v2(conn: sqlite3.Connection, money: Currency) -> None:
@@ -147,9 +165,10 @@ def _refuse_unknown_currency(conn: sqlite3.Connection) -> None:
     priced = conn.execute("SELECT COUNT(*) FROM skus WHERE price IS NOT NULL").fetchone()[0]
     if priced:
         raise CurrencyNotSet(
-            f"the catalogue was written by an older skulens and {priced} SKU{' has a price' if priced == 1 else 's have prices'} "
-            f"that say no currency: set the currency they are in, e.g. SKULENS_CURRENCY=EUR (or JPY, USD, ...: an "
-            "ISO 4217 code), and start again; nothing was changed")
+            f"the catalogue was written by an older skulens and {priced} SKU"
+            f"{' has a price' if priced == 1 else 's have prices'} stored in no stated currency: set the currency "
+            "they are in, e.g. SKULENS_CURRENCY=EUR (or JPY, USD, ...: an ISO 4217 code), and start again; "
+            "nothing was changed")
 
 
 def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
@@ -161,6 +180,15 @@ def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
     (which say no currency) is migrated only with the setting given (``CurrencyNotSet``).
     """
     wanted = currency(wanted_currency) if wanted_currency is not None else None
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys=OFF")  # a step may rebuild a table (_to_v1); only outside a transaction
+    try:
+        return _prepare(conn, wanted)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+
+
+def _prepare(conn: sqlite3.Connection, wanted: Currency | None) -> Currency:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

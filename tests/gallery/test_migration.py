@@ -81,6 +81,36 @@ def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path, caplog):
     again.close()
 
 
+def test_the_migration_runs_on_sqlite_before_3_35(tmp_path):
+    """ALTER TABLE ... DROP COLUMN needs SQLite 3.35 (2021); Ubuntu 20.04's Python has 3.31. The price
+    column goes by rebuilding the table (create, copy, drop, rename: SQLite's own recipe, with foreign
+    keys off so that dropping the old table cascades to no image), so no statement needs a newer SQLite,
+    every image and vector stays, and foreign keys are on again and enforced afterwards."""
+    path = tmp_path / DB_FILE
+    release_0_catalogue(path, {"milk": 1.35, "bread": None})
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")  # as CatalogStore opens it
+    ran: list[str] = []
+    conn.set_trace_callback(ran.append)
+    assert schema.prepare(conn, "EUR").code == "EUR"
+    conn.set_trace_callback(None)
+    assert not [s for s in ran if "DROP COLUMN" in s.upper()], ran
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("SELECT sku, price_minor FROM skus ORDER BY sku").fetchall() == [("bread", None), ("milk", 135)]
+    assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 2
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert "price" not in {row[1] for row in conn.execute("PRAGMA table_info(skus)")}
+    with pytest.raises(sqlite3.IntegrityError):  # the rebuilt table keeps the CHECK on prices
+        conn.execute("UPDATE skus SET price_minor = -1 WHERE sku = 'milk'")
+    with pytest.raises(sqlite3.IntegrityError):  # images still reference skus
+        conn.execute("INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
+                     "VALUES ('nope', 'x', 'image/jpeg', 1, 1, 0)")
+    conn.execute("DELETE FROM skus WHERE sku = 'milk'")  # and deleting a SKU still cascades
+    assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 1
+    conn.close()
+
+
 def test_a_failed_migration_leaves_the_catalogue_as_it_was(tmp_path, monkeypatch):
     path = tmp_path / DB_FILE
     release_0_catalogue(path, {"milk": 1.35})
