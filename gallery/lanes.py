@@ -42,7 +42,7 @@ class BackgroundNotFound(GalleryError, KeyError):
 
 
 def validate_lane(lane: str) -> str:
-    if not isinstance(lane, str) or not _LANE_RE.match(lane):
+    if not isinstance(lane, str) or not _LANE_RE.fullmatch(lane):  # '$' alone lets "lane1\n" through
         raise InvalidLane(f"invalid lane id {str(lane)[:80]!r}: expected 1-64 characters, letters, digits, '.', "
                           "'_' or '-', starting with a letter or digit")
     return lane

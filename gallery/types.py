@@ -44,7 +44,7 @@ class ModelMismatch(GalleryError):
 
 
 def validate_sku(sku: str) -> str:
-    if not isinstance(sku, str) or not _SKU_RE.match(sku):
+    if not isinstance(sku, str) or not _SKU_RE.fullmatch(sku):  # '$' alone lets "milk\n" through
         shown = repr(sku) if len(str(sku)) <= 80 else repr(str(sku)[:80]) + f"... ({len(sku)} characters)"
         raise InvalidSku(
             f"invalid SKU id {shown}: expected 1-64 characters, letters, digits, '.', '_' or '-', "

@@ -65,16 +65,32 @@ class CheckoutResult:
 
 
 @functools.lru_cache(maxsize=1)
-def load_segmenter() -> Segmenter:
-    """The counter segmenter (one per process), or ``CounterUnavailable`` naming the extra to install."""
+def segmenter_outcome() -> Segmenter | str:
+    """The counter segmenter, or why there is none: found once per process (a missing OpenCV is not
+    looked for again on every request). Importing OpenCV takes a while: ``require_segmenter`` runs
+    the first look in a worker thread."""
     try:
         importlib.import_module("cv2")
         from counter.segment import BackgroundSegmenter
     except ImportError as exc:
-        raise CounterUnavailable(
-            f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
-            "pip install 'skulens[counter]'; crops (multipart field 'images') work without it") from None
+        return (f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
+                "pip install 'skulens[counter]'; crops (multipart field 'images') work without it")
     return BackgroundSegmenter()
+
+
+def load_segmenter() -> Segmenter:
+    """The counter segmenter (one per process), or ``CounterUnavailable`` naming the extra to install."""
+    outcome = segmenter_outcome()
+    if isinstance(outcome, str):
+        raise CounterUnavailable(outcome)
+    return outcome
+
+
+async def require_segmenter() -> Segmenter:
+    """``load_segmenter`` for the event loop: its first call (the import) in a worker thread."""
+    if segmenter_outcome.cache_info().currsize == 0:
+        await run_in_threadpool(segmenter_outcome)
+    return load_segmenter()
 
 
 def crops_of(photo: np.ndarray, boxes: list[Box], size: int) -> np.ndarray:
@@ -148,7 +164,7 @@ def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented
 
 async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
     """Items found in one counter photo, in reading order (rows top to bottom, left to right)."""
-    load_segmenter()  # 501 before reading anything when OpenCV is missing
+    await require_segmenter()  # 501 before reading anything when OpenCV is missing
     found = await run_in_threadpool(_segment, state, photo, lane)
     boxes = found.boxes
     items, basket = await _recognise_and_price(state, found.pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])

@@ -67,7 +67,7 @@ async def post_checkout(request: Request, state: StateDep, _role=Checkout) -> Ch
         raise ApiError(422, "photo_or_images", "send either field 'photo' (one counter photo) or field 'images' "
                        f"(crops), not {'both' if photos else 'neither'}; received fields {sorted(form.keys())}")
     lane = form.get("lane")
-    if lane is not None and not (isinstance(lane, str) and re.match(LANE_PATTERN, lane)):
+    if lane is not None and not (isinstance(lane, str) and re.fullmatch(LANE_PATTERN, lane)):  # not "lane1\n"
         shown = repr(lane)[:80] if isinstance(lane, str) else "a file"
         raise ApiError(422, "invalid_lane", f"lane {shown} is not a lane id: 1-64 of A-Z a-z 0-9 . _ -, "
                        "starting with a letter or digit")
@@ -80,7 +80,7 @@ async def post_checkout(request: Request, state: StateDep, _role=Checkout) -> Ch
         if len(photos) > 1:
             raise ApiError(422, "too_many_photos", f"expected one counter photo in field 'photo', received "
                            f"{len(photos)}; send several crops in field 'images' instead")
-        checkout.load_segmenter()  # 501 naming the extra, before reading the photo
+        await checkout.require_segmenter()  # 501 naming the extra, before reading the photo
         (data, _), = await read_images(request, settings, "photo", single=True)
         result = await checkout.checkout_photo(state, data, lane)
     return to_out(result, state.embedder.version)

@@ -40,15 +40,51 @@ def test_a_bad_crop_is_named_and_nothing_is_priced(client):
     assert e["status"] == 400 and "image 2 of 2" in e["message"]
 
 
+@pytest.mark.parametrize("lane", ["lane1\n", "lane1\r\n", "\nlane1"])
+def test_a_lane_with_a_newline_is_refused(client, lane):
+    """re.match with '$' accepted "lane1\n" ('$' matches before a final newline)."""
+    photo = ("p.jpg", make_jpeg(1), "image/jpeg")
+    e = error(client.post("/v1/checkout", files=[("photo", photo)], data={"lane": lane}))
+    assert e["status"] == 422 and e["code"] == "invalid_lane" and repr(lane) in e["message"]
+
+
+def test_the_segmenter_is_resolved_once_off_the_event_loop(client, monkeypatch):
+    """The first photo checkout imports OpenCV in a worker thread, not on the event loop; a missing
+    OpenCV is found once, not tried again on every request (the outcome is kept per process)."""
+    import asyncio
+    import importlib
+
+    real_import, seen = importlib.import_module, []
+
+    def watching(name, *args):
+        if name == "cv2":
+            try:
+                asyncio.get_running_loop()
+                seen.append("event loop")
+            except RuntimeError:
+                seen.append("worker thread")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(checkout.importlib, "import_module", watching)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # what an install without the counter extra sees
+    checkout.segmenter_outcome.cache_clear()
+    photo = ("p.jpg", make_jpeg(1), "image/jpeg")
+    for _ in range(3):
+        assert error(client.post("/v1/checkout", files=[("photo", photo)]))["code"] == "counter_extra_missing"
+    assert seen == ["worker thread"]
+    monkeypatch.undo()
+    checkout.segmenter_outcome.cache_clear()
+
+
 def test_without_opencv_the_photo_form_says_which_extra_and_crops_still_work(client, monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)  # what an install without the counter extra sees
-    checkout.load_segmenter.cache_clear()
+    checkout.segmenter_outcome.cache_clear()
     e = error(client.post("/v1/checkout", files=[("photo", ("p.jpg", make_jpeg(1), "image/jpeg"))]))
     assert e["status"] == 501 and e["code"] == "counter_extra_missing" and "skulens[counter]" in e["message"]
     r = client.post("/v1/checkout", files=[("images", ("c.jpg", make_jpeg(2), "image/jpeg"))])
     assert r.status_code == 200 and len(r.json()["items"]) == 1
     monkeypatch.undo()
-    checkout.load_segmenter.cache_clear()  # an install with the extra is back to photos
+    checkout.segmenter_outcome.cache_clear()  # an install with the extra is back to photos
     assert checkout.load_segmenter() is checkout.load_segmenter()
 
 
