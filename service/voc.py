@@ -3,7 +3,8 @@
 Each ``*.xml`` of ``DIR`` names its image (``<filename>``, looked up beside the XML; else an image of
 the XML's stem) and its boxes (``<object><name>LABEL</name><bndbox>xmin ymin xmax ymax</bndbox>``,
 in the stored image's pixels: LabelImg shows images without applying EXIF orientation, so neither
-does this). A box's label is its SKU id, or what ``--label-map`` (CSV ``label,sku``) maps it to.
+does this). A box's label is its SKU id, or what ``--label-map`` (CSV ``label,sku``) maps it to; with
+a map, a label not in it is skipped (with the reason), never taken as a SKU id of its own.
 Every box becomes a ``VocCrop``: its bytes (a JPEG of the box, deterministic, so that re-running the
 import finds the same content and stores nothing twice) are made when the enrolment reads it.
 Anything that cannot be used is skipped with the reason, never the end of the run.
@@ -110,7 +111,11 @@ def plan_voc(folder: str | Path, label_map: dict[str, str] | None = None,
         for number, obj in enumerate(root.findall("object"), start=1):
             label = (obj.findtext("name") or "").strip()
             what = f"{xml_path.name} object {number} ({label or 'no label'})"
-            sku = (label_map or {}).get(label, label)
+            if label_map is not None and label not in label_map:  # the map lists what to import
+                why = f"label {label!r} is not in the label map (--label-map): add a line '{label},SKU-ID' to import it"
+                skipped.append((what, why))
+                continue
+            sku = label_map[label] if label_map is not None else label
             try:
                 validate_sku(sku)
             except InvalidSku as exc:

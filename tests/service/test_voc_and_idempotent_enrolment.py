@@ -38,7 +38,7 @@ def voc_folder(root):
     (root / "lost.xml").write_text(VOC_XML.format(filename="lost.jpg", w=320, h=240, objects=""))
     (root / "broken.xml").write_text("<annotation><object>")
     labels = root.parent / "labels.csv"
-    labels.write_text("label,sku\nChoc Bar,choc-bar\n")
+    labels.write_text("label,sku\nChoc Bar,choc-bar\nmilk,milk\n")
     return root, labels
 
 
@@ -51,7 +51,7 @@ def test_voc_import_enrols_every_usable_box_and_a_rerun_changes_nothing(tmp_path
     out = capsys.readouterr().out
     assert "enrolled 4 images of 2 SKUs" in out and "VOC: 4 boxes to enrol, 4 skipped" in out
     assert "one.xml object 4 (milk): box [5, 5, 9, 9] is smaller than 8 px" in out
-    assert "two.xml object 1 (bad label): invalid SKU id 'bad label'" in out and "--label-map" in out
+    assert "two.xml object 1 (bad label): label 'bad label' is not in the label map" in out and "--label-map" in out
     assert "lost.xml: its image 'lost.jpg' is not beside it" in out and "broken.xml: not a readable XML file" in out
     artifact = load_artifact(tiny_model_dir)
     gallery = Gallery(data, artifact.version, artifact.embedding_dim)
@@ -69,6 +69,23 @@ def test_voc_import_enrols_every_usable_box_and_a_rerun_changes_nothing(tmp_path
     gallery = Gallery(data, artifact.version, artifact.embedding_dim)
     assert gallery.counts() == before == (2, 4)
     gallery.close(snapshot=False)
+
+
+def test_with_a_label_map_a_label_not_in_it_is_skipped_not_its_own_sku(tmp_path):
+    """The map is the list of SKUs to import: a label it lacks (a typo, a class not for sale) is
+    skipped with the reason, never enrolled under a SKU id of the label's own text."""
+    from service.voc import plan_voc, read_label_map
+
+    folder, labels = voc_folder(tmp_path / "voc")
+    labels.write_text("label,sku\nChoc Bar,choc-bar\n")  # no line for 'milk'
+    crops, skipped = plan_voc(folder, read_label_map(labels))
+    assert set(crops) == {"choc-bar"}
+    why = dict(skipped)
+    assert "label 'milk' is not in the label map" in why["one.xml object 1 (milk)"]
+    assert "--label-map" in why["one.xml object 1 (milk)"]
+    assert "label 'bad label' is not in the label map" in why["two.xml object 1 (bad label)"]
+    crops, _ = plan_voc(folder)  # without a map a label is its SKU id, as before
+    assert set(crops) == {"milk"}
 
 
 def test_http_enrolment_is_idempotent_per_content(client):
