@@ -134,6 +134,7 @@ def main() -> None:
         try:
             with server.client() as http:
                 enrolled = enrol(http, root, [p.sku for p in catalogue])
+                model_version = http.get("/v1/admin/info").json()["model_version"]
                 results: dict[str, Any] = {}
                 for label, threshold in (("nearest SKU (threshold 0)", 0.0), ("shipped threshold", calibrated)):
                     if threshold is None:
@@ -148,7 +149,7 @@ def main() -> None:
                 print(timing, flush=True)
         finally:
             server.stop()
-    run.data.update(model=model_label, server_ready_s=ready_s, enrolled=enrolled, scenes=args.scenes,
+    run.data.update(model=model_label, model_version=model_version, server_ready_s=ready_s, enrolled=enrolled, scenes=args.scenes,
                     results=results, latency=timing)
     run.save()
 
