@@ -27,7 +27,7 @@ from gallery.search import make_index
 from gallery.rwlock import ReadWriteLock
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
 from gallery.sku_directory import SkuDirectory
-from gallery.store import ADD, META_CHANGE, REMOVE, SKU_CHANGE, CatalogStore, NewImage
+from gallery.store import ADD, META_CHANGE, REMOVE, SKU_CHANGE, AddedImages, CatalogStore, NewImage
 from gallery.types import ImageHit, ImageNotFound, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def initial_fetch(k: int, images: int, skus: int) -> int:
 
 
 class Gallery:
-    def __init__(self, data_dir: str | os.PathLike, model_version: str, embedding_dim: int, index_kind: str = "flat",
+    def __init__(self, data_dir: str | os.PathLike[str], model_version: str, embedding_dim: int, index_kind: str = "flat",
                  search_threads: int | None = None, currency: str | None = None):
         """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default).
         ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's."""
@@ -364,7 +364,7 @@ class Gallery:
         return removed
 
     def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray | Sequence[np.ndarray],
-              name: str | None = None) -> list[int]:
+              name: str | None = None) -> AddedImages:
         """Store image files (fsynced), then commit records and vectors; searchable on return.
 
         ``vectors``: ``(n, dim)``, one per upload, or one ``(k, dim)`` array per upload: the photo's

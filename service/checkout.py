@@ -3,8 +3,9 @@
 A counter photo is decoded in full, cut into item boxes by the segmenter (``counter``: OpenCV, the
 optional ``counter`` extra), each box cropped and letterboxed; the crops (or the posted crops) go
 through the micro-batcher as one submission, are recognised like ``/v1/recognize`` and priced
-(``gallery.basket``). Decoding, segmentation, search and SQLite run in worker threads, inference on
-the batcher's thread: never on the event loop.
+(``gallery.basket``) from the gallery's in-memory catalogue. Decoding and segmentation run in worker
+threads, the search through the service's search batcher (``AppState.recognize_batched``), inference
+on the batcher's thread: never on the event loop.
 
 A photo with a ``lane`` whose empty counter is stored (``PUT /v1/lanes/{lane}/background``,
 ``service.lanes``) is segmented against that background (``segmentation: "lane_background"``);
@@ -116,8 +117,8 @@ async def embed(state: AppState, pixels: np.ndarray) -> np.ndarray:
 
 def price(state: AppState, recognitions: list[Recognition],
           boxes: list[tuple[int, int, int, int] | None]) -> tuple[list[CheckedItem], Basket]:
-    """Look the recognised SKUs up (names, prices) and price the basket (blocking: SQLite)."""
-    details = state.gallery.store.sku_details([r.sku for r in recognitions if r.known and r.sku])
+    """Look the recognised SKUs up (names, prices: from the gallery's memory, never SQLite) and price the basket."""
+    details = state.gallery.sku_details([r.sku for r in recognitions if r.known and r.sku])
     items = []
     for recognition, box in zip(recognitions, boxes, strict=True):
         known = recognition.known and recognition.sku is not None
@@ -133,8 +134,8 @@ async def _recognise_and_price(state: AppState, pixels: np.ndarray,
         return [], price_basket([])
     await run_in_threadpool(state.gallery.check_model)  # 409 before inference when the gallery is not ready
     vectors = await embed(state, pixels)
-    recognitions = await run_in_threadpool(state.recognize, vectors)
-    return await run_in_threadpool(price, state, recognitions, boxes)
+    recognitions = await state.recognize_batched(vectors)
+    return price(state, recognitions, boxes)
 
 
 async def checkout_crops(state: AppState, images: list[bytes]) -> CheckoutResult:
