@@ -10,6 +10,7 @@ could remove a file that an enrolment in another has just found present.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
@@ -25,7 +26,7 @@ def sha256_of(data: bytes) -> str:
 
 
 class BlobStore:
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -46,7 +47,7 @@ class BlobStore:
         keep = set(referenced)
         removed = 0
         for path in list(self.root.glob("??/*")):
-            if path.name.startswith(".") and path.name.endswith(".tmp") or (
+            if (path.name.startswith(".") and path.name.endswith(".tmp")) or (
                     not path.name.startswith(".") and path.name not in keep):
                 path.unlink(missing_ok=True)
                 removed += 1
@@ -72,7 +73,5 @@ class BlobStore:
         return self.path_for(digest).exists()
 
     def remove(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path_for(digest).unlink()
-        except FileNotFoundError:
-            pass

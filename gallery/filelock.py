@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def file_lock(path: str | os.PathLike) -> Iterator[None]:
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block.
 
     Each call opens its own handle, so two threads of one process exclude each other too.

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +24,8 @@ from gallery.blobs import BlobStore
 from gallery.decision import aggregate_by_sku, decide, resolve_threshold
 from gallery.lanes import LaneBackgrounds
 from gallery.money import Currency
-from gallery.search import make_index
 from gallery.rwlock import ReadWriteLock
+from gallery.search import make_index
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
 from gallery.sku_directory import SkuDirectory
 from gallery.store import ADD, META_CHANGE, REMOVE, SKU_CHANGE, AddedImages, CatalogStore, NewImage
@@ -143,7 +144,7 @@ class Gallery:
             self._index = type(self._index).load(self._snapshot_path, self.embedding_dim)
             self._applied_seq = int(info["applied_seq"])
             return True
-        except Exception as exc:  # a torn or foreign file: SQLite still has everything
+        except Exception as exc:  # noqa: BLE001  # a torn or foreign file: SQLite still has everything
             logger.warning("could not load index snapshot %s (%s): rebuilding", self._snapshot_path, exc)
             self._index = make_index(self.index_kind, self.embedding_dim)
             return False
@@ -307,7 +308,7 @@ class Gallery:
         return self.store.currency
 
     def put_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                attributes: dict | None = None) -> bool:
+                attributes: dict[str, Any] | None = None) -> bool:
         """``price``: minor units of ``currency`` (``gallery.money.to_minor``), None for no price."""
         created = self.store.put_sku(validate_sku(sku), name, price, attributes)
         self._catch_up()
@@ -326,7 +327,7 @@ class Gallery:
             raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist (it was just deleted)") from None
 
     def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                  attributes: dict | None = None) -> bool:
+                  attributes: dict[str, Any] | None = None) -> bool:
         """Create the SKU, or change only the fields given; True when created."""
         created = self.store.merge_sku(validate_sku(sku), name, price, attributes)
         self._catch_up()

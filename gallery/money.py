@@ -45,7 +45,7 @@ class Currency:
 
     @property
     def scale(self) -> int:
-        return 10**self.exponent
+        return int(10**self.exponent)
 
 
 def currency(code: str) -> Currency:
@@ -118,7 +118,7 @@ def _minor_units(amount: Decimal, money: Currency, shown: str) -> int:
     largest = f"price {shown} is above the largest accepted, {MAX_MAJOR_UNITS} {money.code}"
     if len(significant) + exponent > len(str(MAX_MAJOR_UNITS)):  # more integer digits than the largest has
         raise InvalidAmount(largest)
-    minor = int("".join(map(str, significant))) * 10 ** (exponent + money.exponent)
+    minor: int = int("".join(map(str, significant))) * 10 ** (exponent + money.exponent)
     if minor > MAX_MAJOR_UNITS * money.scale:
         raise InvalidAmount(largest)
     return minor

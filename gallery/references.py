@@ -7,6 +7,7 @@ re-index reproduces exactly the views an enrolment stored (the views are determi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ class ReferenceBatch:
         if len(vectors) != len(self.pixels):
             raise ValueError(f"expected {len(self.pixels)} vectors, got {len(vectors)}")
         bounds = np.cumsum((0, *self.rows))
-        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+        return [vectors[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 def reference_batch(images: Sequence[np.ndarray], views: int) -> ReferenceBatch:

@@ -9,6 +9,7 @@ only images still lacking a vector of the new model are embedded).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -27,7 +28,8 @@ from gallery.references import DEFAULT_VIEWS, reference_pixels
 from gallery.store import CatalogStore
 
 logger = logging.getLogger(__name__)
-T, R = TypeVar("T"), TypeVar("R")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -50,13 +52,13 @@ def decoded_batches(pool: Executor, decode: Callable[[T], R], items: list[T], ba
     if not batches:
         return
     ahead = [pool.submit(decode, item) for item in batches[0]]
-    for following in batches[1:] + [[]]:
+    for following in [*batches[1:], []]:
         current, ahead = ahead, [pool.submit(decode, item) for item in following]
         yield [future.result() for future in current]
 
 
 def reindex(
-    data_dir: str | os.PathLike,
+    data_dir: str | os.PathLike[str],
     embedder: Embedder,
     batch_size: int = 64,
     index_kind: str = "flat",
@@ -96,7 +98,7 @@ def reindex(
                     if good:
                         vectors = embedder.embed(np.concatenate([p for _, p in good]))
                         bounds = np.cumsum([0, *(len(p) for _, p in good)])
-                        rows = [vectors[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+                        rows = [vectors[a:b] for a, b in itertools.pairwise(bounds)]
                         report.embedded += store.add_vectors([i for i, _ in good], rows, embedder.version)
                     if progress:
                         progress(report.embedded + len(report.failed), max(total, report.embedded + len(report.failed)))

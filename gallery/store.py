@@ -12,10 +12,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from gallery import schema
 from gallery.filelock import file_lock
 from gallery.money import Currency
 from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
+
+T = TypeVar("T")
 
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
 SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
@@ -99,11 +102,11 @@ class CatalogStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
             return self._reader.execute(sql, params).fetchall()
 
-    def read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """A read-only query on the read connection (for the catalogue's other tables: ``gallery.lanes``)."""
         return self._query(sql, params)
 
@@ -122,7 +125,8 @@ class CatalogStore:
 
     # --- SKUs ---------------------------------------------------------------
     @staticmethod
-    def _upsert_sku(conn, sku: str, name: str | None, price: int | None, attributes: dict | None,
+    def _upsert_sku(conn: sqlite3.Connection, sku: str, name: str | None, price: int | None,
+                    attributes: dict[str, Any] | None,
                     only_if_missing: bool = False) -> bool:
         """True when the SKU was created (and a change logged, so that every process recounts)."""
         now = time.time()
@@ -140,13 +144,13 @@ class CatalogStore:
         conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
         return True
 
-    def put_sku(self, sku: str, name: str | None, price: int | None, attributes: dict | None) -> bool:
+    def put_sku(self, sku: str, name: str | None, price: int | None, attributes: dict[str, Any] | None) -> bool:
         """Create or replace a SKU's metadata (``price``: minor units); True when it was created."""
         with self.transaction() as conn:
             return self._upsert_sku(conn, sku, name, price, attributes)
 
     def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                  attributes: dict | None = None) -> bool:
+                  attributes: dict[str, Any] | None = None) -> bool:
         """Create the SKU, or change only the fields given (None keeps what is stored); True when created."""
         with self.transaction() as conn:
             row = conn.execute("SELECT name, price_minor, attributes FROM skus WHERE sku = ?", (sku,)).fetchone()
@@ -165,7 +169,7 @@ class CatalogStore:
         return self._sku(rows[0], image_ids)
 
     @staticmethod
-    def _sku(row: tuple, image_ids: tuple[int, ...] = ()) -> Sku:
+    def _sku(row: tuple[Any, ...], image_ids: tuple[int, ...] = ()) -> Sku:
         sku, name, price, attributes, created, updated = row
         return Sku(sku, name, price, json.loads(attributes), image_ids, created, updated)
 
@@ -175,7 +179,7 @@ class CatalogStore:
                            "ORDER BY sku LIMIT ? OFFSET ?", (limit, offset))
         return self._page(rows, total, offset, limit)
 
-    def _page(self, rows: list[tuple], total: int, offset: int, limit: int) -> Page:
+    def _page(self, rows: list[tuple[Any, ...]], total: int, offset: int, limit: int) -> Page:
         """A page of SKUs, each with its number of reference images."""
         skus = [row[0] for row in rows]
         counts: dict[str, int] = {}
@@ -198,6 +202,7 @@ class CatalogStore:
         Three characters or more: the FTS5 trigram index (``gallery.schema``); shorter (a trigram
         index cannot look up fewer than three characters), or without the index, a LIKE scan.
         """
+        params: tuple[str, ...]
         if len(text) >= 3 and self._search_index:
             phrase = '"' + text.replace('"', '""') + '"'
             where, params = f"sku IN (SELECT sku FROM {schema.SEARCH_INDEX} WHERE {schema.SEARCH_INDEX} MATCH ?)", (phrase,)
@@ -238,7 +243,7 @@ class CatalogStore:
             return self._unreferenced(conn, {sha for _, sha in rows})
 
     # --- images and vectors -------------------------------------------------
-    def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray, model_version: str,
+    def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray | Sequence[np.ndarray], model_version: str,
                    name: str | None = None) -> AddedImages:
         """One transaction: the SKU (created if new), image records, vectors, change log.
 
@@ -246,8 +251,8 @@ class CatalogStore:
         ``sku`` is not stored again; its existing id is returned in its place, and left out of the
         answer's ``created`` (the ids this call stored)."""
         now = time.time()
-        ids = []
-        created = []
+        ids: list[int] = []
+        created: list[int] = []
         with self.transaction() as conn:
             self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
             for image, vector in zip(images, vectors, strict=True):
@@ -260,6 +265,7 @@ class CatalogStore:
                     "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (sku, image.sha256, image.media_type, image.width, image.height, now))
                 image_id = cursor.lastrowid
+                assert image_id is not None  # sqlite3 sets it after every successful INSERT
                 conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
                              (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
                 conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
@@ -277,7 +283,7 @@ class CatalogStore:
                                      "GROUP BY sha256", (sku, *chunk)))
         return found
 
-    def add_vectors(self, image_ids: list[int], vectors: np.ndarray, model_version: str) -> int:
+    def add_vectors(self, image_ids: list[int], vectors: np.ndarray | Sequence[np.ndarray], model_version: str) -> int:
         """Vectors of another model for existing images (re-index); images deleted meanwhile are skipped."""
         added = 0
         with self.transaction() as conn:
@@ -309,7 +315,7 @@ class CatalogStore:
             return self._unreferenced(conn, {row[0]})
 
     @staticmethod
-    def _unreferenced(conn, digests: set[str]) -> list[str]:
+    def _unreferenced(conn: sqlite3.Connection, digests: set[str]) -> list[str]:
         return [d for d in digests if conn.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1", (d,)).fetchone() is None]
 
     def image_digests(self) -> set[str]:
@@ -331,6 +337,7 @@ class CatalogStore:
         """
         sql = ("SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id "
                "WHERE v.model_version = ?")
+        queries: list[tuple[str, tuple[object, ...]]]
         if image_ids is None:
             queries = [(sql + " ORDER BY i.id", (model_version,))]
         else:
@@ -373,10 +380,11 @@ class CatalogStore:
 
     # --- change log ---------------------------------------------------------
     def last_seq(self) -> int:
-        return self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0]
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
 
     def compacted_through(self) -> int:
-        return int(self.get_meta(COMPACTED_KEY, "0"))
+        value = self.get_meta(COMPACTED_KEY)
+        return int(value) if value is not None else 0
 
     def compact_changes(self, keep: int) -> int:
         """Delete all but the newest ``keep`` (at least 1) change-log rows; returns how many went.
@@ -403,5 +411,5 @@ class CatalogStore:
         return [Change(*r) for r in rows]
 
 
-def _chunks(items: list, size: int) -> list[list]:
+def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[start:start + size] for start in range(0, len(items), size)]

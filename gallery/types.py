@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 #: SKU ids: a letter or digit, then letters, digits, '.', '_' or '-'; at most 64 characters.
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -58,7 +59,7 @@ class Sku:
     sku: str
     name: str
     price_minor: int | None = None  # minor units of the catalogue's currency (gallery.money)
-    attributes: dict = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
     image_ids: tuple[int, ...] = ()
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -103,7 +104,7 @@ class Recognition:
 
 @dataclass(frozen=True)
 class Page:
-    items: list
+    items: list[Any]
     total: int
     offset: int
     limit: int

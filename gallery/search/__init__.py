@@ -20,7 +20,7 @@ from gallery.search.base import VectorIndex  # noqa: E402
 from gallery.search.flat import FlatIndex  # noqa: E402
 from gallery.search.hnsw import HNSWIndex  # noqa: E402
 
-INDEX_KINDS = {"flat": FlatIndex, "hnsw": HNSWIndex}
+INDEX_KINDS: dict[str, type[VectorIndex]] = {"flat": FlatIndex, "hnsw": HNSWIndex}
 
 
 def make_index(kind: str, dim: int) -> VectorIndex:
@@ -30,4 +30,4 @@ def make_index(kind: str, dim: int) -> VectorIndex:
         raise ValueError(f"unknown index kind {kind!r}; choose one of {sorted(INDEX_KINDS)}") from None
 
 
-__all__ = ["VectorIndex", "FlatIndex", "HNSWIndex", "INDEX_KINDS", "make_index"]
+__all__ = ["INDEX_KINDS", "FlatIndex", "HNSWIndex", "VectorIndex", "make_index"]

@@ -38,12 +38,12 @@ class VectorIndex(ABC):
     def __len__(self) -> int: ...
 
     @abstractmethod
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write with ``write_atomically`` (temporary file, fsync, rename, folder fsync)."""
 
     @classmethod
     @abstractmethod
-    def load(cls, path: str | os.PathLike, dim: int) -> "VectorIndex": ...
+    def load(cls, path: str | os.PathLike[str], dim: int) -> VectorIndex: ...
 
     def check(self, vectors: np.ndarray) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

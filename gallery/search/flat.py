@@ -14,9 +14,9 @@ class FlatIndex(VectorIndex):
     kind = "flat"
     exhaustive = True
 
-    def __init__(self, dim: int, index=None):
+    def __init__(self, dim: int, index: faiss.Index | None = None):
         super().__init__(dim)
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._index: faiss.Index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         vectors = self.check(vectors)
@@ -40,11 +40,11 @@ class FlatIndex(VectorIndex):
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         write_atomically(path, faiss.serialize_index(self._index).tobytes())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, dim: int) -> "FlatIndex":
+    def load(cls, path: str | os.PathLike[str], dim: int) -> FlatIndex:
         index = faiss.deserialize_index(np.fromfile(os.fspath(path), dtype=np.uint8))
         if index.d != dim:
             raise ValueError(f"index at {path} has dimension {index.d}, expected {dim}")

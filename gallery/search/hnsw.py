@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import cast
 
 import faiss
 import numpy as np
@@ -75,7 +76,8 @@ class HNSWIndex(VectorIndex):
             return np.zeros((n, max(k, 0)), np.float32), np.full((n, max(k, 0)), -1, np.int64)
         fetch = min(self._index.ntotal, k + self._dead)
         # per-call parameters, not the shared index's efSearch: searches run side by side
-        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))
+        # faiss's bundled type information does not declare SearchParametersHNSW (it exists at run time)
+        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))  # type: ignore[attr-defined]
         scores, rows = self._index.search(queries, fetch, params=params)
         ids = np.where(rows >= 0, self._row_ids[np.maximum(rows, 0)], -1)
         out_scores = np.zeros((n, k), np.float32)
@@ -90,7 +92,7 @@ class HNSWIndex(VectorIndex):
     def __len__(self) -> int:
         return self._rows
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         buffer = io.BytesIO()
         np.savez(
             buffer,
@@ -101,11 +103,12 @@ class HNSWIndex(VectorIndex):
         write_atomically(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, dim: int) -> "HNSWIndex":
+    def load(cls, path: str | os.PathLike[str], dim: int) -> HNSWIndex:
         with np.load(path, allow_pickle=False) as state:
             m, ef_construction, ef_search, rebuild_fraction = state["params"].tolist()
             index = cls(dim, int(m), int(ef_construction), int(ef_search), float(rebuild_fraction))
-            index._index = faiss.deserialize_index(state["index"])
+            # deserialize_index is declared to answer a plain Index; what was saved is an IndexHNSWFlat
+            index._index = cast("faiss.IndexHNSWFlat", faiss.deserialize_index(state["index"]))
             row_ids = state["row_ids"]
         if index._index.d != dim:
             raise ValueError(f"index at {path} has dimension {index._index.d}, expected {dim}")
