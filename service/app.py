@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model_threshold = None
         model = embedder
         if model is None:

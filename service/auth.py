@@ -8,6 +8,8 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 ROLES = ("checkout", "merchandiser", "admin")  # each role may do everything the ones before it may
 MIN_KEY_LENGTH = 16
 
@@ -29,8 +31,8 @@ def _digest(key: str) -> bytes:
 def parse_key_file(text: str, source: str = "api keys file") -> list[ApiKey]:
     """Lines ``role key``; blank lines and ``#`` comments ignored. Errors never quote a key."""
     keys = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
@@ -90,10 +92,10 @@ class LoopbackOnly:
     addresses (a test client's ``testserver``, a Unix socket) are let through.
     """
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp):
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server") if scope["type"] == "http" else None
         host = server[0] if server else None
         if host is not None and _is_ip(host) and not is_loopback(host):

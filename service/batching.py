@@ -20,6 +20,7 @@ micro-batch answered together are searched together (one FAISS search).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -98,10 +99,8 @@ class MicroBatcher(Generic[R]):
         self._stopping = True
         if self._worker:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True)
 
     async def submit(self, pixels: np.ndarray) -> R:
@@ -116,7 +115,7 @@ class MicroBatcher(Generic[R]):
         self._queue.put_nowait((pixels, future))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.max_request_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Overloaded(f"{self.name} did not answer within {self.max_request_s:.0f} s; retry shortly") from None
 
     async def _gather(self) -> int:
@@ -134,7 +133,7 @@ class MicroBatcher(Generic[R]):
                     item = await asyncio.wait_for(self._queue.get(), remaining)
                 else:
                     item = self._queue.get_nowait()
-            except (asyncio.TimeoutError, asyncio.QueueEmpty):
+            except (TimeoutError, asyncio.QueueEmpty):
                 break
             self._in_flight.append(item)
             count += len(item[0])

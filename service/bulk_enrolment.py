@@ -10,9 +10,13 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from embedder.preprocess import IMAGE_SUFFIXES
 from gallery.money import Currency, InvalidAmount, currency, to_minor
+
+if TYPE_CHECKING:
+    from service.commands import Opened
 
 logger = logging.getLogger("skulens")
 
@@ -78,7 +82,7 @@ def plan_enrolment(folder: str | None, csv_path: str | None, names_csv: str | No
     return plan
 
 
-def run_bulk_enrolment(args: argparse.Namespace, opened) -> int:
+def run_bulk_enrolment(args: argparse.Namespace, opened: Opened) -> int:
     from tqdm import tqdm
 
     from embedder.preprocess import ImageError

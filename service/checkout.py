@@ -119,12 +119,13 @@ def price(state: AppState, recognitions: list[Recognition],
           boxes: list[tuple[int, int, int, int] | None]) -> tuple[list[CheckedItem], Basket]:
     """Look the recognised SKUs up (names, prices: from the gallery's memory, never SQLite) and price the basket."""
     details = state.gallery.sku_details([r.sku for r in recognitions if r.known and r.sku])
-    items = []
+    items: list[CheckedItem] = []
     for recognition, box in zip(recognitions, boxes, strict=True):
-        known = recognition.known and recognition.sku is not None
-        name, unit = details.get(recognition.sku, (recognition.sku, None)) if known else (None, None)
-        items.append(CheckedItem(box, recognition, BasketItem(recognition.sku if known else None, name,
-                                                              recognition.score, known, unit)))
+        sku = recognition.sku if recognition.known else None
+        name: str | None
+        unit: int | None
+        name, unit = details.get(sku, (sku, None)) if sku is not None else (None, None)
+        items.append(CheckedItem(box, recognition, BasketItem(sku, name, recognition.score, sku is not None, unit)))
     return items, price_basket([c.item for c in items])
 
 

@@ -7,6 +7,10 @@ import importlib
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 logger = logging.getLogger("skulens")
 
@@ -31,7 +35,7 @@ def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None
                             help="recognise each crop and its mirror image, averaged (SKULENS_TTA_FLIP)")
 
 
-def settings_from(args: argparse.Namespace):
+def settings_from(args: argparse.Namespace) -> Settings:
     """Settings from the environment, overridden by the flags that were given."""
     from service.settings import Settings
 

@@ -7,9 +7,19 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from service.bulk_enrolment import EnrolPlan, plan_enrolment  # noqa: F401 (re-exported)
 from service.cli import settings_from
+
+if TYPE_CHECKING:
+    from embedder.artifact import ModelArtifact
+    from embedder.runtime import Embedder
+    from gallery.gallery import Gallery
+    from service.settings import Settings
+
+# what ``_open`` answers: the settings, the model's artifact, its loaded embedder, the gallery
+Opened: TypeAlias = "tuple[Settings, ModelArtifact, Embedder, Gallery]"
 
 logger = logging.getLogger("skulens")
 
@@ -33,7 +43,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace):
+def _open(args: argparse.Namespace) -> Opened:
     from embedder.runtime import load_embedder
     from gallery.gallery import Gallery
     from service.startup import check_catalogue, check_model
@@ -60,7 +70,6 @@ def enrol(args: argparse.Namespace) -> int:
 def recognize(args: argparse.Namespace) -> int:
     from embedder.preprocess import ImageError, load_image
     from embedder.tta import flip_average, with_mirrored
-
     from gallery.decision import resolve_threshold
 
     settings, artifact, embedder, gallery = _open(args)
@@ -89,7 +98,7 @@ def recognize(args: argparse.Namespace) -> int:
             if "error" in row:
                 print(f"{row['image'][-40:]:40} ERROR    {row['error']}")
             else:
-                print(f"{row['image'][-40:]:40} {row['decision']:8} {str(row['sku'] or '-'):30} {row['score']:.4f}")
+                print(f"{row['image'][-40:]:40} {row['decision']:8} {row['sku'] or '-'!s:30} {row['score']:.4f}")
     return 1 if failures else 0
 
 
@@ -126,7 +135,7 @@ def reindex(args: argparse.Namespace) -> int:
 def info(args: argparse.Namespace) -> int:
     from gallery.decision import resolve_threshold
 
-    settings, artifact, embedder, gallery = _open(args)
+    settings, artifact, _embedder, gallery = _open(args)
     skus, images = gallery.counts()
     rows, indexed = gallery.index_size()
     data = {"data_dir": str(settings.data_dir), "model": str(artifact.path), "model_version": artifact.version,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+import numpy as np
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from embedder.runtime import Embedder
-import numpy as np
-
 from gallery.decision import resolve_threshold
 from gallery.gallery import Gallery
 from gallery.types import Recognition
@@ -26,7 +25,7 @@ class AppState:
     settings: Settings
     embedder: Embedder
     gallery: Gallery
-    batcher: MicroBatcher
+    batcher: MicroBatcher[np.ndarray]
     keys: KeyRing
     metrics: Metrics
     model_threshold: float | None  # the model's calibrated threshold, if any
@@ -51,7 +50,7 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
-    state = getattr(request.app.state, "skulens", None)
+    state: AppState | None = getattr(request.app.state, "skulens", None)
     if state is None:
         raise ApiError(503, "not_ready", "the model and gallery are still loading; retry shortly")
     return state
@@ -69,7 +68,7 @@ def _presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require(role: str):
+def require(role: str) -> Any:
     """A dependency that lets a request through only with a key of ``role`` or above."""
 
     def check(request: Request, state: StateDep) -> str | None:

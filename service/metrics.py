@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BUCKETS = (0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -51,11 +51,12 @@ class Metrics:
                                       "Gallery searches (the queries of requests waiting together: one search).",
                                       registry=r)
         self.search_queries = Counter("skulens_search_queries_total", "Queries searched.", registry=r)
-        gauge = {"registry": r, "multiprocess_mode": "mostrecent"}  # every worker sees the same gallery
-        self.skus = Gauge("skulens_gallery_skus", "SKUs in the catalogue.", **gauge)
-        self.reference_images = Gauge("skulens_gallery_reference_images", "Reference images.", **gauge)
+        # multiprocess_mode "mostrecent": every worker sees the same gallery
+        self.skus = Gauge("skulens_gallery_skus", "SKUs in the catalogue.", registry=r, multiprocess_mode="mostrecent")
+        self.reference_images = Gauge("skulens_gallery_reference_images", "Reference images.", registry=r,
+                                      multiprocess_mode="mostrecent")
         self.index_vectors = Gauge("skulens_index_vectors", "Vectors in the index (photos and their views).",
-                                   **gauge)
+                                   registry=r, multiprocess_mode="mostrecent")
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -76,22 +77,22 @@ class Metrics:
             self.index_vectors.set(vectors or 0)
         if self.multiprocess:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
             return generate_latest(registry)
         return generate_latest(self.registry)
 
 
 class MetricsMiddleware:
-    def __init__(self, app: Callable, metrics: Metrics):
+    def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app, self.metrics = app, metrics
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500
 
-        async def send_wrapper(message):
+        async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -108,10 +109,10 @@ class MetricsMiddleware:
 class BodySizeLimit:
     """Answer 413 as soon as a request body exceeds ``max_bytes`` (declared or streamed)."""
 
-    def __init__(self, app: Callable, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         from service.errors import error_response
@@ -122,7 +123,7 @@ class BodySizeLimit:
             return await error_response(413, "body_too_large", too_large)(scope, receive, send)
         received = 0
 
-        async def limited_receive():
+        async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -133,7 +134,7 @@ class BodySizeLimit:
 
         started = False
 
-        async def tracking_send(message):
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True

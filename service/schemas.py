@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
 
@@ -68,7 +68,7 @@ class SkuOut(BaseModel):
     name: str
     price: PriceText | None = Field(description="Decimal string in the currency's major unit; null: no price.")
     currency: str = Field(description="ISO 4217 code of the price.")
-    attributes: dict
+    attributes: dict[str, Any]
     image_ids: list[int] = Field(default_factory=list)
     image_count: int
     created_at: float

@@ -42,14 +42,14 @@ class InfoOut(BaseModel):
 
 
 @router.put("/threshold", response_model=ThresholdOut, summary="Store the open-set threshold for the serving model")
-async def put_threshold(body: ThresholdIn, state: StateDep, _role=Admin) -> ThresholdOut:
+async def put_threshold(body: ThresholdIn, state: StateDep, _role: str | None = Admin) -> ThresholdOut:
     await run_in_threadpool(state.gallery.set_threshold, body.threshold)  # and catches up
     return ThresholdOut(threshold=state.threshold(), model_version=state.embedder.version,
                         overridden_by_setting=state.settings.threshold is not None)
 
 
 @router.get("/info", response_model=InfoOut, summary="Model, gallery and index as loaded")
-async def info(state: StateDep, _role=Admin) -> InfoOut:
+async def info(state: StateDep, _role: str | None = Admin) -> InfoOut:
     return await run_in_threadpool(_info, state)
 
 

@@ -45,7 +45,7 @@ def to_out(result: checkout.CheckoutResult, model_version: str) -> CheckoutOut:
         lines=[CheckoutLineOut(sku=line.sku, name=line.name, quantity=line.quantity,
                                unit_price=format_minor(line.unit_minor, money),
                                amount=format_minor(line.amount_minor, money)) for line in result.basket.lines],
-        needs_attention=[AttentionOut(index=a.index, reason=a.reason, message=a.message)  # type: ignore[arg-type]
+        needs_attention=[AttentionOut(index=a.index, reason=a.reason, message=a.message)
                          for a in result.basket.attention],
         total=format_minor(result.basket.total_minor, money), currency=money.code, model_version=model_version,
         segmentation=result.segmentation, note=result.note)
@@ -53,7 +53,7 @@ def to_out(result: checkout.CheckoutResult, model_version: str) -> CheckoutOut:
 
 @router.post("/checkout", response_model=CheckoutOut, openapi_extra=CHECKOUT_BODY,
              summary="A priced basket: one counter photo (field 'photo', optional 'lane') or crops (field 'images')")
-async def post_checkout(request: Request, state: StateDep, _role=Checkout) -> CheckoutOut:
+async def post_checkout(request: Request, state: StateDep, _role: str | None = Checkout) -> CheckoutOut:
     settings = state.settings
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":

@@ -20,7 +20,7 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Ready, summary="Model and gallery are loaded and agree",
             responses={503: {"model": Ready}})
-async def readyz(request: Request):
+async def readyz(request: Request) -> Ready | JSONResponse:
     state = getattr(request.app.state, "skulens", None)
     if state is None:
         return JSONResponse(Ready(status="loading").model_dump(), status_code=503)

@@ -41,7 +41,7 @@ def background_out(record: Background) -> LaneBackgroundOut:
                     "replaces any earlier one",
             responses={201: {"model": LaneBackgroundOut, "description": "Stored; the lane had none"}})
 async def put_background(lane: LaneId, request: Request, state: StateDep, response: Response,
-                         _role=Merchandiser) -> LaneBackgroundOut:
+                         _role: str | None = Merchandiser) -> LaneBackgroundOut:
     (data, _), = await read_images(request, state.settings, "image", single=True)
     record, created = await run_in_threadpool(lanes.store_background, state.gallery, lane, data,
                                               state.settings.max_pixels)
@@ -51,7 +51,7 @@ async def put_background(lane: LaneId, request: Request, state: StateDep, respon
 
 @router.get("/{lane}/background", summary="The lane's stored empty-counter photo (its original bytes)",
             response_class=Response, responses={200: {"content": {"image/*": {}}}})
-async def get_background(lane: LaneId, state: StateDep, _role=Checkout) -> Response:
+async def get_background(lane: LaneId, state: StateDep, _role: str | None = Checkout) -> Response:
     record, data = await run_in_threadpool(state.gallery.lanes.read, lane)  # 404 when none
     return Response(data, media_type=record.media_type,
                     headers={"X-Background-Width": str(record.width), "X-Background-Height": str(record.height),
@@ -60,6 +60,6 @@ async def get_background(lane: LaneId, state: StateDep, _role=Checkout) -> Respo
 
 @router.delete("/{lane}/background", status_code=204, summary="Delete the lane's background (its photos are then "
                                                                "segmented with the plain-counter fallback)")
-async def delete_background(lane: LaneId, state: StateDep, _role=Merchandiser) -> Response:
+async def delete_background(lane: LaneId, state: StateDep, _role: str | None = Merchandiser) -> Response:
     await run_in_threadpool(state.gallery.lanes.delete, lane)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from embedder.tta import flip_average, with_mirrored
 from gallery.types import Recognition
-from service.deps import Checkout, StateDep
+from service.deps import AppState, Checkout, StateDep
 from service.schemas import BatchRecognitionOut, MatchOut, RecognitionOut
 from service.uploads import decode_images, read_images
 
@@ -42,7 +42,7 @@ def to_out(result: Recognition, model_version: str) -> RecognitionOut:
     )
 
 
-async def _recognize(request: Request, state, field: str, single: bool) -> list[RecognitionOut]:
+async def _recognize(request: Request, state: AppState, field: str, single: bool) -> list[RecognitionOut]:
     settings = state.settings
     images = await read_images(request, settings, field, single)
     pixels = await decode_images(images, state.embedder.input_size, settings.max_pixels)
@@ -56,12 +56,12 @@ async def _recognize(request: Request, state, field: str, single: bool) -> list[
 
 @router.post("/recognize", response_model=RecognitionOut, openapi_extra=IMAGE_BODY,
              summary="Recognise one product crop (multipart field 'image', or a raw image body)")
-async def recognize(request: Request, state: StateDep, _role=Checkout) -> RecognitionOut:
+async def recognize(request: Request, state: StateDep, _role: str | None = Checkout) -> RecognitionOut:
     return (await _recognize(request, state, "image", single=True))[0]
 
 
 @router.post("/recognize/batch", response_model=BatchRecognitionOut, openapi_extra=BATCH_BODY,
              summary="Recognise several crops (multipart field 'images'); answers in order")
-async def recognize_batch(request: Request, state: StateDep, _role=Checkout) -> BatchRecognitionOut:
+async def recognize_batch(request: Request, state: StateDep, _role: str | None = Checkout) -> BatchRecognitionOut:
     results = await _recognize(request, state, "images", single=False)
     return BatchRecognitionOut(results=results, model_version=state.embedder.version)

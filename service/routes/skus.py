@@ -9,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from gallery.money import Currency, format_minor
 from gallery.types import SKU_PATTERN, Sku
+from service import enrolment
 from service.deps import Checkout, Merchandiser, StateDep
 from service.errors import ApiError
 from service.json_body import read_json_model
 from service.schemas import EnrolOut, SkuIn, SkuOut, SkuPage
-from service import enrolment
 from service.uploads import read_images
 
 router = APIRouter(prefix="/v1/skus", tags=["catalogue"])
@@ -48,7 +48,7 @@ def sku_out(sku: Sku, money: Currency, image_count: int | None = None) -> SkuOut
 
 
 @router.get("", response_model=SkuPage, summary="List SKUs, by id, a page at a time; q: search id and name")
-async def list_skus(state: StateDep, _role=Checkout, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+async def list_skus(state: StateDep, _role: str | None = Checkout, offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
                     q: Annotated[str | None, Query(min_length=1, max_length=100,
                                                    description="Only SKUs whose id or name contains this text "
@@ -60,13 +60,14 @@ async def list_skus(state: StateDep, _role=Checkout, offset: Annotated[int, Quer
 
 
 @router.get("/{sku}", response_model=SkuOut, summary="One SKU with its reference image ids")
-async def get_sku(sku: SkuId, state: StateDep, _role=Checkout) -> SkuOut:
+async def get_sku(sku: SkuId, state: StateDep, _role: str | None = Checkout) -> SkuOut:
     return sku_out(await run_in_threadpool(state.gallery.get_sku, sku), state.gallery.currency)
 
 
 @router.put("/{sku}", response_model=SkuOut, summary="Create or update a SKU's metadata",
             responses={201: {"model": SkuOut, "description": "Created"}}, openapi_extra=SKU_BODY)
-async def put_sku(sku: SkuId, request: Request, state: StateDep, response: Response, _role=Merchandiser) -> SkuOut:
+async def put_sku(sku: SkuId, request: Request, state: StateDep, response: Response,
+                  _role: str | None = Merchandiser) -> SkuOut:
     money = state.gallery.currency
     body = await read_json_model(request, SkuIn, {"currency": money.code})  # numbers as their decimal text
     created = await run_in_threadpool(state.gallery.put_sku, sku, body.name, body.price, body.attributes)
@@ -75,7 +76,7 @@ async def put_sku(sku: SkuId, request: Request, state: StateDep, response: Respo
 
 
 @router.delete("/{sku}", status_code=204, summary="Delete a SKU and all its reference images")
-async def delete_sku(sku: SkuId, state: StateDep, _role=Merchandiser) -> Response:
+async def delete_sku(sku: SkuId, state: StateDep, _role: str | None = Merchandiser) -> Response:
     await run_in_threadpool(state.gallery.delete_sku, sku)
     return Response(status_code=204)
 
@@ -85,10 +86,11 @@ async def delete_sku(sku: SkuId, state: StateDep, _role=Merchandiser) -> Respons
                      "a reference image of the SKU is not stored twice (200 when nothing was new)",
              responses={200: {"model": EnrolOut, "description": "Every photo was already there"}})
 async def enrol_images(sku: SkuId, request: Request, state: StateDep, response: Response,
-                       _role=Merchandiser) -> EnrolOut:
+                       _role: str | None = Merchandiser) -> EnrolOut:
     images = await read_images(request, state.settings, "images", single=False)
     form = await request.form() if request.headers.get("content-type", "").startswith("multipart/") else {}
-    name = form.get("name") if isinstance(form.get("name"), str) else None
+    given = form.get("name")
+    name = given if isinstance(given, str) else None
     if name is not None and not 1 <= len(name) <= 200:
         raise ApiError(422, "invalid_name", f"name must be 1-200 characters, received {len(name)}")
     result = await enrolment.enrol_through_batcher(state, sku, [data for data, _ in images], name)
@@ -100,12 +102,12 @@ async def enrol_images(sku: SkuId, request: Request, state: StateDep, response: 
 
 @router.get("/{sku}/images/{image_id}", summary="The stored reference image file",
             response_class=Response, responses={200: {"content": {"image/*": {}}}})
-async def get_image(sku: SkuId, image_id: ImageId, state: StateDep, _role=Checkout) -> Response:
+async def get_image(sku: SkuId, image_id: ImageId, state: StateDep, _role: str | None = Checkout) -> Response:
     data, media_type = await run_in_threadpool(state.gallery.read_image, sku, image_id)  # 404 if deleted meanwhile
     return Response(data, media_type=media_type)
 
 
 @router.delete("/{sku}/images/{image_id}", status_code=204, summary="Delete one reference image")
-async def delete_image(sku: SkuId, image_id: ImageId, state: StateDep, _role=Merchandiser) -> Response:
+async def delete_image(sku: SkuId, image_id: ImageId, state: StateDep, _role: str | None = Merchandiser) -> Response:
     await run_in_threadpool(state.gallery.delete_image, sku, image_id)
     return Response(status_code=204)
