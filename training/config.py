@@ -53,6 +53,11 @@ class TrainConfig:
     neck: bool = False  # BNNeck: triplet on the projection, softmax cross-entropy on its BatchNorm'd copy
     label_smoothing: float = 0.1
     ce_weight: float = 1.0
+    # the neck's classifier: "linear" (a Dense layer's logits) or "cosine" (CosFace: normalised features and
+    # class weights, logits = cosine_scale * (cos - cosine_margin on the true class))
+    classifier: str = "linear"
+    cosine_scale: float = 30.0
+    cosine_margin: float = 0.25
     ema_momentum: float | None = None  # e.g. 0.99: the model saved is the moving average of the weights
     catalogue_p: float = 0.0  # chance that a SKU's K photos in a batch include its catalogue (studio) photo
 
@@ -64,6 +69,11 @@ class TrainConfig:
             raise ValueError(f"catalogue_p must be in [0, 1], got {self.catalogue_p!r}")
         if self.ema_momentum is not None and not 0.0 < self.ema_momentum < 1.0:
             raise ValueError(f"ema_momentum must be in (0, 1) or null, got {self.ema_momentum!r}")
+        if self.classifier not in ("linear", "cosine"):
+            raise ValueError(f"classifier {self.classifier!r} is not one of linear, cosine")
+        if self.cosine_scale <= 0 or not 0.0 <= self.cosine_margin < 1.0:
+            raise ValueError(f"cosine_scale must be > 0 and cosine_margin in [0, 1), got {self.cosine_scale!r} "
+                             f"and {self.cosine_margin!r}")
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
 

@@ -19,7 +19,7 @@ from embedder.backbones import get_backbone
 from training.config import TrainConfig
 from training.data import decode_images
 from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
-from training.losses import batch_hard_triplet_loss
+from training.losses import batch_hard_triplet_loss, cosine_margin_logits
 from training.sampling import PKSampler, image_dataset
 from training.train import Data, build_model, save_model, seed_everything, unfreeze_top
 
@@ -55,7 +55,8 @@ def unfreeze(model: keras.Model, blocks: int) -> None:
 
 
 def joint_loss(head: keras.Model, classifier: keras.layers.Layer, config: TrainConfig, n_classes: int) -> LossFn:
-    """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output."""
+    """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output
+    through a linear or a cosine-margin (CosFace) classifier."""
     import keras
     import tensorflow as tf
 
@@ -70,8 +71,12 @@ def joint_loss(head: keras.Model, classifier: keras.layers.Layer, config: TrainC
         # on the unit sphere, like the served vectors: a soft margin on raw features would just grow their scale
         triplet = batch_hard_triplet_loss(y, tf.math.l2_normalize(pre, axis=1), config.margin, config.soft_margin,
                                           config.distance)
-        logits = classifier(post)
-        loss = triplet + config.ce_weight * ce(tf.one_hot(y, n_classes), logits)
+        one_hot = tf.one_hot(y, n_classes)
+        if config.classifier == "cosine":
+            logits = cosine_margin_logits(post, classifier.kernel, one_hot, config.cosine_scale, config.cosine_margin)
+        else:
+            logits = classifier(post)
+        loss = triplet + config.ce_weight * ce(one_hot, logits)
         return loss, tf.math.l2_normalize(post, axis=1)
 
     return loss_fn

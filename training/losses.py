@@ -13,6 +13,9 @@ Addons exactly (its masked max/min):
 Distances (``distance``): ``"l2"`` Euclidean, with tfa's safe square root (no
 NaN gradient at 0); ``"squared_l2"`` (what tfa calls ``"L_2"``); ``"cosine"``
 ``1 - cos``, floored at 1e-16 as tfa's ``angular_distance``.
+
+``cosine_margin_logits``: the CosFace classifier used beside the triplet loss when the
+training config says ``classifier: "cosine"``.
 """
 
 from __future__ import annotations
@@ -91,6 +94,21 @@ def active_triplet_fraction(labels: tf.Tensor, embeddings: tf.Tensor, margin: fl
     """
     per_anchor = _per_anchor(labels, embeddings, margin, False, distance)
     return ops.mean(ops.cast(ops.greater(per_anchor, 0.0), "float32"))
+
+
+def cosine_margin_logits(features: tf.Tensor, weights: tf.Tensor, one_hot: tf.Tensor, scale: float = 30.0,
+                         margin: float = 0.25) -> tf.Tensor:
+    """CosFace logits (Wang et al. 2018): ``scale * (cos(feature, class weight) - margin * one_hot)``.
+
+    ``features`` ``(n, d)``, ``weights`` ``(d, c)`` (a Dense kernel), ``one_hot`` ``(n, c)``. Both sides
+    are L2-normalised, so the classifier works on the same angles as the served unit vectors and the
+    margin pushes each class's photos closer to its centre than to any other SKU's by ``margin`` in
+    cosine: the gap an open-set threshold needs.
+    """
+    unit_features = features / ops.maximum(ops.norm(features, axis=1, keepdims=True), 1e-12)
+    unit_weights = weights / ops.maximum(ops.norm(weights, axis=0, keepdims=True), 1e-12)
+    cosine = ops.matmul(unit_features, unit_weights)
+    return scale * (cosine - margin * ops.cast(one_hot, cosine.dtype))
 
 
 @keras.saving.register_keras_serializable(package="skulens")

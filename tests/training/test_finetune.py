@@ -73,6 +73,28 @@ def test_finetune_trains_every_layer_saves_a_unit_vector_model_and_resumes(shop,
     assert [row["epoch"] for row in state["history"]] == [1, 2, 3]
 
 
+def test_finetune_with_the_cosine_margin_classifier_trains_and_moves_its_weights(shop, tmp_path):
+    import keras
+
+    from training.train import run
+
+    config = finetune_config(shop, classifier="cosine", cosine_scale=16.0, cosine_margin=0.2, ema_momentum=None)
+    out = tmp_path / "run"
+    run(config, out, resume=False)
+    state = json.loads((out / "finetune" / "checkpoint" / "state.json").read_text())
+    assert all(np.isfinite(row["loss"]) for row in state["history"])
+    model = keras.models.load_model(out / "finetune" / "model.keras")
+    y = np.asarray(model(np.zeros((2, SIZE, SIZE, 3), np.float32), training=False))
+    assert y.shape == (2, 16) and np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("changes, match", [({"classifier": "arcface"}, "arcface"),
+                                            ({"cosine_margin": 1.5}, "1.5"), ({"cosine_scale": 0.0}, "0.0")])
+def test_classifier_settings_are_checked(shop, changes, match):
+    with pytest.raises(ValueError, match=match):
+        finetune_config(shop, **changes)
+
+
 def test_fold_protocol_writes_every_figure(shop, tmp_path):
     from service.cli import main
 

@@ -108,3 +108,30 @@ def test_keras_loss_wrapper_round_trip():
     emb = unit(np.random.default_rng(6).normal(size=(4, 5)))
     assert float(loss(labels, emb)) == pytest.approx(float(batch_hard_triplet_loss(labels, emb, 0.3, True, "cosine")))
     assert (clone.margin, clone.soft, clone.distance) == (0.3, True, "cosine")
+
+
+def test_cosine_margin_logits_match_a_loop():
+    from training.losses import cosine_margin_logits
+
+    rng = np.random.default_rng(3)
+    features, weights = rng.normal(size=(5, 4)), rng.normal(size=(4, 3))
+    labels = np.array([0, 2, 1, 1, 0])
+    one_hot = np.eye(3)[labels]
+    got = np.asarray(cosine_margin_logits(features.astype(np.float32), weights.astype(np.float32),
+                                          one_hot.astype(np.float32), scale=30.0, margin=0.25))
+    for i in range(5):
+        for c in range(3):
+            cos = features[i] @ weights[:, c] / (np.linalg.norm(features[i]) * np.linalg.norm(weights[:, c]))
+            expected = 30.0 * (cos - (0.25 if labels[i] == c else 0.0))
+            assert got[i, c] == pytest.approx(expected, abs=1e-4)
+
+
+def test_cosine_margin_logits_ignore_the_scale_of_features_and_weights():
+    from training.losses import cosine_margin_logits
+
+    rng = np.random.default_rng(4)
+    features, weights = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
+    one_hot = np.eye(2, dtype=np.float32)[[0, 1, 1]]
+    a = np.asarray(cosine_margin_logits(features, weights, one_hot))
+    b = np.asarray(cosine_margin_logits(7.0 * features, 0.01 * weights, one_hot))
+    np.testing.assert_allclose(a, b, atol=1e-4)
