@@ -19,13 +19,16 @@ from pathlib import Path
 
 from embedder.artifact import write_atomically
 from gallery.filelock import file_lock
+from gallery.stores.base import PhotoStore
 
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class BlobStore:
+class BlobStore(PhotoStore):
+    """Files under ``root``, in folders by the first two hex digits of their digest."""
+
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -68,6 +71,9 @@ class BlobStore:
 
     def get(self, digest: str) -> bytes:
         return self.path_for(digest).read_bytes()
+
+    def __repr__(self) -> str:
+        return f"BlobStore({str(self.root)!r})"
 
     def exists(self, digest: str) -> bool:
         return self.path_for(digest).exists()

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from gallery.blobs import BlobStore
 from gallery.decision import aggregate_by_sku, decide, resolve_threshold
 from gallery.lanes import LaneBackgrounds
 from gallery.money import Currency
@@ -28,12 +27,13 @@ from gallery.rwlock import ReadWriteLock
 from gallery.search import make_index
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
 from gallery.sku_directory import SkuDirectory
-from gallery.store import ADD, META_CHANGE, REMOVE, SKU_CHANGE, AddedImages, CatalogStore, NewImage
+from gallery.stores.base import ADD, META_CHANGE, REMOVE, SKU_CHANGE, AddedImages, CatalogBase, NewImage
+from gallery.stores.open import DB_FILE, describe, open_catalog
 from gallery.types import ImageHit, ImageNotFound, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
 
 logger = logging.getLogger(__name__)
 
-DB_FILE = "catalog.sqlite3"
+__all__ = ["DB_FILE", "Gallery", "ImageUpload"]
 CHANGE_LOG_KEEP = 100_000  # change-log rows kept when a snapshot is saved; a worker further behind rebuilds
 
 
@@ -70,17 +70,20 @@ def initial_fetch(k: int, images: int, skus: int) -> int:
 
 class Gallery:
     def __init__(self, data_dir: str | os.PathLike[str], model_version: str, embedding_dim: int, index_kind: str = "flat",
-                 search_threads: int | None = None, currency: str | None = None):
+                 search_threads: int | None = None, currency: str | None = None, catalog: str | None = None):
         """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default).
-        ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's."""
+        ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's.
+        ``catalog``: the setting (``gallery.stores.open``): None, the embedded SQLite in ``data_dir``; a
+        ``postgresql://`` URL, a catalogue shared with other replicas, followed in the background."""
         self.data_dir = Path(data_dir)
         self.search_threads = search_threads
         self.model_version = model_version
         self.embedding_dim = embedding_dim
         self.index_kind = index_kind
-        self.store = CatalogStore(self.data_dir / DB_FILE, currency)
-        self.blobs = BlobStore(self.data_dir / "images")
-        self.lanes = LaneBackgrounds(self.store, self.data_dir / "lanes")  # empty-counter photos, files apart
+        self.catalog = describe(catalog, self.data_dir)
+        self.store: CatalogBase = open_catalog(self.data_dir, catalog, currency)
+        self.blobs = self.store.photos("images", self.data_dir)
+        self.lanes = LaneBackgrounds(self.store, self.store.photos("lanes", self.data_dir))  # empty-counter photos, apart
         self.index_dir = self.data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = ReadWriteLock()  # searches read side by side; index changes write alone
@@ -93,6 +96,7 @@ class Gallery:
         self._stored_threshold: float | None = None  # this model's stored threshold, refreshed likewise
         self._skus = SkuDirectory()  # names and prices, refreshed likewise
         self._open_index()
+        self.store.follow(self._follow)  # a shared catalogue: other replicas' changes applied as they come
 
     # --- index life cycle ---------------------------------------------------
     @property
@@ -212,14 +216,20 @@ class Gallery:
             del self._images_per_sku[sku]
         return True
 
+    def _follow(self) -> None:
+        """Called by a shared catalogue's follower thread when another replica wrote: catch up now, so
+        that the next request finds the index current instead of replaying the log itself."""
+        self._catch_up()
+
     def catch_up(self) -> None:
         """Apply changes made by other processes (one indexed SQLite query when there are none)."""
         self._catch_up()
 
     def _catch_up(self) -> None:
-        """Apply other writers' changes; the write lock is taken only when there are some."""
+        """Apply other writers' changes; the write lock is taken only when there are some. The newest
+        change is the store's ``known_seq``: a local query for SQLite, memory for a shared catalogue."""
         with self._lock.read():
-            behind = self.store.last_seq() > self._applied_seq
+            behind = self.store.known_seq() > self._applied_seq
         if behind:
             with self._lock.write():
                 self._sync()
@@ -239,6 +249,8 @@ class Gallery:
     def close(self, snapshot: bool = True) -> None:
         if snapshot:
             self.save_snapshot()
+        self.blobs.close()
+        self.lanes.blobs.close()
         self.store.close()
 
     # --- state --------------------------------------------------------------
@@ -361,7 +373,7 @@ class Gallery:
             removed = self.blobs.sweep(self.store.image_digests())
         removed += self.lanes.sweep()
         if removed:
-            logger.info("removed %d unreferenced image file(s) from %s", removed, self.blobs.root)
+            logger.info("removed %d unreferenced photo(s) from %r and %r", removed, self.blobs, self.lanes.blobs)
         return removed
 
     def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray | Sequence[np.ndarray],

@@ -2,9 +2,9 @@
 
 A counter photo from a lane is segmented against that lane's background (``counter.segment``). The
 record is a row of the catalogue's ``lanes`` table (schema version 3); the photo's original bytes
-are a file in the lanes' own content-addressed store (``DATA_DIR/lanes``, fsynced, written to a
-temporary file and renamed: ``gallery.blobs``), kept apart from the reference images so that
-neither's clean-up can remove the other's files.
+are in the lanes' own content-addressed photo store (``CatalogBase.photos("lanes")``: with SQLite
+files in ``DATA_DIR/lanes``, fsynced, written to a temporary file and renamed: ``gallery.blobs``),
+kept apart from the reference images so that neither's clean-up can remove the other's files.
 
 Writes hold the store's file lock (across worker processes) from writing the file until the record
 is committed, and from committing a replacement or a delete until the old file is removed, like
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from gallery.blobs import BlobStore
-from gallery.store import CatalogStore
+from gallery.stores.base import CatalogBase, PhotoStore
 from gallery.types import SKU_PATTERN, GalleryError
 
 logger = logging.getLogger(__name__)
@@ -61,9 +60,10 @@ class Background:
 
 
 class LaneBackgrounds:
-    def __init__(self, store: CatalogStore, root: str | Path):
+    def __init__(self, store: CatalogBase, photos: str | Path | PhotoStore):
+        """``photos``: the lanes' photo store, or a folder for files (``gallery.blobs``)."""
         self.store = store
-        self.blobs = BlobStore(root)
+        self.blobs = photos if isinstance(photos, PhotoStore) else BlobStore(photos)
 
     def put(self, lane: str, data: bytes, media_type: str, width: int, height: int) -> tuple[Background, bool]:
         """Store ``data`` (an already decoded and checked photo) as ``lane``'s background, replacing any;
@@ -72,26 +72,19 @@ class LaneBackgrounds:
         now = time.time()
         with self.blobs.guard():
             digest = self.blobs.put(data)
-            with self.store.transaction() as conn:
-                row = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (lane,)).fetchone()
-                conn.execute("INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
-                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lane) DO UPDATE SET sha256 = excluded.sha256, "
-                             "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
-                             "updated_at = excluded.updated_at", (lane, digest, media_type, width, height, now))
-                stale = self._unreferenced(conn, row[0]) if row and row[0] != digest else None
+            created, stale = self.store.put_lane((lane, digest, media_type, width, height, now))
             if stale:
                 self.blobs.remove(stale)
         logger.info("lane %r: background %dx%d stored (%s)", lane, width, height, digest[:12])
-        return Background(lane, digest, media_type, width, height, now), row is None
+        return Background(lane, digest, media_type, width, height, now), created
 
     def get(self, lane: str) -> Background:
         """The record, or ``BackgroundNotFound``."""
-        rows = self.store.read("SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = ?",
-                               (validate_lane(lane),))
-        if not rows:
+        row = self.store.get_lane(validate_lane(lane))
+        if row is None:
             raise BackgroundNotFound(f"no background is stored for lane {lane!r}: PUT /v1/lanes/{lane}/background "
                                      "with a photo of its empty counter")
-        return Background(*rows[0])
+        return Background(*row)
 
     def find(self, lane: str) -> Background | None:
         try:
@@ -112,12 +105,9 @@ class LaneBackgrounds:
     def delete(self, lane: str) -> None:
         validate_lane(lane)
         with self.blobs.guard():
-            with self.store.transaction() as conn:
-                row = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (lane,)).fetchone()
-                if row is None:
-                    raise BackgroundNotFound(f"no background is stored for lane {lane!r}")
-                conn.execute("DELETE FROM lanes WHERE lane = ?", (lane,))
-                stale = self._unreferenced(conn, row[0])
+            found, stale = self.store.delete_lane(lane)
+            if not found:
+                raise BackgroundNotFound(f"no background is stored for lane {lane!r}")
             if stale:
                 self.blobs.remove(stale)
         logger.info("lane %r: background deleted", lane)
@@ -125,10 +115,4 @@ class LaneBackgrounds:
     def sweep(self) -> int:
         """Remove files no lane refers to (a crash between writing a file and its commit leaves one)."""
         with self.blobs.guard():
-            return self.blobs.sweep(r[0] for r in self.store.read("SELECT DISTINCT sha256 FROM lanes"))
-
-    @staticmethod
-    def _unreferenced(conn: sqlite3.Connection, digest: str) -> str | None:
-        """``digest`` when no lane refers to it any more (two lanes may hold the same photo)."""
-        used = conn.execute("SELECT 1 FROM lanes WHERE sha256 = ? LIMIT 1", (digest,)).fetchone()
-        return None if used else digest
+            return self.blobs.sweep(self.store.lane_digests())

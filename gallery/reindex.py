@@ -16,16 +16,16 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
 from embedder.preprocess import ImageError, load_image
 from embedder.runtime import Embedder
-from gallery.blobs import BlobStore
-from gallery.gallery import DB_FILE, Gallery
+from gallery.gallery import Gallery
 from gallery.references import DEFAULT_VIEWS, reference_pixels
-from gallery.store import CatalogStore
+from gallery.stores.open import open_catalog
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,11 +66,13 @@ def reindex(
     decode_workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     catalogue_views: int = DEFAULT_VIEWS,
+    catalog: str | None = None,
 ) -> ReindexReport:
     """``catalogue_views``: as the enrolments were made (the setting), so that a studio photo gets
-    the same views again (``gallery.references``, deterministic per photo)."""
-    store = CatalogStore(os.path.join(data_dir, DB_FILE))
-    blobs = BlobStore(os.path.join(data_dir, "images"))
+    the same views again (``gallery.references``, deterministic per photo). ``catalog``: the setting
+    (``gallery.stores.open``; None: the SQLite catalogue in ``data_dir``)."""
+    store = open_catalog(data_dir, catalog)
+    blobs = store.photos("images", Path(data_dir))
     report = ReindexReport(model_version=embedder.version)
     started = time.perf_counter()
 
@@ -108,9 +110,10 @@ def reindex(
         if prune:
             report.pruned = store.prune_vectors(embedder.version)
     finally:
+        blobs.close()
         store.close()
         report.seconds = time.perf_counter() - started
-    gallery = Gallery(data_dir, embedder.version, embedder.embedding_dim, index_kind)
+    gallery = Gallery(data_dir, embedder.version, embedder.embedding_dim, index_kind, catalog=catalog)
     report.swept = gallery.sweep_files()
     gallery.close(snapshot=True)  # the new model's index, written to a temporary file and renamed
     return report

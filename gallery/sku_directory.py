@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 
-from gallery.store import CatalogStore
+from gallery.stores.base import CatalogBase
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ class SkuDirectory:
     def __len__(self) -> int:
         return len(self._details)
 
-    def load(self, store: CatalogStore) -> None:
+    def load(self, store: CatalogBase) -> None:
         """Every SKU of the catalogue (at open, and after a compacted change log)."""
         self._details = store.all_sku_details()  # a new dict swapped in: readers never see half of it
         logger.debug("%d SKU names and prices loaded into memory", len(self._details))
 
-    def refresh(self, store: CatalogStore, skus: Collection[str]) -> None:
+    def refresh(self, store: CatalogBase, skus: Collection[str]) -> None:
         """Re-read ``skus`` (those the change log named); a SKU no longer in the catalogue is dropped."""
         if not skus:
             return
@@ -49,7 +49,7 @@ class SkuDirectory:
         return found[0] if found is not None else sku
 
     def details(self, skus: Iterable[str]) -> dict[str, Details]:
-        """Name and price of each of ``skus`` that is in the catalogue (as ``CatalogStore.sku_details``)."""
+        """Name and price of each of ``skus`` that is in the catalogue (as ``CatalogBase.sku_details``)."""
         out: dict[str, Details] = {}
         for sku in skus:
             found = self._details.get(sku)

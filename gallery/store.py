@@ -1,4 +1,5 @@
-"""SQLite: the source of truth for the catalogue, image records and vectors.
+"""SQLite: the source of truth for the catalogue, image records and vectors (``gallery.stores.base``'s
+interface; the default store, in the data directory).
 
 Every change to what an index must contain is also appended to ``changes``, a
 log that each process replays to keep its in-memory index current (a write in
@@ -12,56 +13,43 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from gallery import schema
+from gallery.blobs import BlobStore
 from gallery.filelock import file_lock
 from gallery.money import Currency
+from gallery.stores.base import (
+    ADD,
+    COMPACTED_KEY,
+    META_CHANGE,
+    REMOVE,
+    SKU_CHANGE,
+    AddedImages,
+    CatalogBase,
+    Change,
+    LaneRow,
+    NewImage,
+    PhotoStore,
+)
 from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
 
 T = TypeVar("T")
 
-ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
-SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
 IN_CHUNK = 900  # ids per "IN (...)": under every SQLite's variable limit (999 before 3.32)
-COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
+__all__ = ["ADD", "COMPACTED_KEY", "META_CHANGE", "REMOVE", "SKU_CHANGE", "AddedImages", "CatalogStore", "Change",
+           "NewImage"]
 
 
-@dataclass(frozen=True)
-class Change:
-    seq: int
-    op: str
-    image_id: int
-    sku: str
-    model_version: str | None
+class CatalogStore(CatalogBase):
+    """The embedded catalogue (SQLite in the data directory, the default ``catalog``).
 
-
-@dataclass(frozen=True)
-class NewImage:
-    sha256: str
-    media_type: str
-    width: int
-    height: int
-
-
-class AddedImages(list[int]):
-    """``CatalogStore.add_images``' answer: one image id per image given, in order (a list, as before),
-    and ``created``, the ids this call stored. An id not in ``created`` was a reference image of the
-    SKU already, e.g. stored by another worker between a caller's look-up and this transaction."""
-
-    def __init__(self, ids: Iterable[int] = (), created: Iterable[int] = ()):
-        super().__init__(ids)
-        self.created: frozenset[int] = frozenset(created)
-
-
-class CatalogStore:
-    """Two connections: writes go through one (a transaction at a time), reads through another.
+    Two connections: writes go through one (a transaction at a time), reads through another.
 
     A writer waiting for SQLite's write lock (another process is committing) holds only the write
     connection: reads (WAL: they never wait for writers) go on meanwhile.
@@ -90,6 +78,10 @@ class CatalogStore:
         with self._lock, self._read_lock:
             self._conn.close()
             self._reader.close()
+
+    def photos(self, kind: str, data_dir: Path) -> PhotoStore:
+        """Files in the data directory, ``DATA_DIR/<kind>`` (``gallery.blobs``)."""
+        return BlobStore(Path(data_dir) / kind)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -377,6 +369,37 @@ class CatalogStore:
     def prune_vectors(self, keep_version: str) -> int:
         with self.transaction() as conn:
             return conn.execute("DELETE FROM vectors WHERE model_version != ?", (keep_version,)).rowcount
+
+    # --- lanes ----------------------------------------------------------------
+    def put_lane(self, row: LaneRow) -> tuple[bool, str | None]:
+        with self.transaction() as conn:
+            old = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (row[0],)).fetchone()
+            conn.execute("INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lane) DO UPDATE SET sha256 = excluded.sha256, "
+                         "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
+                         "updated_at = excluded.updated_at", row)
+            return old is None, self._unused_lane_photo(conn, old[0]) if old and old[0] != row[1] else None
+
+    def get_lane(self, lane: str) -> LaneRow | None:
+        rows = self._query("SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = ?", (lane,))
+        return rows[0] if rows else None
+
+    def delete_lane(self, lane: str) -> tuple[bool, str | None]:
+        with self.transaction() as conn:
+            row = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (lane,)).fetchone()
+            if row is None:
+                return False, None
+            conn.execute("DELETE FROM lanes WHERE lane = ?", (lane,))
+            return True, self._unused_lane_photo(conn, row[0])
+
+    def lane_digests(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT DISTINCT sha256 FROM lanes")}
+
+    @staticmethod
+    def _unused_lane_photo(conn: sqlite3.Connection, digest: str) -> str | None:
+        """``digest`` when no lane refers to it any more (two lanes may hold the same photo)."""
+        used = conn.execute("SELECT 1 FROM lanes WHERE sha256 = ? LIMIT 1", (digest,)).fetchone()
+        return None if used else digest
 
     # --- change log ---------------------------------------------------------
     def last_seq(self) -> int:

@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             model = load_embedder(artifact, num_threads=settings.num_threads)
             model_threshold = artifact.threshold
         gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind,
-                          search_threads=settings.search_threads, currency=settings.currency)
+                          search_threads=settings.search_threads, currency=settings.currency,
+                          catalog=settings.catalog)
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
         batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue,

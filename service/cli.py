@@ -20,6 +20,8 @@ PLUGINS = ("training.cli_train", "training.cli_eval")
 
 def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None:
     parser.add_argument("--data-dir", help="data directory (SKULENS_DATA_DIR; default ./skulens-data)")
+    parser.add_argument("--catalog", help="postgresql://... for a catalogue shared by replicas (SKULENS_CATALOG; "
+                                          "default: SQLite in the data directory)")
     parser.add_argument("--model", help="model folder (SKULENS_MODEL; default: the shipped model)")
     parser.add_argument("--index-kind", choices=["flat", "hnsw"], help="SKULENS_INDEX_KIND (default flat)")
     parser.add_argument("--threads", type=int, dest="num_threads", help="inference threads (SKULENS_NUM_THREADS)")
@@ -83,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="then delete vectors of every other model")
     p.set_defaults(func="service.commands:reindex")
 
-    p = sub.add_parser("skus", help="list or search the catalogue (reads SQLite only; no model needed)")
+    p = sub.add_parser("skus", help="list or search the catalogue (reads the catalogue only; no model needed)")
     p.add_argument("--data-dir", help="data directory (SKULENS_DATA_DIR; default ./skulens-data)")
+    p.add_argument("--catalog", help="postgresql://... (SKULENS_CATALOG; default: SQLite in the data directory)")
     p.add_argument("--search", metavar="TEXT", help="only SKUs whose id or name contains TEXT (any case)")
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)

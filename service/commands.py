@@ -53,7 +53,7 @@ def _open(args: argparse.Namespace) -> Opened:
     artifact = check_model(settings)
     embedder = load_embedder(artifact, num_threads=settings.num_threads)
     gallery = Gallery(settings.data_dir, embedder.version, embedder.embedding_dim, settings.index_kind,
-                      search_threads=settings.search_threads, currency=settings.currency)
+                      search_threads=settings.search_threads, currency=settings.currency, catalog=settings.catalog)
     return settings, artifact, embedder, gallery
 
 
@@ -120,7 +120,7 @@ def reindex(args: argparse.Namespace) -> int:
 
         report = run_reindex(settings.data_dir, embedder, batch_size=args.batch_size,
                              index_kind=settings.index_kind, prune=args.prune, progress=progress,
-                             catalogue_views=settings.catalogue_views)
+                             catalogue_views=settings.catalogue_views, catalog=settings.catalog)
     print(f"re-embedded {report.embedded} images with model {report.model_version} in {report.seconds:.1f} s "
           f"({report.images_per_second:.1f} img/s)" + (f"; pruned {report.pruned} old vectors" if args.prune else "")
           + (f"; removed {report.swept} unreferenced image files" if report.swept else ""))
@@ -155,9 +155,9 @@ def info(args: argparse.Namespace) -> int:
 
 def skus(args: argparse.Namespace) -> int:
     """List or search the catalogue, a page at a time, prices as decimal strings."""
-    from gallery.gallery import DB_FILE
     from gallery.money import format_minor
-    from gallery.store import CatalogStore
+    from gallery.stores.base import CatalogUnreachable
+    from gallery.stores.open import DB_FILE, CatalogUnavailable, open_catalog
     from gallery.types import CurrencyMismatch, SchemaTooNew
     from service.startup import StartupError
 
@@ -167,11 +167,11 @@ def skus(args: argparse.Namespace) -> int:
     if args.search is not None and not 1 <= len(args.search) <= 100:
         raise StartupError(f"--search takes 1-100 characters, received {len(args.search)}")
     path = Path(settings.data_dir) / DB_FILE
-    if not path.exists():
+    if not settings.catalog and not path.exists():
         raise StartupError(f"no catalogue at {str(path)!r}: give --data-dir (or SKULENS_DATA_DIR)")
     try:
-        store = CatalogStore(path, settings.currency)
-    except (CurrencyMismatch, SchemaTooNew) as exc:
+        store = open_catalog(settings.data_dir, settings.catalog, settings.currency)
+    except (CurrencyMismatch, SchemaTooNew, CatalogUnavailable, CatalogUnreachable) as exc:
         raise StartupError(str(exc)) from None
     try:
         page = (store.search_skus(args.search, args.offset, args.limit) if args.search

@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SKULENS_", extra="ignore")
 
     data_dir: Path = Field(Path("skulens-data"), description="Catalogue, reference images and indexes live here.")
+    catalog: str | None = Field(
+        None, description="Where the catalogue is: not set, the embedded SQLite in the data directory; "
+                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, PostgreSQL shared by replicas "
+                          "(the postgres extra; docs/deployment.md).")
     model: Path | None = Field(None, description="Model folder (model.tflite + model.json); default: the shipped model.")
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8000, ge=0, le=65535, description="Port to bind.")

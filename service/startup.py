@@ -64,15 +64,15 @@ def check_model(settings: Settings) -> ModelArtifact:
 
 def check_catalogue(settings: Settings) -> None:
     """Open the catalogue once: create it, or migrate an older one (``gallery.schema``); a catalogue
-    of another currency or of a newer skulens is one clear line."""
-    from gallery.gallery import DB_FILE
-    from gallery.store import CatalogStore
+    of another currency or of a newer skulens, or a shared one that cannot be reached, is one clear line."""
+    from gallery.stores.base import CatalogUnreachable
+    from gallery.stores.open import CatalogUnavailable, open_catalog
     from gallery.types import CurrencyMismatch, SchemaTooNew
 
     check_data_dir(settings.data_dir)
     try:
-        CatalogStore(Path(settings.data_dir) / DB_FILE, settings.currency).close()
-    except (CurrencyMismatch, SchemaTooNew) as exc:
+        open_catalog(settings.data_dir, settings.catalog, settings.currency).close()
+    except (CurrencyMismatch, SchemaTooNew, CatalogUnavailable, CatalogUnreachable) as exc:
         raise StartupError(str(exc)) from None
 
 
