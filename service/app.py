@@ -15,11 +15,12 @@ from gallery.gallery import Gallery
 from gallery.types import ModelMismatch
 from service.auth import LoopbackOnly
 from service.batching import MicroBatcher
+from service.console import install_console
 from service.deps import AppState
 from service.errors import install_error_handlers
 from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
 from service.model_source import resolve_model
-from service.routes import admin, checkout, health, lanes, recognize, skus
+from service.routes import admin, checkout, health, lanes, recognize, session, skus
 from service.settings import Settings
 from service.startup import StartupError, check_bind, check_catalogue, check_serving_limits, load_keys
 
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             await searcher.stop()
             gallery.close(snapshot=True)
 
-    app = FastAPI(title="skulens", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="skulens", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Product (SKU) recognition for retail checkout, with open-set enrolment.")
     app.state.metrics = metrics
     app.state.skulens = None
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.include_router(lanes.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.include_router(session.router)
+    install_console(app)  # /, /static, /docs served from the package (works offline)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])

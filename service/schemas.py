@@ -157,3 +157,9 @@ class LaneBackgroundOut(BaseModel):
     width: int = Field(description="Pixels, EXIF orientation applied; a lane's counter photos must have this size")
     height: int
     updated_at: float
+
+
+class WhoAmIOut(BaseModel):
+    role: str = Field(description="The presented key's role; 'admin' on a server without keys (open to all).")
+    keys_required: bool = Field(description="Whether this server checks API keys.")
+    roles: list[str] = Field(description="Every role, each allowed all that the ones before it are.")

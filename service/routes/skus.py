@@ -9,11 +9,12 @@ from starlette.concurrency import run_in_threadpool
 
 from gallery.money import Currency, format_minor
 from gallery.types import SKU_PATTERN, Sku
-from service import enrolment
+from service import enrolment, thumbnails
 from service.deps import Checkout, Merchandiser, StateDep
 from service.errors import ApiError
 from service.json_body import read_json_model
 from service.schemas import EnrolOut, SkuIn, SkuOut, SkuPage
+from service.thumbnails import THUMB_MAX, THUMB_MIN
 from service.uploads import read_images
 
 router = APIRouter(prefix="/v1/skus", tags=["catalogue"])
@@ -100,11 +101,21 @@ async def enrol_images(sku: SkuId, request: Request, state: StateDep, response: 
                     model_version=state.embedder.version)
 
 
-@router.get("/{sku}/images/{image_id}", summary="The stored reference image file",
-            response_class=Response, responses={200: {"content": {"image/*": {}}}})
-async def get_image(sku: SkuId, image_id: ImageId, state: StateDep, _role: str | None = Checkout) -> Response:
-    data, media_type = await run_in_threadpool(state.gallery.read_image, sku, image_id)  # 404 if deleted meanwhile
-    return Response(data, media_type=media_type)
+ThumbSize = Annotated[int | None, Query(ge=THUMB_MIN, le=THUMB_MAX, description=(
+    f"A JPEG thumbnail whose longest side is at most this many pixels ({THUMB_MIN}-{THUMB_MAX}); "
+    "without it, the stored file"))]
+
+
+@router.get("/{sku}/images/{image_id}", summary="The stored reference image file, or a thumbnail of it (size)",
+            response_class=Response, responses={200: {"content": {"image/*": {}}}, 304: {"description": "Unchanged"}})
+async def get_image(sku: SkuId, image_id: ImageId, request: Request, state: StateDep, size: ThumbSize = None,
+                    _role: str | None = Checkout) -> Response:
+    served = await run_in_threadpool(thumbnails.read_image, state.gallery, sku, image_id, size,  # 404 if deleted
+                                     request.headers.get("if-none-match"), state.settings.max_pixels)
+    headers = {"ETag": served.etag, "Cache-Control": thumbnails.CACHE_CONTROL}
+    if served.data is None:
+        return Response(status_code=304, headers=headers)
+    return Response(served.data, media_type=served.media_type, headers=headers)
 
 
 @router.delete("/{sku}/images/{image_id}", status_code=204, summary="Delete one reference image")

@@ -1,0 +1,103 @@
+// Small DOM helpers shared by the pages: elements, the alert line, the confirm dialog, role gating.
+
+import { allows } from "./api.js";
+
+/** el("button", {class: "x", onclick: f}, "text", child...) */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else if (value === true) node.setAttribute(name, "");
+    else node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+let idCounter = 0;
+export function uid(prefix) {
+  idCounter += 1;
+  return `${prefix}-${idCounter}`;
+}
+
+/** A labelled input in a column: returns {wrap, input}. */
+export function field(labelText, { tag = "input", grow = false, ...attrs } = {}) {
+  const id = attrs.id || uid("f");
+  const input = el(tag, { ...attrs, id });
+  const wrap = el("div", { class: grow ? "field grow" : "field" }, el("label", { for: id }, labelText), input);
+  return { wrap, input };
+}
+
+const alertBox = () => document.getElementById("alert");
+
+/** Show an error (an ApiFailure explains itself) or a message; ``info`` for good news. */
+export function showAlert(message, kind = "error") {
+  const box = alertBox();
+  box.textContent = typeof message === "string" ? message : message.explain ? message.explain() : String(message);
+  box.className = kind === "info" ? "alert info" : "alert";
+  box.hidden = false;
+}
+
+let pendingNotice = null;
+
+/** Good news to show on the next page, after a navigation (which clears the alert line). */
+export function noticeAfterNavigation(message) {
+  pendingNotice = message;
+}
+
+/** On a navigation: clear the alert line, then show a pending notice. */
+export function alertOnNavigation() {
+  clearAlert();
+  if (pendingNotice) showAlert(pendingNotice, "info");
+  pendingNotice = null;
+}
+
+export function clearAlert() {
+  const box = alertBox();
+  box.hidden = true;
+  box.textContent = "";
+}
+
+/** Run an action; an error goes to the alert line. Answers the action's value, or undefined. */
+export async function attempt(action) {
+  try {
+    return await action();
+  } catch (error) {
+    console.error(error);
+    showAlert(error);
+    return undefined;
+  }
+}
+
+/** The confirm dialog (<dialog>): resolves true when the user confirms. */
+export function confirmAction(text, okLabel = "Delete") {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = text;
+  document.getElementById("confirm-ok").textContent = okLabel;
+  const opener = document.activeElement;
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      if (opener && opener.isConnected) opener.focus();
+      resolve(dialog.returnValue === "ok");
+    }, { once: true });
+    dialog.returnValue = "cancel";
+    dialog.showModal();
+    document.getElementById("confirm-cancel").focus();
+  });
+}
+
+/** Disable ``control`` with a visible reason unless ``session.role`` allows ``needed``. */
+export function gate(control, session, needed, doing) {
+  if (allows(session.role, needed)) return null;
+  control.disabled = true;
+  const id = uid("why");
+  const have = session.role ? `your key is a ${session.role} key` : "no valid API key is entered";
+  const note = el("p", { class: "why", id }, `To ${doing} you need a ${needed} key; ${have}.`);
+  control.setAttribute("aria-describedby", id);
+  return note;
+}

@@ -1,0 +1,384 @@
+"""The web console in a real headless Chromium against the real server (``skulens serve`` on a loopback
+port, API keys on): enrol a SKU through the pages, find it, see its thumbnails, edit it, delete a
+photo, a checkout key that cannot delete, a counter photo recognised on the lane page with its total,
+a lane background set from the page, the camera, and /docs rendering with no network.
+
+As in test_checkout.py, the model is untrained and the threshold 0.999: each product is enrolled with
+the very crop the server will cut from the counter photo, so only an exact match is known."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import make_jpeg
+from tests.e2e.browser import launch, off_network, why_no_browser
+from tests.e2e.server import Server
+
+pytestmark = pytest.mark.e2e
+_no_browser = why_no_browser()
+if _no_browser:
+    pytest.skip(f"no browser for the console tests: {_no_browser}", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+MERCH, LANE = "merch-secret-00000000002", "lane-secret-000000000001"
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+SCREENSHOTS_ENV = "SKULENS_SCREENSHOTS"  # a folder: the screenshots test writes its PNGs there too
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("console")
+    keys = root / "keys"
+    keys.write_text(f"checkout {LANE}\nmerchandiser {MERCH}\n")
+    server = Server(root / "data", tiny_model_dir, ["--threshold", "0.999", "--api-keys", str(keys)],
+                    env={"SKULENS_CATALOGUE_VIEWS": "0"}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    refused = off_network(page, server.url)
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+    assert not refused, f"the console asked for off-server URLs: {refused}"
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def open_console(page, server, key: str | None, hash_: str = "#/skus") -> None:
+    page.goto(f"{server.url}/{hash_}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    if key is not None:
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Use key").click()
+        expect(page.locator("#key-status")).to_contain_text("Role:")
+
+
+def http(server, key=MERCH):
+    return server.client(headers={"X-API-Key": key})
+
+
+def drop_files(page, selector: str, files: list[tuple[str, bytes]]) -> None:
+    """Drop files on an element as a drag from the desktop would (a DataTransfer of Files)."""
+    payload = [(name, base64.b64encode(data).decode()) for name, data in files]
+    page.eval_on_selector(selector, """(zone, files) => {
+        const transfer = new DataTransfer();
+        for (const [name, b64] of files) {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+        }
+        zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }""", payload)
+
+
+def test_docs_render_with_no_network(page, server):
+    page.goto(f"{server.url}/docs")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    expect(page.locator(".swagger-ui")).to_contain_text("/v1/checkout")
+    # the page fixture asserts that nothing off the server was asked for
+
+
+def test_enrol_find_and_see_thumbnails(page, server):
+    open_console(page, server, MERCH)
+    page.get_by_label("SKU id").fill("arla-milk-1l")
+    page.get_by_label("Name").fill("Arla Milk 1L")
+    page.get_by_label("Price").fill("1.35")
+    page.get_by_role("button", name="Create SKU").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Arla Milk 1L")
+    expect(page.locator("#thumbs-empty")).to_be_visible()
+
+    page.get_by_label("Choose photos").set_input_files([
+        {"name": "milk1.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(11, size=(640, 480))},
+        {"name": "milk2.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(12, size=(480, 640))}])
+    expect(page.locator("#alert")).to_have_text("2 photos added.")
+    drop_files(page, "#dropzone", [("milk3.jpg", make_jpeg(13)), ("milk4.jpg", make_jpeg(14))])
+    expect(page.locator("#alert")).to_have_text("2 photos added.")
+    expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(4)
+    widths = page.eval_on_selector_all("#thumbs img", "imgs => imgs.map((i) => [i.naturalWidth, i.naturalHeight])")
+    assert all(0 < max(w, h) <= 256 for w, h in widths), widths  # thumbnails, not the stored photos
+    expect(page.locator("#sku-summary")).to_contain_text("4 reference photos")
+    expect(page.locator("#server-info")).to_contain_text("1 SKUs, 4 reference images")
+
+    page.get_by_role("link", name="← Catalogue").click()
+    page.get_by_label("Search SKUs").fill("MILK")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#results-summary")).to_have_text("1–1 of 1 matching “MILK”")
+    row = page.locator("#sku-table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Arla Milk 1L")
+    expect(row).to_contain_text("1.35 EUR")
+    page.get_by_label("Search SKUs").fill("tea")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results-summary")).to_have_text("No SKU matches “tea”.")
+
+
+def test_pages_of_the_catalogue(page, server):
+    with http(server) as api:
+        for i in range(30):
+            assert api.put(f"/v1/skus/page-{i:02d}", json={"name": f"Paged {i}"}).status_code == 201
+    open_console(page, server, MERCH, "#/skus?q=page-")
+    expect(page.locator("#results-summary")).to_have_text("1–25 of 30 matching “page-”")
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#results-summary")).to_have_text("26–30 of 30 matching “page-”")
+    expect(page.locator("#sku-table tbody tr")).to_have_count(5)
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+
+
+def test_edit_name_price_and_attributes(page, server):
+    with http(server) as api:
+        assert api.put("/v1/skus/oat-drink", json={"name": "Oat drink", "attributes": {"litres": 1}}).status_code == 201
+    open_console(page, server, MERCH, "#/sku/oat-drink")
+    page.get_by_label("Name").fill("Oatly Oat Drink 1L")
+    page.get_by_label("Price (EUR)").fill("2.49")
+    page.get_by_role("button", name="Add attribute").click()
+    page.get_by_label("Attribute", exact=True).last.fill("brand")
+    page.get_by_label("Value", exact=True).last.fill("Oatly")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#alert")).to_have_text("Saved.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Oatly Oat Drink 1L")
+    with http(server) as api:
+        sku = api.get("/v1/skus/oat-drink").json()
+    assert (sku["name"], sku["price"], sku["attributes"]) == ("Oatly Oat Drink 1L", "2.49", {"litres": 1, "brand": "Oatly"})
+    page.get_by_label("Price (EUR)").fill("2.499")  # one decimal too many: the server's 422, shown
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#alert")).to_contain_text("422")
+
+
+def test_delete_a_photo_then_the_sku(page, server):
+    with http(server) as api:
+        ids = api.post("/v1/skus/rye-bread/images", data={"name": "Rye bread"},
+                       files=[("images", (f"{i}.jpg", make_jpeg(40 + i), "image/jpeg")) for i in range(3)]).json()["image_ids"]
+    open_console(page, server, MERCH, "#/sku/rye-bread")
+    expect(page.locator("#thumbs img")).to_have_count(3)
+    page.get_by_role("button", name=f"Delete photo {ids[1]}").click()
+    expect(page.locator("#confirm")).to_be_visible()
+    page.get_by_role("button", name="Cancel").click()  # nothing deleted
+    expect(page.locator("#thumbs img")).to_have_count(3)
+    page.get_by_role("button", name=f"Delete photo {ids[1]}").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#alert")).to_have_text(f"Photo {ids[1]} deleted.")
+    expect(page.locator("#thumbs img")).to_have_count(2)
+    with http(server) as api:
+        assert api.get("/v1/skus/rye-bread").json()["image_ids"] == [ids[0], ids[2]]
+    page.get_by_role("button", name="Delete SKU rye-bread").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#alert")).to_have_text("SKU rye-bread deleted.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Catalogue")
+    with http(server) as api:
+        assert api.get("/v1/skus/rye-bread").status_code == 404
+
+
+def test_a_checkout_key_cannot_delete(page, server):
+    with http(server) as api:
+        ids = api.post("/v1/skus/salt/images", data={"name": "Salt"},
+                       files=[("images", ("s.jpg", make_jpeg(60), "image/jpeg"))]).json()["image_ids"]
+    open_console(page, server, LANE, "#/sku/salt")
+    expect(page.locator("#key-status")).to_have_text("Role: checkout")
+    expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(1)  # a lane may look
+    for name in (f"Delete photo {ids[0]}", "Delete SKU salt", "Save changes"):
+        button = page.get_by_role("button", name=name)
+        expect(button).to_be_disabled()
+        expect(button).to_have_accessible_description(
+            "To " + {"Save changes": "edit a SKU"}.get(name, "delete a SKU" if "SKU" in name else "delete a photo")
+            + " you need a merchandiser key; your key is a checkout key.")
+    expect(page.get_by_label("Choose photos")).to_be_disabled()
+    # the key changes behind the page's back (the buttons were drawn for a merchandiser): the 403 is shown
+    open_console(page, server, MERCH, "#/sku/salt")
+    page.evaluate(f"sessionStorage.setItem('skulens.apiKey', '{LANE}')")
+    page.get_by_role("button", name="Delete SKU salt").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#alert")).to_contain_text("Not allowed (403)")
+    expect(page.locator("#alert")).to_contain_text("needs the 'merchandiser' role")
+    with http(server) as api:
+        assert api.get("/v1/skus/salt").json()["image_ids"] == ids
+
+
+def test_a_bad_key_is_said_so(page, server):
+    open_console(page, server, None)
+    page.get_by_label("API key").fill("not-a-valid-key-at-all")
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#key-status")).to_have_text("Key not accepted (401)")
+    page.reload()
+    expect(page.locator("#alert")).to_contain_text("Not signed in (401)")
+    expect(page.get_by_role("button", name="Create SKU")).to_be_disabled()
+
+
+def counter_parts():
+    """The counter modules and the scenes of test_checkout/test_lanes; the test is skipped without OpenCV."""
+    pytest.importorskip("cv2", reason="the counter extra (opencv-python-headless) is not installed")
+    from counter.boxes import match
+    from counter.scenes import make_scene
+    from counter.segment import BackgroundSegmenter
+    from tests.e2e.test_checkout import PRODUCTS
+    from tests.e2e.test_lanes import decoded, jpeg
+
+    return match, make_scene, BackgroundSegmenter, PRODUCTS, decoded, jpeg
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def enrol_scene_crops(server, photo: np.ndarray, boxes, truth, prices: dict[str, str]) -> None:
+    with http(server) as api:
+        for sku, price in prices.items():
+            assert api.put(f"/v1/skus/{sku}", json={"name": sku.replace("-", " ").title(), "price": price}).status_code in (200, 201)
+        for index, box in enumerate(boxes):
+            if truth[index] in prices:
+                crop = photo[box.y0:box.y1, box.x0:box.x1]
+                r = api.post(f"/v1/skus/{truth[index]}/images", files=[("images", ("c.png", png(crop), "image/png"))])
+                assert r.status_code in (200, 201), r.text
+
+
+def test_a_counter_photo_on_the_lane_page_gives_the_total(page, server):
+    match, make_scene, BackgroundSegmenter, PRODUCTS, _, _ = counter_parts()
+    scene = make_scene(PRODUCTS, 3, n_items=5, touching=False, surface_kind="laminate")
+    boxes = BackgroundSegmenter().segment(scene.photo)
+    pairs = dict(match(boxes, [item.box for item in scene.items]))
+    truth = [scene.items[pairs[i]].sku for i in range(len(boxes))]
+    assert sorted(truth) == ["blue-carton", "green-pear", "red-apple", "red-apple", "yellow-carton"]
+    enrol_scene_crops(server, scene.photo, boxes, truth, {"red-apple": "0.35", "blue-carton": "1.20"})
+    with http(server) as api:  # enrolled, without a price
+        api.put("/v1/skus/yellow-carton", json={"name": "Yellow carton"})
+        crop = next(scene.photo[b.y0:b.y1, b.x0:b.x1] for b, t in zip(boxes, truth) if t == "yellow-carton")
+        api.post("/v1/skus/yellow-carton/images", files=[("images", ("y.png", png(crop), "image/png"))])
+
+    open_console(page, server, LANE, "#/lane")
+    page.get_by_label("Lane", exact=True).fill("lane-3")
+    page.get_by_label("Upload a counter photo").set_input_files(
+        {"name": "counter.png", "mimeType": "image/png", "buffer": png(scene.photo)})
+    expect(page.locator("#total")).to_have_text("1.90 EUR")
+    expect(page.locator("#items li")).to_have_count(5)
+    expect(page.locator("#items li.attention")).to_have_count(2)  # green-pear unknown, yellow-carton unpriced
+    attention = page.locator("#needs-attention")
+    expect(attention.locator("li")).to_have_count(2)
+    expect(attention).to_contain_text(f"Item {truth.index('green-pear') + 1}:")
+    expect(attention).to_contain_text(f"Item {truth.index('yellow-carton') + 1}:")
+    lines = page.locator("#basket-lines tbody tr")
+    expect(lines).to_have_count(2)
+    expect(lines.filter(has_text="Red Apple")).to_contain_text("2")
+    expect(lines.filter(has_text="Red Apple")).to_contain_text("0.70")
+    size = page.eval_on_selector("#photo", "c => [c.width, c.height]")
+    assert size == [960, 720]  # the photo drawn at its own size, boxes in its pixels
+    # a checkout key may not store the lane's background
+    expect(page.get_by_role("button", name="Use this photo as the lane's empty-counter background")).to_be_disabled()
+
+
+def test_a_lane_background_set_from_the_page_is_used(page, server):
+    match, make_scene, BackgroundSegmenter, PRODUCTS, decoded, jpeg = counter_parts()
+    scene = make_scene(PRODUCTS, 21, n_items=4, touching=False, surface_kind="wood")
+    photo_jpeg, background_jpeg = jpeg(scene.photo), jpeg(scene.background)
+    photo = decoded(photo_jpeg)
+    boxes = BackgroundSegmenter().segment(photo, decoded(background_jpeg))
+    pairs = dict(match(boxes, [item.box for item in scene.items]))
+    truth = [scene.items[pairs[i]].sku for i in range(len(boxes))]
+    enrol_scene_crops(server, photo, boxes, truth, dict.fromkeys(set(truth), "1.00"))
+
+    open_console(page, server, MERCH, "#/lane")
+    lane = page.get_by_label("Lane", exact=True)
+    lane.fill("lane-7")
+    lane.press("Tab")
+    expect(page.locator("#background-status")).to_contain_text("Lane lane-7 has no background")
+    page.get_by_label("Upload a counter photo").set_input_files(
+        {"name": "empty.jpg", "mimeType": "image/jpeg", "buffer": background_jpeg})
+    expect(page.locator("#needs-attention")).to_contain_text("no item")  # an empty counter
+    page.get_by_role("button", name="Use this photo as the lane's empty-counter background").click()
+    page.get_by_role("button", name="Use as background").click()
+    expect(page.locator("#alert")).to_have_text("Lane lane-7's background stored (960×720).")
+    expect(page.locator("#background-status")).to_contain_text("has an empty-counter background (960×720)")
+    page.get_by_label("Upload a counter photo").set_input_files(
+        {"name": "counter.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg})
+    expect(page.locator("#total")).to_have_text("4.00 EUR")
+    expect(page.locator("#basket")).to_contain_text("Segmentation: lane_background")
+    expect(page.locator("#needs-attention")).to_have_count(0)
+
+
+def test_the_camera_takes_a_counter_photo(page, server):
+    open_console(page, server, LANE, "#/lane")
+    page.get_by_role("button", name="Start camera").click()  # Chromium's fake camera
+    expect(page.get_by_label("Camera preview")).to_be_visible()
+    page.get_by_role("button", name="Take photo").click()
+    expect(page.locator("#total")).to_contain_text("EUR")
+    page.get_by_role("button", name="Stop camera").click()
+    expect(page.get_by_role("button", name="Start camera")).to_be_visible()
+
+
+def shoot(page, out_dir: Path, name: str, label: str) -> None:
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.textContent.trim())
+        .map((c) => c.outerHTML)""")
+    assert not unlabelled, f"controls without a label on the {name} page: {unlabelled}"
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the {name} page at {label} width is {overflow} px wider than the screen"
+    page.screenshot(path=str(out_dir / f"{name}-{label}.png"), full_page=True)
+
+
+def test_screenshots_at_desktop_and_phone_width(browser, server, tmp_path):
+    """Every page at 1280x800 and 390 px wide, none wider than the screen; the PNGs are written to
+    ``$SKULENS_SCREENSHOTS`` when it is set (docs/screenshots is made so), else to a temporary folder."""
+    _, make_scene, _, PRODUCTS, _, _ = counter_parts()
+    with http(server) as api:  # enrolled by the tests above; here too when this test runs alone
+        if api.get("/v1/skus/arla-milk-1l").status_code == 404:
+            api.put("/v1/skus/arla-milk-1l", json={"name": "Arla Milk 1L", "price": "1.35"})
+            api.post("/v1/skus/arla-milk-1l/images",
+                     files=[("images", (f"{i}.jpg", make_jpeg(11 + i), "image/jpeg")) for i in range(4)])
+    scene = make_scene(PRODUCTS, 3, n_items=5, touching=False, surface_kind="laminate")
+    out_dir = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        refused = off_network(page, server.url)
+        open_console(page, server, MERCH, "#/skus")
+        page.get_by_role("button", name="Use key").blur()
+        page.evaluate("document.getElementById('alert').hidden = true")
+        expect(page.locator("#sku-table")).to_be_visible()
+        shoot(page, out_dir, "catalogue", label)
+        page.goto(f"{server.url}/#/sku/arla-milk-1l")
+        expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(4)
+        shoot(page, out_dir, "sku", label)
+        page.goto(f"{server.url}/#/lane")
+        page.get_by_label("Lane", exact=True).fill("lane-3")
+        page.get_by_label("Upload a counter photo").set_input_files(
+            {"name": "counter.png", "mimeType": "image/png", "buffer": png(scene.photo)})
+        expect(page.locator("#total")).to_contain_text("EUR")  # prices as the tests above left them
+        shoot(page, out_dir, "lane", label)
+        context.close()
+        assert not refused
+    assert {p.name for p in out_dir.glob("*.png")} >= {f"{n}-{s}.png" for n in ("catalogue", "sku", "lane")
+                                                        for s in ("desktop", "phone")}
+
+
+def test_thumbnail_bytes_are_cached(server):
+    with http(server, LANE) as api:
+        sku = api.get("/v1/skus/arla-milk-1l").json()
+        url = f"/v1/skus/arla-milk-1l/images/{sku['image_ids'][0]}"
+        first = api.get(url, params={"size": 256})
+        assert first.status_code == 200 and Image.open(io.BytesIO(first.content)).format == "JPEG"
+        assert api.get(url, params={"size": 256}, headers={"If-None-Match": first.headers["etag"]}).status_code == 304

@@ -1,0 +1,85 @@
+"""What the web console needs from the API: thumbnails (bounded size, cached), the caller's role, the
+console's own files and the API docs served from the package (no CDN)."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.conftest import make_jpeg
+
+
+def enrol(client, sku="milk", seed=1, size=(640, 480)):
+    r = client.post(f"/v1/skus/{sku}/images", files=[("images", ("m.jpg", make_jpeg(seed, size=size), "image/jpeg"))])
+    assert r.status_code == 201, r.text
+    return r.json()["image_ids"][0]
+
+
+def test_a_thumbnail_is_a_small_jpeg_cached_by_etag(client):
+    image_id = enrol(client)
+    url = f"/v1/skus/milk/images/{image_id}"
+    r = client.get(url, params={"size": 128})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).size == (128, 96)  # longest side 128, aspect kept
+    assert "max-age" in r.headers["cache-control"] and r.headers["etag"].endswith('-128"')
+    again = client.get(url, params={"size": 128}, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == r.headers["etag"]
+    original = client.get(url)
+    assert original.status_code == 200 and original.content == make_jpeg(1, size=(640, 480))
+    assert original.headers["etag"] != r.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": original.headers["etag"]}).status_code == 304
+
+
+def test_a_thumbnail_never_enlarges(client):
+    image_id = enrol(client, size=(80, 60))
+    r = client.get(f"/v1/skus/milk/images/{image_id}", params={"size": 1024})
+    assert Image.open(io.BytesIO(r.content)).size == (80, 60)
+
+
+@pytest.mark.parametrize("size", ["5000", "0", "15", "big"])
+def test_a_thumbnail_size_out_of_range_is_refused_quoting_it(client, size):
+    image_id = enrol(client)
+    r = client.get(f"/v1/skus/milk/images/{image_id}", params={"size": size})
+    assert r.status_code == 422
+    message = r.json()["error"]["message"]
+    assert "size" in message and f"received '{size}'" in message
+
+
+def test_thumbnails_of_missing_images_are_404(client):
+    enrol(client)
+    assert client.get("/v1/skus/milk/images/999", params={"size": 64}).json()["error"]["code"] == "image_not_found"
+
+
+def test_whoami_on_an_open_server(client):
+    assert client.get("/v1/whoami").json() == {"role": "admin", "keys_required": False,
+                                               "roles": ["checkout", "merchandiser", "admin"]}
+
+
+def test_whoami_with_keys(make_client, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("checkout lane-secret-000000000001\nmerchandiser merch-secret-00000000002\n")
+    client = make_client(api_keys_file=keys)
+    assert client.get("/v1/whoami").status_code == 401
+    assert client.get("/v1/whoami", headers={"X-API-Key": "wrong-key-0000000000000"}).status_code == 401
+    me = client.get("/v1/whoami", headers={"X-API-Key": "lane-secret-000000000001"}).json()
+    assert me["role"] == "checkout" and me["keys_required"] is True
+    assert client.get("/v1/whoami", headers={"X-API-Key": "merch-secret-00000000002"}).json()["role"] == "merchandiser"
+    assert client.get("/").status_code == 200  # the console page itself needs no key; its API calls do
+
+
+def test_console_and_docs_are_served_from_the_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '<script type="module" src="/static/js/main.js">' in page.text
+    script = client.get("/static/js/main.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert script.headers["cache-control"] == "no-cache" and script.headers["etag"]
+    docs = client.get("/docs").text
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "/static/vendor/swagger-ui/swagger-ui.css" in docs
+    assert "cdn" not in docs.lower() and "https://" not in docs
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"):
+        assert client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served
+    assert client.get("/static/../service/app.py").status_code == 404
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/whoami" in paths and "/" not in paths and "/docs" not in paths
