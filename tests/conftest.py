@@ -77,3 +77,7 @@ def make_jpeg(seed: int, size: tuple[int, int] = (160, 120), quality: int = 90, 
 @pytest.fixture
 def jpeg():
     return make_jpeg
+
+
+# A real PostgreSQL server (session), a database per test, and ``catalog``: each test once per store.
+from tests.pg_server import catalog, pg_catalog_url, pg_server  # noqa: E402, F401

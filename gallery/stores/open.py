@@ -41,6 +41,11 @@ def open_catalog(data_dir: str | os.PathLike[str], catalog: str | None = None,
 
         return CatalogStore(Path(data_dir) / DB_FILE, currency)
     if is_shared(catalog):
-        raise CatalogUnavailable("a PostgreSQL catalogue is not built yet (issue 15)")
+        try:
+            from gallery.stores.postgres.store import PostgresCatalog
+        except ImportError as exc:
+            raise CatalogUnavailable(f"a PostgreSQL catalogue needs the postgres extra (pip install "
+                                     f"'skulens[postgres]'): {exc}") from None
+        return PostgresCatalog(catalog, currency)
     raise CatalogUnavailable(f"unknown catalog {catalog[:40]!r}: leave it unset for the embedded SQLite in the data "
                              "directory, or give postgresql://USER@HOST:PORT/DATABASE")

@@ -8,6 +8,7 @@ import pytest
 from gallery import schema
 from gallery.gallery import DB_FILE
 from gallery.store import CatalogStore
+from gallery.stores.open import open_catalog
 from tests.gallery.test_migration import release_0_catalogue
 
 CATALOGUE = {"arla-milk-1l": "Arla Milk 1L", "oatly-oat-2l": "Oatly Oat Drink", "milka-choc": "Milka Chocolate",
@@ -15,8 +16,8 @@ CATALOGUE = {"arla-milk-1l": "Arla Milk 1L", "oatly-oat-2l": "Oatly Oat Drink", 
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = CatalogStore(tmp_path / DB_FILE)
+def store(tmp_path, catalog):
+    store = open_catalog(tmp_path, catalog)  # SQLite (FTS5 trigram index, or LIKE) and PostgreSQL (ILIKE, pg_trgm)
     for sku, name in CATALOGUE.items():
         store.put_sku(sku, name, None, None)
     yield store
@@ -30,7 +31,8 @@ def found(store, text, offset=0, limit=50):
 
 @pytest.mark.parametrize("index", [True, False])
 def test_substring_and_prefix_any_case(store, index):
-    store._search_index = index and store._search_index  # False: the LIKE scan a SQLite without FTS5 gets
+    if isinstance(store, CatalogStore):
+        store._search_index = index and store._search_index  # False: the LIKE scan a SQLite without FTS5 gets
     assert found(store, "MILK") == (["arla-milk-1l", "milka-choc"], 2)  # id and name, prefix and middle
     assert found(store, "oat") == (["oatly-oat-2l"], 1)
     assert found(store, "choc") == (["milka-choc"], 1)

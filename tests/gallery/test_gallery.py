@@ -1,6 +1,7 @@
 """The gallery against real SQLite files, real FAISS and real image bytes, with synthetic vectors."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -26,9 +27,19 @@ def enrol(g: Gallery, sku: str, *seeds: int, name=None):
     return g.enrol(sku, [upload(s) for s in seeds], np.stack([vec(s) for s in seeds]), name=name)
 
 
+def settled(*galleries: Gallery, timeout: float = 10.0) -> None:
+    """Wait until each gallery has heard of the newest change (at once with SQLite; a shared catalogue's
+    replicas hear of another's write by NOTIFY, within milliseconds)."""
+    newest = max(g.store.last_seq() for g in galleries)
+    deadline = time.monotonic() + timeout
+    while any(g.store.known_seq() < newest for g in galleries):
+        assert time.monotonic() < deadline, "a replica never heard of the newest change"
+        time.sleep(0.005)
+
+
 @pytest.fixture
-def gallery(tmp_path):
-    g = Gallery(tmp_path, "model-a", DIM)
+def gallery(tmp_path, catalog):
+    g = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     yield g
     g.close(snapshot=False)
 
@@ -93,72 +104,74 @@ def test_invalid_sku_ids_refused_and_nothing_stored(gallery, bad):
     assert gallery.counts() == (0, 0)
 
 
-def test_everything_survives_a_restart(tmp_path):
-    g = Gallery(tmp_path, "model-a", DIM)
+def test_everything_survives_a_restart(tmp_path, catalog):
+    g = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(g, "milk", 1, 2)
     enrol(g, "juice", 3)
     g.delete_image("milk", 1)
     g.close()
-    again = Gallery(tmp_path, "model-a", DIM)
+    again = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     assert again.size == 2 and again.get_sku("milk").image_ids == (2,)
     assert again.recognize(vec(3)[None], 0.9)[0].sku == "juice"
     again.close(snapshot=False)
 
 
-def test_stale_snapshot_catches_up_from_the_change_log(tmp_path):
-    g = Gallery(tmp_path, "model-a", DIM)
+def test_stale_snapshot_catches_up_from_the_change_log(tmp_path, catalog):
+    g = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(g, "milk", 1)
     g.save_snapshot()
     enrol(g, "juice", 2)  # after the snapshot, as if the process were killed here
     g.delete_sku("milk")
     g.store.close()
-    again = Gallery(tmp_path, "model-a", DIM)
+    again = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     assert again.size == 1 and again.recognize(vec(2)[None], 0.9)[0].sku == "juice"
     again.close(snapshot=False)
 
 
-def test_corrupt_snapshot_is_rebuilt_from_sqlite(tmp_path):
-    g = Gallery(tmp_path, "model-a", DIM)
+def test_corrupt_snapshot_is_rebuilt_from_sqlite(tmp_path, catalog):
+    g = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(g, "milk", 1, 2)
     path = g.save_snapshot()
     g.store.close()
     path.write_bytes(b"garbage")
-    again = Gallery(tmp_path, "model-a", DIM)
+    again = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     assert again.size == 2
     again.close(snapshot=False)
 
 
-def test_two_processes_see_each_others_writes(tmp_path):
+def test_two_processes_see_each_others_writes(tmp_path, catalog):
     """Two Gallery objects on one data dir stand for two uvicorn workers."""
-    a, b = Gallery(tmp_path, "model-a", DIM), Gallery(tmp_path, "model-a", DIM)
+    a, b = Gallery(tmp_path, "model-a", DIM, catalog=catalog), Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(a, "milk", 1)
+    settled(a, b)
     assert b.recognize(vec(1)[None], 0.9)[0].sku == "milk"
     b.delete_sku("milk")
+    settled(a, b)
     assert not a.recognize(vec(1)[None], 0.9)[0].known
     a.close(snapshot=False)
     b.close(snapshot=False)
 
 
-def test_another_model_is_refused_until_reindexed(tmp_path, tiny_embedder):
-    g = Gallery(tmp_path, "model-a", DIM)
+def test_another_model_is_refused_until_reindexed(tmp_path, catalog, tiny_embedder):
+    g = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(g, "milk", 1)
     g.close()
-    other = Gallery(tmp_path, tiny_embedder.version, tiny_embedder.embedding_dim)
+    other = Gallery(tmp_path, tiny_embedder.version, tiny_embedder.embedding_dim, catalog=catalog)
     with pytest.raises(ModelMismatch, match="reindex"):
         other.recognize(np.zeros((1, 256), np.float32) + 1 / 16, 0.5)
     with pytest.raises(ModelMismatch):
         other.enrol("juice", [upload(5)], np.ones((1, 256), np.float32) / 16)
     other.close(snapshot=False)
-    report = reindex(tmp_path, tiny_embedder)
+    report = reindex(tmp_path, tiny_embedder, catalog=catalog)
     assert report.embedded == 1 and not report.failed
-    ready = Gallery(tmp_path, tiny_embedder.version, tiny_embedder.embedding_dim)
+    ready = Gallery(tmp_path, tiny_embedder.version, tiny_embedder.embedding_dim, catalog=catalog)
     assert ready.size == 1
     ready.check_model()
     info = json.loads((tmp_path / "index" / f"{tiny_embedder.version}.flat.json").read_text())
     assert info["vectors"] == 1
     ready.close(snapshot=False)
     # the old model's vectors are still there: the old server could keep serving
-    old = Gallery(tmp_path, "model-a", DIM)
+    old = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     assert old.size == 1
     old.close(snapshot=False)
 
@@ -177,14 +190,14 @@ def test_reindex_resumes_and_reports_unreadable_files(tmp_path, tiny_embedder):
     assert again.embedded == 1 and not again.failed  # only the missing one
 
 
-def test_hnsw_gallery(tmp_path):
-    g = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
+def test_hnsw_gallery(tmp_path, catalog):
+    g = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw", catalog=catalog)
     enrol(g, "milk", 1)
     enrol(g, "juice", 2)
     g.delete_sku("milk")
     assert g.recognize(vec(2)[None], 0.9)[0].sku == "juice"
     g.close()
-    again = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
+    again = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw", catalog=catalog)
     assert again.size == 1
     again.close(snapshot=False)
 
@@ -237,10 +250,10 @@ def test_search_sets_faiss_threads_in_the_searching_thread(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
-def test_searches_beside_enrolments_and_deletes_from_other_threads(tmp_path, kind):
+def test_searches_beside_enrolments_and_deletes_from_other_threads(tmp_path, catalog, kind):
     import threading
 
-    g = Gallery(tmp_path, "model-a", DIM, index_kind=kind)
+    g = Gallery(tmp_path, "model-a", DIM, index_kind=kind, catalog=catalog)
     enrol(g, "anchor", 1)
     errors, done = [], threading.Event()
 

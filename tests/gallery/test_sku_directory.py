@@ -5,7 +5,7 @@ import sqlite3
 import numpy as np
 
 from gallery.gallery import Gallery
-from tests.gallery.test_gallery import DIM, enrol, vec
+from tests.gallery.test_gallery import DIM, enrol, settled, vec
 
 
 def statements_during(g: Gallery, action) -> list[str]:
@@ -32,35 +32,42 @@ def test_a_search_reads_no_name_from_sqlite(tmp_path):
     g.close(snapshot=False)
 
 
-def test_another_workers_rename_price_create_and_delete_are_seen_on_the_next_search(tmp_path):
-    a, b = Gallery(tmp_path, "model-a", DIM), Gallery(tmp_path, "model-a", DIM)
+def test_another_workers_rename_price_create_and_delete_are_seen_on_the_next_search(tmp_path, catalog):
+    a, b = Gallery(tmp_path, "model-a", DIM, catalog=catalog), Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(a, "milk", 1, name="Milk")
+    settled(a, b)
     assert b.search(vec(1)[None], k=1)[0][0].name == "Milk"
 
     a.merge_sku("milk", name="Arla Milk 1L", price=135)  # an update: logged, so b refreshes it
+    settled(a, b)
     assert b.search(vec(1)[None], k=1)[0][0].name == "Arla Milk 1L"
     assert b.sku_details(["milk"]) == {"milk": ("Arla Milk 1L", 135)}
 
     a.put_sku("milk", "Milk 1L", 149, None)
+    settled(a, b)
     b.catch_up()
     assert b.sku_details(["milk"]) == {"milk": ("Milk 1L", 149)}
 
     enrol(a, "tea", 5, name="Green Tea")
+    settled(a, b)
     assert b.search(vec(5)[None], k=1)[0][0].name == "Green Tea"
     a.delete_sku("tea")
+    settled(a, b)
     b.catch_up()
     assert b.sku_details(["tea", "milk"]) == {"milk": ("Milk 1L", 149)}
     a.close(snapshot=False)
     b.close(snapshot=False)
 
 
-def test_a_worker_behind_a_compacted_log_reloads_every_name(tmp_path):
-    a, b = Gallery(tmp_path, "model-a", DIM), Gallery(tmp_path, "model-a", DIM)
+def test_a_worker_behind_a_compacted_log_reloads_every_name(tmp_path, catalog):
+    a, b = Gallery(tmp_path, "model-a", DIM, catalog=catalog), Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(a, "milk", 1, name="Milk")
+    settled(a, b)
     b.catch_up()
     a.merge_sku("milk", name="Arla Milk 1L")
     enrol(a, "juice", 2, name="Juice")
     a.store.compact_changes(keep=1)  # b never sees the rename's change row
+    settled(a, b)
     assert b.search(vec(1)[None], k=1)[0][0].name == "Arla Milk 1L"
     assert b.sku_details(["juice"]) == {"juice": ("Juice", None)}
     a.close(snapshot=False)

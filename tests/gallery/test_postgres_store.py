@@ -1,0 +1,90 @@
+"""What only the PostgreSQL catalogue has: its schema version and currency checks, change-log rows that
+commit in seq order under writers on several replicas, photos in the database, and a server that
+cannot be reached (one clear error, never a hang). A real server (``tests/pg_server.py``)."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gallery.stores.base import CatalogUnreachable
+from gallery.stores.open import open_catalog
+from gallery.stores.postgres import schema
+from gallery.stores.postgres.store import PostgresCatalog
+from gallery.types import CurrencyMismatch, SchemaTooNew
+from service.settings import Settings
+from service.startup import StartupError, check_catalogue
+from tests.pg_server import free_port
+
+
+def test_schema_version_and_currency_are_checked(tmp_path, pg_catalog_url):
+    store = open_catalog(tmp_path, pg_catalog_url, "JPY")
+    assert isinstance(store, PostgresCatalog) and store.currency.code == "JPY"
+    assert store.get_meta(schema.VERSION_KEY) == str(schema.LATEST)
+    store.put_sku("ramen", "Ramen", 450, None)
+    store.close()
+    again = open_catalog(tmp_path, pg_catalog_url)  # not set: the catalogue's own
+    assert again.currency.code == "JPY" and again.get_sku("ramen").price_minor == 450
+    with pytest.raises(CurrencyMismatch, match="prices are in JPY"):
+        open_catalog(tmp_path, pg_catalog_url, "EUR")
+    again.set_meta(schema.VERSION_KEY, str(schema.LATEST + 1))
+    again.close()
+    with pytest.raises(SchemaTooNew, match="newer skulens"):
+        open_catalog(tmp_path, pg_catalog_url)
+
+
+def test_photos_live_in_the_database(tmp_path, pg_catalog_url):
+    store = open_catalog(tmp_path, pg_catalog_url)
+    photos, lanes = store.photos("images", tmp_path), store.photos("lanes", tmp_path)
+    digest = photos.put(b"\xff\xd8 bytes")
+    assert photos.put(b"\xff\xd8 bytes") == digest and photos.get(digest) == b"\xff\xd8 bytes"
+    assert not lanes.exists(digest)  # reference images and lane backgrounds apart
+    with pytest.raises(FileNotFoundError):
+        lanes.get(digest)
+    with photos.guard():
+        assert photos.sweep([digest]) == 0 and photos.sweep([]) == 1
+    assert not photos.exists(digest) and not any(tmp_path.iterdir())  # nothing written to the data directory
+    photos.close()
+    lanes.close()
+    store.close()
+
+
+def test_concurrent_writers_commit_in_seq_order(tmp_path, pg_catalog_url):
+    """Two replicas' stores write side by side while a reader replays the log as a follower does: it
+    never finds a change below one it has applied appearing later, so it misses none."""
+    writers = [open_catalog(tmp_path, pg_catalog_url) for _ in range(2)]
+    reader = open_catalog(tmp_path, pg_catalog_url)
+    seen: list[int] = []
+    applied = 0
+
+    def write(store, prefix):
+        vectors = np.eye(4, dtype=np.float32)
+        for i in range(25):
+            store.add_images(f"{prefix}{i}", [], vectors[:0], "m")
+            store.merge_sku(f"{prefix}{i}", price=i)
+
+    threads = [threading.Thread(target=write, args=(w, p)) for w, p in zip(writers, "ab")]
+    for t in threads:
+        t.start()
+    while True:
+        finished = not any(t.is_alive() for t in threads)
+        for change in reader.changes_since(applied):
+            seen.append(change.seq)
+            applied = change.seq
+        if finished:
+            break
+    all_seqs = [c.seq for c in reader.changes_since(0)]
+    assert len(all_seqs) == 2 * 25 * 2 and seen == all_seqs  # nothing skipped, nothing out of order
+    for store in (*writers, reader):
+        store.close()
+
+
+def test_an_unreachable_server_is_one_clear_error_and_no_hang(tmp_path):
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"  # nobody listens there
+    started = time.monotonic()
+    with pytest.raises(CatalogUnreachable, match=r"postgresql://127\.0\.0\.1:\d+/nothing cannot be reached"):
+        open_catalog(tmp_path, url)
+    with pytest.raises(StartupError, match="cannot be reached"):
+        check_catalogue(Settings(data_dir=tmp_path, catalog=url))
+    assert time.monotonic() - started < 10
