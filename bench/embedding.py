@@ -263,8 +263,8 @@ def images_per_second(embedder: Embeds, pixels: np.ndarray, seconds: float) -> f
 def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
     import numpy as np
 
-    from training.eval_data import held_out_skus
-    from training.metrics import recall_at_k
+    from evaluation.data import held_out_skus
+    from evaluation.metrics import recall_at_k
 
     gallery = photos(grocery / "train")
     queries = photos(grocery / "val")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("skulens")
 
 # Modules that add subcommands: each has ``register(subparsers)``; skipped if its imports fail.
-PLUGINS = ("training.cli_train", "training.cli_eval")
+PLUGINS = ("training.cli_train", "evaluation.cli")
 
 
 def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None:

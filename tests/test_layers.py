@@ -1,9 +1,11 @@
 """The packages' import layers, read from the source (every import, at the top or inside a function).
 
-embedder is the bottom; gallery and counter build on it; the service and training sit on top. The service
-loads the training commands by name (``service.cli.PLUGINS``), so training must not import ``service.cli``:
-that was a circle (issue 11). The service imports no training module, so the serve-only install
-(without TensorFlow) never reaches one by accident.
+embedder is the bottom; gallery and counter build on it; the service sits on them; evaluation (metrics,
+calibration, the ``evaluate`` and ``calibrate`` commands) sits on the service's settings, and training on
+evaluation. The service loads both packages' commands by name (``service.cli.PLUGINS``), so neither may
+import ``service.cli``: that was a circle (issue 11). The service imports no training or evaluation
+module, and evaluation no training module, so the serve-only install (without TensorFlow) never reaches
+training by accident.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ FORBIDDEN = {
     "embedder": ("gallery", "counter", "service", "training", "bench", "tests"),
     "gallery": ("counter", "service", "training", "bench", "tests"),
     "counter": ("gallery", "service", "training", "bench", "tests"),
-    "service": ("training", "bench", "tests"),
+    "service": ("evaluation", "training", "bench", "tests"),
+    "evaluation": ("training", "service.cli", "bench", "tests"),
     "training": ("service.cli", "bench", "tests"),
 }
 
@@ -67,14 +70,14 @@ def test_packages_import_only_downwards() -> None:
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("from service.cli import settings_from\n", ["training.cli_eval imports service.cli"]),
-    ("def late():\n    import service.cli\n", ["training.cli_eval imports service.cli"]),
-    ("from service import cli\n", ["training.cli_eval imports service.cli"]),
+    ("from service.cli import settings_from\n", ["training.cli_train imports service.cli"]),
+    ("def late():\n    import service.cli\n", ["training.cli_train imports service.cli"]),
+    ("from service import cli\n", ["training.cli_train imports service.cli"]),
     ("from service.settings import Settings\n", []),
 ])
 def test_an_upward_import_is_caught(tmp_path: Path, source: str, expected: list[str]) -> None:
     (tmp_path / "training").mkdir()
-    (tmp_path / "training" / "cli_eval.py").write_text(source)
+    (tmp_path / "training" / "cli_train.py").write_text(source)
     assert violations(tmp_path, {"training": ("service.cli",)}) == expected
 
 

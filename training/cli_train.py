@@ -146,7 +146,7 @@ def export_command(args: argparse.Namespace) -> int:
     extra = {}
     threshold = args.threshold
     if args.calibration_from_folds:
-        from training.calibrate import CalibrationRefused
+        from evaluation.calibrate import CalibrationRefused
         from training.folds import pooled_calibration
 
         try:

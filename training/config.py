@@ -10,8 +10,8 @@ from typing import Any
 
 from embedder.backbones import WEIGHTS_ENV, get_backbone
 from embedder.model import DEFAULT_BACKBONE, DEFAULT_EMBEDDING_DIM, DEFAULT_INPUT_SIZE
+from evaluation.data import HELD_OUT_SKUS
 from training.augment import AugmentConfig
-from training.data import HELD_OUT_SKUS
 
 
 @dataclass(frozen=True)

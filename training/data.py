@@ -28,13 +28,6 @@ GROCERY_ENV = "SKULENS_GROCERY_DIR"
 #: ``../shared/data/grocery`` seen from the project root.
 DEFAULT_GROCERY_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grocery"
 
-#: SKUs of the grocery set kept out of training entirely: enrolled afterwards to
-#: measure open-set recognition (the evaluation uses the same list).
-HELD_OUT_SKUS: tuple[str, ...] = (
-    "Pink-Lady", "Arla-Standard-Milk", "God-Morgon-Apple-Juice", "Yoggi-Vanilla-Yoghurt", "Conference",
-    "Honeydew-Melon", "Yellow-Bell-Pepper", "Lime", "Zucchini", "Oatly-Oat-Milk",
-)
-
 
 def grocery_dir() -> Path:
     """The grocery photo set: ``$SKULENS_GROCERY_DIR`` or ``../shared/data/grocery``."""

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from training import metrics
-from training.calibrate import calibrate_threshold
+from evaluation import metrics
+from evaluation.calibrate import calibrate_threshold
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -300,7 +300,7 @@ def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = (
     The fold models never saw their fold's SKUs, so those queries are genuine unknown products;
     a model trained on every SKU has none left to calibrate with, hence the fold models' scores.
     """
-    from training.calibrate import calibrate_for_till, calibration_record
+    from evaluation.calibrate import calibrate_for_till, calibration_record
 
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"fold*/{result_name}"))]
     if not rows:

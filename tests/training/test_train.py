@@ -142,7 +142,8 @@ def test_listing_excludes_held_out_and_labels_val_like_train(trained):
 
 
 def test_held_out_skus_exist_in_grocery(grocery):
-    from training.data import HELD_OUT_SKUS, list_skus
+    from evaluation.data import HELD_OUT_SKUS
+    from training.data import list_skus
 
     skus = list_skus(grocery / "train")
     assert len(HELD_OUT_SKUS) == 10 and set(HELD_OUT_SKUS) <= set(skus)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.calibrate import calibrate_threshold, cross_fit, make_folds
-from training.metrics import open_set_at_threshold
+from evaluation.calibrate import calibrate_threshold, cross_fit, make_folds
+from evaluation.metrics import open_set_at_threshold
 
 
 def brute_force(scores, correct, known, target):
@@ -118,7 +118,7 @@ def test_cross_fit_judges_each_fold_with_the_other_folds_threshold():
 
 
 def test_till_calibration_refuses_without_unknowns_or_when_unreachable():
-    from training.calibrate import CalibrationRefused, calibrate_for_till, calibration_record, threshold_curve
+    from evaluation.calibrate import CalibrationRefused, calibrate_for_till, calibration_record, threshold_curve
 
     scores = np.array([0.9, 0.8, 0.7, 0.6])
     correct = np.array([True, True, False, False])

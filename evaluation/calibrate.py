@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from training.metrics import OpenSetResult, open_set_at_threshold, open_set_from_decisions
+from evaluation.metrics import OpenSetResult, open_set_at_threshold, open_set_from_decisions
 
 logger = logging.getLogger(__name__)
 

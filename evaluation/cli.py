@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from evaluation.data import EmbeddingCache
     from service.settings import Settings
-    from training.eval_data import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def _sku_list(value: str | None) -> set[str]:
     if not value:
         return set()
     if value == "default":
-        from training.eval_data import held_out_skus
+        from evaluation.data import held_out_skus
 
         return set(held_out_skus())
     if value.startswith("@"):
@@ -99,13 +99,13 @@ def _calibrate_settings(args: argparse.Namespace) -> Settings:
 
 
 def _cache(args: argparse.Namespace, version: str) -> EmbeddingCache | None:
-    from training.eval_data import EmbeddingCache, default_cache_dir
+    from evaluation.data import EmbeddingCache, default_cache_dir
 
     return None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir(), version)
 
 
 def _conditions(value: str | None) -> tuple[str, ...]:
-    from training.robustness import CONDITIONS
+    from evaluation.robustness import CONDITIONS
 
     if not value:
         return ()
@@ -119,9 +119,9 @@ def _conditions(value: str | None) -> tuple[str, ...]:
 def evaluate_command(args: argparse.Namespace) -> int:
     from embedder.artifact import ModelNotFound, default_model_dir, load_artifact
     from embedder.runtime import LiteRTEmbedder
-    from training.eval_data import scan_folder
-    from training.evaluate import evaluate_model, to_jsonable
-    from training.report import comparison_tables
+    from evaluation.data import scan_folder
+    from evaluation.evaluate import evaluate_model, to_jsonable
+    from evaluation.report import comparison_tables
 
     specs = [_model_spec(m) for m in args.model] if args.model else [("shipped", default_model_dir())]
     conditions = _conditions(args.robustness)
@@ -162,7 +162,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         args.json_out.write_text(json.dumps(payload, indent=1) + "\n")
         logger.info("wrote %s", args.json_out)
     if args.report:
-        from training.report import write_report
+        from evaluation.report import write_report
 
         for result in results:
             target = args.report if len(results) == 1 else args.report.with_name(
@@ -176,11 +176,11 @@ def calibrate_command(args: argparse.Namespace) -> int:
     import numpy as np
 
     from embedder.runtime import LiteRTEmbedder
+    from evaluation import metrics
+    from evaluation.calibrate import CalibrationRefused, calibrate_for_till, calibration_record
+    from evaluation.data import embed_files, scan_folder
     from gallery.gallery import Gallery
     from service.model_source import resolve_model
-    from training import metrics
-    from training.calibrate import CalibrationRefused, calibrate_for_till, calibration_record
-    from training.eval_data import embed_files, scan_folder
 
     settings = _calibrate_settings(args)
     artifact = resolve_model(settings.model, settings.data_dir)
@@ -230,7 +230,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     record = calibration_record(calibration, scores, correct, is_known, artifact.version,
                                 {"queries": str(args.queries), **source})
     result = calibration.result
-    from training.report import fmt
+    from evaluation.report import fmt
 
     print(f"threshold {calibration.threshold:.6f} for model {artifact.version}: {calibration.note}\n"
           f"  on these queries: known accuracy {fmt(result.known_accuracy)}, known acceptance "

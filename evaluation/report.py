@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from training.eval_results import EvalResult, GroupScore, OpenSet, QueryOutcome
-from training.evaluate import REJECTION_POINTS
+from evaluation.evaluate import REJECTION_POINTS
+from evaluation.results import EvalResult, GroupScore, OpenSet, QueryOutcome
 
 if TYPE_CHECKING:
-    from training.metrics import OpenSetResult
+    from evaluation.metrics import OpenSetResult
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 

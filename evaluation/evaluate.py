@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from embedder.runtime import Embedder
-from training import metrics
-from training.calibrate import calibrate_threshold, cross_fit, make_folds
-from training.eval_data import EmbeddingCache, ImageSet, embed_files
-from training.eval_results import (
+from evaluation import metrics
+from evaluation.calibrate import calibrate_threshold, cross_fit, make_folds
+from evaluation.data import EmbeddingCache, ImageSet, embed_files
+from evaluation.results import (
     ClosedSet,
     EvalResult,
     GroupScore,
@@ -38,7 +38,7 @@ from training.eval_results import (
     QueryOutcome,
     RobustnessRow,
 )
-from training.robustness import CLEAN, CONDITIONS
+from evaluation.robustness import CLEAN, CONDITIONS
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
-"""What an evaluation run returns: small dataclasses, JSON-ready through ``training.evaluate.to_jsonable``."""
+"""What an evaluation run returns: small dataclasses, JSON-ready through ``evaluation.evaluate.to_jsonable``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from training import metrics
-from training.calibrate import Calibration, CrossFit
+from evaluation import metrics
+from evaluation.calibrate import Calibration, CrossFit
 
 
 @dataclass(frozen=True)

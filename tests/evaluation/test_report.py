@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from embedder.runtime import Embedder
-from tests.conftest import make_jpeg
-from training.eval_data import scan_folder
-from training.evaluate import evaluate_model
-from training.report import (
+from evaluation.data import scan_folder
+from evaluation.evaluate import evaluate_model
+from evaluation.report import (
     comparison_tables,
     fmt,
     histogram_svg,
@@ -20,6 +19,7 @@ from training.report import (
     thumbnail,
     write_report,
 )
+from tests.conftest import make_jpeg
 
 
 class ColourEmbedder(Embedder):

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_jpeg
-from training.eval_data import (
+from evaluation.data import (
     EmbeddingCache,
     ImageSet,
     embed_files,
     held_out_skus,
     scan_folder,
 )
-from training.evaluate import REJECTION_POINTS, _rejecting, evaluate_model, to_jsonable
+from evaluation.evaluate import REJECTION_POINTS, _rejecting, evaluate_model, to_jsonable
+from tests.conftest import make_jpeg
 
 
 def write_folders(root: Path) -> tuple[Path, Path]:
@@ -57,11 +57,9 @@ def test_scan_folder_and_few_shot_sampling(tmp_path):
 def test_held_out_skus_are_trainings_list():
     names = held_out_skus()
     assert len(names) == 10 and "Pink-Lady" in names
-    try:
-        from training.data import HELD_OUT_SKUS
-    except ImportError:
-        return
-    assert names == tuple(HELD_OUT_SKUS)
+    from training.config import TrainConfig
+
+    assert TrainConfig().held_out == names  # one list: training's default is evaluation's
 
 
 def test_to_jsonable_turns_nan_into_null():
@@ -211,7 +209,7 @@ def test_rejecting_thresholds_are_the_lowest_rejecting_the_fraction_asked():
 
 
 def test_cli_argument_forms(tmp_path):
-    from training.cli_eval import _conditions, _model_spec, _sku_list
+    from evaluation.cli import _conditions, _model_spec, _sku_list
 
     assert _sku_list("a, b,,c") == {"a", "b", "c"} and _sku_list(None) == set()
     assert _sku_list("default") == set(held_out_skus())

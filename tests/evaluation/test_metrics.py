@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from training import metrics
+from evaluation import metrics
 
 # 2 queries, 5 gallery images of 3 SKUs
 SIM = np.array([[0.9, 0.2, 0.8, 0.1, 0.3],

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.cli import _calibrate_settings
 from service.cli import build_parser
-from training.cli_eval import _calibrate_settings
 
 
 def parse(*argv: str):

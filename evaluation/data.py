@@ -19,7 +19,7 @@ import numpy as np
 
 from embedder.preprocess import IMAGE_SUFFIXES, ImageError, load_image
 from embedder.runtime import Embedder
-from training.robustness import CLEAN, apply_condition
+from evaluation.robustness import CLEAN, apply_condition
 
 logger = logging.getLogger(__name__)
 
@@ -159,17 +159,14 @@ def embed_files(embedder: Embedder, paths: Sequence[Path], *, cache: EmbeddingCa
     return vectors
 
 
-#: SKUs of the grocery set kept out of training (the open-set claim); training.data owns the list.
-_FALLBACK_HELD_OUT = (
+#: SKUs of the grocery set kept out of training entirely: enrolled afterwards to measure open-set
+#: recognition. One list: training (``training.data``) imports it from here.
+HELD_OUT_SKUS: tuple[str, ...] = (
     "Pink-Lady", "Arla-Standard-Milk", "God-Morgon-Apple-Juice", "Yoggi-Vanilla-Yoghurt", "Conference",
     "Honeydew-Melon", "Yellow-Bell-Pepper", "Lime", "Zucchini", "Oatly-Oat-Milk",
 )
 
 
 def held_out_skus() -> tuple[str, ...]:
-    """``training.data.HELD_OUT_SKUS`` when importable, else the same list kept here."""
-    try:
-        from training.data import HELD_OUT_SKUS
-    except ImportError:
-        return _FALLBACK_HELD_OUT
-    return tuple(HELD_OUT_SKUS)
+    """The SKUs kept out of training (``HELD_OUT_SKUS``)."""
+    return HELD_OUT_SKUS
