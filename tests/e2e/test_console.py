@@ -113,9 +113,16 @@ def test_enrol_find_and_see_thumbnails(page, server):
         {"name": "milk1.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(11, size=(640, 480))},
         {"name": "milk2.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(12, size=(480, 640))}])
     expect(page.locator("#alert")).to_have_text("2 photos added.")
-    drop_files(page, "#dropzone", [("milk3.jpg", make_jpeg(13)), ("milk4.jpg", make_jpeg(14))])
+    drop_files(page, "#dropzone", [("milk3.jpg", make_jpeg(13)), ("broken.jpg", b"not a photo"),
+                                   ("milk4.jpg", make_jpeg(14))])
     expect(page.locator("#alert")).to_have_text("2 photos added.")
     expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(4)
+    uploads = page.locator("#uploads li")  # one line per file, with its progress bar and outcome
+    expect(uploads).to_have_count(5)
+    expect(uploads.filter(has_text="added as photo")).to_have_count(4)
+    expect(uploads.filter(has_text="broken.jpg")).to_contain_text("could not read an image")
+    values = page.eval_on_selector_all("#uploads progress", "bars => bars.map((b) => b.value)")
+    assert values.count(1) >= 4, values
     widths = page.eval_on_selector_all("#thumbs img", "imgs => imgs.map((i) => [i.naturalWidth, i.naturalHeight])")
     assert all(0 < max(w, h) <= 256 for w, h in widths), widths  # thumbnails, not the stored photos
     expect(page.locator("#sku-summary")).to_contain_text("4 reference photos")
@@ -189,6 +196,35 @@ def test_delete_a_photo_then_the_sku(page, server):
     expect(page.get_by_role("heading", level=1)).to_have_text("Catalogue")
     with http(server) as api:
         assert api.get("/v1/skus/rye-bread").status_code == 404
+
+
+def test_keyboard_alone_deletes_a_photo_with_focus_visible(page, server):
+    with http(server) as api:
+        ids = api.post("/v1/skus/keyboard-sku/images", data={"name": "Keyboard"},
+                       files=[("images", (f"{i}.jpg", make_jpeg(70 + i), "image/jpeg")) for i in range(2)]).json()["image_ids"]
+    open_console(page, server, MERCH, "#/sku/keyboard-sku")
+    expect(page.locator("#thumbs img")).to_have_count(2)
+    page.get_by_role("link", name="← Catalogue").focus()
+    target = f"Delete photo {ids[0]}"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('aria-label')") == target:
+            break
+    else:
+        pytest.fail(f"Tab never reached {target!r}")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # focus is visible
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm")).to_be_visible()
+    expect(page.locator("#confirm-cancel")).to_be_focused()  # the safe choice first
+    page.keyboard.press("Escape")
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(page.get_by_role("button", name=target)).to_be_focused()  # back where the user was
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.locator("#confirm-ok")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#alert")).to_have_text(f"Photo {ids[0]} deleted.")
+    expect(page.locator("#thumbs img")).to_have_count(1)
 
 
 def test_a_checkout_key_cannot_delete(page, server):

@@ -77,6 +77,7 @@ def test_console_and_docs_are_served_from_the_package(client):
     docs = client.get("/docs").text
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "/static/vendor/swagger-ui/swagger-ui.css" in docs
     assert "cdn" not in docs.lower() and "https://" not in docs
+    assert '"validatorUrl": null' in docs  # Swagger UI would otherwise ask an online validator for a badge
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"):
         assert client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200
     assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served

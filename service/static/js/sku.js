@@ -67,7 +67,7 @@ function addPhotos(data, session, reload) {
         status.className = "why";
       }
     }
-    if (added) reload(`${added} photo${added > 1 ? "s" : ""} added.`);
+    if (added) reload(`${added} photo${added > 1 ? "s" : ""} added.`, progressList); // each file's outcome kept
   }
 
   picker.input.addEventListener("change", () => send(picker.input.files));
@@ -159,11 +159,12 @@ export async function renderSku(view, context, sku) {
     view.append(back, el("h1", {}, `SKU ${sku}`), el("p", {}, "This SKU could not be loaded."));
     return;
   }
-  const reload = async (message) => {
+  const reload = async (message, uploads) => {
     context.refreshInfo();
     const scrollY = window.scrollY;
     view.replaceChildren();
     await renderSku(view, context, sku);
+    if (uploads) view.querySelector("#uploads")?.append(...uploads.children);
     window.scrollTo(0, scrollY);
     if (message) showAlert(message, "info");
   };
