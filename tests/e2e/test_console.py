@@ -28,6 +28,9 @@ if _no_browser:
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+TIMEOUT_MS = 30_000  # a loaded CI machine: inference on a counter photo may take seconds
+expect.set_options(timeout=TIMEOUT_MS)
+
 MERCH, LANE = "merch-secret-00000000002", "lane-secret-000000000001"
 DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 SCREENSHOTS_ENV = "SKULENS_SCREENSHOTS"  # a folder: the screenshots test writes its PNGs there too
@@ -59,7 +62,7 @@ def page(browser, server):
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     refused = off_network(page, server.url)
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(TIMEOUT_MS)
     yield page
     context.close()
     assert not refused, f"the console asked for off-server URLs: {refused}"
@@ -390,6 +393,7 @@ def test_screenshots_at_desktop_and_phone_width(browser, server, tmp_path):
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         context = browser.new_context(viewport=viewport)
         page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
         refused = off_network(page, server.url)
         open_console(page, server, MERCH, "#/skus")
         page.get_by_role("button", name="Use key").blur()
