@@ -27,7 +27,16 @@ from gallery.rwlock import ReadWriteLock
 from gallery.search import make_index
 from gallery.search.base import VectorIndex, limit_search_threads, write_atomically
 from gallery.sku_directory import SkuDirectory
-from gallery.stores.base import ADD, META_CHANGE, REMOVE, SKU_CHANGE, AddedImages, CatalogBase, NewImage
+from gallery.stores.base import (
+    ADD,
+    META_CHANGE,
+    REMOVE,
+    SKU_CHANGE,
+    AddedImages,
+    CatalogBase,
+    CatalogUnreachable,
+    NewImage,
+)
 from gallery.stores.open import DB_FILE, describe, open_catalog
 from gallery.types import ImageHit, ImageNotFound, Match, ModelMismatch, Page, Recognition, Sku, validate_sku
 
@@ -406,7 +415,10 @@ class Gallery:
         Only the queries whose results still fall short of ``k`` SKUs are searched
         again, with a wider fetch. Names come from memory (``gallery.sku_directory``).
         """
-        self._catch_up()
+        try:
+            self._catch_up()
+        except CatalogUnreachable as exc:  # a shared catalogue gone mid-catch-up: answer from the index in memory
+            logger.warning("searching the index as last caught up (change %d): %s", self._applied_seq, exc)
         if self.search_threads:
             limit_search_threads(self.search_threads)
         with self._lock.read():

@@ -15,11 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embedder.preprocess import ImageError, ImageTooLarge, UnsupportedImage
 from gallery.lanes import BackgroundNotFound, InvalidLane
+from gallery.stores.base import CatalogUnreachable
 from gallery.types import ImageNotFound, InvalidSku, ModelMismatch, SkuNotFound
 from service.batching import Overloaded
 from service.checkout import CounterUnavailable
 
 logger = logging.getLogger(__name__)
+
+CATALOG_RETRY_AFTER_S = 5  # a shared catalogue that cannot be reached: writes are refused, try again after this
 
 
 class ApiError(Exception):
@@ -70,6 +73,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
         return error_response(503, "overloaded", str(exc), {"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(CatalogUnreachable)
+    async def catalog_unreachable(request: Request, exc: CatalogUnreachable) -> JSONResponse:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)  # where it is: in the log, not the answer
+        return error_response(503, "catalog_unreachable", "the catalogue cannot be reached now; nothing was changed "
+                              "(recognition still answers): try again shortly", {"Retry-After": str(CATALOG_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from gallery.stores.base import CatalogUnreachable
 from gallery.types import ModelMismatch
 from service.metrics import CONTENT_TYPE
 from service.schemas import Health, Ready
@@ -24,8 +25,11 @@ async def readyz(request: Request) -> Ready | JSONResponse:
     state = getattr(request.app.state, "skulens", None)
     if state is None:
         return JSONResponse(Ready(status="loading").model_dump(), status_code=503)
+    reachable = state.gallery.store.reachable
     try:
         await run_in_threadpool(state.gallery.check_model)  # may catch up with other workers: off the loop
+    except CatalogUnreachable:
+        reachable = False
     except ModelMismatch as exc:
         skus, images = state.gallery.counts()
         ready = Ready(status="model_mismatch", model_version=state.embedder.version, skus=skus,
@@ -33,6 +37,10 @@ async def readyz(request: Request) -> Ready | JSONResponse:
         ready.detail = str(exc)
         return JSONResponse(ready.model_dump(), status_code=503)
     skus, images = state.gallery.counts()  # memory, as of the catch-up just made
+    if not reachable:  # 200: recognition still answers from memory, so a load balancer keeps this replica
+        return Ready(status="degraded", model_version=state.embedder.version, skus=skus, reference_images=images,
+                     detail="the shared catalogue cannot be reached: recognition answers from memory, "
+                            "writes answer 503 until it is back")
     return Ready(status="ready", model_version=state.embedder.version, skus=skus, reference_images=images)
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import psycopg
 
 from gallery.stores.base import CatalogUnreachable
-from gallery.stores.postgres.link import Connection, Link
+from gallery.stores.postgres.link import Connection, Link, server_lost
 from gallery.stores.postgres.schema import CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Follower:
 
     def _lost(self, exc: BaseException, failures: int) -> None:
         self.connected = False
+        server_lost()
         log = logger.warning if failures == 0 else logger.debug
         log("change-log follower: the catalogue cannot be reached (%s); answering from memory, retrying",
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
@@ -83,7 +84,7 @@ class Follower:
         next_poll = time.monotonic() + self.poll_s
         while not self._stop.is_set():
             newest = 0
-            for note in conn.notifies(timeout=WAKE_S, stop_after=64):
+            for note in conn.notifies(timeout=WAKE_S, stop_after=1):  # back at the first one (others queue)
                 try:
                     newest = max(newest, int(note.payload))
                 except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,8 +20,17 @@ from gallery.stores.base import CatalogUnreachable
 
 logger = logging.getLogger(__name__)
 
+IDLE_CHECK_S = 1.0  # a connection unused this long is checked before use
 CONNECT_TIMEOUT_S = 5  # a server that does not answer: fail fast (writes answer 503), never hang a request
 Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+_losses = [0]  # times this process found a server gone: a connection opened before the last loss is checked
+
+
+def server_lost() -> None:
+    """Note that a server went away (connections opened before are checked before their next use)."""
+    _losses[0] += 1
 
 
 class Link:
@@ -28,6 +38,8 @@ class Link:
         """``shown``: the catalogue's address without a password, for messages; ``name``: the role."""
         self.url, self.shown, self.name = url, shown, name
         self._conn: Connection | None = None
+        self._last_used = 0.0
+        self._opened_after = 0  # the count of losses when the connection was opened
         self._lock = threading.RLock()
 
     def connect(self) -> Connection:
@@ -39,22 +51,42 @@ class Link:
             raise self.unreachable(exc) from None
 
     def unreachable(self, exc: BaseException) -> CatalogUnreachable:
+        server_lost()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return CatalogUnreachable(f"the catalogue {self.shown} cannot be reached now ({first}); try again shortly")
 
     @contextmanager
     def use(self) -> Iterator[Connection]:
-        """This link's connection, for the ``with`` block (opened if needed; dropped if it broke)."""
+        """This link's connection, for the ``with`` block (opened if needed; dropped if it broke).
+
+        A connection idle for ``IDLE_CHECK_S`` or more, or opened before this process last found the
+        server gone, is checked first (``SELECT 1``) and replaced if the server closed it meanwhile (a
+        restart, a fail-over): the first write after the server is back succeeds instead of failing on
+        a dead connection."""
         with self._lock:
-            if self._conn is None or self._conn.closed:
-                self._conn = self.connect()
+            conn = self._usable()
             try:
-                yield self._conn
+                yield conn
             except psycopg.OperationalError as exc:
-                if self._conn.broken or self._conn.closed:
+                if conn.broken or conn.closed:
                     self.close()
                     raise self.unreachable(exc) from exc
                 raise
+            finally:
+                self._last_used = time.monotonic()
+
+    def _usable(self) -> Connection:
+        stale = time.monotonic() - self._last_used >= IDLE_CHECK_S or self._opened_after != _losses[0]
+        if self._conn is not None and not self._conn.closed and stale:
+            try:
+                self._conn.execute("SELECT 1")
+                self._opened_after = _losses[0]  # alive after the loss: not checked again for it
+            except psycopg.OperationalError:
+                self.close()
+        if self._conn is None or self._conn.closed:
+            self._opened_after = _losses[0]
+            self._conn = self.connect()
+        return self._conn
 
     def close(self) -> None:
         with self._lock:
