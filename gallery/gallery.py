@@ -154,6 +154,10 @@ class Gallery:
             return False
         try:
             info = json.loads(sidecar.read_text())
+            made_for = info.get("catalog_id", None if self.store.shared else self.store.catalog_id)  # older: SQLite's
+            if made_for != self.store.catalog_id:
+                logger.warning("index snapshot %s was made beside another catalogue: rebuilding", self._snapshot_path)
+                return False
             self._index = type(self._index).load(self._snapshot_path, self.embedding_dim)
             self._applied_seq = int(info["applied_seq"])
             return True
@@ -250,7 +254,7 @@ class Gallery:
             self._index.save(self._snapshot_path)
             sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
             info = {"model_version": self.model_version, "kind": self.index_kind, "dim": self.embedding_dim,
-                    "applied_seq": self._applied_seq, "vectors": len(self._index)}
+                    "applied_seq": self._applied_seq, "vectors": len(self._index), "catalog_id": self.store.catalog_id}
             write_atomically(sidecar, json.dumps(info).encode())
         self.store.compact_changes(keep=CHANGE_LOG_KEEP)
         return self._snapshot_path

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from gallery.filelock import file_lock
 from gallery.money import Currency
 from gallery.stores.base import (
     ADD,
+    CATALOG_ID_KEY,
     COMPACTED_KEY,
     META_CHANGE,
     REMOVE,
@@ -69,6 +71,10 @@ class CatalogStore(CatalogBase):
             self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.currency: Currency = schema.prepare(self._conn, currency)
+            self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                               (CATALOG_ID_KEY, uuid.uuid4().hex))
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (CATALOG_ID_KEY,)).fetchone()
+            self.catalog_id = str(row[0])
             self._search_index = schema.has_table(self._conn, schema.SEARCH_INDEX)
         self._lock = threading.RLock()  # the write connection
         self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)

@@ -138,7 +138,7 @@ def info(args: argparse.Namespace) -> int:
     settings, artifact, _embedder, gallery = _open(args)
     skus, images = gallery.counts()
     rows, indexed = gallery.index_size()
-    data = {"data_dir": str(settings.data_dir), "model": str(artifact.path), "model_version": artifact.version,
+    data = {"data_dir": str(settings.data_dir), "catalog": gallery.catalog, "model": str(artifact.path), "model_version": artifact.version,
             "backbone": artifact.backbone, "trained": artifact.trained, "precision": artifact.precision,
             "input_size": artifact.input_size, "embedding_dim": artifact.embedding_dim, "skus": skus,
             "reference_images": images, "index_kind": settings.index_kind, "index_vectors": rows, "index_images": indexed,

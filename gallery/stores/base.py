@@ -29,6 +29,7 @@ from gallery.types import GalleryError, Page, ReferenceImage, Sku
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
 SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
 COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
+CATALOG_ID_KEY = "catalog_id"  # meta: the catalogue's random id (``CatalogBase.catalog_id``)
 
 #: A lane background's record: (lane, sha256, media_type, width, height, updated_at).
 LaneRow = tuple[str, str, str, int, int, float]
@@ -101,6 +102,11 @@ class CatalogBase(abc.ABC):
     """The catalogue: what ``Gallery``, ``LaneBackgrounds``, re-indexing and the service use."""
 
     currency: Currency
+    #: A random id made when the catalogue was created: an index snapshot records it and is loaded only
+    #: beside the same catalogue (a data directory pointed at another catalogue rebuilds its index).
+    catalog_id: str
+    #: True for a catalogue other machines share (its snapshot must name it: ``catalog_id``).
+    shared: bool = False
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -90,3 +90,18 @@ def test_a_replica_answers_from_memory_while_the_server_is_down_and_catches_up_a
         b.close(snapshot=False)
     finally:
         server.stop("immediate")
+
+
+def test_a_snapshot_made_beside_another_catalogue_is_not_loaded(tmp_path, pg_server):
+    """Same ids, same counts, different catalogues: only the recorded catalogue id tells them apart."""
+    first, second = pg_server.new_database(), pg_server.new_database()
+    other = Gallery(tmp_path / "other", "model-a", DIM, catalog=second)
+    enrol(other, "juice", 2)  # image 1 there is juice
+    other.close(snapshot=False)
+    g = Gallery(tmp_path / "data", "model-a", DIM, catalog=first)
+    enrol(g, "milk", 1)  # image 1 here is milk
+    g.close(snapshot=True)
+    moved = Gallery(tmp_path / "data", "model-a", DIM, catalog=second)  # the data directory pointed elsewhere
+    assert moved.recognize(vec(2)[None], 0.99)[0].sku == "juice"
+    assert not moved.recognize(vec(1)[None], 0.99)[0].known  # not milk's vector under juice's id
+    moved.close(snapshot=False)

@@ -13,12 +13,14 @@ skulens (a higher version) is refused (``SchemaTooNew``), as with SQLite.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import psycopg
 
 from gallery.money import Currency, currency
 from gallery.schema import CURRENCY_KEY, DEFAULT_CURRENCY
+from gallery.stores.base import CATALOG_ID_KEY
 from gallery.types import CurrencyMismatch, SchemaTooNew
 
 logger = logging.getLogger(__name__)
@@ -113,4 +115,6 @@ def prepare(conn: Conn, wanted_currency: str | None) -> Currency:
             money = wanted
         _set_meta(conn, CURRENCY_KEY, money.code)
         _set_meta(conn, VERSION_KEY, str(LATEST))
+        conn.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                     (CATALOG_ID_KEY, uuid.uuid4().hex))
     return money

@@ -24,6 +24,7 @@ import numpy as np
 
 from gallery.stores.base import (
     ADD,
+    CATALOG_ID_KEY,
     COMPACTED_KEY,
     META_CHANGE,
     REMOVE,
@@ -49,6 +50,7 @@ PHOTO_TABLES = {"images": "photos", "lanes": "lane_photos"}
 
 
 class PostgresCatalog(CatalogBase):
+    shared = True
     def __init__(self, url: str, currency: str | None = None, poll_s: float = 2.0):
         """``poll_s``: how often the follower asks for the newest change when no notification came."""
         self.url, self.shown, self.poll_s = url, describe(url, "."), poll_s
@@ -56,6 +58,7 @@ class PostgresCatalog(CatalogBase):
         self._reader = Link(url, self.shown, "catalog-read")
         with self._writer.use() as conn:
             self.currency = schema.prepare(conn, currency)
+        self.catalog_id = str(self.get_meta(CATALOG_ID_KEY))
         self._known = self.last_seq()
         self._known_lock = threading.Lock()
         self._follower: Follower | None = None
@@ -280,7 +283,8 @@ class PostgresCatalog(CatalogBase):
         ids: list[int] = []
         skus: list[str] = []
         chunks: list[np.ndarray] = []
-        with self._reader.use() as conn, conn.cursor() as cursor:
+        # a server-side cursor (named; inside a transaction): rows arrive 4096 at a time, never all at once
+        with self._reader.use() as conn, conn.transaction(), conn.cursor(name="skulens_vectors") as cursor:
             cursor.execute(sql + " ORDER BY i.id", params)
             while rows := cursor.fetchmany(4096):
                 for image_id, sku, blob in rows:
