@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from embedder.runtime import Embedder
@@ -68,10 +69,19 @@ def _presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+# Declared for the OpenAPI schema, so that /docs offers "Authorize"; the key is read by ``_presented_key``.
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
+                              description="An API key: roles checkout, merchandiser, admin (a server without "
+                                          "keys needs none)")
+BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer", description="The same API key as a bearer token")
+KeyHeader = Annotated[str | None, Security(API_KEY_HEADER)]
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+
+
 def require(role: str) -> Any:
     """A dependency that lets a request through only with a key of ``role`` or above."""
 
-    def check(request: Request, state: StateDep) -> str | None:
+    def check(request: Request, state: StateDep, _header: KeyHeader, _bearer: BearerToken) -> str | None:
         if not state.keys.enabled:
             return None
         have = state.keys.role_of(_presented_key(request))

@@ -82,5 +82,12 @@ def test_console_and_docs_are_served_from_the_package(client):
         assert client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200
     assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served
     assert client.get("/static/../service/app.py").status_code == 404
-    paths = client.get("/openapi.json").json()["paths"]
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
     assert "/v1/whoami" in paths and "/" not in paths and "/docs" not in paths
+    # the key schemes are declared, so that /docs offers "Authorize" and sends the key
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "description": "An API key: roles checkout, merchandiser, admin (a server without keys needs none)"}
+    assert paths["/v1/skus/{sku}"]["delete"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert "security" not in paths["/healthz"]["get"]

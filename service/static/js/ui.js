@@ -74,18 +74,41 @@ export async function attempt(action) {
   }
 }
 
-/** The confirm dialog (<dialog>): resolves true when the user confirms. */
+let question = 0; // the confirm dialog's current question; handlers of an earlier one answer false
+
+/** The confirm dialog (<dialog>): resolves true when the user confirms. Answered from the events that
+ * come at once (the form's submit with the button that sent it, the dialog's cancel on Escape), else
+ * false when it closes (the close event comes later: a key pressed meanwhile must not find a stale
+ * answer, and an earlier question's handlers never answer a later one). */
 export function confirmAction(text, okLabel = "Delete") {
   const dialog = document.getElementById("confirm");
+  if (dialog.open) return Promise.resolve(false);
   document.getElementById("confirm-text").textContent = text;
   document.getElementById("confirm-ok").textContent = okLabel;
+  const form = dialog.querySelector("form");
   const opener = document.activeElement;
+  question += 1;
+  const mine = question;
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => {
-      if (opener && opener.isConnected) opener.focus();
-      resolve(dialog.returnValue === "ok");
-    }, { once: true });
-    dialog.returnValue = "cancel";
+    let done = false;
+    const finish = (confirmed) => {
+      if (done) return;
+      done = true;
+      form.removeEventListener("submit", onSubmit);
+      dialog.removeEventListener("cancel", onCancel);
+      resolve(confirmed && mine === question);
+    };
+    const onSubmit = (event) => finish(event.submitter?.value === "ok");
+    const onCancel = () => finish(false);
+    const onClose = () => {
+      if (mine === question && dialog.open) return; // an earlier question's late event: this one is open
+      dialog.removeEventListener("close", onClose);
+      finish(false);
+      if (mine === question && opener && opener.isConnected) opener.focus(); // back where the user was
+    };
+    form.addEventListener("submit", onSubmit);
+    dialog.addEventListener("cancel", onCancel);
+    dialog.addEventListener("close", onClose);
     dialog.showModal();
     document.getElementById("confirm-cancel").focus();
   });
