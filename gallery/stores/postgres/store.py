@@ -58,6 +58,7 @@ class PostgresCatalog(CatalogBase):
         self._reader = Link(url, self.shown, "catalog-read")
         with self._writer.use() as conn:
             self.currency = schema.prepare(conn, currency)
+        self._writer.close()  # reopened by the first write: a replica that only recognises holds no write connection
         self.catalog_id = str(self.get_meta(CATALOG_ID_KEY))
         self._known = self.last_seq()
         self._known_lock = threading.Lock()
