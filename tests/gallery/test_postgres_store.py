@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import psycopg
 import pytest
 
 from gallery.stores.base import CatalogUnreachable
@@ -88,3 +89,18 @@ def test_an_unreachable_server_is_one_clear_error_and_no_hang(tmp_path):
     with pytest.raises(StartupError, match="cannot be reached"):
         check_catalogue(Settings(data_dir=tmp_path, catalog=url))
     assert time.monotonic() - started < 10
+
+
+def test_a_writer_waits_for_another_replicas_lock_at_most_lock_timeout(tmp_path, pg_catalog_url):
+    """A replica that holds the change log's lock (hung mid-write) makes other writers answer 'busy'
+    (503) after ``lock_timeout`` (30 s by default; the URL's ``options`` override it, here 1 s)."""
+    store = open_catalog(tmp_path, pg_catalog_url + "?options=-c%20lock_timeout%3D1s")
+    with psycopg.connect(pg_catalog_url, autocommit=True) as hung, hung.transaction():
+        hung.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(CatalogUnreachable, match="is busy"):
+            store.put_sku("milk", "Milk", None, None)
+        assert 0.9 < time.monotonic() - started < 10
+        assert store.counts() == (0, 0)  # reads go on meanwhile
+    assert store.put_sku("milk", "Milk", None, None) is True  # and the lock released, writes too
+    store.close()

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from gallery.stores.base import CatalogUnreachable
 
@@ -22,6 +23,12 @@ logger = logging.getLogger(__name__)
 
 IDLE_CHECK_S = 1.0  # a connection unused this long is checked before use
 CONNECT_TIMEOUT_S = 5  # a server that does not answer: fail fast (writes answer 503), never hang a request
+#: libpq settings a URL may override: a server that vanished without closing the connection (a network
+#: partition) is noticed within seconds, by TCP keepalives on idle connections (the follower's) and by
+#: ``tcp_user_timeout`` on a statement in flight; a writer waits at most ``lock_timeout`` for another's lock.
+DEFAULTS: dict[str, str | int] = {
+    "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+    "keepalives_count": 3, "tcp_user_timeout": 10_000, "options": "-c lock_timeout=30s"}
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -44,9 +51,9 @@ class Link:
 
     def connect(self) -> Connection:
         """A new connection (the caller owns it); ``CatalogUnreachable`` when the server cannot be reached."""
+        params = {**DEFAULTS, "application_name": f"skulens-{self.name}", **conninfo_to_dict(self.url)}
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                                   application_name=f"skulens-{self.name}")
+            return psycopg.connect(make_conninfo("", **params), autocommit=True)
         except psycopg.OperationalError as exc:
             raise self.unreachable(exc) from None
 
@@ -67,6 +74,9 @@ class Link:
             conn = self._usable()
             try:
                 yield conn
+            except psycopg.errors.LockNotAvailable as exc:  # another replica held a lock past lock_timeout
+                raise CatalogUnreachable(f"the catalogue {self.shown} is busy (a lock was not granted in time); "
+                                         "try again shortly") from exc
             except psycopg.OperationalError as exc:
                 if conn.broken or conn.closed:
                     self.close()
