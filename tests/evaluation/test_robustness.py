@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import robustness
+from evaluation import robustness
 
 
 @pytest.fixture
