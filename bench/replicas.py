@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run("replicas")
     model_dir, model_label = serving_model_dir(run)
     run.data["model"] = model_label
-    work = Path(__import__("tempfile").mkdtemp(prefix="skulens-bench-replicas-"))
+    work = Path(tempfile.mkdtemp(prefix="skulens-bench-replicas-"))
     pg = start_server()
     results: dict[str, Any] = {}
     try:
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             sqlite.stop()
     finally:
-        pg.stop("immediate")
+        pg.close()
+        shutil.rmtree(work, ignore_errors=True)
     run.data["results"] = results
     rows = [{"what": k, **v} if isinstance(v, dict) else {"what": k, "p50_ms": v} for k, v in results.items()]
     print(table(rows, ["what", "p50_ms", "p95_ms", "p99_ms", "mean_ms"]))

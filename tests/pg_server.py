@@ -62,6 +62,11 @@ class PgServer:
     def stop(self, mode: str = "fast") -> None:
         self.ctl("stop", "-w", "-m", mode, check=False)
 
+    def close(self) -> None:
+        """Stop the server at once and remove its folder."""
+        self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def new_database(self) -> str:
         import psycopg
 
@@ -94,8 +99,7 @@ def pg_server() -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        server.stop("immediate")
-        shutil.rmtree(server.folder, ignore_errors=True)
+        server.close()
 
 
 @pytest.fixture

@@ -76,4 +76,4 @@ def test_two_serve_processes_share_one_catalogue(tmp_path, tiny_model_dir):
             with b.client() as http:
                 assert http.get("/readyz").json()["status"] == "ready"
     finally:
-        pg.stop("immediate")
+        pg.close()

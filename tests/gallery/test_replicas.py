@@ -89,7 +89,7 @@ def test_a_replica_answers_from_memory_while_the_server_is_down_and_catches_up_a
         a.close(snapshot=False)
         b.close(snapshot=False)
     finally:
-        server.stop("immediate")
+        server.close()
 
 
 def test_a_snapshot_made_beside_another_catalogue_is_not_loaded(tmp_path, pg_server):
