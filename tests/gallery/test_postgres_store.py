@@ -104,3 +104,21 @@ def test_a_writer_waits_for_another_replicas_lock_at_most_lock_timeout(tmp_path,
         assert store.counts() == (0, 0)  # reads go on meanwhile
     assert store.put_sku("milk", "Milk", None, None) is True  # and the lock released, writes too
     store.close()
+
+
+def test_the_command_line_lists_and_searches_a_postgresql_catalogue(tmp_path, pg_catalog_url, capsys):
+    import json
+
+    from service.cli import main
+
+    store = open_catalog(tmp_path, pg_catalog_url)
+    store.put_sku("arla-milk-1l", "Arla Milk 1L", 135, None)
+    store.put_sku("bread", "Bread", None, None)
+    store.close()
+    assert main(["skus", "--catalog", pg_catalog_url, "--data-dir", str(tmp_path / "empty"), "--search", "MILK",
+                 "--json"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert page["total"] == 1 and page["items"][0] == {"sku": "arla-milk-1l", "name": "Arla Milk 1L", "price": "1.35",
+                                                       "currency": "EUR", "image_count": 0}
+    assert main(["skus", "--catalog", pg_catalog_url.replace("/skulens_", "/nothing_"), "--json"]) == 2
+    assert "skulens: the catalogue postgresql://" in capsys.readouterr().err
