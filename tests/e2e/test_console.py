@@ -418,9 +418,11 @@ def test_screenshots_at_desktop_and_phone_width(browser, server, tmp_path):
 
 
 def test_thumbnail_bytes_are_cached(server):
+    with http(server) as api:  # its own SKU: the test passes when run alone
+        ids = api.post("/v1/skus/cached-thumbs/images", data={"name": "Cached thumbnails"},
+                       files=[("images", ("c.jpg", make_jpeg(90, size=(640, 480)), "image/jpeg"))]).json()["image_ids"]
     with http(server, LANE) as api:
-        sku = api.get("/v1/skus/arla-milk-1l").json()
-        url = f"/v1/skus/arla-milk-1l/images/{sku['image_ids'][0]}"
+        url = f"/v1/skus/cached-thumbs/images/{ids[0]}"
         first = api.get(url, params={"size": 256})
         assert first.status_code == 200 and Image.open(io.BytesIO(first.content)).format == "JPEG"
         assert api.get(url, params={"size": 256}, headers={"If-None-Match": first.headers["etag"]}).status_code == 304

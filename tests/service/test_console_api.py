@@ -2,10 +2,16 @@
 console's own files and the API docs served from the package (no CDN)."""
 
 import io
+import socket
+import threading
+import time
 
 import pytest
+import uvicorn
 from PIL import Image
 
+from service.app import create_app
+from service.settings import Settings
 from tests.conftest import make_jpeg
 
 
@@ -81,7 +87,6 @@ def test_console_and_docs_are_served_from_the_package(client):
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"):
         assert client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200
     assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served
-    assert client.get("/static/../service/app.py").status_code == 404
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
     assert "/v1/whoami" in paths and "/" not in paths and "/docs" not in paths
@@ -91,3 +96,54 @@ def test_console_and_docs_are_served_from_the_package(client):
         "description": "An API key: roles checkout, merchandiser, admin (a server without keys needs none)"}
     assert paths["/v1/skus/{sku}"]["delete"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
     assert "security" not in paths["/healthz"]["get"]
+
+
+class RecordingApp:
+    """The app behind a recorder of the raw paths it was asked for (to prove a test's path reached it)."""
+
+    def __init__(self, app):
+        self.app, self.raw_paths = app, []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.raw_paths.append(scope["raw_path"])
+        await self.app(scope, receive, send)
+
+
+def raw_get(port: int, target: str) -> tuple[int, bytes]:
+    """GET ``target`` byte for byte (no client library to normalise ``..`` away): status and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize("target", ["/static/../service/app.py", "/static/%2e%2e/service/app.py",
+                                    "/static/..%2fservice/app.py", "/static/js/../../app.py",
+                                    "/static/../../pyproject.toml"])
+def test_a_dot_dot_path_serves_no_source_file(tmp_path, tiny_model_dir, target):
+    """Sent raw over a socket to a real uvicorn server (httpx would send ``/service/app.py``): the
+    server receives the ``..`` and answers no file outside service/static."""
+    app = RecordingApp(create_app(Settings(data_dir=tmp_path / "data", model=tiny_model_dir)))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        status, body = raw_get(port, target)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listener.close()
+    assert app.raw_paths == [target.encode()]  # the server got the path as sent, ``..`` and all
+    assert status == 404, (status, body[:200])
+    assert b"create_app" not in body and b"[project]" not in body
