@@ -19,6 +19,9 @@ from gallery.gallery import Gallery
 THUMB_MIN, THUMB_MAX = 16, 1024  # accepted ``size`` (longest side, pixels)
 THUMB_QUALITY = 85
 CACHE_CONTROL = "private, max-age=31536000, immutable"
+#: The answer depends on the key sent (a key without the role is refused): a shared cache must not
+#: give one caller's copy to another with a different key, or none.
+VARY = "X-API-Key, Authorization"
 
 
 @dataclass(frozen=True)

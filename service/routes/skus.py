@@ -112,7 +112,7 @@ async def get_image(sku: SkuId, image_id: ImageId, request: Request, state: Stat
                     _role: str | None = Checkout) -> Response:
     served = await run_in_threadpool(thumbnails.read_image, state.gallery, sku, image_id, size,  # 404 if deleted
                                      request.headers.get("if-none-match"), state.settings.max_pixels)
-    headers = {"ETag": served.etag, "Cache-Control": thumbnails.CACHE_CONTROL}
+    headers = {"ETag": served.etag, "Cache-Control": thumbnails.CACHE_CONTROL, "Vary": thumbnails.VARY}
     if served.data is None:
         return Response(status_code=304, headers=headers)
     return Response(served.data, media_type=served.media_type, headers=headers)

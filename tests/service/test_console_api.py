@@ -36,6 +36,24 @@ def test_a_thumbnail_is_a_small_jpeg_cached_by_etag(client):
     assert client.get(url, headers={"If-None-Match": original.headers["etag"]}).status_code == 304
 
 
+def test_images_vary_with_the_key(make_client, tmp_path):
+    """Cached ``private, immutable``: the key (X-API-Key or bearer) is part of what the answer depends on."""
+    keys = tmp_path / "keys"
+    keys.write_text("checkout lane-secret-000000000001\nmerchandiser merch-secret-00000000002\n")
+    client = make_client(api_keys_file=keys)
+    merch = {"X-API-Key": "merch-secret-00000000002"}
+    r = client.post("/v1/skus/milk/images", headers=merch,
+                    files=[("images", ("m.jpg", make_jpeg(1, size=(640, 480)), "image/jpeg"))])
+    url = f"/v1/skus/milk/images/{r.json()['image_ids'][0]}"
+    for params in ({}, {"size": 64}):
+        answer = client.get(url, params=params, headers={"Authorization": "Bearer lane-secret-000000000001"})
+        assert answer.status_code == 200
+        vary = {v.strip().lower() for v in answer.headers["vary"].split(",")}
+        assert {"x-api-key", "authorization"} <= vary
+        again = client.get(url, params=params, headers={**merch, "If-None-Match": answer.headers["etag"]})
+        assert again.status_code == 304 and "x-api-key" in again.headers["vary"].lower()
+
+
 def test_a_thumbnail_never_enlarges(client):
     image_id = enrol(client, size=(80, 60))
     r = client.get(f"/v1/skus/milk/images/{image_id}", params={"size": 1024})
