@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
 from embedder.preprocess import ImageError, open_image
 from gallery.gallery import Gallery
+
+log = logging.getLogger(__name__)
 
 THUMB_MIN, THUMB_MAX = 16, 1024  # accepted ``size`` (longest side, pixels)
 THUMB_QUALITY = 85
@@ -64,11 +67,20 @@ def thumbnail(data: bytes, size: int, max_pixels: int) -> bytes:
 
 def read_image(gallery: Gallery, sku: str, image_id: int, size: int | None, if_none_match: str | None,
                max_pixels: int) -> ServedImage:
-    """Blocking: the stored image (``size`` None) or its thumbnail; no body when ``if_none_match`` is current."""
+    """Blocking: the stored image (``size`` None) or its thumbnail; no body when ``if_none_match`` is current.
+    A stored image that cannot be thumbnailed (too many pixels for ``max_pixels`` now, or damaged) is
+    served as the stored file, with a warning logged."""
     data, media_type = gallery.read_image(sku, image_id)  # ImageNotFound, SkuNotFound
     tag = etag_for(data, size)
     if matches(if_none_match, tag):
         return ServedImage(tag, None, "image/jpeg" if size else media_type)
     if size is None:
         return ServedImage(tag, data, media_type)
-    return ServedImage(tag, thumbnail(data, size, max_pixels), "image/jpeg")
+    try:
+        return ServedImage(tag, thumbnail(data, size, max_pixels), "image/jpeg")
+    except (ImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        # Stored when the limits were wider (max_pixels lowered since), or damaged on disk: a GET has
+        # no body to blame, so no 4xx; the stored file itself, under its own validator.
+        log.warning("image %s of SKU %r: no thumbnail (%s); serving the stored file", image_id, sku, exc)
+        original = etag_for(data, None)
+        return ServedImage(original, None if matches(if_none_match, original) else data, media_type)

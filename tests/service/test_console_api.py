@@ -1,7 +1,9 @@
 """What the web console needs from the API: thumbnails (bounded size, cached), the caller's role, the
 console's own files and the API docs served from the package (no CDN)."""
 
+import hashlib
 import io
+import logging
 import socket
 import threading
 import time
@@ -67,6 +69,36 @@ def test_a_thumbnail_size_out_of_range_is_refused_quoting_it(client, size):
     assert r.status_code == 422
     message = r.json()["error"]["message"]
     assert "size" in message and f"received '{size}'" in message
+
+
+def test_a_stored_photo_too_large_for_the_limit_now_is_served_as_stored(make_client, caplog):
+    """SKULENS_MAX_PIXELS lowered after enrolment: a thumbnail GET answers the stored file, not 413."""
+    image_id = enrol(make_client())  # 640x480 = 307,200 pixels
+    client = make_client(max_pixels=100_000)  # the same data folder, restarted with a lower limit
+    url = f"/v1/skus/milk/images/{image_id}"
+    with caplog.at_level(logging.WARNING, logger="service.thumbnails"):
+        r = client.get(url, params={"size": 128})
+    assert r.status_code == 200, r.text
+    assert r.content == make_jpeg(1, size=(640, 480)) and r.headers["content-type"] == "image/jpeg"
+    assert r.headers["etag"] == client.get(url).headers["etag"]  # the stored file's own validator
+    assert any("no thumbnail" in m and "milk" in m for m in caplog.messages), caplog.messages
+    again = client.get(url, params={"size": 128}, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_a_damaged_stored_photo_is_served_as_stored(client, tmp_path, caplog):
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(png, format="PNG")
+    r = client.post("/v1/skus/milk/images", files=[("images", ("m.png", png.getvalue(), "image/png"))])
+    image_id = r.json()["image_ids"][0]
+    stored = next((tmp_path / "data").rglob(hashlib.sha256(png.getvalue()).hexdigest()))
+    damaged = png.getvalue()[:40] + b"\0" * 60  # its PNG signature survives, the rest does not
+    stored.write_bytes(damaged)
+    with caplog.at_level(logging.WARNING, logger="service.thumbnails"):
+        r = client.get(f"/v1/skus/milk/images/{image_id}", params={"size": 32})
+    assert r.status_code == 200, r.text
+    assert r.content == damaged and r.headers["content-type"] == "image/png"
+    assert any("no thumbnail" in m for m in caplog.messages), caplog.messages
 
 
 def test_thumbnails_of_missing_images_are_404(client):
