@@ -64,6 +64,7 @@ class LaneBackgrounds:
         """``photos``: the lanes' photo store, or a folder for files (``gallery.blobs``)."""
         self.store = store
         self.blobs = photos if isinstance(photos, PhotoStore) else BlobStore(photos)
+        self._last: dict[str, Background] = {}  # each lane's record as last read here (a catalogue outage)
 
     def put(self, lane: str, data: bytes, media_type: str, width: int, height: int) -> tuple[Background, bool]:
         """Store ``data`` (an already decoded and checked photo) as ``lane``'s background, replacing any;
@@ -82,9 +83,25 @@ class LaneBackgrounds:
         """The record, or ``BackgroundNotFound``."""
         row = self.store.get_lane(validate_lane(lane))
         if row is None:
+            self._last.pop(lane, None)
             raise BackgroundNotFound(f"no background is stored for lane {lane!r}: PUT /v1/lanes/{lane}/background "
                                      "with a photo of its empty counter")
-        return Background(*row)
+        record = Background(*row)
+        self._last[lane] = record
+        return record
+
+    def last_known(self, lane: str) -> Background | None:
+        """``lane``'s record as this process last read it (memory only), for when the catalogue cannot be
+        reached; None when it was never read here, or was found deleted."""
+        return self._last.get(lane)
+
+    def photo(self, record: Background) -> tuple[Background, bytes]:
+        """The bytes of ``record``'s photo; if it was replaced or deleted meanwhile, the lane's current
+        record and photo (``read``)."""
+        try:
+            return record, self.blobs.get(record.sha256)
+        except FileNotFoundError:
+            return self.read(record.lane)
 
     def find(self, lane: str) -> Background | None:
         try:

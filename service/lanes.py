@@ -3,8 +3,10 @@ for a checkout photo from that lane.
 
 Storage is ``gallery.lanes`` (a ``lanes`` row, the file in its own content-addressed store). A
 decoded background is kept in memory per process, keyed by its content's digest: each checkout reads
-the lane's record (one indexed SQLite query) and decodes the file only when its digest is new, so a
-background replaced through another worker is used on the next photo. Everything here blocks: call
+the lane's record (one indexed query) and reads and decodes the photo only when its digest is new, so a
+background replaced through another worker is used on the next photo. While a shared catalogue cannot
+be reached, the lane's record as last read by this process is used (its decoded photo, if still in
+memory), else the plain-counter fallback with a note: checkouts go on. Everything here blocks: call
 it from a worker thread.
 """
 
@@ -20,6 +22,7 @@ import numpy as np
 from embedder.preprocess import ImageError
 from gallery.gallery import Gallery
 from gallery.lanes import Background, BackgroundNotFound
+from gallery.stores.base import CatalogUnreachable
 from service.photos import decode_photo_typed
 
 logger = logging.getLogger(__name__)
@@ -75,19 +78,37 @@ def background_for(gallery: Gallery, lane: str | None, photo_shape: tuple[int, .
     if lane is None:
         return LaneBackground(None, None, f"no lane given: {fallback}")
     try:
-        record, data = gallery.lanes.read(lane)
+        record = gallery.lanes.get(lane)
     except BackgroundNotFound:
         return LaneBackground(None, None, f"no background is stored for lane {lane!r}: {fallback}; "
                                           f"PUT /v1/lanes/{lane}/background with a photo of its empty counter")
+    except CatalogUnreachable as exc:
+        known = gallery.lanes.last_known(lane)
+        logger.warning("lane %r: %s; %s", lane, exc, "using its background as last read" if known else "fallback")
+        if known is None:
+            return LaneBackground(None, None, f"the catalogue cannot be reached now and lane {lane!r}'s background "
+                                              f"was not read here before: {fallback}")
+        record = known
     pixels = DECODED.get(record.sha256)
     if pixels is None:
         try:
-            pixels, _ = decode_photo_typed(data, max_pixels)
-        except ImageError as exc:  # stored when the limits were wider, or damaged on disk: the till goes on
-            logger.error("lane %r: its stored background cannot be decoded: %s", lane, exc)
-            return LaneBackground(None, record, f"lane {lane!r}'s stored background cannot be read ({exc}): "
-                                                f"{fallback}; store it again")
-        DECODED.put(record.sha256, pixels)
+            record, data = gallery.lanes.photo(record)
+        except BackgroundNotFound:
+            return LaneBackground(None, None, f"no background is stored for lane {lane!r}: {fallback}; "
+                                              f"PUT /v1/lanes/{lane}/background with a photo of its empty counter")
+        except CatalogUnreachable as exc:
+            logger.warning("lane %r: its background cannot be read now: %s", lane, exc)
+            return LaneBackground(None, record, f"the catalogue cannot be reached now and lane {lane!r}'s background "
+                                                f"is not in this process's memory: {fallback}")
+        pixels = DECODED.get(record.sha256)  # the record may have changed: its photo may be decoded already
+        if pixels is None:
+            try:
+                pixels, _ = decode_photo_typed(data, max_pixels)
+            except ImageError as exc:  # stored when the limits were wider, or damaged on disk: the till goes on
+                logger.error("lane %r: its stored background cannot be decoded: %s", lane, exc)
+                return LaneBackground(None, record, f"lane {lane!r}'s stored background cannot be read ({exc}): "
+                                                    f"{fallback}; store it again")
+            DECODED.put(record.sha256, pixels)
     if pixels.shape != photo_shape:
         logger.warning("lane %r: photo %dx%d but background %dx%d; plain-counter fallback", lane,
                        photo_shape[1], photo_shape[0], pixels.shape[1], pixels.shape[0])
