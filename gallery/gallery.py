@@ -167,11 +167,14 @@ class Gallery:
             return False
 
     def _rebuild(self) -> None:
-        self._index = make_index(self.index_kind, self.embedding_dim)
-        self._applied_seq = self.store.last_seq()  # read first: replaying a change twice is harmless
+        """Build the index from the catalogue into a new one, swapped in only when complete: a catalogue
+        lost mid-stream (``CatalogUnreachable``) leaves the index, its SKUs and its seq as they were."""
+        index = make_index(self.index_kind, self.embedding_dim)
+        seq = self.store.last_seq()  # read first: replaying a change twice is harmless
         ids, skus, vectors = self.store.vectors_for(self.model_version, dim=self.embedding_dim)
         if len(ids):
-            self._index.add(ids, vectors)
+            index.add(ids, vectors)
+        self._index, self._applied_seq = index, seq
         self._set_sku_of(dict(zip(ids.tolist(), skus)))
         logger.info("built %s index of %d vectors (%d reference images) for model %s", self.index_kind, len(ids),
                     len(self._sku_of), self.model_version)
@@ -184,8 +187,9 @@ class Gallery:
         if self._applied_seq < self.store.compacted_through():  # read after the changes, so no cut is missed
             logger.info("change log compacted past change %d: rebuilding the index from the catalogue",
                         self._applied_seq)
-            self._missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
+            missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
             self._rebuild()
+            self._missing = missing
             self._reload_memory(threshold=True)
             return
         pending: set[int] = set()
