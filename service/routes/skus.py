@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gallery.money import Currency, format_minor
-from gallery.types import SKU_PATTERN, Sku
+from gallery.types import SKU_PATTERN, Sku, SkuNotFound
 from service import enrolment, thumbnails
 from service.deps import Checkout, Merchandiser, StateDep
 from service.errors import ApiError
@@ -65,12 +65,37 @@ async def get_sku(sku: SkuId, state: StateDep, _role: str | None = Checkout) -> 
     return sku_out(await run_in_threadpool(state.gallery.get_sku, sku), state.gallery.currency)
 
 
-@router.put("/{sku}", response_model=SkuOut, summary="Create or update a SKU's metadata",
-            responses={201: {"model": SkuOut, "description": "Created"}}, openapi_extra=SKU_BODY)
+CreateOnly = Annotated[str | None, Header(description=(
+    "`*`: create only. If the SKU exists nothing is changed and the answer is 412 sku_exists "
+    "(without it, PUT replaces an existing SKU's name, price and attributes)"))]
+
+
+def create_only(if_none_match: str | None) -> bool:
+    return if_none_match is not None and "*" in {tag.strip() for tag in if_none_match.split(",")}
+
+
+@router.put("/{sku}", response_model=SkuOut, summary="Create or replace a SKU's metadata (If-None-Match: * to "
+            "create only: 412 if it exists)",
+            description="Replaces the SKU's name, price and attributes (attributes left out become {}). "
+                        "With `If-None-Match: *` the SKU is only created: an existing one is left as it is "
+                        "and the answer is 412 `sku_exists`, naming it.",
+            responses={201: {"model": SkuOut, "description": "Created"},
+                       412: {"description": "If-None-Match: * and the SKU exists (sku_exists); nothing changed"}},
+            openapi_extra=SKU_BODY)
 async def put_sku(sku: SkuId, request: Request, state: StateDep, response: Response,
-                  _role: str | None = Merchandiser) -> SkuOut:
+                  if_none_match: CreateOnly = None, _role: str | None = Merchandiser) -> SkuOut:
     money = state.gallery.currency
     body = await read_json_model(request, SkuIn, {"currency": money.code})  # numbers as their decimal text
+    if create_only(if_none_match):
+        # Checked, then written: the store has no create-only write, so a SKU created by another
+        # request between the two is still replaced (a window of milliseconds, not a form left open).
+        try:
+            await run_in_threadpool(state.gallery.get_sku, sku)
+        except SkuNotFound:
+            pass
+        else:
+            raise ApiError(412, "sku_exists", f"SKU {sku!r} already exists; nothing was changed "
+                                              "(If-None-Match: * creates only; send PUT without it to replace)")
     created = await run_in_threadpool(state.gallery.put_sku, sku, body.name, body.price, body.attributes)
     response.status_code = 201 if created else 200
     return sku_out(await run_in_threadpool(state.gallery.get_sku, sku), money)

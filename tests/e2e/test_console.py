@@ -146,6 +146,23 @@ def test_enrol_find_and_see_thumbnails(page, server):
     expect(page.locator("#results-summary")).to_have_text("No SKU matches “tea”.")
 
 
+def test_new_sku_form_does_not_overwrite_an_existing_sku(page, server):
+    existing = {"name": "Butter 500g", "price": "3.10", "attributes": {"grams": 500, "salted": True, "note": None}}
+    with http(server) as api:
+        assert api.put("/v1/skus/butter-500", json=existing).status_code in (200, 201)
+    open_console(page, server, MERCH)
+    page.get_by_label("SKU id").fill("butter-500")
+    page.get_by_label("Name").fill("Something else")
+    page.get_by_role("button", name="Create SKU").click()
+    expect(page.locator("#alert")).to_contain_text("SKU butter-500 already exists")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Catalogue")  # stayed on the form
+    with http(server) as api:
+        kept = api.get("/v1/skus/butter-500").json()
+    assert {k: kept[k] for k in existing} == existing
+    page.locator("#alert").get_by_role("link", name="Open SKU butter-500").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Butter 500g")
+
+
 def test_pages_of_the_catalogue(page, server):
     with http(server) as api:
         for i in range(30):

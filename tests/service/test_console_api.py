@@ -197,3 +197,21 @@ def test_a_dot_dot_path_serves_no_source_file(tmp_path, tiny_model_dir, target):
     assert app.raw_paths == [target.encode()]  # the server got the path as sent, ``..`` and all
     assert status == 404, (status, body[:200])
     assert b"create_app" not in body and b"[project]" not in body
+
+
+def test_put_with_if_none_match_star_only_creates(client):
+    """The console's new-SKU form: an id that exists is refused (412, naming it), not replaced."""
+    body = {"name": "Milk", "price": "1.35", "attributes": {"litres": 1, "organic": True, "note": None}}
+    assert client.put("/v1/skus/milk", json=body).status_code == 201
+    r = client.put("/v1/skus/milk", json={"name": "Other"}, headers={"If-None-Match": "*"})
+    assert r.status_code == 412, r.text
+    error = r.json()["error"]
+    assert error["code"] == "sku_exists" and "'milk' already exists" in error["message"]
+    kept = client.get("/v1/skus/milk").json()
+    assert (kept["name"], kept["price"], kept["attributes"]) == ("Milk", "1.35", body["attributes"])
+    created = client.put("/v1/skus/tea", json={"name": "Tea"}, headers={"If-None-Match": "*"})
+    assert created.status_code == 201 and created.json()["name"] == "Tea"
+    assert client.put("/v1/skus/milk", json={"name": "Replaced"}).status_code == 200  # without it: replaces
+    operation = client.get("/openapi.json").json()["paths"]["/v1/skus/{sku}"]["put"]
+    assert "412" in operation["responses"]
+    assert any(p["in"] == "header" and p["name"] == "if-none-match" for p in operation["parameters"])

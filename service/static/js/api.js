@@ -48,9 +48,9 @@ async function failureFrom(response) {
   return new ApiFailure(response.status, code, message);
 }
 
-/** fetch with the key; JSON answers parsed; ``raw`` answers the Response itself. */
-export async function api(path, { method = "GET", json, body, raw = false } = {}) {
-  const headers = keyHeaders();
+/** fetch with the key (and ``headers``); JSON answers parsed; ``raw`` answers the Response itself. */
+export async function api(path, { method = "GET", json, body, raw = false, headers: extra = {} } = {}) {
+  const headers = { ...extra, ...keyHeaders() };
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(json);

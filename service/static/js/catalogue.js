@@ -1,6 +1,6 @@
 // The catalogue: search (GET /v1/skus?q=), a page of SKUs at a time, and a form for a new SKU.
 
-import { api } from "./api.js";
+import { ApiFailure, api } from "./api.js";
 import { attempt, el, field, gate, showAlert } from "./ui.js";
 
 const PAGE_SIZE = 25;
@@ -33,7 +33,15 @@ function newSkuForm(session) {
     attempt(async () => {
       const sku = id.input.value.trim();
       const body = { name: name.input.value.trim(), price: price.input.value.trim() || null };
-      await api(`/v1/skus/${encodeURIComponent(sku)}`, { method: "PUT", json: body });
+      try { // create only: PUT alone would replace an existing SKU's name, price and attributes
+        await api(`/v1/skus/${encodeURIComponent(sku)}`, { method: "PUT", json: body,
+          headers: { "If-None-Match": "*" } });
+      } catch (error) {
+        if (!(error instanceof ApiFailure && error.status === 412)) throw error;
+        showAlert([`SKU ${sku} already exists: nothing was changed. `,
+          el("a", { href: `#/sku/${encodeURIComponent(sku)}`, id: "existing-sku" }, `Open SKU ${sku}`)]);
+        return;
+      }
       location.hash = `#/sku/${encodeURIComponent(sku)}`;
     });
   });

@@ -35,10 +35,12 @@ export function field(labelText, { tag = "input", grow = false, ...attrs } = {})
 
 const alertBox = () => document.getElementById("alert");
 
-/** Show an error (an ApiFailure explains itself) or a message; ``info`` for good news. */
+/** Show an error (an ApiFailure explains itself) or a message; ``info`` for good news. An array is
+ * shown as it is: strings as text, nodes (a link made with ``el``) as nodes. */
 export function showAlert(message, kind = "error") {
   const box = alertBox();
-  box.textContent = typeof message === "string" ? message : message.explain ? message.explain() : String(message);
+  if (Array.isArray(message)) box.replaceChildren(...message);
+  else box.textContent = typeof message === "string" ? message : message.explain ? message.explain() : String(message);
   box.className = kind === "info" ? "alert info" : "alert";
   box.hidden = false;
 }
