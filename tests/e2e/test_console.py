@@ -196,6 +196,23 @@ def test_edit_name_price_and_attributes(page, server):
     expect(page.locator("#alert")).to_contain_text("422")
 
 
+def test_attributes_not_edited_are_sent_back_as_received(page, server):
+    attributes = {"litres": 1, "ratio": 0.5, "organic": True, "note": None, "code": "007", "empty": "", "size": "L"}
+    with http(server) as api:
+        assert api.put("/v1/skus/typed-attrs", json={"name": "Typed", "attributes": attributes}).status_code == 201
+    open_console(page, server, MERCH, "#/sku/typed-attrs")
+    page.get_by_label("Name").fill("Typed attributes")
+    page.get_by_label("Value", exact=True).nth(list(attributes).index("size")).fill("XL")  # the one change
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#alert")).to_have_text("Saved.")
+    with http(server) as api:
+        sku = api.get("/v1/skus/typed-attrs").json()
+    assert sku["name"] == "Typed attributes"
+    assert sku["attributes"] == {**attributes, "size": "XL"}
+    assert [type(sku["attributes"][k]).__name__ for k in ("litres", "ratio", "organic", "note")] == [
+        "int", "float", "bool", "NoneType"]
+
+
 def test_delete_a_photo_then_the_sku(page, server):
     with http(server) as api:
         ids = api.post("/v1/skus/rye-bread/images", data={"name": "Rye bread"},

@@ -86,23 +86,32 @@ function addPhotos(data, session, reload) {
     el("h2", { id: "add-title" }, "Add photos"), zone, why, progressList);
 }
 
+/** An attribute's value as shown for editing: text as it is, null as nothing, numbers and booleans as JSON. */
+function shown(value) {
+  if (value === null || value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 function attributeRow(key = "", value = "") {
+  const text = shown(value);
   const k = field("Attribute", { value: key, name: "attr-key", maxlength: 100 });
-  const v = field("Value", { value: value === null ? "" : String(value), name: "attr-value", grow: true });
+  const v = field("Value", { value: text, name: "attr-value", grow: true });
   const row = el("div", { class: "attr-row" }, k.wrap, v.wrap);
-  row.dataset.original = JSON.stringify(value);
+  row.dataset.original = JSON.stringify(value ?? null); // as received: null, number, boolean or text
+  row.dataset.shown = text;
   row.append(el("button", { type: "button", class: "secondary", "aria-label": `Remove attribute ${key}`.trim(),
     onclick: () => row.remove() }, "Remove"));
   return row;
 }
 
+/** The attributes to send: a value the user did not change goes back exactly as received (null stays
+ * null, a number a number); a changed or new one is the text typed. */
 function readAttributes(rows) {
   const out = {};
   for (const row of rows.querySelectorAll(".attr-row")) {
     const [key, value] = [...row.querySelectorAll("input")].map((i) => i.value);
     if (!key.trim()) continue;
-    const original = JSON.parse(row.dataset.original ?? "\"\"");
-    out[key.trim()] = original !== null && typeof original !== "string" && String(original) === value ? original : value;
+    out[key.trim()] = value === row.dataset.shown ? JSON.parse(row.dataset.original) : value;
   }
   return out;
 }
