@@ -266,6 +266,110 @@ def test_keyboard_alone_deletes_a_photo_with_focus_visible(page, server):
     expect(page.locator("#thumbs img")).to_have_count(1)
 
 
+def enrol_named(server, sku: str, name: str, seeds: list[int]) -> list[int]:
+    with http(server) as api:
+        r = api.post(f"/v1/skus/{sku}/images", data={"name": name},
+                     files=[("images", (f"{s}.jpg", make_jpeg(s), "image/jpeg")) for s in seeds])
+        assert r.status_code in (200, 201), r.text
+        return r.json()["image_ids"]
+
+
+def hold(page, url: str) -> list:
+    """Hold the browser's requests to ``url`` (the test lets each go with ``continue_()``)."""
+    held: list = []
+
+    def keep(route) -> None:  # a function of its own: Playwright cannot wrap the builtin held.append
+        held.append(route)
+
+    page.route(url, keep)
+    return held
+
+
+def wait_for(page, held: list, count: int = 1) -> None:
+    for _ in range(200):
+        if len(held) >= count:
+            return
+        page.wait_for_timeout(50)
+    pytest.fail(f"{count} request(s) were never made")
+
+
+def test_a_late_answer_for_an_earlier_page_draws_nothing(page, server):
+    """SKU A's answer arrives after the user went on to SKU B: B's page alone is drawn."""
+    enrol_named(server, "race-a", "Race A", [80, 81])
+    enrol_named(server, "race-b", "Race B", [82])
+    open_console(page, server, MERCH)
+    held = hold(page, f"{server.url}/v1/skus/race-a")
+    page.evaluate("location.hash = '#/sku/race-a'")
+    wait_for(page, held)
+    page.evaluate("location.hash = '#/sku/race-b'")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Race B")
+    expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(1)
+    with page.expect_response(lambda r: r.url.endswith("/v1/skus/race-a")):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # time for A's render to append, were it going to
+    assert page.locator("h1").all_text_contents() == ["Race B"]
+    assert page.get_by_role("button", name="Delete SKU race-a").count() == 0
+    assert page.locator("#thumbs img").count() == 1
+
+
+def test_a_reload_after_the_user_moved_on_draws_nothing(page, server):
+    """A photo of A deleted, and the user on B's page before the DELETE answers: A is not drawn over B."""
+    ids = enrol_named(server, "reload-a", "Reload A", [83, 84])
+    enrol_named(server, "reload-b", "Reload B", [85])
+    open_console(page, server, MERCH, "#/sku/reload-a")
+    expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(2)
+    held = hold(page, f"{server.url}/v1/skus/reload-a/images/{ids[0]}")
+    page.get_by_role("button", name=f"Delete photo {ids[0]}").click()
+    page.locator("#confirm-ok").click()
+    wait_for(page, held)
+    page.evaluate("location.hash = '#/sku/reload-b'")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reload B")
+    expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(1)
+    with page.expect_response(lambda r: r.request.method == "DELETE"):
+        held[0].continue_()
+    page.wait_for_timeout(1000)  # time for the reload of A, were it going to
+    assert page.locator("h1").all_text_contents() == ["Reload B"]
+    assert page.locator("#thumbs img").count() == 1
+    with http(server) as api:
+        assert api.get("/v1/skus/reload-a").json()["image_ids"] == [ids[1]]  # the delete itself was done
+
+
+TRACK_OBJECT_URLS = """(() => {
+    const made = [], revoked = [];
+    const create = URL.createObjectURL.bind(URL), revoke = URL.revokeObjectURL.bind(URL);
+    URL.createObjectURL = (blob) => { const url = create(blob); made.push(url); return url; };
+    URL.revokeObjectURL = (url) => { revoked.push(url); revoke(url); };
+    window.objectUrls = { made, revoked };
+})();"""
+
+
+def test_thumbnail_urls_are_revoked_when_the_view_is_replaced(page, server):
+    enrol_named(server, "revoke-me", "Revoke me", [86, 87, 88])
+    page.add_init_script(TRACK_OBJECT_URLS)
+    open_console(page, server, MERCH, "#/sku/revoke-me")
+    expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(3)
+    made = page.evaluate("window.objectUrls.made")
+    assert len(made) == 3 and page.evaluate("window.objectUrls.revoked") == []
+    page.get_by_role("link", name="← Catalogue").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Catalogue")
+    assert sorted(page.evaluate("window.objectUrls.revoked")) == sorted(made)
+
+
+@pytest.mark.parametrize("bad", ["#/sku/%E0%A4%A", "#/sku/50%"])
+def test_a_malformed_address_shows_the_catalogue_and_says_so(page, server, bad):
+    open_console(page, server, MERCH)
+    page.goto(f"{server.url}/healthz")  # away, then the console loaded afresh at that address (same tab: key kept)
+    page.goto(f"{server.url}/{bad}")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#key-status")).to_have_text("Role: merchandiser")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Catalogue")
+    expect(page.locator("#alert")).to_contain_text("is not a valid console page")
+    page.evaluate("location.hash = '#/sku/race%zz'")  # a navigation to one, once the page is up
+    expect(page.locator("#alert")).to_contain_text("#/sku/race%zz is not a valid console page")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Catalogue")
+    # the page fixture asserts that no JavaScript error was thrown
+
+
 def test_a_checkout_key_cannot_delete(page, server):
     with http(server) as api:
         ids = api.post("/v1/skus/salt/images", data={"name": "Salt"},

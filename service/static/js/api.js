@@ -97,9 +97,26 @@ export function allows(role, needed) {
   return role !== null && ROLES.indexOf(role) >= ROLES.indexOf(needed);
 }
 
-/** An image (thumbnail when ``size``) as an object URL: <img src> cannot send the key. */
+const imageUrls = new Set(); // object URLs made by imageUrl and not yet revoked
+
+/** An image (thumbnail when ``size``) as an object URL: <img src> cannot send the key. The URL holds
+ * the image's bytes until revoked: ``revokeImageUrls`` when the view is replaced. */
 export async function imageUrl(sku, imageId, size) {
   const query = size ? `?size=${size}` : "";
   const response = await api(`/v1/skus/${encodeURIComponent(sku)}/images/${imageId}${query}`, { raw: true });
-  return URL.createObjectURL(await response.blob());
+  const url = URL.createObjectURL(await response.blob());
+  imageUrls.add(url);
+  return url;
+}
+
+/** Revoke one object URL made by imageUrl (an image that arrived for a view already replaced). */
+export function revokeImageUrl(url) {
+  URL.revokeObjectURL(url);
+  imageUrls.delete(url);
+}
+
+/** Revoke every object URL made by imageUrl (the view that showed them is being replaced). */
+export function revokeImageUrls() {
+  for (const url of imageUrls) URL.revokeObjectURL(url);
+  imageUrls.clear();
 }

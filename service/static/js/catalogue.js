@@ -61,7 +61,7 @@ function skuTable(page) {
     el("tbody", {}, rows)));
 }
 
-export async function renderCatalogue(view, { session }, params) {
+export async function renderCatalogue(view, { session, current }, params) {
   const q = params.get("q") || "";
   const offset = Math.max(0, Number.parseInt(params.get("offset") || "0", 10) || 0);
   const search = field("Search SKUs", { type: "search", name: "q", value: q, maxlength: 100, grow: true,
@@ -79,7 +79,8 @@ export async function renderCatalogue(view, { session }, params) {
 
   const query = new URLSearchParams({ offset: String(offset), limit: String(PAGE_SIZE) });
   if (q) query.set("q", q);
-  const page = await attempt(() => api(`/v1/skus?${query}`));
+  const page = await attempt(() => api(`/v1/skus?${query}`), current);
+  if (!current()) return; // the user has gone elsewhere meanwhile
   if (!page) {
     results.append(el("h2", { id: "results-title" }, "SKUs"), el("p", {}, "The catalogue could not be loaded."));
     return;

@@ -5,7 +5,7 @@ import { ApiFailure, getKey, setKey, whoami } from "./api.js";
 import { renderCatalogue } from "./catalogue.js";
 import { renderLane } from "./lane.js";
 import { renderSku } from "./sku.js";
-import { alertOnNavigation, clearAlert, showAlert } from "./ui.js";
+import { alertOnNavigation, clearAlert, newView, showAlert } from "./ui.js";
 
 /** What the pages need to know about the caller: role (null: no valid key), keys_required. */
 const session = { role: null, keysRequired: false };
@@ -45,25 +45,35 @@ export async function refreshInfo() {
   }
 }
 
+/** The page the hash names; ``malformed`` when it cannot be decoded (a stray %): the catalogue then. */
 function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/skus";
   const [path, query = ""] = hash.split("?");
-  return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(query) };
+  try {
+    return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(query) };
+  } catch { // URIError
+    return { parts: ["skus"], params: new URLSearchParams(), malformed: hash };
+  }
 }
 
 async function route(focusHeading = true) {
-  const { parts, params } = parseRoute();
+  const { parts, params, malformed } = parseRoute();
   const view = document.getElementById("view");
+  if (malformed !== undefined) {
+    showAlert(`The address #${malformed} is not a valid console page (a % not followed by two hex digits); ` +
+      "showing the catalogue.");
+  }
   const page = parts[0] === "sku" && parts[1] ? "sku" : parts[0] === "lane" ? "lane" : "skus";
   for (const link of document.querySelectorAll("[data-nav]")) {
     if (link.dataset.nav === (page === "sku" ? "skus" : page)) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  view.replaceChildren();
-  const context = { session, refreshInfo };
+  const current = newView(view); // a render still awaiting for an earlier navigation draws nothing
+  const context = { session, refreshInfo, current };
   if (page === "sku") await renderSku(view, context, parts[1]);
   else if (page === "lane") await renderLane(view, context);
   else await renderCatalogue(view, context, params);
+  if (!current()) return;
   const heading = view.querySelector("h1");
   if (heading && focusHeading) { // after a navigation, keyboard and screen-reader users start at the new page
     heading.setAttribute("tabindex", "-1");

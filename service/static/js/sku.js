@@ -1,8 +1,8 @@
 // One SKU: its reference photos as thumbnails, adding photos (drop or picker, with progress),
 // editing name, price and attributes, deleting a photo or the whole SKU.
 
-import { ApiFailure, api, imageUrl, upload } from "./api.js";
-import { attempt, confirmAction, el, field, gate, noticeAfterNavigation, showAlert } from "./ui.js";
+import { ApiFailure, api, imageUrl, revokeImageUrl, upload } from "./api.js";
+import { attempt, confirmAction, el, field, gate, newView, noticeAfterNavigation, showAlert } from "./ui.js";
 
 const THUMB_SIZE = 256;
 
@@ -10,7 +10,7 @@ function skuPath(sku) {
   return `/v1/skus/${encodeURIComponent(sku)}`;
 }
 
-function thumbnails(data, session, reload) {
+function thumbnails(data, session, reload, current) {
   const list = el("ul", { class: "thumbs", id: "thumbs", "aria-label": "Reference photos" });
   for (const imageId of data.image_ids) {
     const img = el("img", { alt: `Reference photo ${imageId} of ${data.sku}`, "data-image-id": imageId });
@@ -27,6 +27,10 @@ function thumbnails(data, session, reload) {
     });
     list.append(el("li", {}, img, el("span", { class: "hint" }, `Photo ${imageId}`), remove, why));
     imageUrl(data.sku, imageId, THUMB_SIZE).then((url) => {
+      if (!current()) { // the view was replaced while it loaded
+        revokeImageUrl(url);
+        return;
+      }
       img.src = url;
       img.dataset.loaded = "true";
     }, (error) => {
@@ -161,18 +165,21 @@ function deleteSection(data, session, context) {
 }
 
 export async function renderSku(view, context, sku) {
-  const { session } = context;
+  const { session, current } = context;
   const back = el("p", {}, el("a", { href: "#/skus" }, "← Catalogue"));
-  const data = await attempt(() => api(skuPath(sku)));
+  const data = await attempt(() => api(skuPath(sku)), current);
+  if (!current()) return; // the user has gone elsewhere meanwhile: draw nothing
   if (!data) {
     view.append(back, el("h1", {}, `SKU ${sku}`), el("p", {}, "This SKU could not be loaded."));
     return;
   }
   const reload = async (message, uploads) => {
     context.refreshInfo();
+    if (!current()) return; // this page was replaced while the change was made: leave the new one alone
     const scrollY = window.scrollY;
-    view.replaceChildren();
-    await renderSku(view, context, sku);
+    const again = newView(view); // a new drawing of this page: an earlier reload still awaiting draws nothing
+    await renderSku(view, { ...context, current: again }, sku);
+    if (!again()) return;
     if (uploads) view.querySelector("#uploads")?.append(...uploads.children);
     window.scrollTo(0, scrollY);
     if (message) showAlert(message, "info");
@@ -181,6 +188,6 @@ export async function renderSku(view, context, sku) {
   view.append(back, el("h1", {}, `${data.name}`),
     el("p", { class: "hint", id: "sku-summary" }, `SKU ${data.sku} · ${price} · ${data.image_count} reference photos`),
     el("section", { "aria-labelledby": "photos-title" }, el("h2", { id: "photos-title" }, "Reference photos"),
-      thumbnails(data, session, reload)),
+      thumbnails(data, session, reload, current)),
     addPhotos(data, session, reload), editForm(data, session, reload), deleteSection(data, session, context));
 }

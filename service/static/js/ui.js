@@ -1,6 +1,6 @@
 // Small DOM helpers shared by the pages: elements, the alert line, the confirm dialog, role gating.
 
-import { allows } from "./api.js";
+import { allows, revokeImageUrls } from "./api.js";
 
 /** el("button", {class: "x", onclick: f}, "text", child...) */
 export function el(tag, attrs = {}, ...children) {
@@ -65,15 +65,29 @@ export function clearAlert() {
   box.textContent = "";
 }
 
-/** Run an action; an error goes to the alert line. Answers the action's value, or undefined. */
-export async function attempt(action) {
+/** Run an action; an error goes to the alert line (unless ``current`` says the page that asked has
+ * been replaced meanwhile). Answers the action's value, or undefined. */
+export async function attempt(action, current = () => true) {
   try {
     return await action();
   } catch (error) {
     console.error(error);
-    showAlert(error);
+    if (current()) showAlert(error);
     return undefined;
   }
+}
+
+let navigation = 0; // which drawing of the view is current; an earlier one, still awaiting, draws nothing
+
+/** Start drawing ``view`` anew: its content is removed, the object URLs of its images revoked, and
+ * every earlier drawing becomes stale. Answers ``current()``: whether this drawing is still the
+ * latest; a page checks it after each await before touching the view. */
+export function newView(view) {
+  navigation += 1;
+  const mine = navigation;
+  revokeImageUrls();
+  view.replaceChildren();
+  return () => mine === navigation;
 }
 
 let question = 0; // the confirm dialog's current question; handlers of an earlier one answer false
