@@ -12,8 +12,10 @@ import json
 import logging
 import math
 import os
+import threading
+import time
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DB_FILE", "Gallery", "ImageUpload"]
 CHANGE_LOG_KEEP = 100_000  # change-log rows kept when a snapshot is saved; a worker further behind rebuilds
+#: after a catch-up found a shared catalogue unreachable, requests skip catching up this long (the follower
+#: thread keeps trying): a replica behind during an outage answers from memory without waiting on the network
+UNREACHABLE_BACKOFF_S = 3.0
+#: longest a request waits for a catch-up in progress in another thread (the follower's takes milliseconds
+#: when the catalogue answers) before answering from the index as it is
+REQUEST_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,9 @@ class Gallery:
         self.index_dir = self.data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = ReadWriteLock()  # searches read side by side; index changes write alone
+        # one catch-up at a time: it reads the catalogue holding only this, then applies under the write lock
+        self._catching_up = threading.RLock()
+        self._unreachable_until = 0.0  # monotonic; see UNREACHABLE_BACKOFF_S
         self._index: VectorIndex = make_index(index_kind, embedding_dim)
         self._sku_of: dict[int, str] = {}  # image id in the index → its SKU
         self._images_per_sku: Counter[str] = Counter()
@@ -113,7 +124,7 @@ class Gallery:
         return self.index_dir / f"{self.model_version}.{self.index_kind}"
 
     def _open_index(self) -> None:
-        with self._lock.write():
+        with self._catching_up, self._lock.write():  # nothing searches yet
             loaded = self._load_snapshot()
             self._set_sku_of(self.store.image_skus())
             self._missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
@@ -137,16 +148,26 @@ class Gallery:
 
     def _reload_memory(self, threshold: bool, skus: Collection[str] | None = None) -> None:
         """Counts, SKU names and prices (every SKU; with ``skus``, only those) and the stored threshold
-        kept in memory: requests never read SQLite for them."""
+        kept in memory: requests never read the catalogue for them."""
+        self._read_memory(threshold, skus)()
+
+    def _read_memory(self, threshold: bool, skus: Collection[str] | None = None) -> Callable[[], None]:
+        """Read what ``_reload_memory`` keeps from the catalogue; returns what puts it in memory (called
+        under the write lock with the index's changes, so a search never sees one without the other)."""
         sku_count, images = self.store.counts()
-        self._counts = (int(sku_count), int(images))
-        if skus is None:
-            self._skus.load(self.store)
-        else:
-            self._skus.refresh(self.store, skus)
-        if threshold:
-            value = self.store.get_meta(self._threshold_key)
-            self._stored_threshold = float(value) if value is not None else None
+        every = self.store.all_sku_details() if skus is None else {}
+        fresh = self.store.sku_details(list(skus)) if skus else {}
+        value = self.store.get_meta(self._threshold_key) if threshold else None
+
+        def put() -> None:
+            self._counts = (int(sku_count), int(images))
+            if skus is None:
+                self._skus.replace(every)
+            else:
+                self._skus.update(skus, fresh)
+            if threshold:
+                self._stored_threshold = float(value) if value is not None else None
+        return put
 
     def _load_snapshot(self) -> bool:
         sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
@@ -166,53 +187,69 @@ class Gallery:
             self._index = make_index(self.index_kind, self.embedding_dim)
             return False
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, with_memory: bool = False) -> None:
         """Build the index from the catalogue into a new one, swapped in only when complete: a catalogue
-        lost mid-stream (``CatalogUnreachable``) leaves the index, its SKUs and its seq as they were."""
+        lost mid-stream (``CatalogUnreachable``) leaves the index, its SKUs and its seq as they were.
+        ``with_memory``: the images without this model's vectors, counts, names and prices, and the
+        threshold too, read after the seq and swapped in with the index."""
         index = make_index(self.index_kind, self.embedding_dim)
         seq = self.store.last_seq()  # read first: replaying a change twice is harmless
+        missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)} \
+            if with_memory else self._missing
+        memory = self._read_memory(threshold=True) if with_memory else None
         ids, skus, vectors = self.store.vectors_for(self.model_version, dim=self.embedding_dim)
         if len(ids):
             index.add(ids, vectors)
-        self._index, self._applied_seq = index, seq
-        self._set_sku_of(dict(zip(ids.tolist(), skus)))
+        with self._lock.write():  # searches go on while the catalogue is read; they wait only for the swap
+            self._index, self._missing = index, missing
+            self._set_sku_of(dict(zip(ids.tolist(), skus)))
+            if memory is not None:
+                memory()
+            self._applied_seq = seq
         logger.info("built %s index of %d vectors (%d reference images) for model %s", self.index_kind, len(ids),
                     len(self._sku_of), self.model_version)
 
     def _sync(self) -> None:
-        """Replay the change log since the last applied change (cheap when nothing changed)."""
+        """Replay the change log since the last applied change (cheap when nothing changed). The caller
+        holds ``_catching_up`` (the only writer of the index's state); the catalogue is read without the
+        index's write lock, which is taken only to apply what was read: searches never wait on the network."""
         changes = self.store.changes_since(self._applied_seq)
         if not changes:
             return
         if self._applied_seq < self.store.compacted_through():  # read after the changes, so no cut is missed
             logger.info("change log compacted past change %d: rebuilding the index from the catalogue",
                         self._applied_seq)
-            missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
-            self._rebuild()
-            self._missing = missing
-            self._reload_memory(threshold=True)
+            self._rebuild(with_memory=True)
             return
-        pending: set[int] = set()
+        adds: set[int] = set()  # added by this model and not removed later in these changes
         for change in changes:
             if change.op == REMOVE:
-                pending.discard(change.image_id)
-                self._missing.discard(change.image_id)
-                if self._forget(change.image_id):
-                    self._index.remove(np.array([change.image_id], np.int64))
+                adds.discard(change.image_id)
             elif change.op == ADD and change.model_version == self.model_version:
-                pending.add(change.image_id)
-            elif change.op == ADD and change.image_id not in self._sku_of and change.image_id not in pending:
-                self._missing.add(change.image_id)
-        if pending:
-            ids, skus, vectors = self.store.vectors_for(self.model_version, sorted(pending), dim=self.embedding_dim)
+                adds.add(change.image_id)
+        ids, skus, vectors = (self.store.vectors_for(self.model_version, sorted(adds), dim=self.embedding_dim)
+                              if adds else (np.zeros(0, np.int64), [], np.zeros((0, self.embedding_dim), np.float32)))
+        memory = self._read_memory(threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes),
+                                   skus={c.sku for c in changes if c.op == SKU_CHANGE})
+        with self._lock.write():  # the index, the names and the seq change together
+            pending: set[int] = set()
+            for change in changes:
+                if change.op == REMOVE:
+                    pending.discard(change.image_id)
+                    self._missing.discard(change.image_id)
+                    if self._forget(change.image_id):
+                        self._index.remove(np.array([change.image_id], np.int64))
+                elif change.op == ADD and change.model_version == self.model_version:
+                    pending.add(change.image_id)
+                elif change.op == ADD and change.image_id not in self._sku_of and change.image_id not in pending:
+                    self._missing.add(change.image_id)
             if len(ids):
                 self._index.add(ids, vectors)
                 for image_id, sku in zip(ids.tolist(), skus):
                     self._track(image_id, sku)
                 self._missing.difference_update(ids.tolist())
-        self._applied_seq = changes[-1].seq
-        self._reload_memory(threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes),
-                            skus={c.sku for c in changes if c.op == SKU_CHANGE})
+            memory()
+            self._applied_seq = changes[-1].seq  # last: a request that sees it sees the rest
 
     def _set_sku_of(self, sku_of: dict[int, str]) -> None:
         self._sku_of = sku_of
@@ -243,18 +280,44 @@ class Gallery:
         self._catch_up()
 
     def _catch_up(self) -> None:
-        """Apply other writers' changes; the write lock is taken only when there are some. The newest
-        change is the store's ``known_seq``: a local query for SQLite, memory for a shared catalogue."""
-        with self._lock.read():
-            behind = self.store.known_seq() > self._applied_seq
-        if behind:
-            with self._lock.write():
+        """Apply other writers' changes, if there are any. The newest change is the store's ``known_seq``:
+        a local query for SQLite, memory for a shared catalogue."""
+        if self.store.known_seq() > self._applied_seq:
+            self._sync_now()
+
+    def _sync_now(self) -> None:
+        """``_sync`` now (waiting for a catch-up in progress); a catalogue found unreachable starts the
+        requests' back-off (``UNREACHABLE_BACKOFF_S``)."""
+        with self._catching_up:
+            try:
                 self._sync()
+            except CatalogUnreachable:
+                self._unreachable_until = time.monotonic() + UNREACHABLE_BACKOFF_S
+                raise
+            self._unreachable_until = 0.0
+
+    def _catch_up_for_request(self) -> None:
+        """A request's catch-up. With a shared catalogue: skipped while the catalogue was just found
+        unreachable (``UNREACHABLE_BACKOFF_S``; the follower keeps trying) or when a catch-up in another
+        thread takes over ``REQUEST_WAIT_S``, and an unreachable catalogue is logged, not raised: the request
+        answers from the index in memory. With SQLite (local, fast), as ``_catch_up``."""
+        shared = self.store.shared
+        if self.store.known_seq() <= self._applied_seq or (shared and time.monotonic() < self._unreachable_until):
+            return
+        if not self._catching_up.acquire(timeout=REQUEST_WAIT_S if shared else -1):
+            return
+        try:
+            if self.store.known_seq() > self._applied_seq and not (shared and time.monotonic() < self._unreachable_until):
+                self._sync_now()
+        except CatalogUnreachable as exc:
+            logger.warning("answering from the index as last caught up (change %d): %s", self._applied_seq, exc)
+        finally:
+            self._catching_up.release()
 
     def save_snapshot(self) -> Path:
         """Write the index and its sidecar atomically (temporary file, fsync, rename)."""
-        with self._lock.write():
-            self._sync()
+        with self._catching_up:  # nothing changes the index meanwhile; searches go on
+            self._sync_now()
             self._index.save(self._snapshot_path)
             sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
             info = {"model_version": self.model_version, "kind": self.index_kind, "dim": self.embedding_dim,
@@ -272,7 +335,8 @@ class Gallery:
 
     # --- state --------------------------------------------------------------
     def check_model(self) -> None:
-        self._catch_up()
+        """``ModelMismatch`` when the index lacks some images' vectors (after catching up, as requests do)."""
+        self._catch_up_for_request()
         with self._lock.read():
             self._raise_if_missing()
 
@@ -288,13 +352,13 @@ class Gallery:
     @property
     def size(self) -> int:
         """Vectors in the index, after catching up with writes made by other processes."""
-        self._catch_up()
+        self._catch_up_for_request()
         with self._lock.read():
             return len(self._index)
 
     def index_size(self) -> tuple[int, int]:
         """(vectors, reference images) in the index, after catching up with other processes."""
-        self._catch_up()
+        self._catch_up_for_request()
         with self._lock.read():
             return len(self._index), len(self._sku_of)
 
@@ -374,15 +438,13 @@ class Gallery:
         with self.blobs.guard():
             for digest in self.store.delete_sku(validate_sku(sku)):
                 self.blobs.remove(digest)
-        with self._lock.write():
-            self._sync()
+        self._sync_now()
 
     def delete_image(self, sku: str, image_id: int) -> None:
         with self.blobs.guard():
             for digest in self.store.delete_image(validate_sku(sku), image_id):
                 self.blobs.remove(digest)
-        with self._lock.write():
-            self._sync()
+        self._sync_now()
 
     def sweep_files(self) -> int:
         """Remove image files that no record refers to (a crash between file and commit leaves one)."""
@@ -406,8 +468,7 @@ class Gallery:
         with self.blobs.guard():
             records = [NewImage(self.blobs.put(u.data), u.media_type, u.width, u.height) for u in uploads]
             ids = self.store.add_images(sku, records, rows, self.model_version, name=name)
-        with self._lock.write():
-            self._sync()
+        self._sync_now()
         return ids
 
     # --- search -------------------------------------------------------------
@@ -423,10 +484,7 @@ class Gallery:
         Only the queries whose results still fall short of ``k`` SKUs are searched
         again, with a wider fetch. Names come from memory (``gallery.sku_directory``).
         """
-        try:
-            self._catch_up()
-        except CatalogUnreachable as exc:  # a shared catalogue gone mid-catch-up: answer from the index in memory
-            logger.warning("searching the index as last caught up (change %d): %s", self._applied_seq, exc)
+        self._catch_up_for_request()  # a shared catalogue gone: answered from the index in memory
         if self.search_threads:
             limit_search_threads(self.search_threads)
         with self._lock.read():

@@ -3,7 +3,7 @@
 The catalogue (SQLite) stays the source of truth. A ``Gallery`` loads every SKU's name and price
 when it opens its index and refreshes the SKUs that the change log names (``SKU_CHANGE`` rows: a
 SKU created, changed or deleted, by this process or another) whenever it catches up, under its
-index lock. A worker therefore sees another worker's rename or new price on its next search.
+catch-up lock (one catch-up at a time). A worker therefore sees another worker's rename or new price on its next search.
 """
 
 from __future__ import annotations
@@ -29,14 +29,20 @@ class SkuDirectory:
 
     def load(self, store: CatalogBase) -> None:
         """Every SKU of the catalogue (at open, and after a compacted change log)."""
-        self._details = store.all_sku_details()  # a new dict swapped in: readers never see half of it
+        self.replace(store.all_sku_details())
+
+    def replace(self, every: dict[str, Details]) -> None:
+        """Every SKU's details, as read from the catalogue (``all_sku_details``)."""
+        self._details = dict(every)  # a new dict swapped in: readers never see half of it
         logger.debug("%d SKU names and prices loaded into memory", len(self._details))
 
     def refresh(self, store: CatalogBase, skus: Collection[str]) -> None:
         """Re-read ``skus`` (those the change log named); a SKU no longer in the catalogue is dropped."""
-        if not skus:
-            return
-        fresh = store.sku_details(list(skus))
+        if skus:
+            self.update(skus, store.sku_details(list(skus)))
+
+    def update(self, skus: Collection[str], fresh: dict[str, Details]) -> None:
+        """``skus`` as read from the catalogue (``fresh``: ``sku_details(skus)``); those not in it dropped."""
         for sku in skus:
             if sku in fresh:
                 self._details[sku] = fresh[sku]

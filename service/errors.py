@@ -77,8 +77,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CatalogUnreachable)
     async def catalog_unreachable(request: Request, exc: CatalogUnreachable) -> JSONResponse:
         logger.warning("%s %s: %s", request.method, request.url.path, exc)  # where it is: in the log, not the answer
-        return error_response(503, "catalog_unreachable", "the catalogue cannot be reached now; nothing was changed "
-                              "(recognition still answers): try again shortly", {"Retry-After": str(CATALOG_RETRY_AFTER_S)})
+        # a write may have committed before the catalogue was lost (then the index's catch-up failed)
+        return error_response(503, "catalog_unreachable", "the catalogue cannot be reached now; a write may or may not "
+                              "have been applied, and retrying it is safe (enrolment is idempotent by content; a "
+                              "delete already applied answers 404). Recognition still answers. Try again shortly",
+                              {"Retry-After": str(CATALOG_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

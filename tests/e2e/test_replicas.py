@@ -61,6 +61,7 @@ def test_two_serve_processes_share_one_catalogue(tmp_path, tiny_model_dir):
                 r = http.post("/v1/skus/juice/images", files=[("images", ("j.jpg", juice, "image/jpeg"))])
                 assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
                 assert r.json()["error"]["code"] == "catalog_unreachable" and "postgresql" not in r.text
+                assert "may or may not have been applied" in r.text and "retrying it is safe" in r.text
 
             pg.start()
             with a.client() as http:
