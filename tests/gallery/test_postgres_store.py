@@ -122,3 +122,75 @@ def test_the_command_line_lists_and_searches_a_postgresql_catalogue(tmp_path, pg
                                                        "currency": "EUR", "image_count": 0}
     assert main(["skus", "--catalog", pg_catalog_url.replace("/skulens_", "/nothing_"), "--json"]) == 2
     assert "skulens: the catalogue postgresql://" in capsys.readouterr().err
+
+
+def test_sessions_carry_server_side_timeouts_and_the_urls_options_win(tmp_path, pg_catalog_url):
+    """Keepalives on the server's side too, and idle-in-transaction sessions ended by the server; the URL's
+    own ``options`` come after skulens's, so a setting given there wins and the others stay."""
+    from gallery.stores.postgres.link import Link
+
+    def settings(url):
+        link = Link(url, "shown", "test")
+        with link.use() as conn:
+            names = ("idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval",
+                     "tcp_keepalives_count", "lock_timeout")
+            got = {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
+        link.close()
+        return got
+
+    assert settings(pg_catalog_url) == {"idle_in_transaction_session_timeout": "1min", "tcp_keepalives_idle": "5",
+                                        "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3",
+                                        "lock_timeout": "30s"}
+    mine = settings(pg_catalog_url + "?options=-c%20lock_timeout%3D2s")
+    assert mine["lock_timeout"] == "2s" and mine["idle_in_transaction_session_timeout"] == "1min"
+
+
+def test_a_frozen_replicas_transaction_is_ended_by_the_server(tmp_path, pg_catalog_url):
+    """A replica frozen inside a write transaction (holding the change log's lock) is ended by the server
+    after idle_in_transaction_session_timeout (here 1 s): other replicas' writes go on, not 'busy'."""
+    from gallery.stores.postgres.link import Link
+
+    url = pg_catalog_url + "?options=-c%20idle_in_transaction_session_timeout%3D1s%20-c%20lock_timeout%3D8s"
+    store = open_catalog(tmp_path, url)
+    frozen = Link(url, "shown", "frozen").connect()
+    frozen.execute("BEGIN")
+    frozen.execute("LOCK TABLE changes IN EXCLUSIVE MODE")  # as a writer does, then nothing more
+    started = time.monotonic()
+    assert store.put_sku("milk", "Milk", None, None) is True
+    assert time.monotonic() - started < 6  # ended after about 1 s, not after lock_timeout (8 s)
+    frozen.close()
+    store.close()
+
+
+def test_the_photo_guard_is_released_by_the_server_when_its_holder_freezes(tmp_path, pg_catalog_url, monkeypatch):
+    from gallery.stores.postgres import photos as photos_module
+
+    monkeypatch.setattr(photos_module, "GUARD_IDLE_TIMEOUT", "1s")
+    store = open_catalog(tmp_path, pg_catalog_url)
+    frozen, other = store.photos("images", tmp_path), store.photos("images", tmp_path)
+    entered = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def hold_frozen():
+        try:
+            with frozen.guard():
+                entered.set()
+                time.sleep(4)  # frozen inside the block: the guard's transaction idle
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    holder = threading.Thread(target=hold_frozen)
+    holder.start()
+    assert entered.wait(10)
+    started = time.monotonic()
+    with other.guard():  # granted once the server ended the frozen holder's transaction
+        waited = time.monotonic() - started
+    holder.join(10)
+    assert 0.5 < waited < 3.5
+    assert len(outcome) == 1 and isinstance(outcome[0], CatalogUnreachable)  # the lost guard is not silent
+    with frozen.guard():  # and the holder's next block works (a new connection)
+        pass
+    for p in (frozen, other):
+        p.close()
+    store.close()

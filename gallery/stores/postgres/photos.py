@@ -1,10 +1,13 @@
 """Photo bytes in PostgreSQL (``bytea``), content-addressed like the files beside SQLite
 (``gallery.blobs``): every replica reads what any replica stored, with no shared file system.
 
-``guard()`` is a session-level advisory lock on a connection of its own, so it excludes writers on
-every replica (as the file lock does for the workers of one machine): a delete never removes bytes
-that an enrolment elsewhere has just found present. It is released when the block ends, or by the
-server if the replica dies holding it.
+``guard()`` is a transaction-level advisory lock (``pg_advisory_xact_lock``) in a transaction of its own
+connection, so it excludes writers on every replica (as the file lock does for the workers of one
+machine): a delete never removes bytes that an enrolment elsewhere has just found present. It is
+released when the block ends (the transaction ends), or by the server if the replica dies holding it,
+or freezes: the guard's transaction is idle while the block works on other connections, and the server
+ends it after ``GUARD_IDLE_TIMEOUT`` (far longer than any block: its writes wait at most ``lock_timeout``,
+30 s). A guard lost so is not silent: the block's end answers ``CatalogUnreachable``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gallery.stores.base import PhotoStore
 from gallery.stores.postgres.link import Link
 
 TABLES = ("photos", "lane_photos")  # reference images' bytes; lane backgrounds' bytes
+GUARD_IDLE_TIMEOUT = "5min"  # the guard's transaction's idle_in_transaction_session_timeout (SET LOCAL)
 
 
 class PostgresPhotos(PhotoStore):
@@ -36,13 +40,10 @@ class PostgresPhotos(PhotoStore):
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        with self._guard_lock, self._guard_link.use() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (self._guard_key,))
-            try:
-                yield
-            finally:
-                if not conn.closed:
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (self._guard_key,))
+        with self._guard_lock, self._guard_link.use() as conn, conn.transaction():
+            conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)", (GUARD_IDLE_TIMEOUT,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._guard_key,))
+            yield  # released at commit (or rollback, when the block raises)
 
     def put(self, data: bytes) -> str:
         """Committed (and, with the server's default ``synchronous_commit``, flushed) on return."""
