@@ -12,7 +12,7 @@ import pytest
 from gallery.stores.base import CatalogUnreachable
 from gallery.stores.open import open_catalog
 from gallery.stores.postgres import schema
-from gallery.stores.postgres.store import PostgresCatalog
+from gallery.stores.postgres.store import WRITE_LOCK, PostgresCatalog
 from gallery.types import CurrencyMismatch, SchemaTooNew
 from service.settings import Settings
 from service.startup import StartupError, check_catalogue
@@ -96,7 +96,7 @@ def test_a_writer_waits_for_another_replicas_lock_at_most_lock_timeout(tmp_path,
     (503) after ``lock_timeout`` (30 s by default; the URL's ``options`` override it, here 1 s)."""
     store = open_catalog(tmp_path, pg_catalog_url + "?options=-c%20lock_timeout%3D1s")
     with psycopg.connect(pg_catalog_url, autocommit=True) as hung, hung.transaction():
-        hung.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+        hung.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         started = time.monotonic()
         with pytest.raises(CatalogUnreachable, match="is busy"):
             store.put_sku("milk", "Milk", None, None)
@@ -154,7 +154,7 @@ def test_a_frozen_replicas_transaction_is_ended_by_the_server(tmp_path, pg_catal
     store = open_catalog(tmp_path, url)
     frozen = Link(url, "shown", "frozen").connect()
     frozen.execute("BEGIN")
-    frozen.execute("LOCK TABLE changes IN EXCLUSIVE MODE")  # as a writer does, then nothing more
+    frozen.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))  # as a writer does, then nothing more
     started = time.monotonic()
     assert store.put_sku("milk", "Milk", None, None) is True
     assert time.monotonic() - started < 6  # ended after about 1 s, not after lock_timeout (8 s)
@@ -193,4 +193,17 @@ def test_the_photo_guard_is_released_by_the_server_when_its_holder_freezes(tmp_p
         pass
     for p in (frozen, other):
         p.close()
+    store.close()
+
+
+def test_vacuum_runs_beside_a_write_transaction(tmp_path, pg_catalog_url):
+    """Writers take turns on an advisory lock, not a table lock: (auto)VACUUM of the change log neither
+    waits for a write in progress nor makes writers wait."""
+    store = open_catalog(tmp_path, pg_catalog_url)
+    store.put_sku("milk", "Milk", None, None)
+    with store.transaction() as conn, psycopg.connect(pg_catalog_url, autocommit=True) as other:
+        conn.execute("INSERT INTO changes(op, image_id, sku) VALUES ('sku', 0, 'milk')")
+        other.execute("SET lock_timeout = '2s'")
+        other.execute("VACUUM changes")  # LockNotAvailable here when writers locked the table
+    assert store.last_seq() == 2
     store.close()

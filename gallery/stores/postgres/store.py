@@ -1,7 +1,8 @@
 """The catalogue in PostgreSQL, shared by replicas: ``gallery.stores.base``'s interface with the SQLite
 store's semantics (``gallery.store``).
 
-Every write transaction first takes ``LOCK TABLE changes IN EXCLUSIVE MODE`` (plain reads go on):
+Every write transaction first takes the writers' advisory lock (``pg_advisory_xact_lock(WRITE_LOCK)``;
+reads go on, and so does (auto)VACUUM, which a table lock in EXCLUSIVE mode would conflict with):
 writers take turns, as SQLite's ``BEGIN IMMEDIATE`` makes them, so change-log rows commit in the
 order of their seq and a follower that has applied change ``n`` never sees a change below ``n``
 appear later (with concurrent writers an identity column's values would commit out of order).
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 SKU_COLUMNS = "sku, name, price_minor, attributes, created_at, updated_at"
 PHOTO_TABLES = {"images": "photos", "lanes": "lane_photos"}
+WRITE_LOCK = 0x5C0_C4A9  # advisory lock key every write transaction holds: writers take turns
 
 
 class PostgresCatalog(CatalogBase):
@@ -77,10 +79,10 @@ class PostgresCatalog(CatalogBase):
     # --- plumbing -------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A write transaction (writers take turns on the change log's lock); NOTIFY if it logged changes."""
+        """A write transaction (writers take turns on ``WRITE_LOCK``); NOTIFY if it logged changes."""
         with self._writer.use() as conn:
             with conn.transaction():
-                conn.execute("LOCK TABLE changes IN EXCLUSIVE MODE")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 before = self._max_seq(conn)
                 yield conn
                 after = self._max_seq(conn)
