@@ -40,7 +40,7 @@ def test_searches_go_on_while_a_catch_up_waits_on_the_network(pair, monkeypatch)
 
     def slow_network(seq):  # a catch-up stuck on the network (a partitioned server: connect timeouts)
         slow.set()
-        release.wait(30)
+        release.wait(60)
         return read_changes(seq)
 
     monkeypatch.setattr(g.store, "changes_since", slow_network)
@@ -51,11 +51,11 @@ def test_searches_go_on_while_a_catch_up_waits_on_the_network(pair, monkeypatch)
     searcher = threading.Thread(target=lambda: (g.check_model(), answers.append(g.recognize(vec(1)[None], 0.99)[0].sku)))
     started = time.monotonic()
     searcher.start()
-    searcher.join(10)
+    searcher.join(30)
     took = time.monotonic() - started
     release.set()
-    stuck.join(30)
-    assert answers == ["milk"] and took < 5, f"the search waited {took:.1f} s for the catch-up"
+    stuck.join(60)
+    assert answers == ["milk"] and took < 15, f"the search waited {took:.1f} s for the catch-up"
     assert g.recognize(vec(2)[None], 0.99)[0].sku == "juice"  # the catch-up applied juice when it was done
 
 
