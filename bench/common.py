@@ -54,7 +54,9 @@ def loadavg() -> list[float]:
 def other_busy_processes(min_cpu: float = 20.0) -> list[str]:
     """Processes (not this one nor its children) using the CPU right now, per ``top``: the load a run shared."""
     try:
-        out = subprocess.run(["top", "-bn1", "-w", "200"], capture_output=True, text=True, timeout=10, check=False).stdout
+        out = subprocess.run(
+            ["top", "-bn1", "-w", "200"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     busy, started = [], False
@@ -80,12 +82,16 @@ def training_running() -> bool:
 
 def code_version() -> dict[str, Any]:
     """The commit the code under test is at, and whether service/gallery/embedder differ from it."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted_changes_outside_bench": bool(git("status", "--porcelain", "--", "service", "gallery",
-                                                          "embedder", "pyproject.toml"))}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes_outside_bench": bool(
+            git("status", "--porcelain", "--", "service", "gallery", "embedder", "pyproject.toml")
+        ),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -124,11 +130,19 @@ class Run:
         spec = getattr(sys.modules.get("__main__"), "__spec__", None)
         how = ["-m", spec.name] if spec is not None and spec.name else [os.path.relpath(sys.argv[0], ROOT)]
         command = " ".join(shlex.quote(a) for a in [".venv/bin/python", *how, *sys.argv[1:]])
-        self.data: dict[str, Any] = {"benchmark": name, "command": command,
-                           "machine": machine(), "code": code_version(), "notes": []}
+        self.data: dict[str, Any] = {
+            "benchmark": name,
+            "command": command,
+            "machine": machine(),
+            "code": code_version(),
+            "notes": [],
+        }
         self._busy0, self._own0 = busy_cpu_seconds(), own_cpu_seconds()
-        print(f"# {name}: {self.data['machine']['cpu_model']}, {self.data['machine']['cores']} cores, "
-              f"{self.data['machine']['date_utc']}, loadavg {self.data['machine']['loadavg_at_start']}", flush=True)
+        print(
+            f"# {name}: {self.data['machine']['cpu_model']}, {self.data['machine']['cores']} cores, "
+            f"{self.data['machine']['date_utc']}, loadavg {self.data['machine']['loadavg_at_start']}",
+            flush=True,
+        )
         if self.data["machine"]["busy_processes_at_start"]:
             print(f"#   sharing the CPU with: {self.data['machine']['busy_processes_at_start']}", flush=True)
 
@@ -175,8 +189,12 @@ def percentiles(samples_s: list[float]) -> dict[str, Any]:
     if not samples_s:
         return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None}
     a = np.asarray(samples_s) * 1000.0
-    return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95)),
-            "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean())}
+    return {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p95_ms": float(np.percentile(a, 95)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": float(a.mean()),
+    }
 
 
 def rss_mib(pid: int | str = "self") -> float:
@@ -202,8 +220,10 @@ def grocery_dir() -> Path | None:
 def skip_without_grocery(run: Run) -> Path | None:
     path = grocery_dir()
     if path is None:
-        run.note(f"SKIPPED: grocery photos not found at {os.environ.get(GROCERY_ENV, DEFAULT_GROCERY)} "
-                 f"(set {GROCERY_ENV} to the folder holding train/ and val/)")
+        run.note(
+            f"SKIPPED: grocery photos not found at {os.environ.get(GROCERY_ENV, DEFAULT_GROCERY)} "
+            f"(set {GROCERY_ENV} to the folder holding train/ and val/)"
+        )
     return path
 
 
@@ -270,8 +290,16 @@ def v3large_export(precision: str = "float32", seed: int = 0) -> Path:
     from embedder.export import export_model
 
     started = time.perf_counter()
-    export_model(keras_v3large(seed), directory, backbone=V3L, input_size=224, embedding_dim=256,
-                 weights_origin="random initialisation", trained=False, precision=precision)
+    export_model(
+        keras_v3large(seed),
+        directory,
+        backbone=V3L,
+        input_size=224,
+        embedding_dim=256,
+        weights_origin="random initialisation",
+        trained=False,
+        precision=precision,
+    )
     print(f"# exported {directory.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return directory
 
@@ -281,6 +309,8 @@ def serving_model_dir(run: Run) -> tuple[Path, str]:
     shipped = shipped_model_dir()
     if shipped is not None:
         return shipped, "shipped (embedder/default_model)"
-    run.note("no shipped model in embedder/default_model: serving a random-weights MobileNetV3Large fp32 export "
-             "(speed only; recognition answers are meaningless)")
+    run.note(
+        "no shipped model in embedder/default_model: serving a random-weights MobileNetV3Large fp32 export "
+        "(speed only; recognition answers are meaningless)"
+    )
     return v3large_export("float32"), "MobileNetV3Large random weights, fp32 LiteRT"

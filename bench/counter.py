@@ -58,8 +58,12 @@ def recogniser(root: Path) -> tuple[LiteRTEmbedder, Callable[[list[np.ndarray]],
     embedder = LiteRTEmbedder(load_artifact(default_model_dir()), num_threads=2)
     train = list_image_folder(root / "train")
     iconic = sorted((root / "iconic").glob("*.jpg"))
-    gallery = np.concatenate([embedder.embed(np.asarray(cached_pixels(train, embedder.input_size, "runs/cache"))),
-                              embedder.embed(decode_images([str(p) for p in iconic], embedder.input_size))])
+    gallery = np.concatenate(
+        [
+            embedder.embed(np.asarray(cached_pixels(train, embedder.input_size, "runs/cache"))),
+            embedder.embed(decode_images([str(p) for p in iconic], embedder.input_size)),
+        ]
+    )
     skus = [train.class_names[i] for i in train.labels] + [p.stem for p in iconic]
 
     def recognise(crops: list[np.ndarray]) -> list[str]:
@@ -72,7 +76,7 @@ def recogniser(root: Path) -> tuple[LiteRTEmbedder, Callable[[list[np.ndarray]],
 
 
 def crops_of(photo: np.ndarray, boxes: Iterable[Box]) -> list[np.ndarray]:
-    return [photo[b.y0:b.y1, b.x0:b.x1] for b in boxes]
+    return [photo[b.y0 : b.y1, b.x0 : b.x1] for b in boxes]
 
 
 def main() -> None:
@@ -113,10 +117,21 @@ def main() -> None:
             no_background[0] += int(len(segmenter.segment(scene.photo)) == len(truth))
             no_background[1] += 1
     order = ["all", "apart", "touching"] + [f"{n} items" for n in range(1, 9)]
-    rows = [{"scenes": k, "n": counts[k][1], "count right": counts[k][0] / counts[k][1],
-             "basket exactly right": baskets[k][0] / baskets[k][1]} for k in order if k in counts]
-    detection = {"precision_iou50": tp / max(1, tp + fp), "recall_iou50": tp / max(1, tp + fn),
-                 "no_background_apart_count_right": no_background[0] / max(1, no_background[1])}
+    rows = [
+        {
+            "scenes": k,
+            "n": counts[k][1],
+            "count right": counts[k][0] / counts[k][1],
+            "basket exactly right": baskets[k][0] / baskets[k][1],
+        }
+        for k in order
+        if k in counts
+    ]
+    detection = {
+        "precision_iou50": tp / max(1, tp + fp),
+        "recall_iou50": tp / max(1, tp + fn),
+        "no_background_apart_count_right": no_background[0] / max(1, no_background[1]),
+    }
     six = next(make_scene(catalogue, 10_000 + s, n_items=6, touching=False) for s in range(1))
     seg_ms, total_ms = [], []
     for _ in range(20):
@@ -125,8 +140,10 @@ def main() -> None:
         seg_ms.append(1000 * (time.perf_counter() - start))
         recognise(crops_of(six.photo, boxes))
         total_ms.append(1000 * (time.perf_counter() - start))
-    latency = {"six_item_segment_ms_median": statistics.median(seg_ms),
-               "six_item_segment_and_recognise_ms_median": statistics.median(total_ms)}
+    latency = {
+        "six_item_segment_ms_median": statistics.median(seg_ms),
+        "six_item_segment_and_recognise_ms_median": statistics.median(total_ms),
+    }
     run.data.update(rows=rows, detection=detection, latency=latency, scenes=args.scenes)
     print(table(rows))
     print(detection)

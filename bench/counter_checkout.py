@@ -55,8 +55,11 @@ def enrol(http: httpx.Client, root: Path, skus: list[str]) -> dict[str, Any]:
     """Train photos and catalogue photos of every SKU, each SKU priced 1.00."""
     enrolled = serverkit.enrol_folder(http, root / "train")
     for sku in skus:
-        r = http.post(f"/v1/skus/{sku}/images", timeout=300.0,
-                      files=[("images", (f"{sku}.jpg", (root / "iconic" / f"{sku}.jpg").read_bytes(), "image/jpeg"))])
+        r = http.post(
+            f"/v1/skus/{sku}/images",
+            timeout=300.0,
+            files=[("images", (f"{sku}.jpg", (root / "iconic" / f"{sku}.jpg").read_bytes(), "image/jpeg"))],
+        )
         if r.status_code not in (200, 201):
             raise RuntimeError(f"enrol {sku}: {r.status_code} {r.text[:300]}")
         r = http.put(f"/v1/skus/{sku}", json={"name": sku, "price": "1.00"})
@@ -69,12 +72,16 @@ def checkout(http: httpx.Client, scene: Scene) -> dict[str, Any]:
     r = http.put(f"/v1/lanes/{LANE}/background", content=jpeg(scene.background), headers={"Content-Type": "image/jpeg"})
     if r.status_code not in (200, 201):
         raise RuntimeError(f"background: {r.status_code} {r.text[:300]}")
-    r = http.post("/v1/checkout", files={"photo": ("counter.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": LANE})
+    r = http.post(
+        "/v1/checkout", files={"photo": ("counter.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": LANE}
+    )
     if r.status_code != 200:
         raise RuntimeError(f"checkout: {r.status_code} {r.text[:300]}")
     out: dict[str, Any] = r.json()
     if out["segmentation"] != "lane_background":
-        raise RuntimeError(f"expected segmentation against the lane's background, got {out['segmentation']}: {out['note']}")
+        raise RuntimeError(
+            f"expected segmentation against the lane's background, got {out['segmentation']}: {out['note']}"
+        )
     return out
 
 
@@ -96,8 +103,16 @@ def measure(http: httpx.Client, scenes: list[Scene]) -> tuple[list[dict[str, Any
             counts[1] += int(right_basket)
             counts[2] += 1
     order = ["all", "apart", "touching"] + [f"{n} items" for n in range(1, 9)]
-    rows = [{"scenes": k, "n": tally[k][2], "count right": tally[k][0] / tally[k][2],
-             "basket exactly right": tally[k][1] / tally[k][2]} for k in order if k in tally]
+    rows = [
+        {
+            "scenes": k,
+            "n": tally[k][2],
+            "count right": tally[k][0] / tally[k][2],
+            "basket exactly right": tally[k][1] / tally[k][2],
+        }
+        for k in order
+        if k in tally
+    ]
     return rows, {"precision_iou50": tp / max(1, tp + fp), "recall_iou50": tp / max(1, tp + fn)}
 
 
@@ -149,8 +164,15 @@ def main() -> None:
                 print(timing, flush=True)
         finally:
             server.stop()
-    run.data.update(model=model_label, model_version=model_version, server_ready_s=ready_s, enrolled=enrolled, scenes=args.scenes,
-                    results=results, latency=timing)
+    run.data.update(
+        model=model_label,
+        model_version=model_version,
+        server_ready_s=ready_s,
+        enrolled=enrolled,
+        scenes=args.scenes,
+        results=results,
+        latency=timing,
+    )
     run.save()
 
 

@@ -70,10 +70,20 @@ print(json.dumps({"n": n, "reps": reps, "best_gflops": flops / min(times) / 1e9,
 
 
 def measure_peak(threads: int, n: int = 4096, reps: int = 7) -> dict[str, Any]:
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-c", PEAK_CODE, str(n), str(reps)], env=env, capture_output=True,
-                         text=True, check=True, timeout=600).stdout
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_CODE, str(n), str(reps)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
     return {"threads": threads, **json.loads(out)}
 
 
@@ -107,8 +117,16 @@ class Embeds(Protocol):
 
 
 class Variant:
-    def __init__(self, label: str, weights: str, runtime: str, precision: str, factory: Callable[[], Embeds],
-                 macs: int | None, file_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        weights: str,
+        runtime: str,
+        precision: str,
+        factory: Callable[[], Embeds],
+        macs: int | None,
+        file_bytes: int | None = None,
+    ) -> None:
         self.label, self.weights, self.runtime, self.precision = label, weights, runtime, precision
         self.factory, self.macs, self.file_bytes = factory, macs, file_bytes
         self._embedder: Embeds | None = None
@@ -147,17 +165,33 @@ def litert_variant(label: str, weights: str, directory: Path, macs: int | None, 
     from embedder.runtime import LiteRTEmbedder
 
     artifact = load_artifact(directory)
-    return Variant(label, weights, "LiteRT", artifact.precision,
-                   lambda: LiteRTEmbedder(artifact, num_threads=threads), macs, artifact.tflite_path.stat().st_size)
+    return Variant(
+        label,
+        weights,
+        "LiteRT",
+        artifact.precision,
+        lambda: LiteRTEmbedder(artifact, num_threads=threads),
+        macs,
+        artifact.tflite_path.stat().st_size,
+    )
 
 
 def keras_variants(label: str, weights: str, model: keras.Model, macs: int) -> list[Variant]:
     from embedder.runtime import KerasEmbedder
 
-    return [Variant(f"{label} Keras predict", weights, "Keras (KerasEmbedder: model.predict)", "float32",
-                    lambda: KerasEmbedder(model, version="keras", batch_size=32), macs),
-            Variant(f"{label} Keras call", weights, "Keras (tf.function model call)", "float32",
-                    lambda: KerasCall(model), macs)]
+    return [
+        Variant(
+            f"{label} Keras predict",
+            weights,
+            "Keras (KerasEmbedder: model.predict)",
+            "float32",
+            lambda: KerasEmbedder(model, version="keras", batch_size=32),
+            macs,
+        ),
+        Variant(
+            f"{label} Keras call", weights, "Keras (tf.function model call)", "float32", lambda: KerasCall(model), macs
+        ),
+    ]
 
 
 def find_trained(run: Run, explicit: str | None) -> Path | None:
@@ -179,8 +213,11 @@ def find_trained(run: Run, explicit: str | None) -> Path | None:
         card = load_artifact(shipped)
         candidate: Path
         for candidate, meta in reversed(candidates):
-            if (meta.get("backbone") == card.backbone and meta.get("stage") == card.extra.get("stage")
-                    and meta.get("val_recall_at_1") == card.extra.get("val_recall_at_1")):
+            if (
+                meta.get("backbone") == card.backbone
+                and meta.get("stage") == card.extra.get("stage")
+                and meta.get("val_recall_at_1") == card.extra.get("val_recall_at_1")
+            ):
                 return candidate
         run.note("no model.keras under runs/ matches the shipped model's card (backbone, stage, val_recall_at_1)")
     default = runs / "shipped" / "stage2" / "model.keras"
@@ -213,32 +250,47 @@ def build_variants(run: Run, want_trained: bool, trained_keras: str | None = Non
         trained_model = keras.models.load_model(keras_path)
         macs_trained = count_macs(trained_model)
         run.data["macs"][f"{meta['backbone']}_{meta['input_size']}_trained"] = macs_trained
-        run.note(f"trained Keras model: {keras_path.relative_to(ROOT)} (stage {meta.get('stage')}, "
-                 f"backbone {meta['backbone']})")
+        run.note(
+            f"trained Keras model: {keras_path.relative_to(ROOT)} (stage {meta.get('stage')}, "
+            f"backbone {meta['backbone']})"
+        )
         variants += keras_variants("trained", "trained", trained_model, macs_trained)
         stamp = f"{int(keras_path.stat().st_mtime)}-{keras_path.stat().st_size}"
         for precision in ("float32", "float16", "dynamic_int8"):
             directory = CACHE_DIR / "models" / f"trained-{stamp}-{precision}"
             if not (directory / "model.tflite").is_file():
-                export_model(trained_model, directory, backbone=meta["backbone"], input_size=meta["input_size"],
-                             embedding_dim=meta["embedding_dim"], weights_origin=meta["weights_origin"],
-                             trained=True, precision=precision)
-            variants.append(litert_variant(f"trained LiteRT {precision} (exported here)", "trained", directory,
-                                           macs_trained))
+                export_model(
+                    trained_model,
+                    directory,
+                    backbone=meta["backbone"],
+                    input_size=meta["input_size"],
+                    embedding_dim=meta["embedding_dim"],
+                    weights_origin=meta["weights_origin"],
+                    trained=True,
+                    precision=precision,
+                )
+            variants.append(
+                litert_variant(f"trained LiteRT {precision} (exported here)", "trained", directory, macs_trained)
+            )
             if precision == "float32" and shipped is not None:
                 from embedder.artifact import load_artifact
 
                 same = load_artifact(directory).version == load_artifact(shipped).version
                 run.data["trained_fp32_export_is_byte_identical_to_shipped"] = same
-                run.note(f"the fp32 export of {keras_path.relative_to(ROOT)} made here "
-                         f"{'is byte-identical to' if same else 'differs from'} the shipped model.tflite "
-                         f"(content-hash versions {load_artifact(directory).version} / {load_artifact(shipped).version})")
+                run.note(
+                    f"the fp32 export of {keras_path.relative_to(ROOT)} made here "
+                    f"{'is byte-identical to' if same else 'differs from'} the shipped model.tflite "
+                    f"(content-hash versions {load_artifact(directory).version} / {load_artifact(shipped).version})"
+                )
     else:
-        run.note("no trained Keras model (runs/**/model.keras with training_meta.json) found: "
-                 "the trained model's Keras/fp16/int8 variants are not measured")
+        run.note(
+            "no trained Keras model (runs/**/model.keras with training_meta.json) found: "
+            "the trained model's Keras/fp16/int8 variants are not measured"
+        )
     if shipped is not None:
-        variants.append(litert_variant("shipped LiteRT (embedder/default_model)", "trained (shipped)", shipped,
-                                       macs_trained))
+        variants.append(
+            litert_variant("shipped LiteRT (embedder/default_model)", "trained (shipped)", shipped, macs_trained)
+        )
     else:
         run.note("no shipped model in embedder/default_model")
     if keras_path is None and ROOT.joinpath("runs").is_dir():
@@ -274,16 +326,20 @@ def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
     held = np.array([s in set(held_out_skus()) for s, _ in queries])
     g_px = decoded([p for _, p in gallery], 224, "grocery-train")
     q_px = decoded([p for _, p in queries], 224, "grocery-val")
-    run.data["recall_setup"] = {"gallery_photos": len(gallery), "gallery_skus": len(sku_ids),
-                                "query_photos": len(queries), "query_skus": len({s for s, _ in queries}),
-                                "held_out_query_photos": int(held.sum())}
+    run.data["recall_setup"] = {
+        "gallery_photos": len(gallery),
+        "gallery_skus": len(sku_ids),
+        "query_photos": len(queries),
+        "query_skus": len({s for s, _ in queries}),
+        "held_out_query_photos": int(held.sum()),
+    }
     embedded: list[tuple[Variant, np.ndarray]] = []
     for v in variants:
         if v.embedder.input_size != 224 or "1 thread" in v.label:
             continue
         started = time.perf_counter()
-        gv = np.concatenate([v.embedder.embed(g_px[i:i + 32]) for i in range(0, len(g_px), 32)])
-        qv = np.concatenate([v.embedder.embed(q_px[i:i + 32]) for i in range(0, len(q_px), 32)])
+        gv = np.concatenate([v.embedder.embed(g_px[i : i + 32]) for i in range(0, len(g_px), 32)])
+        qv = np.concatenate([v.embedder.embed(q_px[i : i + 32]) for i in range(0, len(q_px), 32)])
         similarity = qv @ gv.T
         v.recall1 = recall_at_k(similarity, g_labels, q_labels, ks=(1,))[1]
         v.recall1_held = recall_at_k(similarity[held], g_labels, q_labels[held], ks=(1,))[1] if held.any() else None
@@ -312,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-trained", action="store_true", help="only the random-weights MobileNetV3Large")
     parser.add_argument("--trained-keras", help="the trained model.keras to measure (default: found under runs/)")
     parser.add_argument("--only", help="comma-separated substrings: measure only variants whose label matches")
-    parser.add_argument("--models", help="comma-separated LABEL=DIR: measure only these LiteRT model folders "
-                                         "(e.g. the shipped float32 model beside its int8 export), side by side")
+    parser.add_argument(
+        "--models",
+        help="comma-separated LABEL=DIR: measure only these LiteRT model folders "
+        "(e.g. the shipped float32 model beside its int8 export), side by side",
+    )
     parser.add_argument("--name", default="embedding", help="results file name")
     args = parser.parse_args(argv)
 
@@ -324,22 +383,48 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(THREADS)
     run = Run(args.name)
     run.data["random_weights_identical_across_variants"] = True  # keras_v3large sets Keras' global seed
-    run.data["settings"] = {"threads": THREADS, "batches": list(BATCHES), "seconds": args.seconds,
-                            "rounds": args.rounds, "input": "224x224x3 uint8, random pixels"}
+    run.data["settings"] = {
+        "threads": THREADS,
+        "batches": list(BATCHES),
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "input": "224x224x3 uint8, random pixels",
+    }
 
     peak = [measure_peak(1), measure_peak(THREADS)]
     run.data["peak"] = peak
-    mhz = next((float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("cpu MHz")), None)
+    mhz = next(
+        (
+            float(line.split(":")[1])
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("cpu MHz")
+        ),
+        None,
+    )
     if mhz:  # an estimate only: clock as the (virtual) CPU reports it, 2 x 256-bit FMA per cycle (AVX2 + FMA, Zen 3)
         run.data["theoretical_peak_estimate"] = {
-            "cpu_mhz_reported": mhz, "flop_per_cycle_per_core": 32, "cores": THREADS,
+            "cpu_mhz_reported": mhz,
+            "flop_per_cycle_per_core": 32,
+            "cores": THREADS,
             "gflops": 2 * 16 * mhz / 1000 * THREADS,
             "assumption": "2 FMA pipes x 8 float32 lanes x 2 FLOP per cycle per core at the reported clock; "
-                          "boost clocks would raise it"}
+            "boost clocks would raise it",
+        }
     peak2 = peak[1]["best_gflops"]
-    print(table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']} f32", "best GFLOP/s": p["best_gflops"],
-                  "median GFLOP/s": p["median_gflops"]} for p in peak]), flush=True)
+    print(
+        table(
+            [
+                {
+                    "threads": p["threads"],
+                    "matmul": f"{p['n']}x{p['n']} f32",
+                    "best GFLOP/s": p["best_gflops"],
+                    "median GFLOP/s": p["median_gflops"],
+                }
+                for p in peak
+            ]
+        ),
+        flush=True,
+    )
 
     if args.models:
         pairs = [(label, directory) for label, directory in (item.split("=", 1) for item in args.models.split(","))]
@@ -368,12 +453,22 @@ def main(argv: list[str] | None = None) -> int:
 
     fp32_best = {}  # best img/s of the fp32 LiteRT (2 threads) model of each group of weights
     for v in variants:
-        if v.runtime == "LiteRT" and v.precision == "float32" and "1 thread" not in v.label and group(v) not in fp32_best:
+        if (
+            v.runtime == "LiteRT"
+            and v.precision == "float32"
+            and "1 thread" not in v.label
+            and group(v) not in fp32_best
+        ):
             fp32_best[group(v)] = max(statistics.median(samples[(v.label, b)]) for b in BATCHES)
     rows = []
     for v in variants:
-        row: dict[str, Any] = {"variant": v.label, "runtime": v.runtime, "precision": v.precision, "weights": v.weights,
-               "file MB": round(v.file_bytes / 1e6, 2) if v.file_bytes else None}
+        row: dict[str, Any] = {
+            "variant": v.label,
+            "runtime": v.runtime,
+            "precision": v.precision,
+            "weights": v.weights,
+            "file MB": round(v.file_bytes / 1e6, 2) if v.file_bytes else None,
+        }
         for b in BATCHES:
             row[f"img/s b{b}"] = statistics.median(samples[(v.label, b)])
         best = max(row[f"img/s b{b}"] for b in BATCHES)
@@ -382,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         if v.macs:
             row["GFLOP/s"] = best * 2 * v.macs / 1e9
             # against the peak measured with the same thread count
-            row["% of matmul peak"] = 100.0 * row["GFLOP/s"] / (peak[0]["best_gflops"] if "1 thread" in v.label else peak2)
+            row["% of matmul peak"] = (
+                100.0 * row["GFLOP/s"] / (peak[0]["best_gflops"] if "1 thread" in v.label else peak2)
+            )
         if group(v) in fp32_best:
             row["x LiteRT fp32 same weights"] = best / fp32_best[group(v)]
         row["recall@1 val"] = v.recall1
@@ -393,10 +490,20 @@ def main(argv: list[str] | None = None) -> int:
     run.data["rows"] = rows
     run.data["peak_gflops_2_threads"] = peak2
     run.data["target"] = {"embedding_img_s": 250}
-    columns = ["variant", "precision", "file MB", *[f"img/s b{b}" for b in BATCHES], "best img/s",
-               "fastest round img/s", "GFLOP/s",
-               "% of matmul peak", "x LiteRT fp32 same weights", "recall@1 val", "recall@1 held-out SKUs",
-               "cos to fp32 LiteRT"]
+    columns = [
+        "variant",
+        "precision",
+        "file MB",
+        *[f"img/s b{b}" for b in BATCHES],
+        "best img/s",
+        "fastest round img/s",
+        "GFLOP/s",
+        "% of matmul peak",
+        "x LiteRT fp32 same weights",
+        "recall@1 val",
+        "recall@1 held-out SKUs",
+        "cos to fp32 LiteRT",
+    ]
     print()
     print(table(rows, columns))
     print(f"\nMACs per image (counted from the Keras layers): {run.data['macs']}")

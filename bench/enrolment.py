@@ -30,14 +30,20 @@ from bench.common import Run, percentiles, photos, serving_model_dir, skip_witho
 def summarise(label: str, trials: list[dict[str, Any]]) -> dict[str, Any]:
     post = percentiles([t["post_s"] for t in trials])
     rec = percentiles([t["recognise_s"] for t in trials])
-    return {"scenario": label, "trials": len(trials),
-            "POST 201": sum(t["post_status"] == 201 for t in trials),
-            "POST p50_ms": post["p50_ms"], "POST p95_ms": post["p95_ms"], "POST max_ms": max(t["post_s"] for t in trials) * 1e3,
-            "next recognise p50_ms": rec["p50_ms"], "next recognise p95_ms": rec["p95_ms"],
-            "POST + recognise p50_ms": percentiles([t["post_s"] + t["recognise_s"] for t in trials])["p50_ms"],
-            "found as top match": sum(t["found"] for t in trials),
-            "decision known = new SKU": sum(t["found"] and t["decision"] == "known" for t in trials),
-            "min top score": min((t["top_score"] or 0.0) for t in trials)}
+    return {
+        "scenario": label,
+        "trials": len(trials),
+        "POST 201": sum(t["post_status"] == 201 for t in trials),
+        "POST p50_ms": post["p50_ms"],
+        "POST p95_ms": post["p95_ms"],
+        "POST max_ms": max(t["post_s"] for t in trials) * 1e3,
+        "next recognise p50_ms": rec["p50_ms"],
+        "next recognise p95_ms": rec["p95_ms"],
+        "POST + recognise p50_ms": percentiles([t["post_s"] + t["recognise_s"] for t in trials])["p50_ms"],
+        "found as top match": sum(t["found"] for t in trials),
+        "decision known = new SKU": sum(t["found"] and t["decision"] == "known" for t in trials),
+        "min top score": min((t["top_score"] or 0.0) for t in trials),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,21 +76,31 @@ def main(argv: list[str] | None = None) -> int:
                     for i in range(3):  # warm-up: interpreters of batch 1 created in every worker
                         http.post("/v1/recognize", content=chosen[i], headers={"Content-Type": "image/jpeg"})
                     trials = serverkit.enrol_then_recognise(
-                        http, [(f"bench-new-w{workers}-{i:03d}", data) for i, data in enumerate(chosen)])
+                        http, [(f"bench-new-w{workers}-{i:03d}", data) for i, data in enumerate(chosen)]
+                    )
                     gallery_images = http.get("/readyz").json()["reference_images"]
             finally:
                 server.stop()
             row = summarise(f"{workers} worker process(es), gallery {gallery_images} images at the end", trials)
             rows.append(row)
             run.data.setdefault("trials", {})[f"workers_{workers}"] = trials
-            print(f"  workers={workers}: found {row['found as top match']}/{len(trials)}, "
-                  f"POST p50 {row['POST p50_ms']:.1f} ms", flush=True)
+            print(
+                f"  workers={workers}: found {row['found as top match']}/{len(trials)}, "
+                f"POST p50 {row['POST p50_ms']:.1f} ms",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     run.data["rows"] = rows
-    run.data["targets"] = [{"target": "an enrolled SKU is found by the next request", "scenario": r["scenario"],
-                            "met": r["found as top match"] == r["trials"],
-                            "measured": f"{r['found as top match']}/{r['trials']}"} for r in rows]
+    run.data["targets"] = [
+        {
+            "target": "an enrolled SKU is found by the next request",
+            "scenario": r["scenario"],
+            "met": r["found as top match"] == r["trials"],
+            "measured": f"{r['found as top match']}/{r['trials']}",
+        }
+        for r in rows
+    ]
     print()
     print(table(rows))
     run.save()

@@ -66,8 +66,9 @@ def main() -> int:
                 calls: list[int] = []
                 inner = gallery._index.search
 
-                def counted(queries: np.ndarray, k: int, inner: Search = inner,
-                            calls: list[int] = calls) -> tuple[np.ndarray, np.ndarray]:
+                def counted(
+                    queries: np.ndarray, k: int, inner: Search = inner, calls: list[int] = calls
+                ) -> tuple[np.ndarray, np.ndarray]:
                     calls.append(k)
                     return inner(queries, k)
 
@@ -82,10 +83,18 @@ def main() -> int:
                         t = time.perf_counter()
                         gallery.search(q[None], 5)
                         times.append(time.perf_counter() - t)
-                    rows.append({"images per SKU": per_sku, "index": kind, "faiss threads": threads,
-                                 "queries": len(times), "index searches per query": len(calls) / len(times),
-                                 "fetch sizes": dict(sorted(Counter(calls).items())), **percentiles(times),
-                                 "open s": open_s})
+                    rows.append(
+                        {
+                            "images per SKU": per_sku,
+                            "index": kind,
+                            "faiss threads": threads,
+                            "queries": len(times),
+                            "index searches per query": len(calls) / len(times),
+                            "fetch sizes": dict(sorted(Counter(calls).items())),
+                            **percentiles(times),
+                            "open s": open_s,
+                        }
+                    )
                     print(f"  {rows[-1]}", flush=True)
                 gallery.close(snapshot=False)
         # one flat search, as a function of k
@@ -100,7 +109,7 @@ def main() -> int:
             times = []
             for i in range(300):
                 t = time.perf_counter()
-                index.search(base[i:i + 1], k)
+                index.search(base[i : i + 1], k)
                 times.append(time.perf_counter() - t)
             k_rows.append({"k": k, "vectors": N, "faiss threads": 1, **percentiles(times)})
     finally:

@@ -50,24 +50,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per level not counted")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
     parser.add_argument("--enrol-limit", type=int, default=None, help="enrol only the first N train photos")
-    parser.add_argument("--profile", nargs="?", const="8", default=None, metavar="LEVELS",
-                        help="py-spy record the server during /v1/recognize at these levels (default 8); "
-                             "profiling takes CPU from the server: use a separate run from the one you report")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="8",
+        default=None,
+        metavar="LEVELS",
+        help="py-spy record the server during /v1/recognize at these levels (default 8); "
+        "profiling takes CPU from the server: use a separate run from the one you report",
+    )
     parser.add_argument("--serve-args", default="", help="extra `skulens serve` flags, e.g. '--threads 2'")
-    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server (e.g. SKULENS_MAX_WAIT_MS=0)")
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE for the server (e.g. SKULENS_MAX_WAIT_MS=0)"
+    )
     parser.add_argument("--name", default="http_e2e", help="results file name")
-    parser.add_argument("--model", choices=["shipped", "v3large"], default="shipped",
-                        help="shipped: embedder/default_model if present (else v3large); v3large: the random-weights "
-                             "MobileNetV3Large fp32 export")
+    parser.add_argument(
+        "--model",
+        choices=["shipped", "v3large"],
+        default="shipped",
+        help="shipped: embedder/default_model if present (else v3large); v3large: the random-weights "
+        "MobileNetV3Large fp32 export",
+    )
     parser.add_argument("--endpoints", default="recognize,batch,recognize-multipart")
-    parser.add_argument("--synthetic", type=int, default=0,
-                        help="first insert this many synthetic reference vectors (1,000 SKUs' worth each 100, "
-                             "straight into SQLite, as bench.serving does): a large gallery to search")
-    parser.add_argument("--client", choices=["httpx", "raw"], default="httpx",
-                        help="httpx.AsyncClient (default), or pre-encoded requests on raw asyncio streams "
-                             "(the same closed loop with less client CPU on the shared 2 cores)")
-    parser.add_argument("--variant", help="run bench.variant_server with these flags instead of `skulens serve`, "
-                                          "e.g. '--faiss-threads 1'")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        help="first insert this many synthetic reference vectors (1,000 SKUs' worth each 100, "
+        "straight into SQLite, as bench.serving does): a large gallery to search",
+    )
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "raw"],
+        default="httpx",
+        help="httpx.AsyncClient (default), or pre-encoded requests on raw asyncio streams "
+        "(the same closed loop with less client CPU on the shared 2 cores)",
+    )
+    parser.add_argument(
+        "--variant",
+        help="run bench.variant_server with these flags instead of `skulens serve`, e.g. '--faiss-threads 1'",
+    )
     args = parser.parse_args(argv)
 
     run = Run(args.name)
@@ -81,12 +103,22 @@ def main(argv: list[str] | None = None) -> int:
         model_dir, model_label = serving_model_dir(run)
     levels = [int(x) for x in args.levels.split(",")]
     env = dict(kv.split("=", 1) for kv in args.env)
-    run.data["settings"] = {"seconds": args.seconds, "max_requests": args.max_requests, "warmup_s": args.warmup,
-                            "levels": levels, "model": model_label, "synthetic_vectors": args.synthetic, "model_dir": str(model_dir),
-                            "serve_args": args.serve_args, "server_env": env,
-                            "server": f"bench.variant_server {args.variant}" if args.variant is not None else "skulens serve",
-                            "load_generator": ("asyncio + httpx.AsyncClient" if args.client == "httpx" else
-                                               "asyncio streams, pre-encoded requests") + ", closed loop, keep-alive, same machine"}
+    run.data["settings"] = {
+        "seconds": args.seconds,
+        "max_requests": args.max_requests,
+        "warmup_s": args.warmup,
+        "levels": levels,
+        "model": model_label,
+        "synthetic_vectors": args.synthetic,
+        "model_dir": str(model_dir),
+        "serve_args": args.serve_args,
+        "server_env": env,
+        "server": f"bench.variant_server {args.variant}" if args.variant is not None else "skulens serve",
+        "load_generator": (
+            "asyncio + httpx.AsyncClient" if args.client == "httpx" else "asyncio streams, pre-encoded requests"
+        )
+        + ", closed loop, keep-alive, same machine",
+    }
     queries = photos(grocery / "val")
     bodies = [(sku, path.read_bytes()) for sku, path in queries]
 
@@ -100,13 +132,36 @@ def main(argv: list[str] | None = None) -> int:
         return sum(bool(r["matches"] and r["matches"][0]["sku"] == e) for r, e in zip(results, expected)) / 4
 
     endpoints: dict[str, tuple[Callable[[int], dict[str, Any]], Judge, int, list[int]]] = {
-        "recognize": (lambda n: {"url": "/v1/recognize", "content": bodies[n % len(bodies)][1],
-                                 "headers": {"Content-Type": "image/jpeg"}}, judge_single, 1, levels),
-        "recognize-multipart": (lambda n: {"url": "/v1/recognize", "files": [
-            ("image", ("crop.jpg", bodies[n % len(bodies)][1], "image/jpeg"))]}, judge_single, 1, levels[:1]),
-        "batch": (lambda n: {"url": "/v1/recognize/batch", "files": [
-            ("images", (f"{j}.jpg", bodies[(4 * n + j) % len(bodies)][1], "image/jpeg")) for j in range(4)]},
-            judge_batch, 4, levels),
+        "recognize": (
+            lambda n: {
+                "url": "/v1/recognize",
+                "content": bodies[n % len(bodies)][1],
+                "headers": {"Content-Type": "image/jpeg"},
+            },
+            judge_single,
+            1,
+            levels,
+        ),
+        "recognize-multipart": (
+            lambda n: {
+                "url": "/v1/recognize",
+                "files": [("image", ("crop.jpg", bodies[n % len(bodies)][1], "image/jpeg"))],
+            },
+            judge_single,
+            1,
+            levels[:1],
+        ),
+        "batch": (
+            lambda n: {
+                "url": "/v1/recognize/batch",
+                "files": [
+                    ("images", (f"{j}.jpg", bodies[(4 * n + j) % len(bodies)][1], "image/jpeg")) for j in range(4)
+                ],
+            },
+            judge_batch,
+            4,
+            levels,
+        ),
     }
     chosen = [e.strip() for e in args.endpoints.split(",") if e.strip()]
 
@@ -119,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
 
             artifact = load_artifact(model_dir)
             run.data["synthetic_vectors"] = args.synthetic
-            run.data["synthetic_fill_s"] = fill_gallery(work / "data", artifact.version, artifact.embedding_dim,
-                                                        args.synthetic)
+            run.data["synthetic_fill_s"] = fill_gallery(
+                work / "data", artifact.version, artifact.embedding_dim, args.synthetic
+            )
         if args.variant is not None:
             server, ready_s = serverkit.start_variant(work / "data", model_dir, args.variant.split(), env=env)
         else:
@@ -132,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
                 enrolled = serverkit.enrol_folder(http, grocery / "train", limit=args.enrol_limit)
                 run.data["enrolment"] = enrolled
                 run.data["server_ready_s"] = ready_s
-                print(f"  enrolled {enrolled['images']} photos of {enrolled['skus']} SKUs in "
-                      f"{enrolled['seconds']:.1f} s; {len(bodies)} val photos as queries", flush=True)
+                print(
+                    f"  enrolled {enrolled['images']} photos of {enrolled['skus']} SKUs in "
+                    f"{enrolled['seconds']:.1f} s; {len(bodies)} val photos as queries",
+                    flush=True,
+                )
                 for endpoint in chosen:
                     make, judge, images, its_levels = endpoints[endpoint]
                     for c in its_levels:
@@ -145,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                         pid = process.pid
                         marks: dict[str, Any] = {}
 
-                        def on_start(marks: dict[str, Any] = marks, pid: int = pid) -> None:  # the measured window opens (after the warm-up)
+                        def on_start(
+                            marks: dict[str, Any] = marks, pid: int = pid
+                        ) -> None:  # the measured window opens (after the warm-up)
                             marks["cpu0"], marks["threads0"] = serverkit.cpu_seconds(pid), serverkit.thread_cpu(pid)
 
                         def on_end(marks: dict[str, Any] = marks, pid: int = pid) -> None:
@@ -154,49 +215,90 @@ def main(argv: list[str] | None = None) -> int:
                         before = serverkit.scrape(http)  # batch counters: warm-up included (the mean barely moves)
                         if args.client == "raw":
                             encoded = [encode(server.url, make(n)) for n in range(len(bodies))]
-                            result = run_level_raw(server.url, c, encoded, judge, args.seconds, args.max_requests,
-                                                   args.warmup, on_start, on_end)
+                            result = run_level_raw(
+                                server.url,
+                                c,
+                                encoded,
+                                judge,
+                                args.seconds,
+                                args.max_requests,
+                                args.warmup,
+                                on_start,
+                                on_end,
+                            )
                         else:
-                            result = run_level(server.url, c, make, judge, args.seconds, args.max_requests, args.warmup,
-                                               on_start, on_end)
+                            result = run_level(
+                                server.url,
+                                c,
+                                make,
+                                judge,
+                                args.seconds,
+                                args.max_requests,
+                                args.warmup,
+                                on_start,
+                                on_end,
+                            )
                         server_cpu = marks["cpu1"] - marks["cpu0"]
                         threads0, threads1 = marks["threads0"], marks["threads1"]
                         per_thread = serverkit.thread_cpu_delta(pid, threads0, threads1, result.seconds)
                         after = serverkit.scrape(http)
-                        row = {"endpoint": "/v1/recognize" + ("/batch (4 crops)" if endpoint == "batch" else
-                                                              " (multipart)" if endpoint.endswith("multipart") else ""),
-                               "concurrency": c, "requests": len(result.latencies_s),
-                               "non-200": sum(n for s, n in result.statuses.items() if s != 200),
-                               "req/s": len(result.latencies_s) / result.seconds,
-                               "img/s": len(result.latencies_s) * images / result.seconds,
-                               **percentiles(result.latencies_s),
-                               "top-1": result.correct / result.judged if result.judged else None,
-                               "server CPU cores": server_cpu / result.seconds,
-                               "client CPU cores": result.client_cpu_s / result.seconds,
-                               "server RSS MiB": rss_mib(process.pid),
-                               "statuses": dict(result.statuses), "client errors": dict(result.errors),
-                               "seconds": result.seconds, "server CPU cores by thread": per_thread}
-                        batches = after.get("skulens_inference_batches_total", 0) - before.get("skulens_inference_batches_total", 0)
-                        images_done = after.get("skulens_inference_images_total", 0) - before.get("skulens_inference_images_total", 0)
+                        row = {
+                            "endpoint": "/v1/recognize"
+                            + (
+                                "/batch (4 crops)"
+                                if endpoint == "batch"
+                                else " (multipart)"
+                                if endpoint.endswith("multipart")
+                                else ""
+                            ),
+                            "concurrency": c,
+                            "requests": len(result.latencies_s),
+                            "non-200": sum(n for s, n in result.statuses.items() if s != 200),
+                            "req/s": len(result.latencies_s) / result.seconds,
+                            "img/s": len(result.latencies_s) * images / result.seconds,
+                            **percentiles(result.latencies_s),
+                            "top-1": result.correct / result.judged if result.judged else None,
+                            "server CPU cores": server_cpu / result.seconds,
+                            "client CPU cores": result.client_cpu_s / result.seconds,
+                            "server RSS MiB": rss_mib(process.pid),
+                            "statuses": dict(result.statuses),
+                            "client errors": dict(result.errors),
+                            "seconds": result.seconds,
+                            "server CPU cores by thread": per_thread,
+                        }
+                        batches = after.get("skulens_inference_batches_total", 0) - before.get(
+                            "skulens_inference_batches_total", 0
+                        )
+                        images_done = after.get("skulens_inference_images_total", 0) - before.get(
+                            "skulens_inference_images_total", 0
+                        )
                         row["mean inference batch"] = images_done / batches if batches else None
                         rows.append(row)
-                        print(f"  {row['endpoint']} c={c}: {row['req/s']:.1f} req/s, p50 {row['p50_ms']:.1f} ms, "
-                              f"p99 {row['p99_ms']:.1f} ms, server {row['server CPU cores']:.2f} cores, "
-                              f"client {row['client CPU cores']:.2f} cores, batch {row['mean inference batch']}", flush=True)
+                        print(
+                            f"  {row['endpoint']} c={c}: {row['req/s']:.1f} req/s, p50 {row['p50_ms']:.1f} ms, "
+                            f"p99 {row['p99_ms']:.1f} ms, server {row['server CPU cores']:.2f} cores, "
+                            f"client {row['client CPU cores']:.2f} cores, batch {row['mean inference batch']}",
+                            flush=True,
+                        )
                         print(f"    server threads (cores): {per_thread}", flush=True)
                         if profile is not None:
                             profile.wait(timeout=args.seconds + args.warmup + 60)
                             if profile_path.exists():
                                 summary = summarise(profile_path)
                                 row["server CPU cores by thread"] = serverkit.thread_cpu_delta(
-                                    process.pid, threads0, threads1, result.seconds, thread_names(profile_path))
+                                    process.pid, threads0, threads1, result.seconds, thread_names(profile_path)
+                                )
                                 summary["cpu_cores_by_thread"] = row["server CPU cores by thread"]
                                 print(f"    server threads (cores): {row['server CPU cores by thread']}", flush=True)
                                 print(f"    py-spy categories: {summary['categories']}", flush=True)
                                 run.data.setdefault("profiles", {})[f"{endpoint}-c{c}"] = {
-                                    "file": str(profile_path.name), **summary}
-                                print(f"  py-spy: {summary['samples']} samples; top self: "
-                                      f"{summary['self'][:6]}", flush=True)
+                                    "file": str(profile_path.name),
+                                    **summary,
+                                }
+                                print(
+                                    f"  py-spy: {summary['samples']} samples; top self: {summary['self'][:6]}",
+                                    flush=True,
+                                )
                             else:
                                 stderr = profile.stderr.read().decode() if profile.stderr is not None else ""
                                 run.note(f"py-spy produced nothing: {stderr[-500:]}")
@@ -209,18 +311,54 @@ def main(argv: list[str] | None = None) -> int:
     c8 = next((r for r in rows if r["endpoint"] == "/v1/recognize" and r["concurrency"] == 8), None)
     checks = []
     if c1:
-        checks.append({"target": "/v1/recognize p50 at c=1 <= 15 ms", "measured": f"{c1['p50_ms']:.2f} ms",
-                       "met": c1["p50_ms"] <= 15.0, "margin": f"{c1['p50_ms'] - 15.0:+.2f} ms"})
+        checks.append(
+            {
+                "target": "/v1/recognize p50 at c=1 <= 15 ms",
+                "measured": f"{c1['p50_ms']:.2f} ms",
+                "met": c1["p50_ms"] <= 15.0,
+                "margin": f"{c1['p50_ms'] - 15.0:+.2f} ms",
+            }
+        )
     if c8:
-        checks.append({"target": ">= 150 req/s at c=8", "measured": f"{c8['req/s']:.1f} req/s",
-                       "met": c8["req/s"] >= 150.0, "margin": f"{c8['req/s'] / 150.0:.2f}x of target"})
-        checks.append({"target": "p99 <= 100 ms at c=8", "measured": f"{c8['p99_ms']:.1f} ms",
-                       "met": c8["p99_ms"] <= 100.0, "margin": f"{c8['p99_ms'] - 100.0:+.1f} ms"})
+        checks.append(
+            {
+                "target": ">= 150 req/s at c=8",
+                "measured": f"{c8['req/s']:.1f} req/s",
+                "met": c8["req/s"] >= 150.0,
+                "margin": f"{c8['req/s'] / 150.0:.2f}x of target",
+            }
+        )
+        checks.append(
+            {
+                "target": "p99 <= 100 ms at c=8",
+                "measured": f"{c8['p99_ms']:.1f} ms",
+                "met": c8["p99_ms"] <= 100.0,
+                "margin": f"{c8['p99_ms'] - 100.0:+.1f} ms",
+            }
+        )
     run.data["rows"] = rows
     run.data["targets"] = checks
     print()
-    print(table(rows, ["endpoint", "concurrency", "requests", "non-200", "req/s", "img/s", "p50_ms", "p95_ms",
-                       "p99_ms", "mean inference batch", "server CPU cores", "client CPU cores", "top-1"]))
+    print(
+        table(
+            rows,
+            [
+                "endpoint",
+                "concurrency",
+                "requests",
+                "non-200",
+                "req/s",
+                "img/s",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "mean inference batch",
+                "server CPU cores",
+                "client CPU cores",
+                "top-1",
+            ],
+        )
+    )
     print()
     print(table(checks))
     run.save()

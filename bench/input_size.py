@@ -47,8 +47,15 @@ def export(size: int) -> ModelArtifact:
 
         head = build_head(960, 256, seed=0, neck=True)
         model = build_embedding_model(BACKBONE, weights=None, input_size=size, head=head, seed=0)
-        return export_model(model, directory, backbone=BACKBONE, input_size=size, embedding_dim=256,
-                            weights_origin="random initialisation (speed only)", trained=False)
+        return export_model(
+            model,
+            directory,
+            backbone=BACKBONE,
+            input_size=size,
+            embedding_dim=256,
+            weights_origin="random initialisation (speed only)",
+            trained=False,
+        )
 
 
 def rate(embedder: Embedder, size: int, batch: int, seconds: float) -> float:

@@ -41,11 +41,21 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _level(url: str, concurrency: int, make_request: Callable[[int], dict[str, Any]], judge: Judge | None,
-                 seconds: float, max_requests: int, warmup_s: float, on_start: Hook | None = None, on_end: Hook | None = None) -> LevelResult:
+async def _level(
+    url: str,
+    concurrency: int,
+    make_request: Callable[[int], dict[str, Any]],
+    judge: Judge | None,
+    seconds: float,
+    max_requests: int,
+    warmup_s: float,
+    on_start: Hook | None = None,
+    on_end: Hook | None = None,
+) -> LevelResult:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     counter = itertools.count()
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
+
         async def worker(deadline: float, record: LevelResult | None) -> None:
             while time.perf_counter() < deadline:
                 n = next(counter)
@@ -88,9 +98,17 @@ async def _level(url: str, concurrency: int, make_request: Callable[[int], dict[
     return result
 
 
-def run_level(url: str, concurrency: int, make_request: Callable[[int], dict[str, Any]], judge: Judge | None = None,
-              seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start: Hook | None = None,
-              on_end: Hook | None = None) -> LevelResult:
+def run_level(
+    url: str,
+    concurrency: int,
+    make_request: Callable[[int], dict[str, Any]],
+    judge: Judge | None = None,
+    seconds: float = 15.0,
+    max_requests: int = 100_000,
+    warmup_s: float = 2.0,
+    on_start: Hook | None = None,
+    on_end: Hook | None = None,
+) -> LevelResult:
     """``make_request(n)`` returns ``client.post`` keyword arguments; ``judge(n, body)`` → True/False/None (or a
     fraction). ``on_start()`` / ``on_end()`` run right when the measured window (after the warm-up) opens / closes."""
     return asyncio.run(_level(url, concurrency, make_request, judge, seconds, max_requests, warmup_s, on_start, on_end))
@@ -102,8 +120,12 @@ def encode(url: str, kwargs: dict[str, Any]) -> bytes:
     request = httpx.Request("POST", url + kwargs["url"], **{k: v for k, v in kwargs.items() if k != "url"})
     body = request.read()
     host = request.url.netloc.decode()
-    head = [f"POST {request.url.raw_path.decode()} HTTP/1.1", f"Host: {host}", "Connection: keep-alive",
-            f"Content-Length: {len(body)}"]
+    head = [
+        f"POST {request.url.raw_path.decode()} HTTP/1.1",
+        f"Host: {host}",
+        "Connection: keep-alive",
+        f"Content-Length: {len(body)}",
+    ]
     head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
@@ -119,8 +141,17 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Judge | None, seconds: float,
-                     max_requests: int, warmup_s: float, on_start: Hook | None = None, on_end: Hook | None = None) -> LevelResult:
+async def _raw_level(
+    url: str,
+    concurrency: int,
+    encoded: list[bytes],
+    judge: Judge | None,
+    seconds: float,
+    max_requests: int,
+    warmup_s: float,
+    on_start: Hook | None = None,
+    on_end: Hook | None = None,
+) -> LevelResult:
     parsed = httpx.URL(url)
     counter = itertools.count()
 
@@ -163,9 +194,16 @@ async def _raw_level(url: str, concurrency: int, encoded: list[bytes], judge: Ju
     return result
 
 
-def run_level_raw(url: str, concurrency: int, encoded: list[bytes], judge: Judge | None = None,
-                  seconds: float = 15.0, max_requests: int = 100_000, warmup_s: float = 2.0, on_start: Hook | None = None,
-                  on_end: Hook | None = None) -> LevelResult:
+def run_level_raw(
+    url: str,
+    concurrency: int,
+    encoded: list[bytes],
+    judge: Judge | None = None,
+    seconds: float = 15.0,
+    max_requests: int = 100_000,
+    warmup_s: float = 2.0,
+    on_start: Hook | None = None,
+    on_end: Hook | None = None,
+) -> LevelResult:
     """Like ``run_level`` with pre-encoded requests (``encoded[n % len]``) on raw asyncio streams."""
-    return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s, on_start,
-                                  on_end))
+    return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s, on_start, on_end))

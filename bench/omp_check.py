@@ -43,7 +43,9 @@ def main() -> int:
             env["OMP_NUM_THREADS"] = env_value
         out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
         seen = json.loads(out.stdout)
-        rows.append({"OMP_NUM_THREADS": env_value or "(unset)", **{f"omp_get_max_threads: {k}": v for k, v in seen.items()}})
+        rows.append(
+            {"OMP_NUM_THREADS": env_value or "(unset)", **{f"omp_get_max_threads: {k}": v for k, v in seen.items()}}
+        )
     run.data["rows"] = rows
     print(table(rows))
     run.save()

@@ -17,14 +17,28 @@ def py_spy() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("py-spy")
 
 
-def start_record(pid: int, seconds: float, out: Path, rate: int = 100, native: bool = False,
-                 gil: bool = False) -> subprocess.Popen[bytes] | None:
+def start_record(
+    pid: int, seconds: float, out: Path, rate: int = 100, native: bool = False, gil: bool = False
+) -> subprocess.Popen[bytes] | None:
     """``py-spy record`` of ``pid`` for ``seconds`` into ``out`` (collapsed stacks), in the background."""
     exe = py_spy()
     if exe is None:
         return None
-    cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", str(rate),
-           "--format", "raw", "--output", str(out), "--threads"]
+    cmd = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(seconds))),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        "--threads",
+    ]
     Path(out).unlink(missing_ok=True)
     if native:
         cmd.append("--native")  # C/C++ frames too; py-spy then pauses the process for each sample
@@ -113,8 +127,14 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
         own[_short(frames[-1])] += n
         for f in {_short(f) for f in frames[1:]}:
             inclusive[f] += n
+
     def share(c: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "share": round(n / total, 4)} for f, n in c.most_common(top)]
 
-    return {"samples": total, "self": share(own), "inclusive": share(inclusive), "threads": share(threads),
-            "categories": categorise(path)}
+    return {
+        "samples": total,
+        "self": share(own),
+        "inclusive": share(inclusive),
+        "threads": share(threads),
+        "categories": categorise(path),
+    }

@@ -49,22 +49,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     items = photos(grocery / "train")
     step = max(1, len(items) // args.photos)
-    items = items[::step][:args.photos]  # spread over the SKUs
+    items = items[::step][: args.photos]  # spread over the SKUs
     model_a = LiteRTEmbedder(load_artifact(v3large_export("float32")), num_threads=2)
     shipped = shipped_model_dir()
     b_dir = shipped if shipped is not None else v3large_export("float16")
     b_label = "shipped model" if shipped is not None else "MobileNetV3Large random weights, fp16 LiteRT"
     model_b = LiteRTEmbedder(load_artifact(b_dir), num_threads=2)
-    run.data["settings"] = {"photos": len(items), "model_a": "MobileNetV3Large random weights, fp32 LiteRT",
-                            "model_b": b_label, "batch_size": args.batch_size, "decode_workers": 2,
-                            "photo_size": "348x348 JPEG"}
+    run.data["settings"] = {
+        "photos": len(items),
+        "model_a": "MobileNetV3Large random weights, fp32 LiteRT",
+        "model_b": b_label,
+        "batch_size": args.batch_size,
+        "decode_workers": 2,
+        "photo_size": "348x348 JPEG",
+    }
 
     work = Path(tempfile.mkdtemp(prefix="skulens-bench-reindex-"))
     try:
         gallery = Gallery(work / "data", model_a.version, model_a.embedding_dim)
         started = time.perf_counter()
         for i in range(0, len(items), 16):
-            chunk = items[i:i + 16]
+            chunk = items[i : i + 16]
             datas = [p.read_bytes() for _, p in chunk]
             vectors = model_a.embed(np.stack([load_image(d) for d in datas]))
             for (sku, _), data, vector in zip(chunk, datas, vectors):
@@ -77,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         # (XNNPACK packs the weights for each); measured apart, so that the img/s below
         # is the rate a long job runs at and not diluted by a fixed cost over 500 photos
         started = time.perf_counter()
-        sizes = sorted({s for n in (args.batch_size, len(items) % args.batch_size) if n
-                        for s in model_b.chunk_sizes(n)})
+        sizes = sorted(
+            {s for n in (args.batch_size, len(items) % args.batch_size) if n for s in model_b.chunk_sizes(n)}
+        )
         for size in sizes:
             model_b.embed(np.zeros((size, model_b.input_size, model_b.input_size, 3), np.float32))
         warm_s = time.perf_counter() - started
@@ -89,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - started
         if report.failed:
             run.note(f"{len(report.failed)} images failed to re-embed: {list(report.failed.items())[:3]}")
-        print(f"  reindex: {report.embedded} images in {report.seconds:.2f} s "
-              f"({report.images_per_second:.1f} img/s); with the index build {wall:.2f} s", flush=True)
+        print(
+            f"  reindex: {report.embedded} images in {report.seconds:.2f} s "
+            f"({report.images_per_second:.1f} img/s); with the index build {wall:.2f} s",
+            flush=True,
+        )
 
         # where the time goes: decode alone, embed alone (same photos, same batch size)
         datas = [p.read_bytes() for _, p in items]
@@ -99,31 +108,59 @@ def main(argv: list[str] | None = None) -> int:
             decoded = list(pool.map(load_image, datas))
         decode_rate = len(datas) / (time.perf_counter() - started)
         pixels = np.stack(decoded)
-        model_b.embed(pixels[:args.batch_size])  # warm-up of this batch size
+        model_b.embed(pixels[: args.batch_size])  # warm-up of this batch size
         started = time.perf_counter()
         for i in range(0, len(pixels), args.batch_size):
-            model_b.embed(pixels[i:i + args.batch_size])
+            model_b.embed(pixels[i : i + args.batch_size])
         embed_rate = len(pixels) / (time.perf_counter() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     serial = 1.0 / (1.0 / decode_rate + 1.0 / embed_rate)
-    rows = [{"what": "reindex (measured: next batch decoded while this one is embedded, then stored)", "img/s": report.images_per_second,
-             "seconds": report.seconds, "images": report.embedded},
-            {"what": f"reindex incl. the one-off model warm-up ({warm_s:.2f} s)",
-             "img/s": report.embedded / (report.seconds + warm_s), "seconds": report.seconds + warm_s,
-             "images": report.embedded},
-            {"what": "reindex incl. building and saving the new index", "img/s": report.embedded / wall,
-             "seconds": wall, "images": report.embedded},
-            {"what": "decode alone (load_image, 2 threads)", "img/s": decode_rate, "seconds": len(items) / decode_rate,
-             "images": len(items)},
-            {"what": f"embed alone (model B, batch {args.batch_size})", "img/s": embed_rate,
-             "seconds": len(items) / embed_rate, "images": len(items)},
-            {"what": "decode then embed, serial (1 / (1/decode + 1/embed))", "img/s": serial,
-             "seconds": len(items) / serial, "images": len(items)},
-            {"what": "ideal overlap (min of decode and embed; both compete for 2 cores)",
-             "img/s": min(decode_rate, embed_rate), "seconds": len(items) / min(decode_rate, embed_rate),
-             "images": len(items)}]
+    rows = [
+        {
+            "what": "reindex (measured: next batch decoded while this one is embedded, then stored)",
+            "img/s": report.images_per_second,
+            "seconds": report.seconds,
+            "images": report.embedded,
+        },
+        {
+            "what": f"reindex incl. the one-off model warm-up ({warm_s:.2f} s)",
+            "img/s": report.embedded / (report.seconds + warm_s),
+            "seconds": report.seconds + warm_s,
+            "images": report.embedded,
+        },
+        {
+            "what": "reindex incl. building and saving the new index",
+            "img/s": report.embedded / wall,
+            "seconds": wall,
+            "images": report.embedded,
+        },
+        {
+            "what": "decode alone (load_image, 2 threads)",
+            "img/s": decode_rate,
+            "seconds": len(items) / decode_rate,
+            "images": len(items),
+        },
+        {
+            "what": f"embed alone (model B, batch {args.batch_size})",
+            "img/s": embed_rate,
+            "seconds": len(items) / embed_rate,
+            "images": len(items),
+        },
+        {
+            "what": "decode then embed, serial (1 / (1/decode + 1/embed))",
+            "img/s": serial,
+            "seconds": len(items) / serial,
+            "images": len(items),
+        },
+        {
+            "what": "ideal overlap (min of decode and embed; both compete for 2 cores)",
+            "img/s": min(decode_rate, embed_rate),
+            "seconds": len(items) / min(decode_rate, embed_rate),
+            "images": len(items),
+        },
+    ]
     run.data["rows"] = rows
     run.data["fill_seconds"] = fill_s
     run.data["warm_up_seconds"] = warm_s

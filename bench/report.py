@@ -23,9 +23,16 @@ from bench.common import BENCH_DIR, RESULTS_DIR, table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 ORDER = ["embedding", "http_e2e", "search", "gallery_search", "omp_check", "enrolment", "reindex", "serving"]
-TITLES = {"embedding": "1. Embedding throughput", "http_e2e": "2. HTTP end to end", "search": "3. Gallery search", "gallery_search": "3b. Gallery.search at 100k (as the service searches)",
-          "omp_check": "3c. FAISS thread setting per thread",
-          "enrolment": "4. Enrolment", "reindex": "5. Re-index throughput", "serving": "6. Serving process"}
+TITLES = {
+    "embedding": "1. Embedding throughput",
+    "http_e2e": "2. HTTP end to end",
+    "search": "3. Gallery search",
+    "gallery_search": "3b. Gallery.search at 100k (as the service searches)",
+    "omp_check": "3c. FAISS thread setting per thread",
+    "enrolment": "4. Enrolment",
+    "reindex": "5. Re-index throughput",
+    "serving": "6. Serving process",
+}
 
 
 def service_commit(date_utc: str) -> str:
@@ -33,25 +40,50 @@ def service_commit(date_utc: str) -> str:
     import subprocess
 
     when = date_utc.replace(" UTC", " +0000")
-    out = subprocess.run(["git", "log", "-1", f"--before={when}", "--format=%h %ad %s", "--date=format:%H:%M",
-                          "--", "service", "gallery", "embedder/runtime.py", "embedder/preprocess.py"],
-                         cwd=BENCH_DIR.parent, capture_output=True, text=True, check=False).stdout.strip()
+    out = subprocess.run(
+        [
+            "git",
+            "log",
+            "-1",
+            f"--before={when}",
+            "--format=%h %ad %s",
+            "--date=format:%H:%M",
+            "--",
+            "service",
+            "gallery",
+            "embedder/runtime.py",
+            "embedder/preprocess.py",
+        ],
+        cwd=BENCH_DIR.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return f"`{out}`" if out else "unknown"
 
 
 def provenance(d: dict[str, Any]) -> str:
     m = d["machine"]
     busy = m.get("busy_processes_at_start") or []
-    lines = [f"- command: `{d['command']}`",
-             (f"- machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}; run started {m['date_utc']}, "
-             f"took {d.get('seconds', '?')} s"),
-             f"- load average (1/5/15 min) at start {m['loadavg_at_start']}, at end {m.get('loadavg_at_end')}; "
-             f"training process running at start: {m.get('training_running_at_start')}; CPU used by other "
-             f"processes during the run: {m.get('other_processes_cpu_cores_during_run', '?')} cores on average"
-             + (f"; other busy processes at start: {', '.join(busy)}" if busy else "")]
-    lines.append(f"- service code measured: {service_commit(m['date_utc'])}"
-                 + (" (uncommitted changes to the service present)"
-                    if d.get("code", {}).get("uncommitted_changes_outside_bench") else ""))
+    lines = [
+        f"- command: `{d['command']}`",
+        (
+            f"- machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}; run started {m['date_utc']}, "
+            f"took {d.get('seconds', '?')} s"
+        ),
+        f"- load average (1/5/15 min) at start {m['loadavg_at_start']}, at end {m.get('loadavg_at_end')}; "
+        f"training process running at start: {m.get('training_running_at_start')}; CPU used by other "
+        f"processes during the run: {m.get('other_processes_cpu_cores_during_run', '?')} cores on average"
+        + (f"; other busy processes at start: {', '.join(busy)}" if busy else ""),
+    ]
+    lines.append(
+        f"- service code measured: {service_commit(m['date_utc'])}"
+        + (
+            " (uncommitted changes to the service present)"
+            if d.get("code", {}).get("uncommitted_changes_outside_bench")
+            else ""
+        )
+    )
     lines += [f"- note: {n}" for n in d.get("notes", [])]
     return "\n".join(lines)
 
@@ -60,27 +92,64 @@ def section(name: str, d: dict[str, Any]) -> str:
     title = TITLES.get(name) or (f"2. HTTP end to end, run `{name}`" if name.startswith("http_") else name)
     out = [f"### {title} (`bench/results/{name}.json`)", "", provenance(d), ""]
     if name == "embedding":
-        out += ["Floating-point peak measured here (NumPy/OpenBLAS float32 matmul, best of 7):", "",
-                table([{"threads": p["threads"], "matmul": f"{p['n']}x{p['n']}", "best GFLOP/s": p["best_gflops"],
-                        "median GFLOP/s": p["median_gflops"]} for p in d["peak"]]), "",
-               f"MACs per image counted from the Keras layers: {d.get('macs')}", ""]
+        out += [
+            "Floating-point peak measured here (NumPy/OpenBLAS float32 matmul, best of 7):",
+            "",
+            table(
+                [
+                    {
+                        "threads": p["threads"],
+                        "matmul": f"{p['n']}x{p['n']}",
+                        "best GFLOP/s": p["best_gflops"],
+                        "median GFLOP/s": p["median_gflops"],
+                    }
+                    for p in d["peak"]
+                ]
+            ),
+            "",
+            f"MACs per image counted from the Keras layers: {d.get('macs')}",
+            "",
+        ]
         if d.get("theoretical_peak_estimate"):
             t = d["theoretical_peak_estimate"]
-            out += [f"For scale, a theoretical float32 peak estimate: {t['gflops']:.1f} GFLOP/s "
-                    f"({t['assumption']}; reported clock {t['cpu_mhz_reported']} MHz, {t['cores']} cores)"
-                    + (". The measured matmul beats it, so the cores run faster than the reported clock; the "
-                       "shares of peak above use the measured figure." if d["peak"][-1]["best_gflops"] > t["gflops"]
-                       else "."), ""]
-        cols = ["variant", "precision", "file MB", "img/s b1", "img/s b16", "img/s b32", "best img/s",
-                "fastest round img/s", "GFLOP/s",
-                "% of matmul peak", "x LiteRT fp32 same weights", "recall@1 val", "recall@1 held-out SKUs",
-                "cos to fp32 LiteRT"]
+            out += [
+                f"For scale, a theoretical float32 peak estimate: {t['gflops']:.1f} GFLOP/s "
+                f"({t['assumption']}; reported clock {t['cpu_mhz_reported']} MHz, {t['cores']} cores)"
+                + (
+                    ". The measured matmul beats it, so the cores run faster than the reported clock; the "
+                    "shares of peak above use the measured figure."
+                    if d["peak"][-1]["best_gflops"] > t["gflops"]
+                    else "."
+                ),
+                "",
+            ]
+        cols = [
+            "variant",
+            "precision",
+            "file MB",
+            "img/s b1",
+            "img/s b16",
+            "img/s b32",
+            "best img/s",
+            "fastest round img/s",
+            "GFLOP/s",
+            "% of matmul peak",
+            "x LiteRT fp32 same weights",
+            "recall@1 val",
+            "recall@1 held-out SKUs",
+            "cos to fp32 LiteRT",
+        ]
         if not d.get("random_weights_identical_across_variants"):
-            out += [("In this run the random-weights MobileNetV3Large variants were each built anew without a global "
+            out += [
+                (
+                    "In this run the random-weights MobileNetV3Large variants were each built anew without a global "
                     "seed (only the head was seeded), so their weights differ from one another: their recall@1 and "
                     "cosine columns compare nothing and are left out; their speed is what they are for. (Fixed "
                     "since: `bench.common.keras_v3large` now sets Keras' global seed.) The trained rows all share "
-                    "the same weights."), ""]
+                    "the same weights."
+                ),
+                "",
+            ]
             for r in d["rows"]:
                 if r.get("weights") == "random":
                     r["recall@1 val"] = r["recall@1 held-out SKUs"] = r["cos to fp32 LiteRT"] = None
@@ -92,22 +161,55 @@ def section(name: str, d: dict[str, Any]) -> str:
             out += [f"Recall setup: {d['recall_setup']}", ""]
     elif name.startswith("http_"):  # http_e2e and its variants
         s = d.get("settings", {})
-        out += [(f"Server: {s.get('server', 'skulens serve')}; model: {s.get('model')}; {s.get('load_generator')}; "
-                f"{s.get('seconds')} s per level after {s.get('warmup_s')} s warm-up; server env {s.get('server_env')}."),
-                ""]
+        out += [
+            (
+                f"Server: {s.get('server', 'skulens serve')}; model: {s.get('model')}; {s.get('load_generator')}; "
+                f"{s.get('seconds')} s per level after {s.get('warmup_s')} s warm-up; server env {s.get('server_env')}."
+            ),
+            "",
+        ]
         if d.get("enrolment"):
             e = d["enrolment"]
-            out += [(f"Pre-enrolled through the API: {e['images']} photos of {e['skus']} SKUs in {e['seconds']:.1f} s "
-                    f"({e['images_per_second']:.1f} img/s, 16 per request)."), ""]
-        out += [table(d.get("rows", []), ["endpoint", "concurrency", "requests", "non-200", "req/s", "img/s", "p50_ms",
-                                          "p95_ms", "p99_ms", "mean inference batch", "server CPU cores",
-                                          "client CPU cores", "top-1"]), ""]
+            out += [
+                (
+                    f"Pre-enrolled through the API: {e['images']} photos of {e['skus']} SKUs in {e['seconds']:.1f} s "
+                    f"({e['images_per_second']:.1f} img/s, 16 per request)."
+                ),
+                "",
+            ]
+        out += [
+            table(
+                d.get("rows", []),
+                [
+                    "endpoint",
+                    "concurrency",
+                    "requests",
+                    "non-200",
+                    "req/s",
+                    "img/s",
+                    "p50_ms",
+                    "p95_ms",
+                    "p99_ms",
+                    "mean inference batch",
+                    "server CPU cores",
+                    "client CPU cores",
+                    "top-1",
+                ],
+            ),
+            "",
+        ]
         if d.get("targets"):
             out += [table(d["targets"]), ""]
         for key, p in d.get("profiles", {}).items():
-            out += [(f"py-spy profile of the server, {key} ({p['samples']} samples, file `{p['file']}`), "
-                    "top functions by own time:"), "",
-                    table([{"function": x["function"], "share of samples": x["share"]} for x in p["self"][:10]]), ""]
+            out += [
+                (
+                    f"py-spy profile of the server, {key} ({p['samples']} samples, file `{p['file']}`), "
+                    "top functions by own time:"
+                ),
+                "",
+                table([{"function": x["function"], "share of samples": x["share"]} for x in p["self"][:10]]),
+                "",
+            ]
     elif name == "omp_check":
         out += [table(d["rows"]), ""]
     elif name == "gallery_search":
@@ -126,18 +228,37 @@ def section(name: str, d: dict[str, Any]) -> str:
         if d.get("gallery_search_rows"):
             out += [table(d["gallery_search_rows"]), ""]
         if d.get("enrol_at_scale_rows"):
-            out += [table(d["enrol_at_scale_rows"], ["gallery", "index", "trials", "POST p50_ms", "POST p95_ms",
-                                                     "found by next recognise"]), ""]
+            out += [
+                table(
+                    d["enrol_at_scale_rows"],
+                    ["gallery", "index", "trials", "POST p50_ms", "POST p95_ms", "found by next recognise"],
+                ),
+                "",
+            ]
         if d.get("install"):
             i = d["install"]
-            out += [table([{"what": "serve-only venv (pip install /work/main, no extras)", "du -sh": i["du_sh"],
-                            "MiB (du -sm)": i["du_mib"], "empty venv MiB": i["empty_venv_mib"],
+            out += [
+                table(
+                    [
+                        {
+                            "what": "serve-only venv (pip install /work/main, no extras)",
+                            "du -sh": i["du_sh"],
+                            "MiB (du -sm)": i["du_mib"],
+                            "empty venv MiB": i["empty_venv_mib"],
                             "import tensorflow fails": i["import_tensorflow_fails"],
                             "import keras fails": i["import_keras_fails"],
-                            "skulens serve --help works": i["skulens_serve_help_works"]}]), "",
-                    "Largest in site-packages (MiB): " + "; ".join(x.replace("\t", " ").split("/site-packages/")[0]
-                                                                 .split()[0] + " " + x.split("/")[-1]
-                                                                 for x in i["largest_in_site_packages_mib"]), ""]
+                            "skulens serve --help works": i["skulens_serve_help_works"],
+                        }
+                    ]
+                ),
+                "",
+                "Largest in site-packages (MiB): "
+                + "; ".join(
+                    x.replace("\t", " ").split("/site-packages/")[0].split()[0] + " " + x.split("/")[-1]
+                    for x in i["largest_in_site_packages_mib"]
+                ),
+                "",
+            ]
     return "\n".join(out)
 
 
@@ -151,16 +272,24 @@ def http_comparison(files: dict[str, Path]) -> str:
             if r["endpoint"] == "/v1/recognize":
                 server = s.get("server", "skulens serve") + (" " + s["serve_args"] if s.get("serve_args") else "")
                 server += "".join(f" {k}={v}" for k, v in (s.get("server_env") or {}).items())
-                rows.append({"run": name, "server": server,
-                             "model": "V3L random" if "MobileNetV3Large" in str(s.get("model")) else "shipped",
-                             "gallery": f"{s.get('synthetic_vectors') or 0} synthetic + "
-                                        f"{d.get('enrolment', {}).get('images', 0)} photos",
-                             "client": "raw" if "streams" in s.get("load_generator", "") else "httpx",
-                             "started": d["machine"]["date_utc"][11:19],
-                             "other procs cores": d["machine"].get("other_processes_cpu_cores_during_run"),
-                             "c": r["concurrency"],
-                             "req/s": r["req/s"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                             "mean batch": r.get("mean inference batch"), "server cores": r["server CPU cores"]})
+                rows.append(
+                    {
+                        "run": name,
+                        "server": server,
+                        "model": "V3L random" if "MobileNetV3Large" in str(s.get("model")) else "shipped",
+                        "gallery": f"{s.get('synthetic_vectors') or 0} synthetic + "
+                        f"{d.get('enrolment', {}).get('images', 0)} photos",
+                        "client": "raw" if "streams" in s.get("load_generator", "") else "httpx",
+                        "started": d["machine"]["date_utc"][11:19],
+                        "other procs cores": d["machine"].get("other_processes_cpu_cores_during_run"),
+                        "c": r["concurrency"],
+                        "req/s": r["req/s"],
+                        "p50_ms": r["p50_ms"],
+                        "p99_ms": r["p99_ms"],
+                        "mean batch": r.get("mean inference batch"),
+                        "server cores": r["server CPU cores"],
+                    }
+                )
     if not rows:
         return ""
     return "\n".join(["### HTTP runs side by side: `/v1/recognize` (raw JPEG body)", "", table(rows), ""])

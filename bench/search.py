@@ -65,7 +65,7 @@ def make_data(n: int, dataset: str, n_queries: int) -> tuple[np.ndarray, np.ndar
     base = np.empty((n, DIM), np.float32)
     if dataset == "uniform":
         for i in range(0, n, 100_000):  # in chunks: no float64 copy of 1M x 256
-            base[i:i + 100_000] = unit(rng.standard_normal((min(100_000, n - i), DIM), dtype=np.float32))
+            base[i : i + 100_000] = unit(rng.standard_normal((min(100_000, n - i), DIM), dtype=np.float32))
         return base, unit(rng.standard_normal((n_queries, DIM), dtype=np.float32))
     centers = unit(rng.standard_normal((n // CLUSTER, DIM), dtype=np.float32))
     for i in range(0, n, 100_000):
@@ -77,8 +77,15 @@ def make_data(n: int, dataset: str, n_queries: int) -> tuple[np.ndarray, np.ndar
     return base, unit(centers[picks] + noise)
 
 
-def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int, ef_values: list[int],
-           thread_counts: list[int]) -> dict[str, Any]:
+def worker(
+    n: int,
+    kind: str,
+    dataset: str,
+    query_seconds: float,
+    n_queries: int,
+    ef_values: list[int],
+    thread_counts: list[int],
+) -> dict[str, Any]:
     import faiss
     import numpy as np
 
@@ -101,9 +108,17 @@ def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int
     gc.collect()
     rss1 = rss_mib()
     size = len(faiss.serialize_index(index._index)) + (index._row_ids.nbytes if isinstance(index, HNSWIndex) else 0)
-    out: dict[str, Any] = {"n": n, "kind": kind, "dataset": dataset, "build_s": build_s, "rss_delta_mib": rss1 - rss0,
-           "index_mib": size / 2**20, "rss_mib": rss1, "runs": []}
-    for ef in ([None] if kind == "flat" else ef_values):
+    out: dict[str, Any] = {
+        "n": n,
+        "kind": kind,
+        "dataset": dataset,
+        "build_s": build_s,
+        "rss_delta_mib": rss1 - rss0,
+        "index_mib": size / 2**20,
+        "rss_mib": rss1,
+        "runs": [],
+    }
+    for ef in [None] if kind == "flat" else ef_values:
         if ef is not None and isinstance(index, HNSWIndex):
             index.ef_search = ef
         found = index.search(queries, K)[1]
@@ -112,23 +127,44 @@ def worker(n: int, kind: str, dataset: str, query_seconds: float, n_queries: int
         for threads in thread_counts:
             faiss.omp_set_num_threads(threads)
             for i in range(min(20, len(queries))):  # warm-up
-                index.search(queries[i:i + 1], K)
+                index.search(queries[i : i + 1], K)
             times, deadline = [], time.perf_counter() + query_seconds
             for i in range(len(queries)):
                 t = time.perf_counter()
-                index.search(queries[i:i + 1], K)
+                index.search(queries[i : i + 1], K)
                 times.append(time.perf_counter() - t)
                 if time.perf_counter() > deadline:
                     break
-            out["runs"].append({"ef_search": ef, "threads": threads, "recall_at_1": recall1, "recall_at_10": recall10,
-                                "timed_queries": len(times), **percentiles(times)})
+            out["runs"].append(
+                {
+                    "ef_search": ef,
+                    "threads": threads,
+                    "recall_at_1": recall1,
+                    "recall_at_10": recall10,
+                    "timed_queries": len(times),
+                    **percentiles(times),
+                }
+            )
         faiss.omp_set_num_threads(2)
     return out
 
 
 def run_child(n: int, kind: str, dataset: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.search", "--child", f"{n}:{kind}:{dataset}", "--query-seconds",
-           str(args.query_seconds), "--queries", str(args.queries), "--ef", args.ef, "--threads", args.threads]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.search",
+        "--child",
+        f"{n}:{kind}:{dataset}",
+        "--query-seconds",
+        str(args.query_seconds),
+        "--queries",
+        str(args.queries),
+        "--ef",
+        args.ef,
+        "--threads",
+        args.threads,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
     if done.returncode != 0:
         raise RuntimeError(f"search child {n}:{kind}:{dataset} failed: {done.stderr[-2000:]}")
@@ -145,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000, help="queries per set (recall uses them all)")
     parser.add_argument("--ef", default="64,128,256", help="HNSW efSearch values (64 is the service's)")
     parser.add_argument("--threads", default="1,2", help="FAISS OpenMP threads for the timed single queries")
-    parser.add_argument("--max-build-s", type=float, default=300.0,
-                        help="skip an HNSW build predicted (from the previous size's rate) to take longer")
+    parser.add_argument(
+        "--max-build-s",
+        type=float,
+        default=300.0,
+        help="skip an HNSW build predicted (from the previous size's rate) to take longer",
+    )
     parser.add_argument("--name", default="search", help="results file name")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -158,19 +198,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     run = Run(args.name)
-    run.data["settings"] = {"dim": DIM, "k": K, "queries": args.queries, "query_seconds": args.query_seconds,
-                            "hnsw": {"M": 32, "efConstruction": 80, "efSearch_service": 64, "efSearch_tried": ef_values},
-                            "build_threads": 2, "query_threads": thread_counts, "max_build_s": args.max_build_s,
-                            "clustered": {"per_cluster": CLUSTER, "sigma": SIGMA}}
+    run.data["settings"] = {
+        "dim": DIM,
+        "k": K,
+        "queries": args.queries,
+        "query_seconds": args.query_seconds,
+        "hnsw": {"M": 32, "efConstruction": 80, "efSearch_service": 64, "efSearch_tried": ef_values},
+        "build_threads": 2,
+        "query_threads": thread_counts,
+        "max_build_s": args.max_build_s,
+        "clustered": {"per_cluster": CLUSTER, "sigma": SIGMA},
+    }
     results, rows = [], []
     for dataset in args.datasets.split(","):
         hnsw_rate = None  # vectors/s of the last HNSW build on this dataset
         for n in [int(x) for x in args.sizes.split(",")]:
             for kind in args.kinds.split(","):
                 if kind == "hnsw" and hnsw_rate and n / hnsw_rate > args.max_build_s:
-                    run.note(f"HNSW build of {n} {dataset} vectors skipped: at the {hnsw_rate:.0f} vectors/s measured "
-                             f"on the previous size it would take at least {n / hnsw_rate:.0f} s (graph construction "
-                             f"slows as the graph grows), above --max-build-s {args.max_build_s:.0f}")
+                    run.note(
+                        f"HNSW build of {n} {dataset} vectors skipped: at the {hnsw_rate:.0f} vectors/s measured "
+                        f"on the previous size it would take at least {n / hnsw_rate:.0f} s (graph construction "
+                        f"slows as the graph grows), above --max-build-s {args.max_build_s:.0f}"
+                    )
                     continue
                 print(f"  {dataset} {kind} n={n} ...", flush=True)
                 r = run_child(n, kind, dataset, args)
@@ -178,22 +227,46 @@ def main(argv: list[str] | None = None) -> int:
                 if kind == "hnsw":
                     hnsw_rate = n / r["build_s"]
                 for q in r["runs"]:
-                    rows.append({"dataset": dataset, "vectors": n, "index": kind, "efSearch": q["ef_search"],
-                                 "threads": q["threads"], "recall@1": q["recall_at_1"], "recall@10": q["recall_at_10"],
-                                 "p50_ms": q["p50_ms"], "p95_ms": q["p95_ms"], "p99_ms": q["p99_ms"],
-                                 "timed": q["timed_queries"], "build_s": r["build_s"],
-                                 "RSS delta MiB": r["rss_delta_mib"], "index MiB": r["index_mib"]})
-                    print(f"    ef={q['ef_search']} threads={q['threads']}: recall@10 {q['recall_at_10']:.4f}, "
-                          f"p50 {q['p50_ms']:.3f} ms (build {r['build_s']:.1f} s)", flush=True)
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "vectors": n,
+                            "index": kind,
+                            "efSearch": q["ef_search"],
+                            "threads": q["threads"],
+                            "recall@1": q["recall_at_1"],
+                            "recall@10": q["recall_at_10"],
+                            "p50_ms": q["p50_ms"],
+                            "p95_ms": q["p95_ms"],
+                            "p99_ms": q["p99_ms"],
+                            "timed": q["timed_queries"],
+                            "build_s": r["build_s"],
+                            "RSS delta MiB": r["rss_delta_mib"],
+                            "index MiB": r["index_mib"],
+                        }
+                    )
+                    print(
+                        f"    ef={q['ef_search']} threads={q['threads']}: recall@10 {q['recall_at_10']:.4f}, "
+                        f"p50 {q['p50_ms']:.3f} ms (build {r['build_s']:.1f} s)",
+                        flush=True,
+                    )
     run.data["results"] = results
     run.data["rows"] = rows
     checks = []
     for r in rows:
         if r["vectors"] == 100_000 and r["efSearch"] in (None, 64):
             met = r["p50_ms"] <= 2.0 and r["recall@10"] >= 0.99
-            checks.append({"target": "search <= 2 ms at 100k with recall >= 0.99", "dataset": r["dataset"],
-                           "index": r["index"], "threads": r["threads"], "p50_ms": r["p50_ms"],
-                           "recall@10": r["recall@10"], "met": met})
+            checks.append(
+                {
+                    "target": "search <= 2 ms at 100k with recall >= 0.99",
+                    "dataset": r["dataset"],
+                    "index": r["index"],
+                    "threads": r["threads"],
+                    "p50_ms": r["p50_ms"],
+                    "recall@10": r["recall@10"],
+                    "met": met,
+                }
+            )
     run.data["targets"] = checks
     print()
     print(table(rows))

@@ -16,8 +16,13 @@ from tests.e2e.server import Server
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def start(data_dir: Path, model_dir: Path, extra_args: list[str] | None = None, env: dict[str, Any] | None = None,
-          timeout: float = 600.0) -> tuple[Server, float]:
+def start(
+    data_dir: Path,
+    model_dir: Path,
+    extra_args: list[str] | None = None,
+    env: dict[str, Any] | None = None,
+    timeout: float = 600.0,
+) -> tuple[Server, float]:
     """Start ``skulens serve`` and wait for ``/readyz`` 200; returns the server and seconds from spawn to ready."""
     server = Server(Path(data_dir), Path(model_dir), extra_args or [], env=env or {})
     started = time.perf_counter()
@@ -45,7 +50,7 @@ def enrol_folder(http: httpx.Client, folder: Path, per_request: int = 16, limit:
     started, done = time.perf_counter(), 0
     for sku, paths in by_sku.items():
         for i in range(0, len(paths), per_request):
-            chunk = paths[i:i + per_request]
+            chunk = paths[i : i + per_request]
             files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in chunk]
             r = http.post(f"/v1/skus/{sku}/images", files=files, timeout=300.0)
             if r.status_code != 201:
@@ -65,8 +70,12 @@ def scrape(http: httpx.Client) -> dict[str, float]:
     """The gauges of /metrics (inference batches and images, gallery size)."""
     text = http.get("/metrics").text
     out = {}
-    for name in ("skulens_inference_batches_total", "skulens_inference_images_total", "skulens_index_vectors",
-                 "skulens_gallery_reference_images"):
+    for name in (
+        "skulens_inference_batches_total",
+        "skulens_inference_images_total",
+        "skulens_index_vectors",
+        "skulens_gallery_reference_images",
+    ):
         m = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
         if m:
             out[name] = float(m.group(1))
@@ -86,10 +95,19 @@ def enrol_then_recognise(http: httpx.Client, trials: list[tuple[str, bytes]]) ->
         recognise_s = time.perf_counter() - started
         body = answer.json() if answer.status_code == 200 else {}
         top = body.get("matches", [{}])[0] if body.get("matches") else {}
-        out.append({"sku": sku, "post_status": posted.status_code, "post_s": post_s,
-                    "recognise_status": answer.status_code, "recognise_s": recognise_s,
-                    "top_match": top.get("sku"), "top_score": top.get("score"), "decision": body.get("decision"),
-                    "found": top.get("sku") == sku})
+        out.append(
+            {
+                "sku": sku,
+                "post_status": posted.status_code,
+                "post_s": post_s,
+                "recognise_status": answer.status_code,
+                "recognise_s": recognise_s,
+                "top_match": top.get("sku"),
+                "top_score": top.get("score"),
+                "decision": body.get("decision"),
+                "found": top.get("sku") == sku,
+            }
+        )
     return out
 
 
@@ -105,16 +123,28 @@ class VariantServer(Server):
         import sys
 
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.env}
-        command = [sys.executable, "-m", "bench.variant_server", "--data-dir", str(self.data_dir), "--model",
-                   str(self.model_dir), "--port", str(self.port), *self.variant_args]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.variant_server",
+            "--data-dir",
+            str(self.data_dir),
+            "--model",
+            str(self.model_dir),
+            "--port",
+            str(self.port),
+            *self.variant_args,
+        ]
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - the server's log, open while it runs
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        cwd=Path(__file__).resolve().parents[1])
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1]
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"variant server exited with {self.process.returncode}: "
-                                   f"{self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"variant server exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
                     return self
@@ -125,8 +155,9 @@ class VariantServer(Server):
         raise RuntimeError(f"variant server did not start in {timeout} s")
 
 
-def start_variant(data_dir: Path, model_dir: Path, variant_args: list[str], env: dict[str, Any] | None = None,
-                  timeout: float = 600.0) -> tuple[Server, float]:
+def start_variant(
+    data_dir: Path, model_dir: Path, variant_args: list[str], env: dict[str, Any] | None = None, timeout: float = 600.0
+) -> tuple[Server, float]:
     server = VariantServer(Path(data_dir), Path(model_dir), variant_args, env)
     started = time.perf_counter()
     server.start(timeout=timeout)
@@ -148,8 +179,13 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
-def thread_cpu_delta(pid: int, before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], seconds: float,
-                     names: dict[int, str] | None = None) -> dict[str, float]:
+def thread_cpu_delta(
+    pid: int,
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    seconds: float,
+    names: dict[int, str] | None = None,
+) -> dict[str, float]:
     """CPU cores used per group of threads between two ``thread_cpu`` readings.
 
     Python does not name OS threads, so every thread reads ``python`` in /proc; ``names`` (tid → Python

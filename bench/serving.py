@@ -74,8 +74,13 @@ def fill_gallery(data_dir: Path, model_version: str, dim: int, n: int, per_sku: 
         center /= np.linalg.norm(center)
         vectors = center + rng.standard_normal((count, dim)).astype(np.float32) * (SIGMA / np.sqrt(dim))
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        store.add_images(f"synthetic-{s // per_sku:05d}", [NewImage(digest, "image/jpeg", 8, 8)] * count,
-                         vectors, model_version, name=f"Synthetic {s // per_sku}")
+        store.add_images(
+            f"synthetic-{s // per_sku:05d}",
+            [NewImage(digest, "image/jpeg", 8, 8)] * count,
+            vectors,
+            model_version,
+            name=f"Synthetic {s // per_sku}",
+        )
     store.set_meta("model_version", model_version)
     store.close()
     return time.perf_counter() - started
@@ -87,14 +92,28 @@ def memory_of(server: Server) -> dict[str, Any]:
 
 
 def recognise_c1(server: Server, bodies: list[bytes], n: int) -> dict[str, Any]:
-    result = run_level(server.url, 1, lambda i: {"url": "/v1/recognize", "content": bodies[i % len(bodies)],
-                                                 "headers": {"Content-Type": "image/jpeg"}},
-                       seconds=60.0, max_requests=n, warmup_s=1.0)
-    return {"requests": len(result.latencies_s), "non_200": sum(v for k, v in result.statuses.items() if k != 200),
-            **percentiles(result.latencies_s)}
+    result = run_level(
+        server.url,
+        1,
+        lambda i: {
+            "url": "/v1/recognize",
+            "content": bodies[i % len(bodies)],
+            "headers": {"Content-Type": "image/jpeg"},
+        },
+        seconds=60.0,
+        max_requests=n,
+        warmup_s=1.0,
+    )
+    return {
+        "requests": len(result.latencies_s),
+        "non_200": sum(v for k, v in result.statuses.items() if k != 200),
+        **percentiles(result.latencies_s),
+    }
 
 
-def gallery_search(data_dir: Path, artifact: ModelArtifact, kinds: list[str], n_queries: int = 500) -> list[dict[str, Any]]:
+def gallery_search(
+    data_dir: Path, artifact: ModelArtifact, kinds: list[str], n_queries: int = 500
+) -> list[dict[str, Any]]:
     """``Gallery.search`` in-process (index search + per-SKU aggregation + SKU names from SQLite), one query
     per call, on the large gallery the servers left behind (their index snapshots are loaded)."""
     import faiss
@@ -118,8 +137,16 @@ def gallery_search(data_dir: Path, artifact: ModelArtifact, kinds: list[str], n_
                 t = time.perf_counter()
                 gallery.search(q[None], 5)
                 times.append(time.perf_counter() - t)
-            rows.append({"what": "Gallery.search (k=5)", "vectors": gallery.size, "index": kind, "faiss threads": threads,
-                         "queries": len(times), **percentiles(times)})
+            rows.append(
+                {
+                    "what": "Gallery.search (k=5)",
+                    "vectors": gallery.size,
+                    "index": kind,
+                    "faiss threads": threads,
+                    "queries": len(times),
+                    **percentiles(times),
+                }
+            )
         gallery.close(snapshot=False)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     return rows
@@ -139,10 +166,18 @@ def section_startup_memory(run: Run, model_dir: Path, n_vectors: int, kinds: lis
                 after = memory_of(server)
             finally:
                 server.stop()
-            rows.append({"gallery": "empty", "index": "flat", "start": f"start {attempt + 1}", "ready_s": ready_s,
-                         "RSS ready MiB": ready["rss_mib"], "RSS after 200 req MiB": after["rss_mib"],
-                         "peak RSS MiB": after["hwm_mib"], **{f"recognise {k}": v for k, v in latency.items()
-                                                             if k in ("p50_ms", "p99_ms")}})
+            rows.append(
+                {
+                    "gallery": "empty",
+                    "index": "flat",
+                    "start": f"start {attempt + 1}",
+                    "ready_s": ready_s,
+                    "RSS ready MiB": ready["rss_mib"],
+                    "RSS after 200 req MiB": after["rss_mib"],
+                    "peak RSS MiB": after["hwm_mib"],
+                    **{f"recognise {k}": v for k, v in latency.items() if k in ("p50_ms", "p99_ms")},
+                }
+            )
             print(f"  {rows[-1]}", flush=True)
         fill_s = fill_gallery(work / "big", artifact.version, artifact.embedding_dim, n_vectors)
         run.data["fill_seconds"] = fill_s
@@ -160,18 +195,35 @@ def section_startup_memory(run: Run, model_dir: Path, n_vectors: int, kinds: lis
                         with server.client() as http:
                             step = max(1, len(bodies) // 10)  # photos of different products
                             trials = serverkit.enrol_then_recognise(
-                                http, [(f"bench-new-{kind}-{i:02d}", bodies[i * step]) for i in range(10)])
+                                http, [(f"bench-new-{kind}-{i:02d}", bodies[i * step]) for i in range(10)]
+                            )
                         post = percentiles([t["post_s"] for t in trials])
-                        enrol_rows.append({"gallery": f"{n_vectors} images", "index": kind, "trials": len(trials),
-                                           "POST p50_ms": post["p50_ms"], "POST p95_ms": post["p95_ms"],
-                                           "found by next recognise": sum(t["found"] for t in trials),
-                                           "trial details": trials})
+                        enrol_rows.append(
+                            {
+                                "gallery": f"{n_vectors} images",
+                                "index": kind,
+                                "trials": len(trials),
+                                "POST p50_ms": post["p50_ms"],
+                                "POST p95_ms": post["p95_ms"],
+                                "found by next recognise": sum(t["found"] for t in trials),
+                                "trial details": trials,
+                            }
+                        )
                 finally:
                     server.stop(timeout=120)
-                rows.append({"gallery": f"{n_vectors} images", "index": kind, "start": start, "ready_s": ready_s,
-                             "RSS ready MiB": ready["rss_mib"], "RSS after 200 req MiB": after["rss_mib"],
-                             "peak RSS MiB": after["hwm_mib"], "recognise p50_ms": latency["p50_ms"],
-                             "recognise p99_ms": latency["p99_ms"]})
+                rows.append(
+                    {
+                        "gallery": f"{n_vectors} images",
+                        "index": kind,
+                        "start": start,
+                        "ready_s": ready_s,
+                        "RSS ready MiB": ready["rss_mib"],
+                        "RSS after 200 req MiB": after["rss_mib"],
+                        "peak RSS MiB": after["hwm_mib"],
+                        "recognise p50_ms": latency["p50_ms"],
+                        "recognise p99_ms": latency["p99_ms"],
+                    }
+                )
                 print(f"  {rows[-1]}", flush=True)
         run.data["gallery_search_rows"] = gallery_search(work / "big", artifact, kinds)
         run.data["startup_memory_rows"] = rows
@@ -181,8 +233,9 @@ def section_startup_memory(run: Run, model_dir: Path, n_vectors: int, kinds: lis
         print()
         print(table(run.data["gallery_search_rows"]))
         print()
-        print(table(enrol_rows, ["gallery", "index", "trials", "POST p50_ms", "POST p95_ms",
-                                  "found by next recognise"]))
+        print(
+            table(enrol_rows, ["gallery", "index", "trials", "POST p50_ms", "POST p95_ms", "found by next recognise"])
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -204,23 +257,58 @@ def section_install(run: Run) -> None:
     du_h = subprocess.run(["du", "-sh", str(venv)], capture_output=True, text=True, check=False).stdout.split()[0]
     du_m = int(subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=False).stdout.split()[0])
     site = next((venv / "lib").glob("python*/site-packages"))
-    sizes = subprocess.run(f"du -sm {site}/* | sort -rn | head -12", shell=True, capture_output=True,
-                           text=True, check=False).stdout.strip().splitlines()
-    tf = subprocess.run([str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True, text=True, check=False)
-    keras = subprocess.run([str(venv / "bin" / "python"), "-c", "import keras"], capture_output=True, text=True, check=False)
-    helped = subprocess.run([str(venv / "bin" / "skulens"), "serve", "--help"], capture_output=True, text=True,
-                            cwd=tempfile.gettempdir(), check=False)
+    sizes = (
+        subprocess.run(
+            f"du -sm {site}/* | sort -rn | head -12", shell=True, capture_output=True, text=True, check=False
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    tf = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import tensorflow"], capture_output=True, text=True, check=False
+    )
+    keras = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import keras"], capture_output=True, text=True, check=False
+    )
+    helped = subprocess.run(
+        [str(venv / "bin" / "skulens"), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    )
     frozen = subprocess.run([*pip, "freeze"], capture_output=True, text=True, check=False).stdout.strip().splitlines()
-    info = {"venv": str(venv), "du_sh": du_h, "du_mib": du_m, "empty_venv_mib": int(empty),
-            "install_seconds": install_s, "largest_in_site_packages_mib": sizes,
-            "import_tensorflow_fails": tf.returncode != 0, "import_tensorflow_error": tf.stderr.strip().splitlines()[-1:],
-            "import_keras_fails": keras.returncode != 0,
-            "skulens_serve_help_works": helped.returncode == 0 and "usage" in helped.stdout,
-            "packages": frozen, "target_mib": 400, "met": du_m <= 400}
+    info = {
+        "venv": str(venv),
+        "du_sh": du_h,
+        "du_mib": du_m,
+        "empty_venv_mib": int(empty),
+        "install_seconds": install_s,
+        "largest_in_site_packages_mib": sizes,
+        "import_tensorflow_fails": tf.returncode != 0,
+        "import_tensorflow_error": tf.stderr.strip().splitlines()[-1:],
+        "import_keras_fails": keras.returncode != 0,
+        "skulens_serve_help_works": helped.returncode == 0 and "usage" in helped.stdout,
+        "packages": frozen,
+        "target_mib": 400,
+        "met": du_m <= 400,
+    }
     run.data["install"] = info
-    print(table([{"what": "serve-only install (pip install /work/main, no extras)", "du -sh": du_h, "MiB": du_m,
-                  "target": "<= 400 MB", "met": info["met"], "import tensorflow fails": info["import_tensorflow_fails"],
-                  "skulens serve --help works": info["skulens_serve_help_works"]}]))
+    print(
+        table(
+            [
+                {
+                    "what": "serve-only install (pip install /work/main, no extras)",
+                    "du -sh": du_h,
+                    "MiB": du_m,
+                    "target": "<= 400 MB",
+                    "met": info["met"],
+                    "import tensorflow fails": info["import_tensorflow_fails"],
+                    "skulens serve --help works": info["skulens_serve_help_works"],
+                }
+            ]
+        )
+    )
     print("largest in site-packages (MiB):\n  " + "\n  ".join(sizes))
 
 

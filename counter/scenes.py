@@ -82,8 +82,14 @@ def cut_out(product: Product, rng: np.random.Generator, side: float) -> tuple[Im
     return image.crop(bbox), alpha.crop(bbox)
 
 
-def _position(rng: np.random.Generator, size: tuple[int, int], canvas: tuple[int, int], placed: list[Box],
-              touch: bool, margin: int) -> tuple[int, int] | None:
+def _position(
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    canvas: tuple[int, int],
+    placed: list[Box],
+    touch: bool,
+    margin: int,
+) -> tuple[int, int] | None:
     """Top-left corner for an item: next to a placed one when ``touch``, else clear of every one."""
     w, h = size
     width, height = canvas
@@ -101,7 +107,10 @@ def _position(rng: np.random.Generator, size: tuple[int, int], canvas: tuple[int
             else:
                 left, top = int(rng.integers(other.x0 - w // 2, other.x1 - w // 2 + 1)), other.y0 - h + overlap
         else:
-            left, top = int(rng.integers(margin, width - w - margin + 1)), int(rng.integers(margin, height - h - margin + 1))
+            left, top = (
+                int(rng.integers(margin, width - w - margin + 1)),
+                int(rng.integers(margin, height - h - margin + 1)),
+            )
         if not (margin <= left and margin <= top and left + w <= width - margin and top + h <= height - margin):
             continue
         box = Box(left, top, left + w, top + h)
@@ -114,8 +123,14 @@ def _position(rng: np.random.Generator, size: tuple[int, int], canvas: tuple[int
     return None
 
 
-def make_scene(products: list[Product], seed: int, n_items: int | None = None, touching: bool | None = None,
-               size: tuple[int, int] = (960, 720), surface_kind: str | None = None) -> Scene:
+def make_scene(
+    products: list[Product],
+    seed: int,
+    n_items: int | None = None,
+    touching: bool | None = None,
+    size: tuple[int, int] = (960, 720),
+    surface_kind: str | None = None,
+) -> Scene:
     """One seeded scene of ``n_items`` (1-8 by default) products drawn from ``products``."""
     rng = np.random.default_rng(seed)
     n_items = int(rng.integers(1, 9)) if n_items is None else n_items
@@ -150,5 +165,4 @@ def make_scene(products: list[Product], seed: int, n_items: int | None = None, t
     cast = 1 + rng.uniform(-0.05, 0.05, size=3)
     photo = photo * rng.uniform(0.85, 1.15) * gradient[..., None] * cast[None, None, :]
     photo = photo + rng.normal(0, 2.0, size=photo.shape)
-    return Scene(np.clip(photo, 0, 255).astype(np.uint8), background, tuple(items), kind,
-                 touching and len(items) > 1)
+    return Scene(np.clip(photo, 0, 255).astype(np.uint8), background, tuple(items), kind, touching and len(items) > 1)

@@ -62,16 +62,20 @@ class BackgroundSegmenter(Segmenter):
         if background is not None:
             background = _check(background, "background")
             if background.shape != photo.shape:
-                raise ValueError(f"background is {background.shape[1]}x{background.shape[0]}, the photo "
-                                 f"{width}x{height}: the lane's background must be taken by the same camera")
+                raise ValueError(
+                    f"background is {background.shape[1]}x{background.shape[0]}, the photo "
+                    f"{width}x{height}: the lane's background must be taken by the same camera"
+                )
             reference = cv2.resize(background, size, interpolation=cv2.INTER_AREA)
             small = match_light(small, reference)
         else:
             reference = plain_counter(small, self.config.border)
         mask = self.foreground(small, reference)
         seams = long_edges(small, self.config.split.seam_length) if self.config.split.seam_length else None
-        boxes = [Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale))
-                 for b in self.components(mask, seams)]
+        boxes = [
+            Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale))
+            for b in self.components(mask, seams)
+        ]
         boxes = [b.padded(self.config.pad, width, height) for b in boxes]
         return [boxes[i] for i in reading_order(boxes)]
 
@@ -82,10 +86,12 @@ class BackgroundSegmenter(Segmenter):
         lab, ref = cv2.GaussianBlur(lab, (5, 5), 0), cv2.GaussianBlur(ref, (5, 5), 0)
         delta = lab - ref
         d_light = np.where(delta[..., 0] < 0, delta[..., 0] * self.config.shadow_weight, delta[..., 0])
-        difference = np.sqrt(d_light ** 2 + delta[..., 1] ** 2 + delta[..., 2] ** 2)
+        difference = np.sqrt(d_light**2 + delta[..., 1] ** 2 + delta[..., 2] ** 2)
         mask: np.ndarray = (difference > self.config.threshold).astype(np.uint8) * 255
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-        mask = cv2.bitwise_or(mask, new_edges(photo, reference))  # a white carton on a pale counter: its outline, not its colour
+        mask = cv2.bitwise_or(
+            mask, new_edges(photo, reference)
+        )  # a white carton on a pale counter: its outline, not its colour
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disc(self.config.close_size))
         mask = fill_holes(mask)
         return cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc(self.config.open_size))
@@ -99,12 +105,14 @@ class BackgroundSegmenter(Segmenter):
             if stats[label, cv2.CC_STAT_AREA] < min_area:
                 continue
             x, y, w, h = (int(v) for v in stats[label, :4])
-            component = np.ascontiguousarray((labels[y:y + h, x:x + w] == label).astype(np.uint8))
-            crease = None if seams is None else np.ascontiguousarray(seams[y:y + h, x:x + w])
+            component = np.ascontiguousarray((labels[y : y + h, x : x + w] == label).astype(np.uint8))
+            crease = None if seams is None else np.ascontiguousarray(seams[y : y + h, x : x + w])
             for part in self.splitter.parts(component, crease, min_area):
                 ys, xs = np.nonzero(part)
                 if len(xs) >= min_area:
-                    boxes.append(Box(x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1))
+                    boxes.append(
+                        Box(x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)
+                    )
         return boxes
 
 
@@ -129,8 +137,9 @@ def match_light(photo: np.ndarray, reference: np.ndarray, sample: int = 4000, ro
     pick = rng.choice(height * width, size=min(sample, height * width), replace=False)
     ys, xs = np.divmod(pick, width)
     design = np.stack([np.ones(len(pick)), xs / width - 0.5, ys / height - 0.5], axis=1)
-    ratio = (np.log1p(photo.reshape(-1, 3)[pick].astype(np.float64))
-             - np.log1p(reference.reshape(-1, 3)[pick].astype(np.float64)))
+    ratio = np.log1p(photo.reshape(-1, 3)[pick].astype(np.float64)) - np.log1p(
+        reference.reshape(-1, 3)[pick].astype(np.float64)
+    )
     across = np.arange(width) / width - 0.5
     down = np.arange(height) / height - 0.5
     out = photo.astype(np.float32)
@@ -149,8 +158,14 @@ def match_light(photo: np.ndarray, reference: np.ndarray, sample: int = 4000, ro
 
 def plain_counter(photo: np.ndarray, border: int) -> np.ndarray:
     """A photo-sized image of the counter's colour, estimated as the median of the photo's border."""
-    edge = np.concatenate([photo[:border].reshape(-1, 3), photo[-border:].reshape(-1, 3),
-                           photo[:, :border].reshape(-1, 3), photo[:, -border:].reshape(-1, 3)])
+    edge = np.concatenate(
+        [
+            photo[:border].reshape(-1, 3),
+            photo[-border:].reshape(-1, 3),
+            photo[:, :border].reshape(-1, 3),
+            photo[:, -border:].reshape(-1, 3),
+        ]
+    )
     return np.broadcast_to(np.median(edge, axis=0).astype(np.uint8), photo.shape).copy()
 
 

@@ -88,8 +88,11 @@ class TouchingSplitter:
             cut = piece.copy()
             cv2.line(cut, line[0], line[1], 0, 2)
             count, labels, stats, _ = cv2.connectedComponentsWithStats(cut, connectivity=4)
-            parts = [(labels == i).astype(np.uint8) for i in range(1, count)
-                     if stats[i, cv2.CC_STAT_AREA] >= self.config.min_cut_share * piece.sum()]
+            parts = [
+                (labels == i).astype(np.uint8)
+                for i in range(1, count)
+                if stats[i, cv2.CC_STAT_AREA] >= self.config.min_cut_share * piece.sum()
+            ]
             if len(parts) < 2:
                 out.append(piece)
             else:
@@ -111,8 +114,11 @@ class TouchingSplitter:
         if defects is None:
             return None
         scale = float(np.sqrt(piece.sum()))
-        deep = [((int(contour[f][0][0]), int(contour[f][0][1])), d / 256.0) for _, _, f, d in defects.reshape(-1, 4)
-                if d / 256.0 >= self.config.defect_depth * scale]
+        deep = [
+            ((int(contour[f][0][0]), int(contour[f][0][1])), d / 256.0)
+            for _, _, f, d in defects.reshape(-1, 4)
+            if d / 256.0 >= self.config.defect_depth * scale
+        ]
         best, best_score = None, float("inf")
         for i in range(len(deep)):
             for j in range(i + 1, len(deep)):
@@ -142,15 +148,17 @@ class TouchingSplitter:
         distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)
         peaks = self.seeds(distance)
         outside = cv2.copyMakeBorder(component, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0) == 0
-        relief = cv2.cvtColor((255 - cv2.normalize(distance, np.empty_like(distance), 0, 255, cv2.NORM_MINMAX)).astype(np.uint8),
-                              cv2.COLOR_GRAY2BGR)
+        relief = cv2.cvtColor(
+            (255 - cv2.normalize(distance, np.empty_like(distance), 0, 255, cv2.NORM_MINMAX)).astype(np.uint8),
+            cv2.COLOR_GRAY2BGR,
+        )
         while len(peaks) >= 2:
             markers = np.zeros(distance.shape, np.int32)
             for number, (y, x) in enumerate(peaks, start=1):
                 cv2.circle(markers, (x, y), max(1, int(distance[y, x] * 0.3)), number, -1)
             markers[outside] = len(peaks) + 1  # the counter is a basin of its own
             cv2.watershed(relief, markers)
-            areas = np.bincount(markers[~outside].clip(0), minlength=len(peaks) + 1)[1:len(peaks) + 1]
+            areas = np.bincount(markers[~outside].clip(0), minlength=len(peaks) + 1)[1 : len(peaks) + 1]
             if areas.min() >= min_area:  # every region an item: done; else drop the smallest's seed and flood again
                 markers = markers[1:-1, 1:-1]
                 return [((markers == i) & (component > 0)).astype(np.uint8) for i in range(1, len(peaks) + 1)]

@@ -36,8 +36,9 @@ class Backbone:
 BACKBONES: dict[str, Backbone] = {
     "mobilenet_v3_large": Backbone("mobilenet_v3_large", "MobileNetV3Large", 960, True),
     # ReLU and no squeeze-excite: quantises well to int8 (../shared/weights/README.md has ImageNet weights).
-    "mobilenet_v3_large_minimalistic": Backbone("mobilenet_v3_large_minimalistic", "MobileNetV3Large", 960, True,
-                                                minimalistic=True),
+    "mobilenet_v3_large_minimalistic": Backbone(
+        "mobilenet_v3_large_minimalistic", "MobileNetV3Large", 960, True, minimalistic=True
+    ),
     "mobilenet_v3_small": Backbone("mobilenet_v3_small", "MobileNetV3Small", 576, True),
     "mobilenet_v2": Backbone("mobilenet_v2", "MobileNetV2", 1280, False),
 }
@@ -75,7 +76,10 @@ def build_backbone(name: str, input_size: int, weights: str | None) -> keras.Mod
         raise FileNotFoundError(f"backbone weights file {weights!r} does not exist")
     constructor = getattr(keras.applications, spec.keras_name)
     kwargs: dict[str, object] = {
-        "input_shape": (input_size, input_size, 3), "include_top": False, "pooling": "avg", "weights": weights,
+        "input_shape": (input_size, input_size, 3),
+        "include_top": False,
+        "pooling": "avg",
+        "weights": weights,
     }
     if spec.builtin_rescaling:
         kwargs["include_preprocessing"] = True

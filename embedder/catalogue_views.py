@@ -78,8 +78,9 @@ def surface(rng: np.random.Generator, size: int) -> np.ndarray:
     return pixels
 
 
-def _place(product: Image.Image, alpha: Image.Image, rng: np.random.Generator, size: int, config: ViewConfig,
-           scale: float) -> tuple[Image.Image, Image.Image]:
+def _place(
+    product: Image.Image, alpha: Image.Image, rng: np.random.Generator, size: int, config: ViewConfig, scale: float
+) -> tuple[Image.Image, Image.Image]:
     """The product (and its alpha) rotated, tilted and scaled onto a transparent ``size`` canvas."""
     width, height = product.size
     factor = scale * size / max(width, height)
@@ -87,17 +88,21 @@ def _place(product: Image.Image, alpha: Image.Image, rng: np.random.Generator, s
     product, alpha = product.resize(new, Image.Resampling.BILINEAR), alpha.resize(new, Image.Resampling.BILINEAR)
     w, h = new
     t = config.max_tilt
-    quad = [c + rng.uniform(-t, t) * s for c, s in
-            ((0, w), (0, h), (0, w), (h, h), (w, w), (h, h), (w, w), (0, h))]  # corners: UL, LL, LR, UR
+    quad = [
+        c + rng.uniform(-t, t) * s for c, s in ((0, w), (0, h), (0, w), (h, h), (w, w), (h, h), (w, w), (0, h))
+    ]  # corners: UL, LL, LR, UR
     product = product.transform(new, Image.Transform.QUAD, quad, Image.Resampling.BILINEAR)
     alpha = alpha.transform(new, Image.Transform.QUAD, quad, Image.Resampling.BILINEAR)
     angle = rng.uniform(-config.max_rotation, config.max_rotation)
-    return (product.rotate(angle, Image.Resampling.BILINEAR, expand=True),
-            alpha.rotate(angle, Image.Resampling.BILINEAR, expand=True))
+    return (
+        product.rotate(angle, Image.Resampling.BILINEAR, expand=True),
+        alpha.rotate(angle, Image.Resampling.BILINEAR, expand=True),
+    )
 
 
-def synthetic_view(pixels: np.ndarray, rng: np.random.Generator, size: int,
-                   config: ViewConfig = ViewConfig()) -> np.ndarray:
+def synthetic_view(
+    pixels: np.ndarray, rng: np.random.Generator, size: int, config: ViewConfig = ViewConfig()
+) -> np.ndarray:
     """One ``(size, size, 3)`` uint8 store-like view of the studio photo ``pixels`` (H, W, 3 uint8)."""
     pixels = np.ascontiguousarray(np.asarray(pixels, dtype=np.uint8))
     mask = product_mask(pixels)
@@ -127,8 +132,9 @@ def synthetic_view(pixels: np.ndarray, rng: np.random.Generator, size: int,
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def catalogue_views(pixels: np.ndarray, count: int, size: int, seed: int = 0,
-                    config: ViewConfig = ViewConfig()) -> list[np.ndarray]:
+def catalogue_views(
+    pixels: np.ndarray, count: int, size: int, seed: int = 0, config: ViewConfig = ViewConfig()
+) -> list[np.ndarray]:
     """``count`` synthetic views of one studio photo, seeded by its pixels (same photo, same views)."""
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")

@@ -19,8 +19,9 @@ DEFAULT_EMBEDDING_DIM = 256
 DEFAULT_INPUT_SIZE = 224
 
 
-def build_head(feature_dim: int, embedding_dim: int = DEFAULT_EMBEDDING_DIM, seed: int | None = None,
-               neck: bool = False) -> keras.Model:
+def build_head(
+    feature_dim: int, embedding_dim: int = DEFAULT_EMBEDDING_DIM, seed: int | None = None, neck: bool = False
+) -> keras.Model:
     """Pooled features → unit-length embeddings.
 
     ``neck``: a BatchNormalization ("BNNeck", Luo et al. 2019) between the projection and the

@@ -20,8 +20,15 @@ logger = logging.getLogger(__name__)
 
 #: Formats accepted from clients (Pillow format names) and the media type each is stored and served
 #: as: the one map from format to media type. GIF and WebP: first frame.
-MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-               "BMP": "image/bmp", "GIF": "image/gif", "TIFF": "image/tiff"}
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "GIF": "image/gif",
+    "TIFF": "image/tiff",
+}
 ACCEPTED_FORMATS = tuple(MEDIA_TYPES)
 ACCEPTED_MEDIA_TYPES = tuple(dict.fromkeys(MEDIA_TYPES.values()))
 #: File name suffixes taken for images (bulk enrolment, evaluation folders): the one list.
@@ -81,9 +88,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     if width < 1 or height < 1:
         raise ImageError(f"image has an empty size {width}x{height}")
     if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted"
-        )
+        raise ImageTooLarge(f"image is {width}x{height} = {width * height} pixels; at most {max_pixels} are accepted")
     return image
 
 
@@ -115,7 +120,7 @@ def letterbox(image: Image.Image, size: int) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8)
     canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
     top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top:top + new_h, left:left + new_w] = np.asarray(image, dtype=np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = np.asarray(image, dtype=np.uint8)
     return canvas
 
 
@@ -161,8 +166,7 @@ def decode_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIX
         raise
     except Exception as exc:
         raise ImageError(
-            f"could not decode the {file_format} image ({width}x{height}, "
-            f"{len(data)} bytes): {exc}"
+            f"could not decode the {file_format} image ({width}x{height}, {len(data)} bytes): {exc}"
         ) from exc
 
 

@@ -83,9 +83,9 @@ class LiteRTEmbedder(Embedder):
         with self._lock:
             for size in self.chunk_sizes(len(pixels)):
                 interpreter, input_index, output_index = self._interpreter(size)
-                interpreter.set_tensor(input_index, pixels[start:start + size])
+                interpreter.set_tensor(input_index, pixels[start : start + size])
                 interpreter.invoke()
-                out[start:start + size] = interpreter.get_tensor(output_index)
+                out[start : start + size] = interpreter.get_tensor(output_index)
                 start += size
         return out
 

@@ -45,8 +45,9 @@ class Calibration:
     note: str
 
 
-def _check(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-           target: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check(
+    scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, target: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scores = np.asarray(scores, dtype=np.float64).ravel()
     is_known = np.asarray(is_known, dtype=bool).ravel()
     correct = np.asarray(correct, dtype=bool).ravel() & is_known
@@ -61,8 +62,9 @@ def _check(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
     return scores, correct, is_known
 
 
-def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                        target_precision: float = 0.99) -> Calibration:
+def calibrate_threshold(
+    scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, target_precision: float = 0.99
+) -> Calibration:
     """Lowest threshold whose accepted answers reach ``target_precision`` (see the module docstring)."""
     scores, correct, is_known = _check(scores, correct, is_known, target_precision)
     order = np.argsort(-scores, kind="stable")
@@ -75,26 +77,34 @@ def calibrate_threshold(scores: np.ndarray, correct: np.ndarray, is_known: np.nd
     feasible = np.flatnonzero(precision >= target_precision - 1e-12)
     if len(feasible):
         cut, reached = int(feasible[-1]), True
-        note = (f"lowest threshold reaching precision {target_precision:g}: accepts {accepted[cut]} of "
-                f"{len(scores)} queries at precision {_trunc(precision[cut])}")
+        note = (
+            f"lowest threshold reaching precision {target_precision:g}: accepts {accepted[cut]} of "
+            f"{len(scores)} queries at precision {_trunc(precision[cut])}"
+        )
     elif precision.max() > 0:
         best = precision.max()
         cut, reached = int(np.flatnonzero(precision == best)[-1]), False
-        note = (f"target precision {target_precision:g} cannot be reached on these queries: the best is "
-                f"{_trunc(best)} (accepting {accepted[cut]} of {len(scores)}); using that threshold")
+        note = (
+            f"target precision {target_precision:g} cannot be reached on these queries: the best is "
+            f"{_trunc(best)} (accepting {accepted[cut]} of {len(scores)}); using that threshold"
+        )
     else:
         threshold = float(np.nextafter(sorted_scores[0], np.inf))
-        note = (f"target precision {target_precision:g} cannot be reached: no accepted answer is ever right; "
-                f"threshold set above the best score ({sorted_scores[0]:.4f}), rejecting everything")
-        return Calibration(threshold, target_precision, False,
-                           open_set_at_threshold(scores, correct, is_known, threshold), note)
+        note = (
+            f"target precision {target_precision:g} cannot be reached: no accepted answer is ever right; "
+            f"threshold set above the best score ({sorted_scores[0]:.4f}), rejecting everything"
+        )
+        return Calibration(
+            threshold, target_precision, False, open_set_at_threshold(scores, correct, is_known, threshold), note
+        )
     index = last_of_run[cut]
     lowest = sorted_scores[index]
     threshold = float((lowest + sorted_scores[index + 1]) / 2) if index + 1 < len(scores) else float(lowest)
     if index + 1 < len(scores) and not threshold > sorted_scores[index + 1]:
         threshold = float(lowest)  # the two scores are adjacent floats
-    return Calibration(threshold, target_precision, reached,
-                       open_set_at_threshold(scores, correct, is_known, threshold), note)
+    return Calibration(
+        threshold, target_precision, reached, open_set_at_threshold(scores, correct, is_known, threshold), note
+    )
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,9 @@ class CrossFit:
     result: OpenSetResult  # pooled over all queries, each judged by the threshold not fitted on it
 
 
-def cross_fit(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, folds: np.ndarray,
-              target_precision: float = 0.99) -> CrossFit:
+def cross_fit(
+    scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, folds: np.ndarray, target_precision: float = 0.99
+) -> CrossFit:
     """K-fold calibration: for each fold, calibrate on the rest and apply to it."""
     scores, correct, is_known = _check(scores, correct, is_known, target_precision)
     folds = np.asarray(folds).ravel()
@@ -165,8 +176,9 @@ class CurvePoint:
     unknown_rejection: float  # unknown queries rejected / unknown queries
 
 
-def threshold_curve(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                    points: int = 101) -> list[CurvePoint]:
+def threshold_curve(
+    scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, points: int = 101
+) -> list[CurvePoint]:
     """The precision/coverage trade-off at ``points`` thresholds evenly spaced over the scores' range."""
     scores, correct, is_known = _check(scores, correct, is_known, 1.0)
     grid = np.linspace(float(scores.min()), float(scores.max()), max(2, points))
@@ -181,8 +193,9 @@ class CalibrationRefused(ValueError):
     """The data cannot support a threshold for the target (no unknown queries, or the target is out of reach)."""
 
 
-def calibrate_for_till(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                       target_precision: float) -> Calibration:
+def calibrate_for_till(
+    scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, target_precision: float
+) -> Calibration:
     """``calibrate_threshold`` that refuses instead of returning a threshold that means nothing.
 
     Without unknown queries the precision counts no wrongly accepted unknown product, so the
@@ -192,7 +205,8 @@ def calibrate_for_till(scores: np.ndarray, correct: np.ndarray, is_known: np.nda
     if is_known.all():
         raise CalibrationRefused(
             f"no unknown queries among the {len(scores)} given: a threshold must be calibrated with products "
-            "that are not enrolled present (e.g. SKUs left out of the gallery with --unknown-skus)")
+            "that are not enrolled present (e.g. SKUs left out of the gallery with --unknown-skus)"
+        )
     if not is_known.any():
         raise CalibrationRefused(f"all {len(scores)} queries are of unknown products: no known query to accept")
     calibration = calibrate_threshold(scores, correct, is_known, target_precision)
@@ -201,18 +215,31 @@ def calibrate_for_till(scores: np.ndarray, correct: np.ndarray, is_known: np.nda
     return calibration
 
 
-def calibration_record(calibration: Calibration, scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                       model_version: str, data: dict[str, Any], points: int = 101) -> dict[str, Any]:
+def calibration_record(
+    calibration: Calibration,
+    scores: np.ndarray,
+    correct: np.ndarray,
+    is_known: np.ndarray,
+    model_version: str,
+    data: dict[str, Any],
+    points: int = 101,
+) -> dict[str, Any]:
     """The chosen threshold with its whole curve and provenance (model, data, date), as stored."""
     import datetime
     from dataclasses import asdict
 
     is_known = np.asarray(is_known, dtype=bool)
     return {
-        "threshold": calibration.threshold, "target_precision": calibration.target_precision,
-        "at_threshold": asdict(calibration.result), "note": calibration.note,
-        "provenance": {"model_version": model_version, "data": data, "known_queries": int(is_known.sum()),
-                       "unknown_queries": int((~is_known).sum()),
-                       "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
+        "threshold": calibration.threshold,
+        "target_precision": calibration.target_precision,
+        "at_threshold": asdict(calibration.result),
+        "note": calibration.note,
+        "provenance": {
+            "model_version": model_version,
+            "data": data,
+            "known_queries": int(is_known.sum()),
+            "unknown_queries": int((~is_known).sum()),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
         "curve": [asdict(p) for p in threshold_curve(scores, correct, is_known, points)],
     }

@@ -40,46 +40,73 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per inference call (default 32)")
     p.add_argument("--threads", type=int, default=2, help="LiteRT inference threads (default 2)")
     p.add_argument("--workers", type=int, default=2, help="image-decoding threads (default 2)")
-    p.add_argument("--target-precision", type=float, default=0.95,
-                   help="calibration target: precision of accepted answers, unknown products counted as wrong "
-                        "answers (default 0.95, the till's target)")
+    p.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.95,
+        help="calibration target: precision of accepted answers, unknown products counted as wrong "
+        "answers (default 0.95, the till's target)",
+    )
     p.add_argument("--json-out", type=Path, help="write the results as JSON to this file")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="measure a model on a gallery folder and a query folder (one sub-folder per SKU)",
+        "evaluate",
+        help="measure a model on a gallery folder and a query folder (one sub-folder per SKU)",
         description="Closed-set retrieval metrics with every gallery SKU enrolled; open-set metrics with the "
-                    "--unknown-skus removed from the gallery (and any query SKU without gallery photos); "
-                    "optional robustness table and HTML report. Several --model give a side-by-side table.")
+        "--unknown-skus removed from the gallery (and any query SKU without gallery photos); "
+        "optional robustness table and HTML report. Several --model give a side-by-side table.",
+    )
     p.add_argument("gallery", type=Path, help="reference photos: GALLERY/<SKU>/*.jpg")
     p.add_argument("queries", type=Path, help="query photos: QUERIES/<SKU>/*.jpg")
-    p.add_argument("--model", action="append", metavar="[LABEL=]PATH",
-                   help="model folder, repeatable (default: the shipped model)")
-    p.add_argument("--unknown-skus", metavar="LIST",
-                   help="open set: SKUs removed from the gallery whose queries must be rejected "
-                        "(A,B,C, @file, or 'default' = the grocery SKUs held out of training)")
-    p.add_argument("--held-out-skus", metavar="LIST",
-                   help="report top-1/top-5 separately for these SKUs and the rest (same forms as --unknown-skus)")
+    p.add_argument(
+        "--model", action="append", metavar="[LABEL=]PATH", help="model folder, repeatable (default: the shipped model)"
+    )
+    p.add_argument(
+        "--unknown-skus",
+        metavar="LIST",
+        help="open set: SKUs removed from the gallery whose queries must be rejected "
+        "(A,B,C, @file, or 'default' = the grocery SKUs held out of training)",
+    )
+    p.add_argument(
+        "--held-out-skus",
+        metavar="LIST",
+        help="report top-1/top-5 separately for these SKUs and the rest (same forms as --unknown-skus)",
+    )
     p.add_argument("--gallery-per-sku", type=int, metavar="N", help="few-shot: enrol only N random photos per SKU")
     p.add_argument("--seed", type=int, default=0, help="seed for --gallery-per-sku and the calibration folds")
     p.add_argument("--threshold", type=float, help="open-set threshold (default: calibrated on the queries)")
-    p.add_argument("--robustness", nargs="?", const="all", metavar="CONDITIONS",
-                   help="also measure degraded queries: 'all' or some of dark,blurry,low_res,partial")
+    p.add_argument(
+        "--robustness",
+        nargs="?",
+        const="all",
+        metavar="CONDITIONS",
+        help="also measure degraded queries: 'all' or some of dark,blurry,low_res,partial",
+    )
     p.add_argument("--top-confused", type=int, default=10, help="confused SKU pairs to list (default 10)")
-    p.add_argument("--report", type=Path, metavar="PATH", help="write a self-contained HTML report "
-                   "(with several models: PATH-<label>.html each)")
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="write a self-contained HTML report (with several models: PATH-<label>.html each)",
+    )
     _common(p)
     p.set_defaults(func=evaluate_command)
 
     p = subparsers.add_parser(
-        "calibrate", help="pick the open-set threshold for a precision target; store it with the gallery",
+        "calibrate",
+        help="pick the open-set threshold for a precision target; store it with the gallery",
         description="Queries of enrolled SKUs should be accepted with the right SKU; queries of SKUs not "
-                    "enrolled must be rejected. Picks the lowest threshold whose accepted answers reach "
-                    "--target-precision and stores it for this model in the --data-dir gallery.")
+        "enrolled must be rejected. Picks the lowest threshold whose accepted answers reach "
+        "--target-precision and stores it for this model in the --data-dir gallery.",
+    )
     p.add_argument("queries", type=Path, help="labelled query photos: QUERIES/<SKU>/*.jpg")
-    p.add_argument("--gallery-folder", type=Path,
-                   help="reference photos to search instead of the enrolled gallery (GALLERY/<SKU>/*.jpg)")
+    p.add_argument(
+        "--gallery-folder",
+        type=Path,
+        help="reference photos to search instead of the enrolled gallery (GALLERY/<SKU>/*.jpg)",
+    )
     p.add_argument("--unknown-skus", metavar="LIST", help="with --gallery-folder: SKUs to remove from it")
     p.add_argument("--data-dir", type=Path, help="the gallery to store the threshold in (SKULENS_DATA_DIR)")
     p.add_argument("--model", type=Path, help="model folder (SKULENS_MODEL; default: the shipped model)")
@@ -133,8 +160,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if missing:
         logger.warning("SKUs named but in neither folder: %s", missing)
     groups = {"seen": set(queries.skus) - held_out, "held-out": held_out} if held_out else {}
-    logger.info("gallery %s: %d photos of %d SKUs; queries %s: %d photos of %d SKUs", args.gallery,
-                len(gallery), len(set(gallery.skus)), args.queries, len(queries), len(set(queries.skus)))
+    logger.info(
+        "gallery %s: %d photos of %d SKUs; queries %s: %d photos of %d SKUs",
+        args.gallery,
+        len(gallery),
+        len(set(gallery.skus)),
+        args.queries,
+        len(queries),
+        len(set(queries.skus)),
+    )
     results = []
     for label, path in specs:
         try:
@@ -142,19 +176,46 @@ def evaluate_command(args: argparse.Namespace) -> int:
         except ModelNotFound as exc:
             raise SystemExit(f"--model {label}={path}: {exc}") from exc
         embedder = LiteRTEmbedder(artifact, num_threads=args.threads)
-        info = {"path": str(path), "version": artifact.version, "backbone": artifact.backbone,
-                "input_size": artifact.input_size, "weights_origin": artifact.weights_origin,
-                "trained": artifact.trained, "precision": artifact.precision}
+        info = {
+            "path": str(path),
+            "version": artifact.version,
+            "backbone": artifact.backbone,
+            "input_size": artifact.input_size,
+            "weights_origin": artifact.weights_origin,
+            "trained": artifact.trained,
+            "precision": artifact.precision,
+        }
         logger.info("evaluating %s (%s, version %s)", label, path, artifact.version)
-        results.append(evaluate_model(
-            embedder, label, gallery, queries, unknown_skus=unknown, groups=groups, threshold=args.threshold,
-            target_precision=args.target_precision, conditions=conditions, cache=_cache(args, artifact.version),
-            batch_size=args.batch_size, workers=args.workers, seed=args.seed, model_info=info,
-            top_confused=args.top_confused))
-    settings = {"gallery": str(args.gallery), "queries": str(args.queries), "gallery_per_sku": args.gallery_per_sku,
-                "seed": args.seed, "unknown_skus": sorted(unknown), "held_out_skus": sorted(held_out),
-                "target_precision": args.target_precision, "threshold": args.threshold,
-                "robustness": list(conditions)}
+        results.append(
+            evaluate_model(
+                embedder,
+                label,
+                gallery,
+                queries,
+                unknown_skus=unknown,
+                groups=groups,
+                threshold=args.threshold,
+                target_precision=args.target_precision,
+                conditions=conditions,
+                cache=_cache(args, artifact.version),
+                batch_size=args.batch_size,
+                workers=args.workers,
+                seed=args.seed,
+                model_info=info,
+                top_confused=args.top_confused,
+            )
+        )
+    settings = {
+        "gallery": str(args.gallery),
+        "queries": str(args.queries),
+        "gallery_per_sku": args.gallery_per_sku,
+        "seed": args.seed,
+        "unknown_skus": sorted(unknown),
+        "held_out_skus": sorted(held_out),
+        "target_precision": args.target_precision,
+        "threshold": args.threshold,
+        "robustness": list(conditions),
+    }
     print(comparison_tables(results, settings))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +226,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
         from evaluation.report import write_report
 
         for result in results:
-            target = args.report if len(results) == 1 else args.report.with_name(
-                f"{args.report.stem}-{result.label}{args.report.suffix or '.html'}")
+            target = (
+                args.report
+                if len(results) == 1
+                else args.report.with_name(f"{args.report.stem}-{result.label}{args.report.suffix or '.html'}")
+            )
             write_report(result, target, settings=settings)
             logger.info("wrote report %s", target)
     return 0
@@ -191,8 +255,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     catalog = Path(settings.data_dir) / "catalog.sqlite3"
     if args.gallery_folder:
         gallery = scan_folder(args.gallery_folder)
-        g_vectors = embed_files(embedder, gallery.paths, cache=cache, batch_size=args.batch_size,
-                                workers=args.workers)
+        g_vectors = embed_files(embedder, gallery.paths, cache=cache, batch_size=args.batch_size, workers=args.workers)
         unknown = _sku_list(args.unknown_skus)
         enrolled_mask = np.array([s not in unknown for s in gallery.skus], dtype=bool)
         if not enrolled_mask.any():
@@ -208,11 +271,14 @@ def calibrate_command(args: argparse.Namespace) -> int:
         source = {"gallery_folder": str(args.gallery_folder), "unknown_skus": sorted(unknown)}
     else:
         if args.unknown_skus:
-            raise SystemExit("--unknown-skus needs --gallery-folder; with an enrolled gallery, "
-                             "queries of SKUs that are not enrolled are the unknown ones")
+            raise SystemExit(
+                "--unknown-skus needs --gallery-folder; with an enrolled gallery, "
+                "queries of SKUs that are not enrolled are the unknown ones"
+            )
         if not catalog.exists():
-            raise SystemExit(f"no gallery at {str(settings.data_dir)!r} (no {catalog.name}); enrol first "
-                             "or give --gallery-folder")
+            raise SystemExit(
+                f"no gallery at {str(settings.data_dir)!r} (no {catalog.name}); enrol first or give --gallery-folder"
+            )
         store = Gallery(settings.data_dir, artifact.version, artifact.embedding_dim, settings.index_kind)
         try:
             enrolled = set(store.store.image_skus().values())
@@ -227,15 +293,18 @@ def calibrate_command(args: argparse.Namespace) -> int:
         calibration = calibrate_for_till(scores, correct, is_known, args.target_precision)
     except CalibrationRefused as exc:
         raise SystemExit(f"calibrate: refused, nothing stored: {exc}") from None
-    record = calibration_record(calibration, scores, correct, is_known, artifact.version,
-                                {"queries": str(args.queries), **source})
+    record = calibration_record(
+        calibration, scores, correct, is_known, artifact.version, {"queries": str(args.queries), **source}
+    )
     result = calibration.result
     from evaluation.report import fmt
 
-    print(f"threshold {calibration.threshold:.6f} for model {artifact.version}: {calibration.note}\n"
-          f"  on these queries: known accuracy {fmt(result.known_accuracy)}, known acceptance "
-          f"{fmt(result.known_acceptance)}, unknown rejection {fmt(result.unknown_rejection)}, "
-          f"precision {fmt(result.precision)} ({result.known} known, {result.unknown} unknown queries)")
+    print(
+        f"threshold {calibration.threshold:.6f} for model {artifact.version}: {calibration.note}\n"
+        f"  on these queries: known accuracy {fmt(result.known_accuracy)}, known acceptance "
+        f"{fmt(result.known_acceptance)}, unknown rejection {fmt(result.unknown_rejection)}, "
+        f"precision {fmt(result.precision)} ({result.known} known, {result.unknown} unknown queries)"
+    )
     if args.json_out:
         args.json_out.write_text(json.dumps(record, indent=1))
     if args.dry_run:
@@ -247,8 +316,9 @@ def calibrate_command(args: argparse.Namespace) -> int:
             store.store.set_meta(f"calibration:{artifact.version}", json.dumps(record))
         finally:
             store.close(snapshot=False)
-        logger.info("stored threshold %.6f for model %s in %s", calibration.threshold, artifact.version,
-                    settings.data_dir)
+        logger.info(
+            "stored threshold %.6f for model %s in %s", calibration.threshold, artifact.version, settings.data_dir
+        )
     else:
         logger.warning("not stored: no gallery at %s (enrol first, or pass --data-dir)", settings.data_dir)
     return 0

@@ -124,8 +124,15 @@ def _decode(path: Path, size: int) -> np.ndarray:
         raise ImageError(f"{path}: {exc}") from exc
 
 
-def embed_files(embedder: Embedder, paths: Sequence[Path], *, cache: EmbeddingCache | None = None,
-                condition: str = CLEAN, batch_size: int = 32, workers: int = 2) -> np.ndarray:
+def embed_files(
+    embedder: Embedder,
+    paths: Sequence[Path],
+    *,
+    cache: EmbeddingCache | None = None,
+    condition: str = CLEAN,
+    batch_size: int = 32,
+    workers: int = 2,
+) -> np.ndarray:
     """Unit vectors ``(len(paths), dim)``; decoding runs on a thread pool one batch ahead of inference."""
     paths = [Path(p) for p in paths]
     digests = [_digest(p) for p in paths]
@@ -138,8 +145,9 @@ def embed_files(embedder: Embedder, paths: Sequence[Path], *, cache: EmbeddingCa
     if not todo:
         return vectors
     start = time.perf_counter()
-    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     with ThreadPoolExecutor(max(1, workers)) as pool:
+
         def submit(batch: list[int]) -> list[Future[np.ndarray]]:
             return [pool.submit(_decode, paths[i], embedder.input_size) for i in batch]
 
@@ -154,16 +162,29 @@ def embed_files(embedder: Embedder, paths: Sequence[Path], *, cache: EmbeddingCa
         table[digests[i]] = vectors[i]
     if cache is not None:
         cache.save(condition)
-    logger.info("embedded %d images (%s, %d cached) in %.1f s", len(todo), condition,
-                len(paths) - len(todo), time.perf_counter() - start)
+    logger.info(
+        "embedded %d images (%s, %d cached) in %.1f s",
+        len(todo),
+        condition,
+        len(paths) - len(todo),
+        time.perf_counter() - start,
+    )
     return vectors
 
 
 #: SKUs of the grocery set kept out of training entirely: enrolled afterwards to measure open-set
 #: recognition. One list: training (``training.data``) imports it from here.
 HELD_OUT_SKUS: tuple[str, ...] = (
-    "Pink-Lady", "Arla-Standard-Milk", "God-Morgon-Apple-Juice", "Yoggi-Vanilla-Yoghurt", "Conference",
-    "Honeydew-Melon", "Yellow-Bell-Pepper", "Lime", "Zucchini", "Oatly-Oat-Milk",
+    "Pink-Lady",
+    "Arla-Standard-Milk",
+    "God-Morgon-Apple-Juice",
+    "Yoggi-Vanilla-Yoghurt",
+    "Conference",
+    "Honeydew-Melon",
+    "Yellow-Bell-Pepper",
+    "Lime",
+    "Zucchini",
+    "Oatly-Oat-Milk",
 )
 
 

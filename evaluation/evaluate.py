@@ -53,8 +53,16 @@ def _groups(ranks: np.ndarray, skus: list[str], groups: dict[str, set[str]]) -> 
     return out
 
 
-def _outcomes(sim: np.ndarray, per_sku_scores: np.ndarray, g_labels: np.ndarray, vocab: list[str],
-              gallery: ImageSet, q_paths: Sequence[Path], q_skus: Sequence[str], top: int = 5) -> list[QueryOutcome]:
+def _outcomes(
+    sim: np.ndarray,
+    per_sku_scores: np.ndarray,
+    g_labels: np.ndarray,
+    vocab: list[str],
+    gallery: ImageSet,
+    q_paths: Sequence[Path],
+    q_skus: Sequence[str],
+    top: int = 5,
+) -> list[QueryOutcome]:
     """Each query's ``top`` SKUs with scores and the gallery photo that scored best for each."""
     order = metrics.rank_skus(per_sku_scores)[:, :top]
     members = [np.flatnonzero(g_labels == j) for j in range(len(vocab))]
@@ -62,14 +70,26 @@ def _outcomes(sim: np.ndarray, per_sku_scores: np.ndarray, g_labels: np.ndarray,
     for row, (path, sku) in enumerate(zip(q_paths, q_skus)):
         best = [int(j) for j in order[row] if np.isfinite(per_sku_scores[row, j])]
         photos = [int(members[j][np.argmax(sim[row, members[j]])]) for j in best]
-        outcomes.append(QueryOutcome(str(path), sku, [vocab[j] for j in best],
-                                     [float(per_sku_scores[row, j]) for j in best],
-                                     [str(gallery.paths[i]) for i in photos]))
+        outcomes.append(
+            QueryOutcome(
+                str(path),
+                sku,
+                [vocab[j] for j in best],
+                [float(per_sku_scores[row, j]) for j in best],
+                [str(gallery.paths[i]) for i in photos],
+            )
+        )
     return outcomes
 
 
-def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, groups: dict[str, set[str]],
-               ks: Sequence[int] = (1, 2, 4, 8), top_confused: int = 10) -> tuple[ClosedSet, list[QueryOutcome]]:
+def closed_set(
+    similarity: np.ndarray,
+    gallery: ImageSet,
+    queries: ImageSet,
+    groups: dict[str, set[str]],
+    ks: Sequence[int] = (1, 2, 4, 8),
+    top_confused: int = 10,
+) -> tuple[ClosedSet, list[QueryOutcome]]:
     """Closed-set metrics on the queries whose SKU has gallery images (``similarity`` covers all queries)."""
     vocab = sorted(set(gallery.skus))
     index = {sku: i for i, sku in enumerate(vocab)}
@@ -84,7 +104,9 @@ def closed_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, gro
     outcomes = _outcomes(sim, per_sku_scores, g_labels, vocab, gallery, q_paths, q_skus)
     predicted = [o.top_skus[0] if o.top_skus else None for o in outcomes]
     result = ClosedSet(
-        gallery_images=len(gallery.paths), gallery_skus=len(vocab), queries=len(q_skus),
+        gallery_images=len(gallery.paths),
+        gallery_skus=len(vocab),
+        queries=len(q_skus),
         top1=metrics.top_k_accuracy(per_sku_scores, q_labels, 1),
         top5=metrics.top_k_accuracy(per_sku_scores, q_labels, 5),
         recall_at_k=metrics.recall_at_k(sim, g_labels, q_labels, ks),
@@ -103,13 +125,19 @@ REJECTION_POINTS = (0.5, 0.8, 0.9, 0.95)
 def _rejecting(unknown_scores: np.ndarray, fractions: Sequence[float]) -> list[float]:
     """For each fraction r, the lowest threshold that rejects at least r of the unknown queries (score < t)."""
     ordered = np.sort(unknown_scores)
-    return [float(np.nextafter(ordered[max(1, math.ceil(r * len(ordered) - 1e-9)) - 1], np.inf))
-            for r in fractions]
+    return [float(np.nextafter(ordered[max(1, math.ceil(r * len(ordered) - 1e-9)) - 1], np.inf)) for r in fractions]
 
 
-def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unknown_skus: set[str],
-             threshold: float | None = None, target_precision: float = 0.99, seed: int = 0,
-             examples: int = 8) -> OpenSet | None:
+def open_set(
+    similarity: np.ndarray,
+    gallery: ImageSet,
+    queries: ImageSet,
+    unknown_skus: set[str],
+    threshold: float | None = None,
+    target_precision: float = 0.99,
+    seed: int = 0,
+    examples: int = 8,
+) -> OpenSet | None:
     """Remove ``unknown_skus`` from the gallery; their queries (and any of SKUs absent from it) must be rejected."""
     enrolled = np.array([s not in unknown_skus for s in gallery.skus], dtype=bool)
     vocab = sorted({s for s, e in zip(gallery.skus, enrolled) if e})
@@ -128,14 +156,25 @@ def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unkno
     unknown_rows = np.flatnonzero(~is_known)
     worst = unknown_rows[np.argsort(-best[unknown_rows], kind="stable")[:examples]]
     g_sub = gallery.subset(enrolled.tolist())
-    dangerous = _outcomes(similarity[worst][:, enrolled], per_sku_scores[worst], g_labels, vocab, g_sub,
-                          [queries.paths[i] for i in worst], [queries.skus[i] for i in worst])
-    points = [metrics.open_set_at_threshold(best, correct, is_known, t)
-              for t in _rejecting(best[~is_known], REJECTION_POINTS)]
+    dangerous = _outcomes(
+        similarity[worst][:, enrolled],
+        per_sku_scores[worst],
+        g_labels,
+        vocab,
+        g_sub,
+        [queries.paths[i] for i in worst],
+        [queries.skus[i] for i in worst],
+    )
+    points = [
+        metrics.open_set_at_threshold(best, correct, is_known, t) for t in _rejecting(best[~is_known], REJECTION_POINTS)
+    ]
     calibration = fitted = None
     if threshold is None:
         calibration = calibrate_threshold(best, correct, is_known, target_precision)
-        threshold, source = calibration.threshold, f"calibrated on these queries (target precision {target_precision:g})"
+        threshold, source = (
+            calibration.threshold,
+            f"calibrated on these queries (target precision {target_precision:g})",
+        )
         try:
             folds = make_folds(list(queries.skus), set(unknown_names), n_folds=2, seed=seed)
             fitted = cross_fit(best, correct, is_known, folds, target_precision)
@@ -144,22 +183,39 @@ def open_set(similarity: np.ndarray, gallery: ImageSet, queries: ImageSet, unkno
     else:
         source = "given"
     return OpenSet(
-        gallery_skus=len(vocab), unknown_skus=unknown_names,
+        gallery_skus=len(vocab),
+        unknown_skus=unknown_names,
         auroc=metrics.auroc(best[is_known], best[~is_known]),
         threshold_source=source,
         at_threshold=metrics.open_set_at_threshold(best, correct, is_known, threshold),
-        calibration=calibration, cross_fitted=fitted, operating_points=points,
-        known_scores=best[is_known].tolist(), unknown_scores=best[~is_known].tolist(),
+        calibration=calibration,
+        cross_fitted=fitted,
+        operating_points=points,
+        known_scores=best[is_known].tolist(),
+        unknown_scores=best[~is_known].tolist(),
         unknown_examples=dangerous,
     )
 
 
-def evaluate_model(embedder: Embedder, label: str, gallery: ImageSet, queries: ImageSet, *,
-                   unknown_skus: AbstractSet[str] = frozenset(), groups: dict[str, set[str]] | None = None,
-                   threshold: float | None = None, target_precision: float = 0.99,
-                   conditions: tuple[str, ...] = (), cache: EmbeddingCache | None = None,
-                   batch_size: int = 32, workers: int = 2, seed: int = 0, model_info: dict[str, Any] | None = None,
-                   ks: Sequence[int] = (1, 2, 4, 8), top_confused: int = 10) -> EvalResult:
+def evaluate_model(
+    embedder: Embedder,
+    label: str,
+    gallery: ImageSet,
+    queries: ImageSet,
+    *,
+    unknown_skus: AbstractSet[str] = frozenset(),
+    groups: dict[str, set[str]] | None = None,
+    threshold: float | None = None,
+    target_precision: float = 0.99,
+    conditions: tuple[str, ...] = (),
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 32,
+    workers: int = 2,
+    seed: int = 0,
+    model_info: dict[str, Any] | None = None,
+    ks: Sequence[int] = (1, 2, 4, 8),
+    top_confused: int = 10,
+) -> EvalResult:
     """Embed both folders once and measure everything (see the module docstring)."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -177,8 +233,9 @@ def evaluate_model(embedder: Embedder, label: str, gallery: ImageSet, queries: I
         if condition not in CONDITIONS:
             raise ValueError(f"unknown robustness condition {condition!r}; choose from {list(CONDITIONS)}")
         t0 = time.perf_counter()
-        vectors = embed_files(embedder, known_queries.paths, cache=cache, condition=condition,
-                              batch_size=batch_size, workers=workers)
+        vectors = embed_files(
+            embedder, known_queries.paths, cache=cache, condition=condition, batch_size=batch_size, workers=workers
+        )
         seconds[f"embed_{condition}"] = time.perf_counter() - t0
         degraded, _ = closed_set(vectors @ g_vectors.T, gallery, known_queries, groups, ks)
         rows.append(RobustnessRow(condition, degraded.queries, degraded.top1, degraded.top5, degraded.groups))

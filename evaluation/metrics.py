@@ -75,8 +75,9 @@ def _image_order(similarity: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(similarity, dtype=np.float64), axis=1, kind="stable")
 
 
-def recall_at_k(similarity: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray,
-                ks: Sequence[int] = (1, 2, 4, 8)) -> dict[int, float]:
+def recall_at_k(
+    similarity: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray, ks: Sequence[int] = (1, 2, 4, 8)
+) -> dict[int, float]:
     """Image-level Recall@k of the metric-learning literature: any of the k nearest images has the right SKU."""
     query_labels = np.asarray(query_labels)
     if len(query_labels) == 0:
@@ -136,7 +137,8 @@ def most_confused(true_skus: Sequence[str], predicted_skus: Sequence[str | None]
     """The most frequent wrong top-1 answers (true → predicted), most frequent first, then by name."""
     totals: Counter[str] = Counter(true_skus)
     wrong: Counter[tuple[str, str]] = Counter(
-        (t, p) for t, p in zip(true_skus, predicted_skus) if p is not None and t != p)
+        (t, p) for t, p in zip(true_skus, predicted_skus) if p is not None and t != p
+    )
     pairs = sorted(wrong.items(), key=lambda item: (-item[1], item[0]))
     return [Confusion(t, p, n, n / totals[t]) for (t, p), n in pairs[:top]]
 
@@ -178,15 +180,17 @@ class OpenSetResult:
     precision: float  # right answers / accepted answers (accepted unknowns are wrong)
 
 
-def open_set_at_threshold(scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                          threshold: float) -> OpenSetResult:
+def open_set_at_threshold(
+    scores: np.ndarray, correct: np.ndarray, is_known: np.ndarray, threshold: float
+) -> OpenSetResult:
     """``scores``: best score per query; ``correct``: top-1 SKU right (ignored for unknowns)."""
     scores = np.asarray(scores, dtype=np.float64)
     return open_set_from_decisions(scores >= threshold, correct, is_known, threshold)
 
 
-def open_set_from_decisions(accepted: np.ndarray, correct: np.ndarray, is_known: np.ndarray,
-                            threshold: float) -> OpenSetResult:
+def open_set_from_decisions(
+    accepted: np.ndarray, correct: np.ndarray, is_known: np.ndarray, threshold: float
+) -> OpenSetResult:
     """The same counts from accept/reject decisions already made (e.g. one threshold per fold)."""
     accepted = np.asarray(accepted, dtype=bool)
     is_known = np.asarray(is_known, dtype=bool)

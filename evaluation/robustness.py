@@ -36,8 +36,9 @@ def _check(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _per_image(pixels: np.ndarray, one: Callable[[Image.Image, int, int], Image.Image],
-               variants: Sequence[int] | None) -> np.ndarray:
+def _per_image(
+    pixels: np.ndarray, one: Callable[[Image.Image, int, int], Image.Image], variants: Sequence[int] | None
+) -> np.ndarray:
     size = pixels.shape[1]
     variants = [0] * len(pixels) if variants is None else list(variants)
     if len(variants) != len(pixels):
@@ -67,7 +68,8 @@ def low_res(pixels: np.ndarray, variants: Sequence[int] | None = None) -> np.nda
     def one(image: Image.Image, size: int, variant: int) -> Image.Image:
         small = min(LOW_RES_SIDE, size)
         return image.resize((small, small), Image.Resampling.BILINEAR, reducing_gap=2.0).resize(
-            (size, size), Image.Resampling.BILINEAR)
+            (size, size), Image.Resampling.BILINEAR
+        )
 
     return _per_image(pixels, one, variants)
 

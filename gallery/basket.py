@@ -55,11 +55,22 @@ def price_basket(items: list[BasketItem]) -> Basket:
     attention: list[Attention] = []
     for index, item in enumerate(items):
         if not item.known or item.sku is None:
-            attention.append(Attention(index, UNKNOWN, f"item {index} is not recognised (best score {item.score:.3f} "
-                                                       "is below the threshold): a person must identify it"))
+            attention.append(
+                Attention(
+                    index,
+                    UNKNOWN,
+                    f"item {index} is not recognised (best score {item.score:.3f} "
+                    "is below the threshold): a person must identify it",
+                )
+            )
         elif item.unit_minor is None:
-            attention.append(Attention(index, NO_PRICE, f"item {index} is SKU {item.sku!r}, which has no price in "
-                                                        "the catalogue: left out of the total"))
+            attention.append(
+                Attention(
+                    index,
+                    NO_PRICE,
+                    f"item {index} is SKU {item.sku!r}, which has no price in the catalogue: left out of the total",
+                )
+            )
         else:
             counts[item.sku] = counts.get(item.sku, 0) + 1
             first.setdefault(item.sku, item)

@@ -51,7 +51,8 @@ class BlobStore(PhotoStore):
         removed = 0
         for path in list(self.root.glob("??/*")):
             if (path.name.startswith(".") and path.name.endswith(".tmp")) or (
-                    not path.name.startswith(".") and path.name not in keep):
+                not path.name.startswith(".") and path.name not in keep
+            ):
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

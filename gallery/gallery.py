@@ -86,8 +86,16 @@ def initial_fetch(k: int, images: int, skus: int) -> int:
 
 
 class Gallery:
-    def __init__(self, data_dir: str | os.PathLike[str], model_version: str, embedding_dim: int, index_kind: str = "flat",
-                 search_threads: int | None = None, currency: str | None = None, catalog: str | None = None):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        model_version: str,
+        embedding_dim: int,
+        index_kind: str = "flat",
+        search_threads: int | None = None,
+        currency: str | None = None,
+        catalog: str | None = None,
+    ):
         """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default).
         ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's.
         ``catalog``: the setting (``gallery.stores.open``): None, the embedded SQLite in ``data_dir``; a
@@ -100,7 +108,9 @@ class Gallery:
         self.catalog = describe(catalog, self.data_dir)
         self.store: CatalogBase = open_catalog(self.data_dir, catalog, currency)
         self.blobs = self.store.photos("images", self.data_dir)
-        self.lanes = LaneBackgrounds(self.store, self.store.photos("lanes", self.data_dir))  # empty-counter photos, apart
+        self.lanes = LaneBackgrounds(
+            self.store, self.store.photos("lanes", self.data_dir)
+        )  # empty-counter photos, apart
         self.index_dir = self.data_dir / "index"
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._lock = ReadWriteLock()  # searches read side by side; index changes write alone
@@ -135,8 +145,11 @@ class Gallery:
             expected = self.store.vector_rows(self.model_version, self.embedding_dim) if loaded else 0
             if not loaded or len(self._index) != expected:
                 if loaded:
-                    logger.warning("index snapshot disagrees with the catalogue (%d vectors, %d stored): rebuilding",
-                                   len(self._index), expected)
+                    logger.warning(
+                        "index snapshot disagrees with the catalogue (%d vectors, %d stored): rebuilding",
+                        len(self._index),
+                        expected,
+                    )
                 self._rebuild()
             if self.store.get_meta("model_version") is None and not self._missing:
                 self.store.set_meta("model_version", self.model_version)
@@ -167,6 +180,7 @@ class Gallery:
                 self._skus.update(skus, fresh)
             if threshold:
                 self._stored_threshold = float(value) if value is not None else None
+
         return put
 
     def _load_snapshot(self) -> bool:
@@ -194,8 +208,11 @@ class Gallery:
         threshold too, read after the seq and swapped in with the index."""
         index = make_index(self.index_kind, self.embedding_dim)
         seq = self.store.last_seq()  # read first: replaying a change twice is harmless
-        missing = {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)} \
-            if with_memory else self._missing
+        missing = (
+            {image_id for image_id, _ in self.store.images_missing_vectors(self.model_version)}
+            if with_memory
+            else self._missing
+        )
         memory = self._read_memory(threshold=True) if with_memory else None
         ids, skus, vectors = self.store.vectors_for(self.model_version, dim=self.embedding_dim)
         if len(ids):
@@ -206,8 +223,13 @@ class Gallery:
             if memory is not None:
                 memory()
             self._applied_seq = seq
-        logger.info("built %s index of %d vectors (%d reference images) for model %s", self.index_kind, len(ids),
-                    len(self._sku_of), self.model_version)
+        logger.info(
+            "built %s index of %d vectors (%d reference images) for model %s",
+            self.index_kind,
+            len(ids),
+            len(self._sku_of),
+            self.model_version,
+        )
 
     def _sync(self) -> None:
         """Replay the change log since the last applied change (cheap when nothing changed). The caller
@@ -217,8 +239,9 @@ class Gallery:
         if not changes:
             return
         if self._applied_seq < self.store.compacted_through():  # read after the changes, so no cut is missed
-            logger.info("change log compacted past change %d: rebuilding the index from the catalogue",
-                        self._applied_seq)
+            logger.info(
+                "change log compacted past change %d: rebuilding the index from the catalogue", self._applied_seq
+            )
             self._rebuild(with_memory=True)
             return
         adds: set[int] = set()  # added by this model and not removed later in these changes
@@ -227,10 +250,15 @@ class Gallery:
                 adds.discard(change.image_id)
             elif change.op == ADD and change.model_version == self.model_version:
                 adds.add(change.image_id)
-        ids, skus, vectors = (self.store.vectors_for(self.model_version, sorted(adds), dim=self.embedding_dim)
-                              if adds else (np.zeros(0, np.int64), [], np.zeros((0, self.embedding_dim), np.float32)))
-        memory = self._read_memory(threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes),
-                                   skus={c.sku for c in changes if c.op == SKU_CHANGE})
+        ids, skus, vectors = (
+            self.store.vectors_for(self.model_version, sorted(adds), dim=self.embedding_dim)
+            if adds
+            else (np.zeros(0, np.int64), [], np.zeros((0, self.embedding_dim), np.float32))
+        )
+        memory = self._read_memory(
+            threshold=any(c.op == META_CHANGE and c.sku == self._threshold_key for c in changes),
+            skus={c.sku for c in changes if c.op == SKU_CHANGE},
+        )
         with self._lock.write():  # the index, the names and the seq change together
             pending: set[int] = set()
             for change in changes:
@@ -307,7 +335,9 @@ class Gallery:
         if not self._catching_up.acquire(timeout=REQUEST_WAIT_S if shared else -1):
             return
         try:
-            if self.store.known_seq() > self._applied_seq and not (shared and time.monotonic() < self._unreachable_until):
+            if self.store.known_seq() > self._applied_seq and not (
+                shared and time.monotonic() < self._unreachable_until
+            ):
                 self._sync_now()
         except CatalogUnreachable as exc:
             logger.warning("answering from the index as last caught up (change %d): %s", self._applied_seq, exc)
@@ -320,8 +350,14 @@ class Gallery:
             self._sync_now()
             self._index.save(self._snapshot_path)
             sidecar = self._snapshot_path.with_suffix(self._snapshot_path.suffix + ".json")
-            info = {"model_version": self.model_version, "kind": self.index_kind, "dim": self.embedding_dim,
-                    "applied_seq": self._applied_seq, "vectors": len(self._index), "catalog_id": self.store.catalog_id}
+            info = {
+                "model_version": self.model_version,
+                "kind": self.index_kind,
+                "dim": self.embedding_dim,
+                "applied_seq": self._applied_seq,
+                "vectors": len(self._index),
+                "catalog_id": self.store.catalog_id,
+            }
             write_atomically(sidecar, json.dumps(info).encode())
         self.store.compact_changes(keep=CHANGE_LOG_KEEP)
         return self._snapshot_path
@@ -400,8 +436,9 @@ class Gallery:
         """The currency of the catalogue's prices (minor units, ``gallery.money``)."""
         return self.store.currency
 
-    def put_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                attributes: dict[str, Any] | None = None) -> bool:
+    def put_sku(
+        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
+    ) -> bool:
         """``price``: minor units of ``currency`` (``gallery.money.to_minor``), None for no price."""
         created = self.store.put_sku(validate_sku(sku), name, price, attributes)
         self._catch_up()
@@ -419,8 +456,9 @@ class Gallery:
         except FileNotFoundError:
             raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist (it was just deleted)") from None
 
-    def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                  attributes: dict[str, Any] | None = None) -> bool:
+    def merge_sku(
+        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
+    ) -> bool:
         """Create the SKU, or change only the fields given; True when created."""
         created = self.store.merge_sku(validate_sku(sku), name, price, attributes)
         self._catch_up()
@@ -455,8 +493,9 @@ class Gallery:
             logger.info("removed %d unreferenced photo(s) from %r and %r", removed, self.blobs, self.lanes.blobs)
         return removed
 
-    def enrol(self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray | Sequence[np.ndarray],
-              name: str | None = None) -> AddedImages:
+    def enrol(
+        self, sku: str, uploads: list[ImageUpload], vectors: np.ndarray | Sequence[np.ndarray], name: str | None = None
+    ) -> AddedImages:
         """Store image files (fsynced), then commit records and vectors; searchable on return.
 
         ``vectors``: ``(n, dim)``, one per upload, or one ``(k, dim)`` array per upload: the photo's
@@ -490,16 +529,23 @@ class Gallery:
         with self._lock.read():
             self._raise_if_missing()
             total = len(self._index)
-            fetch = min(total, initial_fetch(k, len(self._sku_of), len(self._images_per_sku))
-                        if self._index.exhaustive else max(4 * k, 16))
+            fetch = min(
+                total,
+                initial_fetch(k, len(self._sku_of), len(self._images_per_sku))
+                if self._index.exhaustive
+                else max(4 * k, 16),
+            )
             results: list[list[Match]] = [[] for _ in range(len(queries))]
             pending = list(range(len(queries)))
             while pending:
                 scores, ids = self._index.search(queries if len(pending) == len(queries) else queries[pending], fetch)
                 short = []
                 for row, row_scores, row_ids in zip(pending, scores, ids):
-                    hits = [ImageHit(int(i), self._sku_of[int(i)], float(s))
-                            for s, i in zip(row_scores, row_ids) if i >= 0 and int(i) in self._sku_of]
+                    hits = [
+                        ImageHit(int(i), self._sku_of[int(i)], float(s))
+                        for s, i in zip(row_scores, row_ids)
+                        if i >= 0 and int(i) in self._sku_of
+                    ]
                     results[row] = aggregate_by_sku(hits, k)
                     if len(results[row]) < k:
                         short.append(row)
@@ -508,8 +554,9 @@ class Gallery:
                 pending, fetch = short, min(total, fetch * 4)
             return [[Match(m.sku, m.score, self._skus.name(m.sku)) for m in r] for r in results]
 
-    def recognize(self, queries: np.ndarray, threshold: float | None = None, k: int = 5,
-                  model_threshold: float | None = None) -> list[Recognition]:
+    def recognize(
+        self, queries: np.ndarray, threshold: float | None = None, k: int = 5, model_threshold: float | None = None
+    ) -> list[Recognition]:
         """Search, then decide at ``resolve_threshold(threshold, stored, model_threshold)``; the stored
         threshold is read from memory after the search has caught up with other processes."""
         results = self.search(queries, k)

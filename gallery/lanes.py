@@ -42,8 +42,10 @@ class BackgroundNotFound(GalleryError, KeyError):
 
 def validate_lane(lane: str) -> str:
     if not isinstance(lane, str) or not _LANE_RE.fullmatch(lane):  # '$' alone lets "lane1\n" through
-        raise InvalidLane(f"invalid lane id {str(lane)[:80]!r}: expected 1-64 characters, letters, digits, '.', "
-                          "'_' or '-', starting with a letter or digit")
+        raise InvalidLane(
+            f"invalid lane id {str(lane)[:80]!r}: expected 1-64 characters, letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit"
+        )
     return lane
 
 
@@ -84,8 +86,10 @@ class LaneBackgrounds:
         row = self.store.get_lane(validate_lane(lane))
         if row is None:
             self._last.pop(lane, None)
-            raise BackgroundNotFound(f"no background is stored for lane {lane!r}: PUT /v1/lanes/{lane}/background "
-                                     "with a photo of its empty counter")
+            raise BackgroundNotFound(
+                f"no background is stored for lane {lane!r}: PUT /v1/lanes/{lane}/background "
+                "with a photo of its empty counter"
+            )
         record = Background(*row)
         self._last[lane] = record
         return record

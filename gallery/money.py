@@ -15,13 +15,67 @@ from decimal import Decimal, InvalidOperation
 #: ISO 4217 minor-unit exponents of the currencies a till may use. Codes not listed are refused
 #: rather than guessed (an exponent of 2 is wrong for JPY, KWD, ...).
 EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(("EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "RON", "BGN",
-                     "TRY", "CAD", "AUD", "NZD", "MXN", "BRL", "ARS", "COP", "PEN", "ZAR", "INR", "CNY",
-                     "HKD", "SGD", "TWD", "THB", "MYR", "PHP", "IDR", "ILS", "AED", "SAR", "QAR", "EGP",
-                     "MAD", "NGN", "KES", "RUB", "UAH", "RSD", "MKD", "ALL", "BAM", "GEL", "AMD", "AZN",
-                     "KZT", "PKR", "BDT", "LKR", "NPR"), 2),
-    **dict.fromkeys(("JPY", "KRW", "ISK", "CLP", "VND", "PYG", "UGX", "RWF", "XOF", "XAF", "XPF", "KMF",
-                     "GNF", "DJF", "VUV"), 0),
+    **dict.fromkeys(
+        (
+            "EUR",
+            "USD",
+            "GBP",
+            "CHF",
+            "SEK",
+            "NOK",
+            "DKK",
+            "PLN",
+            "CZK",
+            "HUF",
+            "RON",
+            "BGN",
+            "TRY",
+            "CAD",
+            "AUD",
+            "NZD",
+            "MXN",
+            "BRL",
+            "ARS",
+            "COP",
+            "PEN",
+            "ZAR",
+            "INR",
+            "CNY",
+            "HKD",
+            "SGD",
+            "TWD",
+            "THB",
+            "MYR",
+            "PHP",
+            "IDR",
+            "ILS",
+            "AED",
+            "SAR",
+            "QAR",
+            "EGP",
+            "MAD",
+            "NGN",
+            "KES",
+            "RUB",
+            "UAH",
+            "RSD",
+            "MKD",
+            "ALL",
+            "BAM",
+            "GEL",
+            "AMD",
+            "AZN",
+            "KZT",
+            "PKR",
+            "BDT",
+            "LKR",
+            "NPR",
+        ),
+        2,
+    ),
+    **dict.fromkeys(
+        ("JPY", "KRW", "ISK", "CLP", "VND", "PYG", "UGX", "RWF", "XOF", "XAF", "XPF", "KMF", "GNF", "DJF", "VUV"), 0
+    ),
     **dict.fromkeys(("BHD", "KWD", "OMR", "JOD", "IQD", "LYD", "TND"), 3),
 }
 MAX_MAJOR_UNITS = 10**9  # the largest price accepted, in major units (a typo guard; fits int64 in any currency)
@@ -52,8 +106,10 @@ def currency(code: str) -> Currency:
     """The ``Currency`` of an ISO 4217 code (case-insensitive); ``UnknownCurrency`` if not in the table."""
     upper = str(code).strip().upper()
     if upper not in EXPONENTS:
-        raise UnknownCurrency(f"unknown currency {code!r}: expected an ISO 4217 code such as "
-                              f"EUR, USD, GBP, JPY or KWD (known: {', '.join(sorted(EXPONENTS))})")
+        raise UnknownCurrency(
+            f"unknown currency {code!r}: expected an ISO 4217 code such as "
+            f"EUR, USD, GBP, JPY or KWD (known: {', '.join(sorted(EXPONENTS))})"
+        )
     return Currency(upper, EXPONENTS[upper])
 
 
@@ -72,11 +128,13 @@ def _as_decimal(value: object) -> Decimal:
         try:
             amount = Decimal(text)
         except InvalidOperation:
-            raise InvalidAmount(f"price {value!r} is not a decimal number such as \"2.35\"") from None
+            raise InvalidAmount(f'price {value!r} is not a decimal number such as "2.35"') from None
         if not PRICE_TEXT.fullmatch(text) and amount.is_finite() and not (amount.is_signed() and amount != 0):
             # NaN, infinities and negative amounts are left to to_minor, which says what is wrong with them
-            raise InvalidAmount(f"price {value!r} is not a plain decimal number: ASCII digits 0-9 with an optional "
-                                "'.' and decimals, such as \"2.35\" (no sign, exponent, '_' or other digits)")
+            raise InvalidAmount(
+                f"price {value!r} is not a plain decimal number: ASCII digits 0-9 with an optional "
+                "'.' and decimals, such as \"2.35\" (no sign, exponent, '_' or other digits)"
+            )
         return amount
     raise InvalidAmount(f"price {value!r} (a {type(value).__name__}) is not a decimal string or number")
 

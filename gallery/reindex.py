@@ -48,7 +48,7 @@ class ReindexReport:
 
 def decoded_batches(pool: Executor, decode: Callable[[T], R], items: list[T], batch_size: int) -> Iterator[list[R]]:
     """Decoded batches in order, the next batch decoding on ``pool`` while the caller embeds this one."""
-    batches = [items[start:start + batch_size] for start in range(0, len(items), batch_size)]
+    batches = [items[start : start + batch_size] for start in range(0, len(items), batch_size)]
     if not batches:
         return
     ahead = [pool.submit(decode, item) for item in batches[0]]

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS lanes (
     width INTEGER NOT NULL CHECK (width > 0), height INTEGER NOT NULL CHECK (height > 0), updated_at REAL NOT NULL);
 """
 
-TABLES = """
+TABLES = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS skus (
     sku TEXT PRIMARY KEY, name TEXT NOT NULL, attributes TEXT NOT NULL DEFAULT '{}',
@@ -53,7 +54,9 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, image_id INTEGER NOT NULL,
     sku TEXT NOT NULL, model_version TEXT);
-""" + LANES
+"""
+    + LANES
+)
 
 
 SEARCH_INDEX = "sku_search"
@@ -62,12 +65,18 @@ SEARCH_INDEX = "sku_search"
 #: may renumber (skus has a TEXT primary key).
 SEARCH = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_INDEX} USING fts5(sku, name, tokenize = 'trigram')",
-    (f"CREATE TRIGGER IF NOT EXISTS skus_search_insert AFTER INSERT ON skus BEGIN "
-    f"INSERT INTO {SEARCH_INDEX}(sku, name) VALUES (new.sku, new.name); END"),
-    (f"CREATE TRIGGER IF NOT EXISTS skus_search_update AFTER UPDATE OF name ON skus WHEN old.name IS NOT new.name "
-    f"BEGIN UPDATE {SEARCH_INDEX} SET name = new.name WHERE sku = old.sku; END"),
-    (f"CREATE TRIGGER IF NOT EXISTS skus_search_delete AFTER DELETE ON skus BEGIN "
-    f"DELETE FROM {SEARCH_INDEX} WHERE sku = old.sku; END"),
+    (
+        f"CREATE TRIGGER IF NOT EXISTS skus_search_insert AFTER INSERT ON skus BEGIN "
+        f"INSERT INTO {SEARCH_INDEX}(sku, name) VALUES (new.sku, new.name); END"
+    ),
+    (
+        f"CREATE TRIGGER IF NOT EXISTS skus_search_update AFTER UPDATE OF name ON skus WHEN old.name IS NOT new.name "
+        f"BEGIN UPDATE {SEARCH_INDEX} SET name = new.name WHERE sku = old.sku; END"
+    ),
+    (
+        f"CREATE TRIGGER IF NOT EXISTS skus_search_delete AFTER DELETE ON skus BEGIN "
+        f"DELETE FROM {SEARCH_INDEX} WHERE sku = old.sku; END"
+    ),
 ]
 
 
@@ -82,8 +91,11 @@ def _create_search(conn: sqlite3.Connection) -> bool:
     except sqlite3.OperationalError as exc:  # "no such module: fts5", "no such tokenizer: trigram"
         conn.execute("ROLLBACK TO search_index")
         conn.execute("RELEASE search_index")
-        logger.warning("SQLite %s has no FTS5 trigram tokenizer (%s): catalogue search scans with LIKE",
-                       sqlite3.sqlite_version, exc)
+        logger.warning(
+            "SQLite %s has no FTS5 trigram tokenizer (%s): catalogue search scans with LIKE",
+            sqlite3.sqlite_version,
+            exc,
+        )
         return False
 
 
@@ -109,10 +121,14 @@ def _to_v1(conn: sqlite3.Connection, money: Currency) -> None:
     (SQLite ignores that inside a transaction), or dropping the old table would cascade to the images.
     """
     if conn.execute("PRAGMA foreign_keys").fetchone()[0]:
-        raise RuntimeError("schema step 1 rebuilds skus: it needs foreign keys off (dropping it would delete every image)")
+        raise RuntimeError(
+            "schema step 1 rebuilds skus: it needs foreign keys off (dropping it would delete every image)"
+        )
     conn.execute(V1_SKUS)
-    conn.execute("INSERT INTO skus_v1(sku, name, attributes, created_at, updated_at) "
-                 "SELECT sku, name, attributes, created_at, updated_at FROM skus ORDER BY rowid")
+    conn.execute(
+        "INSERT INTO skus_v1(sku, name, attributes, created_at, updated_at) "
+        "SELECT sku, name, attributes, created_at, updated_at FROM skus ORDER BY rowid"
+    )
     unpriced = []
     for sku, price in conn.execute("SELECT sku, price FROM skus WHERE price IS NOT NULL ORDER BY rowid").fetchall():
         minor, note = from_legacy_real(price, money)
@@ -121,9 +137,13 @@ def _to_v1(conn: sqlite3.Connection, money: Currency) -> None:
             logger.warning("migrating SKU %r: %s", sku, note)
         conn.execute("UPDATE skus_v1 SET price_minor = ? WHERE sku = ?", (minor, sku))
     if unpriced:
-        logger.warning("migration: %d SKUs lost a stored price that is not one in %s (checkout lists them in "
-                       "needs_attention until a price is set): %s", len(unpriced), money.code,
-                       ", ".join(map(repr, unpriced)))
+        logger.warning(
+            "migration: %d SKUs lost a stored price that is not one in %s (checkout lists them in "
+            "needs_attention until a price is set): %s",
+            len(unpriced),
+            money.code,
+            ", ".join(map(repr, unpriced)),
+        )
     conn.execute("DROP TABLE skus")
     conn.execute("ALTER TABLE skus_v1 RENAME TO skus")  # images' REFERENCES skus(sku) now name this table
 
@@ -155,8 +175,9 @@ def _meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 
 def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                 (key, value))
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+    )
 
 
 def _refuse_unknown_currency(conn: sqlite3.Connection) -> None:
@@ -168,7 +189,8 @@ def _refuse_unknown_currency(conn: sqlite3.Connection) -> None:
             f"the catalogue was written by an older skulens and {priced} SKU"
             f"{' has a price' if priced == 1 else 's have prices'} stored in no stated currency: set the currency "
             "they are in, e.g. SKULENS_CURRENCY=EUR (or JPY, USD, ...: an ISO 4217 code), and start again; "
-            "nothing was changed")
+            "nothing was changed"
+        )
 
 
 def prepare(conn: sqlite3.Connection, wanted_currency: str | None) -> Currency:
@@ -193,8 +215,10 @@ def _prepare(conn: sqlite3.Connection, wanted: Currency | None) -> Currency:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > LATEST:
-            raise SchemaTooNew(f"the catalogue has schema version {version}, written by a newer skulens; this one "
-                               f"reads versions up to {LATEST}: upgrade skulens")
+            raise SchemaTooNew(
+                f"the catalogue has schema version {version}, written by a newer skulens; this one "
+                f"reads versions up to {LATEST}: upgrade skulens"
+            )
         fresh = not has_table(conn, "skus")
         if fresh:
             for statement in statements(TABLES):
@@ -215,7 +239,8 @@ def _prepare(conn: sqlite3.Connection, wanted: Currency | None) -> Currency:
             if priced:
                 raise CurrencyMismatch(
                     f"the catalogue's prices are in {money.code} ({priced} SKUs have one) but the currency setting "
-                    f"is {wanted.code}: set SKULENS_CURRENCY={money.code}, or use another data directory")
+                    f"is {wanted.code}: set SKULENS_CURRENCY={money.code}, or use another data directory"
+                )
             money = wanted
         _set_meta(conn, CURRENCY_KEY, money.code)
         conn.execute(f"PRAGMA user_version = {LATEST}")

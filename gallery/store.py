@@ -44,8 +44,17 @@ from gallery.types import ImageNotFound, Page, ReferenceImage, Sku, SkuNotFound
 T = TypeVar("T")
 
 IN_CHUNK = 900  # ids per "IN (...)": under every SQLite's variable limit (999 before 3.32)
-__all__ = ["ADD", "COMPACTED_KEY", "META_CHANGE", "REMOVE", "SKU_CHANGE", "AddedImages", "CatalogStore", "Change",
-           "NewImage"]
+__all__ = [
+    "ADD",
+    "COMPACTED_KEY",
+    "META_CHANGE",
+    "REMOVE",
+    "SKU_CHANGE",
+    "AddedImages",
+    "CatalogStore",
+    "Change",
+    "NewImage",
+]
 
 
 class CatalogStore(CatalogBase):
@@ -71,8 +80,10 @@ class CatalogStore(CatalogBase):
             self._conn.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.currency: Currency = schema.prepare(self._conn, currency)
-            self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-                               (CATALOG_ID_KEY, uuid.uuid4().hex))
+            self._conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                (CATALOG_ID_KEY, uuid.uuid4().hex),
+            )
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (CATALOG_ID_KEY,)).fetchone()
             self.catalog_id = str(row[0])
             self._search_index = schema.has_table(self._conn, schema.SEARCH_INDEX)
@@ -116,29 +127,40 @@ class CatalogStore(CatalogBase):
     def set_meta(self, key: str, value: str, announce: bool = False) -> None:
         """Store ``key``; ``announce``: also log a change, so that other processes reload it."""
         with self.transaction() as conn:
-            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
             if announce:
                 conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (META_CHANGE, key))
 
     # --- SKUs ---------------------------------------------------------------
     @staticmethod
-    def _upsert_sku(conn: sqlite3.Connection, sku: str, name: str | None, price: int | None,
-                    attributes: dict[str, Any] | None,
-                    only_if_missing: bool = False) -> bool:
+    def _upsert_sku(
+        conn: sqlite3.Connection,
+        sku: str,
+        name: str | None,
+        price: int | None,
+        attributes: dict[str, Any] | None,
+        only_if_missing: bool = False,
+    ) -> bool:
         """True when the SKU was created (and a change logged, so that every process recounts)."""
         now = time.time()
         exists = conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone()
         if exists and only_if_missing:
             return False
         if exists:
-            conn.execute("UPDATE skus SET name = ?, price_minor = ?, attributes = ?, updated_at = ? WHERE sku = ?",
-                         (name or sku, price, json.dumps(attributes or {}), now, sku))
+            conn.execute(
+                "UPDATE skus SET name = ?, price_minor = ?, attributes = ?, updated_at = ? WHERE sku = ?",
+                (name or sku, price, json.dumps(attributes or {}), now, sku),
+            )
             # logged too: every process keeps names and prices in memory (``gallery.sku_directory``)
             conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
             return False
-        conn.execute("INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", (sku, name or sku, price, json.dumps(attributes or {}), now, now))
+        conn.execute(
+            "INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (sku, name or sku, price, json.dumps(attributes or {}), now, now),
+        )
         conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
         return True
 
@@ -147,20 +169,28 @@ class CatalogStore(CatalogBase):
         with self.transaction() as conn:
             return self._upsert_sku(conn, sku, name, price, attributes)
 
-    def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                  attributes: dict[str, Any] | None = None) -> bool:
+    def merge_sku(
+        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
+    ) -> bool:
         """Create the SKU, or change only the fields given (None keeps what is stored); True when created."""
         with self.transaction() as conn:
             row = conn.execute("SELECT name, price_minor, attributes FROM skus WHERE sku = ?", (sku,)).fetchone()
             if row is None:
                 return self._upsert_sku(conn, sku, name, price, attributes)
             merged_attributes = {**json.loads(row[2]), **(attributes or {})}
-            self._upsert_sku(conn, sku, name if name is not None else row[0],
-                             price if price is not None else row[1], merged_attributes)
+            self._upsert_sku(
+                conn,
+                sku,
+                name if name is not None else row[0],
+                price if price is not None else row[1],
+                merged_attributes,
+            )
             return False
 
     def get_sku(self, sku: str) -> Sku:
-        rows = self._query("SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,))
+        rows = self._query(
+            "SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,)
+        )
         if not rows:
             raise SkuNotFound(f"SKU {sku!r} is not in the catalogue")
         image_ids = tuple(r[0] for r in self._query("SELECT id FROM images WHERE sku = ? ORDER BY id", (sku,)))
@@ -173,8 +203,10 @@ class CatalogStore(CatalogBase):
 
     def list_skus(self, offset: int, limit: int) -> Page:
         total = self._query("SELECT COUNT(*) FROM skus")[0][0]
-        rows = self._query("SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus "
-                           "ORDER BY sku LIMIT ? OFFSET ?", (limit, offset))
+        rows = self._query(
+            "SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus ORDER BY sku LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
         return self._page(rows, total, offset, limit)
 
     def _page(self, rows: list[tuple[Any, ...]], total: int, offset: int, limit: int) -> Page:
@@ -183,7 +215,9 @@ class CatalogStore(CatalogBase):
         counts: dict[str, int] = {}
         for chunk in _chunks(skus, IN_CHUNK):
             marks = ",".join("?" * len(chunk))
-            counts.update(self._query(f"SELECT sku, COUNT(*) FROM images WHERE sku IN ({marks}) GROUP BY sku", tuple(chunk)))
+            counts.update(
+                self._query(f"SELECT sku, COUNT(*) FROM images WHERE sku IN ({marks}) GROUP BY sku", tuple(chunk))
+            )
         items = [self._sku(r, ()) for r in rows]
         return Page(items=[(s, counts.get(s.sku, 0)) for s in items], total=total, offset=offset, limit=limit)
 
@@ -203,28 +237,37 @@ class CatalogStore(CatalogBase):
         params: tuple[str, ...]
         if len(text) >= 3 and self._search_index:
             phrase = '"' + text.replace('"', '""') + '"'
-            where, params = f"sku IN (SELECT sku FROM {schema.SEARCH_INDEX} WHERE {schema.SEARCH_INDEX} MATCH ?)", (phrase,)
+            where, params = (
+                f"sku IN (SELECT sku FROM {schema.SEARCH_INDEX} WHERE {schema.SEARCH_INDEX} MATCH ?)",
+                (phrase,),
+            )
         else:
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where, params = "(sku LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')", (pattern, pattern)
         total = self._query(f"SELECT COUNT(*) FROM skus WHERE {where}", params)[0][0]
-        rows = self._query(f"SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE {where} "
-                           "ORDER BY sku LIMIT ? OFFSET ?", (*params, limit, offset))
+        rows = self._query(
+            f"SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE {where} "
+            "ORDER BY sku LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
         return self._page(rows, total, offset, limit)
 
     def all_sku_details(self) -> dict[str, tuple[str, int | None]]:
         """Name and price (minor units, or None) of every SKU: what ``gallery.sku_directory`` keeps in memory."""
         with self._read_lock:
-            return {sku: (name, price) for sku, name, price in
-                    self._reader.execute("SELECT sku, name, price_minor FROM skus")}
+            return {
+                sku: (name, price)
+                for sku, name, price in self._reader.execute("SELECT sku, name, price_minor FROM skus")
+            }
 
     def sku_details(self, skus: list[str]) -> dict[str, tuple[str, int | None]]:
         """Name and price (minor units, or None) of each of ``skus`` that is in the catalogue."""
         details: dict[str, tuple[str, int | None]] = {}
         for chunk in _chunks(sorted(set(skus)), IN_CHUNK):
             marks = ",".join("?" * len(chunk))
-            for sku, name, price in self._query(f"SELECT sku, name, price_minor FROM skus WHERE sku IN ({marks})",
-                                                tuple(chunk)):
+            for sku, name, price in self._query(
+                f"SELECT sku, name, price_minor FROM skus WHERE sku IN ({marks})", tuple(chunk)
+            ):
                 details[sku] = (name, price)
         return details
 
@@ -234,15 +277,23 @@ class CatalogStore(CatalogBase):
             if conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone() is None:
                 raise SkuNotFound(f"SKU {sku!r} is not in the catalogue")
             rows = conn.execute("SELECT id, sha256 FROM images WHERE sku = ?", (sku,)).fetchall()
-            conn.executemany("INSERT INTO changes(op, image_id, sku) VALUES (?, ?, ?)",
-                             [(REMOVE, image_id, sku) for image_id, _ in rows])
+            conn.executemany(
+                "INSERT INTO changes(op, image_id, sku) VALUES (?, ?, ?)",
+                [(REMOVE, image_id, sku) for image_id, _ in rows],
+            )
             conn.execute("DELETE FROM skus WHERE sku = ?", (sku,))
             conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
             return self._unreferenced(conn, {sha for _, sha in rows})
 
     # --- images and vectors -------------------------------------------------
-    def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray | Sequence[np.ndarray], model_version: str,
-                   name: str | None = None) -> AddedImages:
+    def add_images(
+        self,
+        sku: str,
+        images: list[NewImage],
+        vectors: np.ndarray | Sequence[np.ndarray],
+        model_version: str,
+        name: str | None = None,
+    ) -> AddedImages:
         """One transaction: the SKU (created if new), image records, vectors, change log.
 
         Idempotent per content: an image whose bytes (SHA-256) are already a reference image of
@@ -254,20 +305,26 @@ class CatalogStore(CatalogBase):
         with self.transaction() as conn:
             self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
             for image, vector in zip(images, vectors, strict=True):
-                row = conn.execute("SELECT id FROM images WHERE sku = ? AND sha256 = ? ORDER BY id LIMIT 1",
-                                   (sku, image.sha256)).fetchone()
+                row = conn.execute(
+                    "SELECT id FROM images WHERE sku = ? AND sha256 = ? ORDER BY id LIMIT 1", (sku, image.sha256)
+                ).fetchone()
                 if row is not None:  # this content is already a reference image of this SKU: never twice
                     ids.append(row[0])
                     continue
                 cursor = conn.execute(
                     "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (sku, image.sha256, image.media_type, image.width, image.height, now))
+                    (sku, image.sha256, image.media_type, image.width, image.height, now),
+                )
                 image_id = cursor.lastrowid
                 assert image_id is not None  # sqlite3 sets it after every successful INSERT
-                conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
-                             (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
-                conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
-                             (ADD, image_id, sku, model_version))
+                conn.execute(
+                    "INSERT INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
+                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
+                )
+                conn.execute(
+                    "INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
+                    (ADD, image_id, sku, model_version),
+                )
                 ids.append(image_id)
                 created.append(image_id)
         return AddedImages(ids, created)
@@ -277,8 +334,12 @@ class CatalogStore(CatalogBase):
         found: dict[str, int] = {}
         for chunk in _chunks(sorted(set(digests)), IN_CHUNK):
             marks = ",".join("?" * len(chunk))
-            found.update(self._query(f"SELECT sha256, MIN(id) FROM images WHERE sku = ? AND sha256 IN ({marks}) "
-                                     "GROUP BY sha256", (sku, *chunk)))
+            found.update(
+                self._query(
+                    f"SELECT sha256, MIN(id) FROM images WHERE sku = ? AND sha256 IN ({marks}) GROUP BY sha256",
+                    (sku, *chunk),
+                )
+            )
         return found
 
     def add_vectors(self, image_ids: list[int], vectors: np.ndarray | Sequence[np.ndarray], model_version: str) -> int:
@@ -289,16 +350,21 @@ class CatalogStore(CatalogBase):
                 row = conn.execute("SELECT sku FROM images WHERE id = ?", (image_id,)).fetchone()
                 if row is None:
                     continue
-                conn.execute("INSERT OR REPLACE INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
-                             (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
-                conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
-                             (ADD, image_id, row[0], model_version))
+                conn.execute(
+                    "INSERT OR REPLACE INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
+                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
+                )
+                conn.execute(
+                    "INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
+                    (ADD, image_id, row[0], model_version),
+                )
                 added += 1
         return added
 
     def get_image(self, sku: str, image_id: int) -> ReferenceImage:
-        rows = self._query("SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = ? AND sku = ?",
-                           (image_id, sku))
+        rows = self._query(
+            "SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = ? AND sku = ?", (image_id, sku)
+        )
         if not rows:
             raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
         return ReferenceImage(*rows[0])
@@ -314,7 +380,9 @@ class CatalogStore(CatalogBase):
 
     @staticmethod
     def _unreferenced(conn: sqlite3.Connection, digests: set[str]) -> list[str]:
-        return [d for d in digests if conn.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1", (d,)).fetchone() is None]
+        return [
+            d for d in digests if conn.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1", (d,)).fetchone() is None
+        ]
 
     def image_digests(self) -> set[str]:
         return {row[0] for row in self._query("SELECT DISTINCT sha256 FROM images")}
@@ -322,10 +390,13 @@ class CatalogStore(CatalogBase):
     def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
         return self._query(
             "SELECT i.id, i.sha256 FROM images i LEFT JOIN vectors v ON v.image_id = i.id AND v.model_version = ? "
-            "WHERE v.image_id IS NULL ORDER BY i.id LIMIT ?", (model_version, limit))
+            "WHERE v.image_id IS NULL ORDER BY i.id LIMIT ?",
+            (model_version, limit),
+        )
 
-    def vectors_for(self, model_version: str, image_ids: list[int] | None = None,
-                    dim: int | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    def vectors_for(
+        self, model_version: str, image_ids: list[int] | None = None, dim: int | None = None
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
         """``(ids, skus, vectors)``, one row per vector, of every (or the given) image that has vectors of
         ``model_version``, by image id.
 
@@ -333,14 +404,15 @@ class CatalogStore(CatalogBase):
         views), so its id and SKU repeat once per row; with ``dim`` None each BLOB is one row.
         The given ids are looked up ``IN_CHUNK`` at a time (any number of them).
         """
-        sql = ("SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id "
-               "WHERE v.model_version = ?")
+        sql = "SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id WHERE v.model_version = ?"
         queries: list[tuple[str, tuple[object, ...]]]
         if image_ids is None:
             queries = [(sql + " ORDER BY i.id", (model_version,))]
         else:
-            queries = [(sql + f" AND i.id IN ({','.join('?' * len(chunk))}) ORDER BY i.id", (model_version, *chunk))
-                       for chunk in _chunks(sorted(set(image_ids)), IN_CHUNK)]
+            queries = [
+                (sql + f" AND i.id IN ({','.join('?' * len(chunk))}) ORDER BY i.id", (model_version, *chunk))
+                for chunk in _chunks(sorted(set(image_ids)), IN_CHUNK)
+            ]
         ids: list[int] = []
         skus: list[str] = []
         chunks: list[np.ndarray] = []
@@ -359,8 +431,11 @@ class CatalogStore(CatalogBase):
 
     def vector_rows(self, model_version: str, dim: int) -> int:
         """Rows of ``dim`` float32 stored for ``model_version`` (LENGTH reads no BLOB content)."""
-        total = self._query("SELECT COALESCE(SUM(LENGTH(v.vector)), 0) FROM vectors v JOIN images i ON i.id = v.image_id "
-                            "WHERE v.model_version = ?", (model_version,))[0][0]
+        total = self._query(
+            "SELECT COALESCE(SUM(LENGTH(v.vector)), 0) FROM vectors v JOIN images i ON i.id = v.image_id "
+            "WHERE v.model_version = ?",
+            (model_version,),
+        )[0][0]
         return int(total) // (4 * dim)
 
     def image_skus(self) -> dict[int, str]:
@@ -380,14 +455,19 @@ class CatalogStore(CatalogBase):
     def put_lane(self, row: LaneRow) -> tuple[bool, str | None]:
         with self.transaction() as conn:
             old = conn.execute("SELECT sha256 FROM lanes WHERE lane = ?", (row[0],)).fetchone()
-            conn.execute("INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lane) DO UPDATE SET sha256 = excluded.sha256, "
-                         "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
-                         "updated_at = excluded.updated_at", row)
+            conn.execute(
+                "INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(lane) DO UPDATE SET sha256 = excluded.sha256, "
+                "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
+                "updated_at = excluded.updated_at",
+                row,
+            )
             return old is None, self._unused_lane_photo(conn, old[0]) if old and old[0] != row[1] else None
 
     def get_lane(self, lane: str) -> LaneRow | None:
-        rows = self._query("SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = ?", (lane,))
+        rows = self._query(
+            "SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = ?", (lane,)
+        )
         return rows[0] if rows else None
 
     def delete_lane(self, lane: str) -> tuple[bool, str | None]:
@@ -431,14 +511,18 @@ class CatalogStore(CatalogBase):
             if cut <= done:
                 return 0
             deleted = conn.execute("DELETE FROM changes WHERE seq <= ?", (cut,)).rowcount
-            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (COMPACTED_KEY, str(cut)))
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (COMPACTED_KEY, str(cut)),
+            )
             return deleted
 
     def changes_since(self, seq: int) -> list[Change]:
-        rows = self._query("SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > ? ORDER BY seq", (seq,))
+        rows = self._query(
+            "SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > ? ORDER BY seq", (seq,)
+        )
         return [Change(*r) for r in rows]
 
 
 def _chunks(items: list[T], size: int) -> list[list[T]]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
+    return [items[start : start + size] for start in range(0, len(items), size)]

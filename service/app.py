@@ -51,25 +51,47 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
             model_threshold = artifact.threshold
-        gallery = Gallery(settings.data_dir, model.version, model.embedding_dim, settings.index_kind,
-                          search_threads=settings.search_threads, currency=settings.currency,
-                          catalog=settings.catalog)
+        gallery = Gallery(
+            settings.data_dir,
+            model.version,
+            model.embedding_dim,
+            settings.index_kind,
+            search_threads=settings.search_threads,
+            currency=settings.currency,
+            catalog=settings.catalog,
+        )
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
-        batcher = MicroBatcher(model.embed, settings.max_batch, settings.max_wait_ms / 1000.0, settings.max_queue,
-                               on_batch=metrics.inference)
+        batcher = MicroBatcher(
+            model.embed,
+            settings.max_batch,
+            settings.max_wait_ms / 1000.0,
+            settings.max_queue,
+            on_batch=metrics.inference,
+        )
         await batcher.start()
         state = AppState(settings, model, gallery, batcher, keys, metrics, model_threshold)
         # the searches of the requests one micro-batch answered, in one gallery search (no waiting added)
-        searcher = MicroBatcher(state.recognize, max_batch=settings.max_queue, max_wait_s=0.0,
-                                max_queue=4 * settings.max_queue, name="search", expected_errors=(ModelMismatch,),
-                                on_batch=metrics.search)
+        searcher = MicroBatcher(
+            state.recognize,
+            max_batch=settings.max_queue,
+            max_wait_s=0.0,
+            max_queue=4 * settings.max_queue,
+            name="search",
+            expected_errors=(ModelMismatch,),
+            on_batch=metrics.search,
+        )
         await searcher.start()
         state.searcher = searcher
         app.state.skulens = state
         skus_count, images = gallery.counts()
-        logger.info("ready: model %s, %d SKUs, %d reference images, data dir %s",
-                    model.version, skus_count, images, settings.data_dir)
+        logger.info(
+            "ready: model %s, %d SKUs, %d reference images, data dir %s",
+            model.version,
+            skus_count,
+            images,
+            settings.data_dir,
+        )
         try:
             yield
         finally:
@@ -78,8 +100,14 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             await searcher.stop()
             gallery.close(snapshot=True)
 
-    app = FastAPI(title="skulens", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Product (SKU) recognition for retail checkout, with open-set enrolment.")
+    app = FastAPI(
+        title="skulens",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Product (SKU) recognition for retail checkout, with open-set enrolment.",
+    )
     app.state.metrics = metrics
     app.state.skulens = None
     install_error_handlers(app)
@@ -92,8 +120,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.include_router(session.router)
     install_console(app)  # /, /static, /docs served from the package (works offline)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if not keys.enabled and not settings.insecure:

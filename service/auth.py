@@ -42,7 +42,9 @@ def parse_key_file(text: str, source: str = "api keys file") -> list[ApiKey]:
         if role not in ROLES:
             raise KeyFileError(f"{source} line {number}: unknown role {role!r}; roles are {', '.join(ROLES)}")
         if len(key) < MIN_KEY_LENGTH:
-            raise KeyFileError(f"{source} line {number}: key is {len(key)} characters; at least {MIN_KEY_LENGTH} required")
+            raise KeyFileError(
+                f"{source} line {number}: key is {len(key)} characters; at least {MIN_KEY_LENGTH} required"
+            )
         keys.append(ApiKey(role, _digest(key)))
     return keys
 
@@ -101,8 +103,10 @@ class LoopbackOnly:
         if host is not None and _is_ip(host) and not is_loopback(host):
             from service.errors import error_response
 
-            message = ("this server has no API keys, so it answers only on loopback addresses; "
-                       "start it with --api-keys FILE, or --insecure to run an open server")
+            message = (
+                "this server has no API keys, so it answers only on loopback addresses; "
+                "start it with --api-keys FILE, or --insecure to run an open server"
+            )
             return await error_response(403, "open_server_refused", message)(scope, receive, send)
         return await self.app(scope, receive, send)
 

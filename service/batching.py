@@ -42,10 +42,17 @@ class Overloaded(RuntimeError):
 
 
 class MicroBatcher(Generic[R]):
-    def __init__(self, fn: Callable[[np.ndarray], R], max_batch: int = 16, max_wait_s: float = 0.002,
-                 max_queue: int = 256, max_request_s: float = 120.0,
-                 on_batch: Callable[[int], None] | None = None, name: str = "inference",
-                 expected_errors: tuple[type[Exception], ...] = ()):
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], R],
+        max_batch: int = 16,
+        max_wait_s: float = 0.002,
+        max_queue: int = 256,
+        max_request_s: float = 120.0,
+        on_batch: Callable[[int], None] | None = None,
+        name: str = "inference",
+        expected_errors: tuple[type[Exception], ...] = (),
+    ):
         """``on_batch(images)``: called after each inference call (metrics). ``name``: of the worker
         thread and in log lines. ``expected_errors``: handed to the batch's requests without a traceback
         in the log (the gallery's ``ModelMismatch``, which each request answers as 409)."""
@@ -108,8 +115,9 @@ class MicroBatcher(Generic[R]):
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         if self._queued_images + len(pixels) > self.max_queue:
-            raise Overloaded(f"{self._queued_images} images are waiting for {self.name} (limit {self.max_queue}); "
-                             "retry shortly")
+            raise Overloaded(
+                f"{self._queued_images} images are waiting for {self.name} (limit {self.max_queue}); retry shortly"
+            )
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued_images += len(pixels)
         self._queue.put_nowait((pixels, future))
@@ -151,7 +159,7 @@ class MicroBatcher(Generic[R]):
                 start = 0
                 for pixels, future in items:
                     if not future.done():
-                        future.set_result(vectors[start:start + len(pixels)])
+                        future.set_result(vectors[start : start + len(pixels)])
                     start += len(pixels)
                 self.batches += 1
                 self.images += count

@@ -31,8 +31,9 @@ class EnrolPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
 
 
-def plan_enrolment(folder: str | None, csv_path: str | None, names_csv: str | None,
-                   money: Currency | None = None) -> EnrolPlan:
+def plan_enrolment(
+    folder: str | None, csv_path: str | None, names_csv: str | None, money: Currency | None = None
+) -> EnrolPlan:
     """``money``: the catalogue's currency, in which the CSV's prices are read (default EUR)."""
     from gallery.types import InvalidSku, validate_sku
 
@@ -110,10 +111,11 @@ def run_bulk_enrolment(args: argparse.Namespace, opened: Opened) -> int:
                 gallery.merge_sku(sku, plan.names.get(sku), plan.prices.get(sku))
             for start in range(0, len(paths), args.batch_size):
                 decoded = []
-                for path in paths[start:start + args.batch_size]:  # a Path, or a VOC box (service.voc.VocCrop)
+                for path in paths[start : start + args.batch_size]:  # a Path, or a VOC box (service.voc.VocCrop)
                     try:
-                        decoded.append(enrolment.decode_upload(path.read_bytes(), embedder.input_size,
-                                                               settings.max_pixels))
+                        decoded.append(
+                            enrolment.decode_upload(path.read_bytes(), embedder.input_size, settings.max_pixels)
+                        )
                     except (OSError, ImageError) as exc:
                         plan.skipped.append((str(path), getattr(exc, "strerror", None) or str(exc)))
                 if decoded:
@@ -121,15 +123,18 @@ def run_bulk_enrolment(args: argparse.Namespace, opened: Opened) -> int:
                     already += len(decoded) - len(sorted_out.fresh)
                     if sorted_out.fresh:
                         prepared = enrolment.prepare(sorted_out.fresh, settings.catalogue_views)
-                        added = enrolment.commit(gallery, sku, prepared, embedder.embed(prepared.pixels),
-                                                 plan.names.get(sku))
+                        added = enrolment.commit(
+                            gallery, sku, prepared, embedder.embed(prepared.pixels), plan.names.get(sku)
+                        )
                         if added.created:  # another writer may have stored some meanwhile
                             enrolled[sku] += len(added.created)
                         already += len(sorted_out.fresh) - len(added.created)
-                bar.update(len(paths[start:start + args.batch_size]))
+                bar.update(len(paths[start : start + args.batch_size]))
     gallery.close(snapshot=True)
-    print(f"enrolled {sum(enrolled.values())} images of {len(enrolled)} SKUs into {settings.data_dir}"
-          + (f"; {already} already there (not stored twice)" if already else ""))
+    print(
+        f"enrolled {sum(enrolled.values())} images of {len(enrolled)} SKUs into {settings.data_dir}"
+        + (f"; {already} already there (not stored twice)" if already else "")
+    )
     if getattr(args, "voc", None):
         voc_skipped = sum(1 for what, _ in plan.skipped if " object " in what or what.endswith(".xml"))
         print(f"VOC: {boxes} boxes to enrol, {voc_skipped} skipped")

@@ -74,8 +74,10 @@ def segmenter_outcome() -> Segmenter | str:
         importlib.import_module("cv2")
         from counter.segment import BackgroundSegmenter
     except ImportError as exc:
-        return (f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
-                "pip install 'skulens[counter]'; crops (multipart field 'images') work without it")
+        return (
+            f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
+            "pip install 'skulens[counter]'; crops (multipart field 'images') work without it"
+        )
     return BackgroundSegmenter()
 
 
@@ -97,8 +99,11 @@ async def require_segmenter() -> Segmenter:
 def crops_of(photo: np.ndarray, boxes: list[Box], size: int) -> np.ndarray:
     """Each box of ``photo`` letterboxed to ``size`` like any crop: ``(n, size, size, 3)``."""
     image = Image.fromarray(photo, "RGB")
-    return np.stack([letterbox(image.crop((b.x0, b.y0, b.x1, b.y1)), size) for b in boxes]) if boxes else \
-        np.zeros((0, size, size, 3), np.uint8)
+    return (
+        np.stack([letterbox(image.crop((b.x0, b.y0, b.x1, b.y1)), size) for b in boxes])
+        if boxes
+        else np.zeros((0, size, size, 3), np.uint8)
+    )
 
 
 async def embed(state: AppState, pixels: np.ndarray) -> np.ndarray:
@@ -107,7 +112,7 @@ async def embed(state: AppState, pixels: np.ndarray) -> np.ndarray:
     step = max(1, state.settings.max_images_per_request // (2 if state.settings.tta_flip else 1))
     parts = []
     for start in range(0, len(pixels), step):
-        chunk = pixels[start:start + step]
+        chunk = pixels[start : start + step]
         if state.settings.tta_flip:
             parts.append(flip_average(await state.batcher.submit(with_mirrored(chunk))))
         else:
@@ -115,8 +120,9 @@ async def embed(state: AppState, pixels: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def price(state: AppState, recognitions: list[Recognition],
-          boxes: list[tuple[int, int, int, int] | None]) -> tuple[list[CheckedItem], Basket]:
+def price(
+    state: AppState, recognitions: list[Recognition], boxes: list[tuple[int, int, int, int] | None]
+) -> tuple[list[CheckedItem], Basket]:
     """Look the recognised SKUs up (names, prices: from the gallery's memory, never SQLite) and price the basket."""
     details = state.gallery.sku_details([r.sku for r in recognitions if r.known and r.sku])
     items: list[CheckedItem] = []
@@ -129,8 +135,9 @@ def price(state: AppState, recognitions: list[Recognition],
     return items, price_basket([c.item for c in items])
 
 
-async def _recognise_and_price(state: AppState, pixels: np.ndarray,
-                               boxes: list[tuple[int, int, int, int] | None]) -> tuple[list[CheckedItem], Basket]:
+async def _recognise_and_price(
+    state: AppState, pixels: np.ndarray, boxes: list[tuple[int, int, int, int] | None]
+) -> tuple[list[CheckedItem], Basket]:
     if len(pixels) == 0:
         return [], price_basket([])
     await run_in_threadpool(state.gallery.check_model)  # 409 before inference when the gallery is not ready
@@ -160,8 +167,12 @@ def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented
     photo = decode_photo(photo_bytes, state.settings.max_pixels)
     background = background_for(state.gallery, lane, photo.shape, state.settings.max_pixels)
     boxes = segmenter.segment(photo, background.pixels)
-    return Segmented(boxes, crops_of(photo, boxes, state.embedder.input_size),
-                     LANE_BACKGROUND if background.pixels is not None else PLAIN_COUNTER, background.note)
+    return Segmented(
+        boxes,
+        crops_of(photo, boxes, state.embedder.input_size),
+        LANE_BACKGROUND if background.pixels is not None else PLAIN_COUNTER,
+        background.note,
+    )
 
 
 async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
@@ -171,6 +182,15 @@ async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> Che
     boxes = found.boxes
     items, basket = await _recognise_and_price(state, found.pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
     if not boxes:
-        basket = Basket((), (Attention(None, NOTHING_FOUND, "no item was found in the photo: is the counter empty, "
-                                       "or the photo not of this lane's counter?"),), 0)
+        basket = Basket(
+            (),
+            (
+                Attention(
+                    None,
+                    NOTHING_FOUND,
+                    "no item was found in the photo: is the counter empty, or the photo not of this lane's counter?",
+                ),
+            ),
+            0,
+        )
     return CheckoutResult(items, basket, state.gallery.currency, found.segmentation, found.note)

@@ -20,8 +20,11 @@ PLUGINS = ("training.cli_train", "evaluation.cli")
 
 def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None:
     parser.add_argument("--data-dir", help="data directory (SKULENS_DATA_DIR; default ./skulens-data)")
-    parser.add_argument("--catalog", help="postgresql://... for a catalogue shared by replicas (SKULENS_CATALOG; "
-                                          "default: SQLite in the data directory)")
+    parser.add_argument(
+        "--catalog",
+        help="postgresql://... for a catalogue shared by replicas (SKULENS_CATALOG; "
+        "default: SQLite in the data directory)",
+    )
     parser.add_argument("--model", help="model folder (SKULENS_MODEL; default: the shipped model)")
     parser.add_argument("--index-kind", choices=["flat", "hnsw"], help="SKULENS_INDEX_KIND (default flat)")
     parser.add_argument("--threads", type=int, dest="num_threads", help="inference threads (SKULENS_NUM_THREADS)")
@@ -30,11 +33,20 @@ def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None
         parser.add_argument("--port", type=int, help="port (SKULENS_PORT; default 8000)")
         parser.add_argument("--workers", type=int, help="worker processes (SKULENS_WORKERS; default 1)")
         parser.add_argument("--api-keys", dest="api_keys_file", help="file of 'role key' lines (SKULENS_API_KEYS_FILE)")
-        parser.add_argument("--insecure", action="store_true", default=None,
-                            help="allow a non-loopback address without API keys (SKULENS_INSECURE)")
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            default=None,
+            help="allow a non-loopback address without API keys (SKULENS_INSECURE)",
+        )
         parser.add_argument("--threshold", type=float, help="open-set threshold (SKULENS_THRESHOLD)")
-        parser.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
-                            help="recognise each crop and its mirror image, averaged (SKULENS_TTA_FLIP)")
+        parser.add_argument(
+            "--tta-flip",
+            dest="tta_flip",
+            action="store_true",
+            default=None,
+            help="recognise each crop and its mirror image, averaged (SKULENS_TTA_FLIP)",
+        )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -61,8 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("folder", nargs="?", help="folder with one sub-folder of images per SKU")
         p.add_argument("--csv", help="CSV with columns sku,name,price,image_path (paths relative to the CSV)")
         p.add_argument("--names", help="CSV sku,name[,...] giving names for the folder's SKUs")
-        p.add_argument("--voc", metavar="DIR", help="LabelImg (Pascal VOC) .xml files and their images: every box "
-                                                    "is enrolled under the SKU its label names")
+        p.add_argument(
+            "--voc",
+            metavar="DIR",
+            help="LabelImg (Pascal VOC) .xml files and their images: every box "
+            "is enrolled under the SKU its label names",
+        )
         p.add_argument("--label-map", metavar="CSV", help="with --voc: CSV label,sku mapping box labels to SKU ids")
         p.add_argument("--batch-size", type=int, default=32)
         p.set_defaults(func="service.commands:enrol")
@@ -73,10 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("images", nargs="+", help="image files")
         p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
         p.add_argument("--top-k", type=int, dest="top_k", help="matches shown per image (SKULENS_TOP_K; default 5)")
-        p.add_argument("--threshold", type=float,
-                       help="open-set threshold (SKULENS_THRESHOLD; default: stored, else the model's calibrated value)")
-        p.add_argument("--tta-flip", dest="tta_flip", action="store_true", default=None,
-                       help="also embed each image mirrored and average (SKULENS_TTA_FLIP)")
+        p.add_argument(
+            "--threshold",
+            type=float,
+            help="open-set threshold (SKULENS_THRESHOLD; default: stored, else the model's calibrated value)",
+        )
+        p.add_argument(
+            "--tta-flip",
+            dest="tta_flip",
+            action="store_true",
+            default=None,
+            help="also embed each image mirrored and average (SKULENS_TTA_FLIP)",
+        )
         p.set_defaults(func="service.commands:recognize")
 
     p = sub.add_parser("reindex", help="re-embed every stored reference image with the model; build its index")
@@ -111,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     func = args.func
     if isinstance(func, str):  # "module:function", imported only when that command runs
         module_name, func_name = func.split(":")
@@ -127,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skulens: {exc}", file=sys.stderr)
         return EXIT_STATUS
     except ValidationError as exc:  # a setting from a flag or a SKULENS_* variable
-        wrong = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (received {e.get('input')!r})"
-                          for e in exc.errors())
+        wrong = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (received {e.get('input')!r})" for e in exc.errors()
+        )
         print(f"skulens: invalid setting: {wrong}", file=sys.stderr)
         return EXIT_STATUS
 

@@ -38,8 +38,15 @@ def serve(args: argparse.Namespace) -> int:
     # Workers re-read the settings from the environment (uvicorn factory): pass the flags on.
     for name, value in settings.model_dump(exclude_unset=True).items():
         os.environ[f"SKULENS_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
-    uvicorn.run("service.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        "service.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
     return 0
 
 
@@ -52,8 +59,15 @@ def _open(args: argparse.Namespace) -> Opened:
     check_catalogue(settings)
     artifact = check_model(settings)
     embedder = load_embedder(artifact, num_threads=settings.num_threads)
-    gallery = Gallery(settings.data_dir, embedder.version, embedder.embedding_dim, settings.index_kind,
-                      search_threads=settings.search_threads, currency=settings.currency, catalog=settings.catalog)
+    gallery = Gallery(
+        settings.data_dir,
+        embedder.version,
+        embedder.embedding_dim,
+        settings.index_kind,
+        search_threads=settings.search_threads,
+        currency=settings.currency,
+        catalog=settings.catalog,
+    )
     return settings, artifact, embedder, gallery
 
 
@@ -85,9 +99,15 @@ def recognize(args: argparse.Namespace) -> int:
         batch = pixels[None]
         vectors = flip_average(embedder.embed(with_mirrored(batch))) if settings.tta_flip else embedder.embed(batch)
         result = gallery.recognize(vectors, threshold, settings.top_k)[0]
-        rows.append({"image": name, "sku": result.sku, "decision": "known" if result.known else "unknown",
-                     "score": round(result.score, 4),
-                     "matches": [{"sku": m.sku, "name": m.name, "score": round(m.score, 4)} for m in result.matches]})
+        rows.append(
+            {
+                "image": name,
+                "sku": result.sku,
+                "decision": "known" if result.known else "unknown",
+                "score": round(result.score, 4),
+                "matches": [{"sku": m.sku, "name": m.name, "score": round(m.score, 4)} for m in result.matches],
+            }
+        )
     gallery.close(snapshot=False)
     if args.json:
         for row in rows:
@@ -113,17 +133,28 @@ def reindex(args: argparse.Namespace) -> int:
     check_data_dir(settings.data_dir)
     embedder = load_embedder(check_model(settings), num_threads=settings.num_threads)
     with tqdm(unit="img", desc=f"re-embedding with {embedder.version}") as bar:
+
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
             bar.refresh()
 
-        report = run_reindex(settings.data_dir, embedder, batch_size=args.batch_size,
-                             index_kind=settings.index_kind, prune=args.prune, progress=progress,
-                             catalogue_views=settings.catalogue_views, catalog=settings.catalog)
-    print(f"re-embedded {report.embedded} images with model {report.model_version} in {report.seconds:.1f} s "
-          f"({report.images_per_second:.1f} img/s)" + (f"; pruned {report.pruned} old vectors" if args.prune else "")
-          + (f"; removed {report.swept} unreferenced image files" if report.swept else ""))
+        report = run_reindex(
+            settings.data_dir,
+            embedder,
+            batch_size=args.batch_size,
+            index_kind=settings.index_kind,
+            prune=args.prune,
+            progress=progress,
+            catalogue_views=settings.catalogue_views,
+            catalog=settings.catalog,
+        )
+    print(
+        f"re-embedded {report.embedded} images with model {report.model_version} in {report.seconds:.1f} s "
+        f"({report.images_per_second:.1f} img/s)"
+        + (f"; pruned {report.pruned} old vectors" if args.prune else "")
+        + (f"; removed {report.swept} unreferenced image files" if report.swept else "")
+    )
     if report.failed:
         print(f"{len(report.failed)} images could not be re-embedded; the index was NOT switched:")
         for image_id, why in report.failed.items():
@@ -138,12 +169,24 @@ def info(args: argparse.Namespace) -> int:
     settings, artifact, _embedder, gallery = _open(args)
     skus, images = gallery.counts()
     rows, indexed = gallery.index_size()
-    data = {"data_dir": str(settings.data_dir), "catalog": gallery.catalog, "model": str(artifact.path), "model_version": artifact.version,
-            "backbone": artifact.backbone, "trained": artifact.trained, "precision": artifact.precision,
-            "input_size": artifact.input_size, "embedding_dim": artifact.embedding_dim, "skus": skus,
-            "reference_images": images, "index_kind": settings.index_kind, "index_vectors": rows, "index_images": indexed,
-            "vectors_by_model": gallery.store.model_versions(),
-            "threshold": resolve_threshold(settings.threshold, gallery.stored_threshold, artifact.threshold)}
+    data = {
+        "data_dir": str(settings.data_dir),
+        "catalog": gallery.catalog,
+        "model": str(artifact.path),
+        "model_version": artifact.version,
+        "backbone": artifact.backbone,
+        "trained": artifact.trained,
+        "precision": artifact.precision,
+        "input_size": artifact.input_size,
+        "embedding_dim": artifact.embedding_dim,
+        "skus": skus,
+        "reference_images": images,
+        "index_kind": settings.index_kind,
+        "index_vectors": rows,
+        "index_images": indexed,
+        "vectors_by_model": gallery.store.model_versions(),
+        "threshold": resolve_threshold(settings.threshold, gallery.stored_threshold, artifact.threshold),
+    }
     gallery.close(snapshot=False)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -174,13 +217,24 @@ def skus(args: argparse.Namespace) -> int:
     except (CurrencyMismatch, SchemaTooNew, CatalogUnavailable, CatalogUnreachable) as exc:
         raise StartupError(str(exc)) from None
     try:
-        page = (store.search_skus(args.search, args.offset, args.limit) if args.search
-                else store.list_skus(args.offset, args.limit))
+        page = (
+            store.search_skus(args.search, args.offset, args.limit)
+            if args.search
+            else store.list_skus(args.offset, args.limit)
+        )
         money = store.currency
     finally:
         store.close()
-    rows = [{"sku": s.sku, "name": s.name, "price": None if s.price_minor is None else format_minor(s.price_minor, money),
-             "currency": money.code, "image_count": count} for s, count in page.items]
+    rows = [
+        {
+            "sku": s.sku,
+            "name": s.name,
+            "price": None if s.price_minor is None else format_minor(s.price_minor, money),
+            "currency": money.code,
+            "image_count": count,
+        }
+        for s, count in page.items
+    ]
     if args.json:
         print(json.dumps({"items": rows, "total": page.total, "offset": page.offset, "limit": page.limit}))
         return 0

@@ -38,8 +38,9 @@ class AppState:
 
     def recognize(self, vectors: np.ndarray) -> list[Recognition]:
         """Search and decide (blocking: call it from a worker thread)."""
-        return self.gallery.recognize(vectors, self.settings.threshold, self.settings.top_k,
-                                      model_threshold=self.model_threshold)
+        return self.gallery.recognize(
+            vectors, self.settings.threshold, self.settings.top_k, model_threshold=self.model_threshold
+        )
 
     async def recognize_batched(self, vectors: np.ndarray) -> list[Recognition]:
         """``recognize`` off the event loop, through ``searcher``: the queries of the requests that are
@@ -70,9 +71,12 @@ def _presented_key(request: Request) -> str | None:
 
 
 # Declared for the OpenAPI schema, so that /docs offers "Authorize"; the key is read by ``_presented_key``.
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
-                              description="An API key: roles checkout, merchandiser, admin (a server without "
-                                          "keys needs none)")
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key: roles checkout, merchandiser, admin (a server without keys needs none)",
+)
 BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer", description="The same API key as a bearer token")
 KeyHeader = Annotated[str | None, Security(API_KEY_HEADER)]
 BearerToken = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
@@ -86,8 +90,12 @@ def require(role: str) -> Any:
             return None
         have = state.keys.role_of(_presented_key(request))
         if have is None:
-            raise ApiError(401, "unauthorized", "missing or invalid API key: send it in the X-API-Key header "
-                           "(or Authorization: Bearer KEY)", {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or invalid API key: send it in the X-API-Key header (or Authorization: Bearer KEY)",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if not allows(have, role):
             raise ApiError(403, "forbidden", f"a {have!r} key may not do this; it needs the {role!r} role or above")
         return have

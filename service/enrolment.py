@@ -109,8 +109,10 @@ def commit(gallery: Gallery, sku: str, prepared: Prepared, vectors: np.ndarray, 
     ids, and which of them this commit created (``CatalogStore.add_images``)."""
     ids = gallery.enrol(sku, prepared.uploads, prepared.batch.split(np.asarray(vectors, np.float32)), name=name)
     if not isinstance(ids, AddedImages):  # Gallery.enrol hands add_images' answer over as it is
-        raise TypeError(f"Gallery.enrol answered a {type(ids).__name__}, not CatalogStore.add_images' AddedImages: "
-                        "which photos were new is unknown")
+        raise TypeError(
+            f"Gallery.enrol answered a {type(ids).__name__}, not CatalogStore.add_images' AddedImages: "
+            "which photos were new is unknown"
+        )
     return ids
 
 
@@ -124,7 +126,9 @@ async def enrol_through_batcher(state: AppState, sku: str, images: list[bytes], 
         return sorted_out.result()
     prepared = await run_in_threadpool(prepare, sorted_out.fresh, settings.catalogue_views)
     step = settings.max_images_per_request  # a photo's views are rows too: never more than the queue holds
-    vectors = [await state.batcher.submit(prepared.pixels[start:start + step])
-               for start in range(0, len(prepared.pixels), step)]
+    vectors = [
+        await state.batcher.submit(prepared.pixels[start : start + step])
+        for start in range(0, len(prepared.pixels), step)
+    ]
     ids = await run_in_threadpool(commit, state.gallery, sku, prepared, np.concatenate(vectors), name)
     return sorted_out.result(ids)

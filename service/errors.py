@@ -62,8 +62,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     for exc_type, status, code in MAPPING:
+
         def handler(request: Request, exc: Exception, status: int = status, code: str = code) -> JSONResponse:
             return error_response(status, code, str(exc))
+
         app.add_exception_handler(exc_type, handler)
 
     @app.exception_handler(ApiError)
@@ -78,10 +80,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def catalog_unreachable(request: Request, exc: CatalogUnreachable) -> JSONResponse:
         logger.warning("%s %s: %s", request.method, request.url.path, exc)  # where it is: in the log, not the answer
         # a write may have committed before the catalogue was lost (then the index's catch-up failed)
-        return error_response(503, "catalog_unreachable", "the catalogue cannot be reached now; a write may or may not "
-                              "have been applied, and retrying it is safe (enrolment is idempotent by content; a "
-                              "delete already applied answers 404). Recognition still answers. Try again shortly",
-                              {"Retry-After": str(CATALOG_RETRY_AFTER_S)})
+        return error_response(
+            503,
+            "catalog_unreachable",
+            "the catalogue cannot be reached now; a write may or may not "
+            "have been applied, and retrying it is safe (enrolment is idempotent by content; a "
+            "delete already applied answers 404). Recognition still answers. Try again shortly",
+            {"Retry-After": str(CATALOG_RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -27,14 +27,18 @@ def loads_exact(data: bytes) -> Any:
 async def read_json_model(request: Request, model: type[M], context: dict[str, Any] | None = None) -> M:
     media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type",
-                       f"request content type {media_type!r}; accepted: application/json")
+        raise ApiError(
+            415, "unsupported_media_type", f"request content type {media_type!r}; accepted: application/json"
+        )
     body = await request.body()
     try:
         data = loads_exact(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ApiError(422, "invalid_request", f"the body is not valid JSON: {exc} "
-                       f"(received {body[:60]!r}{'...' if len(body) > 60 else ''})") from None
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"the body is not valid JSON: {exc} (received {body[:60]!r}{'...' if len(body) > 60 else ''})",
+        ) from None
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:

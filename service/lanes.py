@@ -80,39 +80,68 @@ def background_for(gallery: Gallery, lane: str | None, photo_shape: tuple[int, .
     try:
         record = gallery.lanes.get(lane)
     except BackgroundNotFound:
-        return LaneBackground(None, None, f"no background is stored for lane {lane!r}: {fallback}; "
-                                          f"PUT /v1/lanes/{lane}/background with a photo of its empty counter")
+        return LaneBackground(
+            None,
+            None,
+            f"no background is stored for lane {lane!r}: {fallback}; "
+            f"PUT /v1/lanes/{lane}/background with a photo of its empty counter",
+        )
     except CatalogUnreachable as exc:
         known = gallery.lanes.last_known(lane)
         logger.warning("lane %r: %s; %s", lane, exc, "using its background as last read" if known else "fallback")
         if known is None:
-            return LaneBackground(None, None, f"the catalogue cannot be reached now and lane {lane!r}'s background "
-                                              f"was not read here before: {fallback}")
+            return LaneBackground(
+                None,
+                None,
+                f"the catalogue cannot be reached now and lane {lane!r}'s background "
+                f"was not read here before: {fallback}",
+            )
         record = known
     pixels = DECODED.get(record.sha256)
     if pixels is None:
         try:
             record, data = gallery.lanes.photo(record)
         except BackgroundNotFound:
-            return LaneBackground(None, None, f"no background is stored for lane {lane!r}: {fallback}; "
-                                              f"PUT /v1/lanes/{lane}/background with a photo of its empty counter")
+            return LaneBackground(
+                None,
+                None,
+                f"no background is stored for lane {lane!r}: {fallback}; "
+                f"PUT /v1/lanes/{lane}/background with a photo of its empty counter",
+            )
         except CatalogUnreachable as exc:
             logger.warning("lane %r: its background cannot be read now: %s", lane, exc)
-            return LaneBackground(None, record, f"the catalogue cannot be reached now and lane {lane!r}'s background "
-                                                f"is not in this process's memory: {fallback}")
+            return LaneBackground(
+                None,
+                record,
+                f"the catalogue cannot be reached now and lane {lane!r}'s background "
+                f"is not in this process's memory: {fallback}",
+            )
         pixels = DECODED.get(record.sha256)  # the record may have changed: its photo may be decoded already
         if pixels is None:
             try:
                 pixels, _ = decode_photo_typed(data, max_pixels)
             except ImageError as exc:  # stored when the limits were wider, or damaged on disk: the till goes on
                 logger.error("lane %r: its stored background cannot be decoded: %s", lane, exc)
-                return LaneBackground(None, record, f"lane {lane!r}'s stored background cannot be read ({exc}): "
-                                                    f"{fallback}; store it again")
+                return LaneBackground(
+                    None,
+                    record,
+                    f"lane {lane!r}'s stored background cannot be read ({exc}): {fallback}; store it again",
+                )
             DECODED.put(record.sha256, pixels)
     if pixels.shape != photo_shape:
-        logger.warning("lane %r: photo %dx%d but background %dx%d; plain-counter fallback", lane,
-                       photo_shape[1], photo_shape[0], pixels.shape[1], pixels.shape[0])
-        return LaneBackground(None, record, f"lane {lane!r}'s background is {pixels.shape[1]}x{pixels.shape[0]} but "
-                                            f"this photo is {photo_shape[1]}x{photo_shape[0]}: {fallback}; store a "
-                                            "new background if the lane's camera changed")
+        logger.warning(
+            "lane %r: photo %dx%d but background %dx%d; plain-counter fallback",
+            lane,
+            photo_shape[1],
+            photo_shape[0],
+            pixels.shape[1],
+            pixels.shape[0],
+        )
+        return LaneBackground(
+            None,
+            record,
+            f"lane {lane!r}'s background is {pixels.shape[1]}x{pixels.shape[0]} but "
+            f"this photo is {photo_shape[1]}x{photo_shape[0]}: {fallback}; store a "
+            "new background if the lane's camera changed",
+        )
     return LaneBackground(pixels, record, None)

@@ -41,22 +41,34 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         r = self.registry
-        self.requests = Counter("skulens_requests_total", "HTTP requests by method, route and status.",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("skulens_request_seconds", "HTTP request latency.", ["method", "route"],
-                                 buckets=BUCKETS, registry=r)
+        self.requests = Counter(
+            "skulens_requests_total",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "skulens_request_seconds", "HTTP request latency.", ["method", "route"], buckets=BUCKETS, registry=r
+        )
         self.batches = Counter("skulens_inference_batches_total", "Inference calls (micro-batches).", registry=r)
         self.images = Counter("skulens_inference_images_total", "Images embedded.", registry=r)
-        self.search_batches = Counter("skulens_search_batches_total",
-                                      "Gallery searches (the queries of requests waiting together: one search).",
-                                      registry=r)
+        self.search_batches = Counter(
+            "skulens_search_batches_total",
+            "Gallery searches (the queries of requests waiting together: one search).",
+            registry=r,
+        )
         self.search_queries = Counter("skulens_search_queries_total", "Queries searched.", registry=r)
         # multiprocess_mode "mostrecent": every worker sees the same gallery
         self.skus = Gauge("skulens_gallery_skus", "SKUs in the catalogue.", registry=r, multiprocess_mode="mostrecent")
-        self.reference_images = Gauge("skulens_gallery_reference_images", "Reference images.", registry=r,
-                                      multiprocess_mode="mostrecent")
-        self.index_vectors = Gauge("skulens_index_vectors", "Vectors in the index (photos and their views).",
-                                   registry=r, multiprocess_mode="mostrecent")
+        self.reference_images = Gauge(
+            "skulens_gallery_reference_images", "Reference images.", registry=r, multiprocess_mode="mostrecent"
+        )
+        self.index_vectors = Gauge(
+            "skulens_index_vectors",
+            "Vectors in the index (photos and their views).",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -35,10 +35,19 @@ def untrained_model(directory: Path, backbone: str = "mobilenet_v3_large", input
             from embedder.export import export_model
             from embedder.model import build_embedding_model
         except ImportError as exc:
-            raise SystemExit("no model given and none shipped; an untrained one needs TensorFlow "
-                             "(pip install 'skulens[train]'), or pass --model PATH") from exc
+            raise SystemExit(
+                "no model given and none shipped; an untrained one needs TensorFlow "
+                "(pip install 'skulens[train]'), or pass --model PATH"
+            ) from exc
         model = build_embedding_model(backbone, weights=None, input_size=input_size, seed=0)
-        artifact = export_model(model, directory, backbone=backbone, input_size=input_size, embedding_dim=256,
-                                weights_origin="random initialisation", trained=False)
+        artifact = export_model(
+            model,
+            directory,
+            backbone=backbone,
+            input_size=input_size,
+            embedding_dim=256,
+            weights_origin="random initialisation",
+            trained=False,
+        )
     logger.warning(UNTRAINED_WARNING)
     return artifact

@@ -25,8 +25,9 @@ def decode_photo_typed(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
             image = Image.alpha_composite(background, image.convert("RGBA"))
         return np.asarray(image.convert("RGB"), dtype=np.uint8), media_type
     except Exception as exc:
-        raise ImageError(f"could not decode the photo ({image.format}, {image.width}x{image.height}, "
-                         f"{len(data)} bytes): {exc}") from exc
+        raise ImageError(
+            f"could not decode the photo ({image.format}, {image.width}x{image.height}, {len(data)} bytes): {exc}"
+        ) from exc
 
 
 def decode_photo(data: bytes, max_pixels: int) -> np.ndarray:

@@ -12,12 +12,20 @@ from gallery.types import SKU_PATTERN
 #: A price in the API: a decimal string in the currency's major unit ("2.35"); on input a JSON
 #: number is accepted too (read as its decimal text, never as a float).
 PRICE_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
-PriceText = Annotated[str, Field(pattern=PRICE_PATTERN, examples=["2.35"],
-                                 description="Decimal string in the currency's major unit")]
-PriceInput = Annotated[int | None, WithJsonSchema({
-    "anyOf": [{"type": "string", "pattern": PRICE_PATTERN}, {"type": "number", "minimum": 0}, {"type": "null"}],
-    "description": "Price in the currency's major unit: a decimal string (\"2.35\") or a JSON number; "
-                   "no more decimals than the currency has; null: no price.", "examples": ["2.35"]})]
+PriceText = Annotated[
+    str, Field(pattern=PRICE_PATTERN, examples=["2.35"], description="Decimal string in the currency's major unit")
+]
+PriceInput = Annotated[
+    int | None,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": PRICE_PATTERN}, {"type": "number", "minimum": 0}, {"type": "null"}],
+            "description": 'Price in the currency\'s major unit: a decimal string ("2.35") or a JSON number; '
+            "no more decimals than the currency has; null: no price.",
+            "examples": ["2.35"],
+        }
+    ),
+]
 
 
 class MatchOut(BaseModel):
@@ -59,8 +67,9 @@ class SkuIn(BaseModel):
         try:
             return to_minor(value, currency(code))
         except InvalidAmount as exc:
-            raise ValueError(f"{exc}; expected a decimal string such as \"2.35\" or a JSON number, "
-                             "not negative, finite") from None
+            raise ValueError(
+                f'{exc}; expected a decimal string such as "2.35" or a JSON number, not negative, finite'
+            ) from None
 
 
 class SkuOut(BaseModel):
@@ -85,8 +94,9 @@ class SkuPage(BaseModel):
 class EnrolOut(BaseModel):
     sku: str
     image_ids: list[int] = Field(description="One per photo posted, in order.")
-    already_present: list[int] = Field(default_factory=list, description="Reference images that already held one "
-                                                                         "of the photos (not stored twice).")
+    already_present: list[int] = Field(
+        default_factory=list, description="Reference images that already held one of the photos (not stored twice)."
+    )
     model_version: str
 
 
@@ -113,8 +123,9 @@ class Ready(BaseModel):
 
 
 class CheckoutItemOut(BaseModel):
-    box: list[int] | None = Field(description="[x0, y0, x1, y1] in the photo's pixels (EXIF orientation applied); "
-                                              "null for a posted crop.")
+    box: list[int] | None = Field(
+        description="[x0, y0, x1, y1] in the photo's pixels (EXIF orientation applied); null for a posted crop."
+    )
     sku: str | None
     name: str | None
     score: float
@@ -137,8 +148,10 @@ class AttentionOut(BaseModel):
 
 
 class CheckoutOut(BaseModel):
-    items: list[CheckoutItemOut] = Field(description="One per item, in reading order (rows top to bottom, left to "
-                                                     "right) for a photo, in posted order for crops.")
+    items: list[CheckoutItemOut] = Field(
+        description="One per item, in reading order (rows top to bottom, left to "
+        "right) for a photo, in posted order for crops."
+    )
     lines: list[CheckoutLineOut] = Field(description="Known, priced items grouped by SKU.")
     needs_attention: list[AttentionOut] = Field(description="Items left out of the total: unknown, or no price.")
     total: PriceText = Field(description="The sum of the lines' amounts.")
@@ -146,7 +159,8 @@ class CheckoutOut(BaseModel):
     model_version: str
     segmentation: Literal["lane_background", "plain_counter"] | None = Field(
         description="How the photo was cut into items: against the lane's stored empty counter ('lane_background') "
-                    "or the colour of the photo's border ('plain_counter'); null for crops.")
+        "or the colour of the photo's border ('plain_counter'); null for crops."
+    )
     note: str | None = Field(default=None, description="Why the plain-counter fallback was used, when it was.")
 
 

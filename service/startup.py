@@ -81,7 +81,8 @@ def check_serving_limits(settings: Settings) -> None:
         raise StartupError(
             f"max_images_per_request ({settings.max_images_per_request}) is larger than max_queue "
             f"({settings.max_queue}): such a request could never be queued; lower SKULENS_MAX_IMAGES_PER_REQUEST "
-            "or raise SKULENS_MAX_QUEUE")
+            "or raise SKULENS_MAX_QUEUE"
+        )
 
 
 def preflight(settings: Settings) -> ModelArtifact:

@@ -65,8 +65,9 @@ def thumbnail(data: bytes, size: int, max_pixels: int) -> bytes:
     return out.getvalue()
 
 
-def read_image(gallery: Gallery, sku: str, image_id: int, size: int | None, if_none_match: str | None,
-               max_pixels: int) -> ServedImage:
+def read_image(
+    gallery: Gallery, sku: str, image_id: int, size: int | None, if_none_match: str | None, max_pixels: int
+) -> ServedImage:
     """Blocking: the stored image (``size`` None) or its thumbnail; no body when ``if_none_match`` is current.
     A stored image that cannot be thumbnailed (too many pixels for ``max_pixels`` now, or damaged) is
     served as the stored file, with a warning logged."""

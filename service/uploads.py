@@ -22,25 +22,35 @@ def _media_type(header: str | None) -> str:
 def _check_declared_type(media_type: str, what: str) -> None:
     if media_type in GENERIC_TYPES or media_type.startswith("image/"):
         return
-    raise ApiError(415, "unsupported_media_type",
-                   f"{what} has content type {media_type!r}; accepted: {', '.join(ACCEPTED_MEDIA_TYPES)} "
-                   "(or application/octet-stream)")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"{what} has content type {media_type!r}; accepted: {', '.join(ACCEPTED_MEDIA_TYPES)} "
+        "(or application/octet-stream)",
+    )
 
 
 async def read_images(request: Request, settings: Settings, field: str, single: bool) -> list[tuple[bytes, str]]:
     """``(bytes, declared media type)`` of each image, from multipart ``field`` or a raw image body."""
     content_type = _media_type(request.headers.get("content-type"))
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=settings.max_images_per_request, max_fields=16,
-                                  max_part_size=settings.max_upload_bytes)
+        form = await request.form(
+            max_files=settings.max_images_per_request, max_fields=16, max_part_size=settings.max_upload_bytes
+        )
         parts = form.getlist(field)
         files = [p for p in parts if isinstance(p, UploadFile)]
         if not files:
-            raise ApiError(422, "missing_image",
-                           f"multipart field {field!r} with an image file is required; received fields {sorted(form.keys())}")
+            raise ApiError(
+                422,
+                "missing_image",
+                f"multipart field {field!r} with an image file is required; received fields {sorted(form.keys())}",
+            )
         if single and len(files) > 1:
-            raise ApiError(422, "too_many_images", f"expected one image in field {field!r}, received {len(files)}; "
-                           "use /v1/recognize/batch for several")
+            raise ApiError(
+                422,
+                "too_many_images",
+                f"expected one image in field {field!r}, received {len(files)}; use /v1/recognize/batch for several",
+            )
         images = []
         for upload in files:
             declared = _media_type(upload.content_type)
@@ -51,7 +61,9 @@ async def read_images(request: Request, settings: Settings, field: str, single: 
         _check_declared_type(content_type, "the request body")
         return [(await request.body(), content_type)]
     accepted = f"multipart/form-data with field {field!r}" + (", or a raw image/* body" if single else "")
-    raise ApiError(415, "unsupported_media_type", f"request content type {content_type or 'none'!r}; accepted: {accepted}")
+    raise ApiError(
+        415, "unsupported_media_type", f"request content type {content_type or 'none'!r}; accepted: {accepted}"
+    )
 
 
 async def decode_images(images: list[tuple[bytes, str]], size: int, max_pixels: int) -> np.ndarray:

@@ -53,7 +53,9 @@ def read_label_map(path: str | Path) -> dict[str, str]:
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"label", "sku"} <= set(reader.fieldnames):
-            raise SystemExit(f"enrol: --label-map {str(path)!r} needs the columns label,sku; it has {reader.fieldnames}")
+            raise SystemExit(
+                f"enrol: --label-map {str(path)!r} needs the columns label,sku; it has {reader.fieldnames}"
+            )
         return {row["label"].strip(): row["sku"].strip() for row in reader if row.get("label") and row.get("sku")}
 
 
@@ -81,12 +83,15 @@ def _box(obj: ET.Element, width: int, height: int) -> tuple[int, int, int, int] 
     return box
 
 
-def plan_voc(folder: str | Path, label_map: dict[str, str] | None = None,
-             max_pixels: int = 40_000_000) -> tuple[dict[str, list[VocCrop]], list[tuple[str, str]]]:
+def plan_voc(
+    folder: str | Path, label_map: dict[str, str] | None = None, max_pixels: int = 40_000_000
+) -> tuple[dict[str, list[VocCrop]], list[tuple[str, str]]]:
     """SKU → its boxes to enrol, and (what, why) for everything skipped."""
     root_dir = Path(folder)
     if not root_dir.is_dir():
-        raise SystemExit(f"enrol: --voc {str(folder)!r} is not a folder (expected LabelImg .xml files and their images)")
+        raise SystemExit(
+            f"enrol: --voc {str(folder)!r} is not a folder (expected LabelImg .xml files and their images)"
+        )
     crops: dict[str, list[VocCrop]] = {}
     skipped: list[tuple[str, str]] = []
     xml_files = sorted(root_dir.glob("*.xml"))

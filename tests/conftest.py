@@ -26,8 +26,10 @@ def grocery_dir() -> Path | None:
 def grocery() -> Path:
     path = grocery_dir()
     if path is None:
-        pytest.skip(f"grocery photos not found: set {GROCERY_ENV} to the folder holding train/ and val/ "
-                    f"(looked in {os.environ.get(GROCERY_ENV, DEFAULT_GROCERY)})")
+        pytest.skip(
+            f"grocery photos not found: set {GROCERY_ENV} to the folder holding train/ and val/ "
+            f"(looked in {os.environ.get(GROCERY_ENV, DEFAULT_GROCERY)})"
+        )
     return path
 
 
@@ -37,8 +39,15 @@ def export_tiny_model(directory: Path, seed: int) -> Path:
     from embedder.model import build_embedding_model
 
     model = build_embedding_model("mobilenet_v3_small", weights=None, input_size=TEST_INPUT_SIZE, seed=seed)
-    export_model(model, directory, backbone="mobilenet_v3_small", input_size=TEST_INPUT_SIZE, embedding_dim=256,
-                 weights_origin="random initialisation", trained=False)
+    export_model(
+        model,
+        directory,
+        backbone="mobilenet_v3_small",
+        input_size=TEST_INPUT_SIZE,
+        embedding_dim=256,
+        weights_origin="random initialisation",
+        trained=False,
+    )
     return directory
 
 
@@ -61,7 +70,9 @@ def tiny_embedder(tiny_model_dir):
     return LiteRTEmbedder(load_artifact(tiny_model_dir), num_threads=2)
 
 
-def make_jpeg(seed: int, size: tuple[int, int] = (160, 120), quality: int = 90, fmt: str = "JPEG", mode: str = "RGB") -> bytes:
+def make_jpeg(
+    seed: int, size: tuple[int, int] = (160, 120), quality: int = 90, fmt: str = "JPEG", mode: str = "RGB"
+) -> bytes:
     """A real, distinct JPEG (or other format): coloured blocks and stripes from a seed."""
     rng = np.random.default_rng(seed)
     w, h = size

@@ -67,12 +67,19 @@ class PgServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), *args],
-                              capture_output=True, text=True, check=check, timeout=60)
+        return subprocess.run(
+            [*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-                   "-c fsync=off -c max_connections=200")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c fsync=off -c max_connections=200"
+        )
         self.ctl("start", "-w", "-l", str(self.folder / "log"), "-o", options)
 
     def stop(self, mode: str = "fast") -> None:
@@ -118,8 +125,13 @@ def sweep_stale_folders(bin_dir: Path, as_user: list[str]) -> int:
         if postmaster is not None and _alive(postmaster, "postgres"):
             if owner is None:
                 continue  # running, and nothing says whose: left alone
-            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "stop", "-m", "immediate"],
-                           capture_output=True, text=True, check=False, timeout=60)
+            subprocess.run(
+                [*as_user, str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "stop", "-m", "immediate"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
         shutil.rmtree(folder, ignore_errors=True)
         removed += 1
     return removed
@@ -135,8 +147,10 @@ def start_server() -> PgServer:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("the tests run as root and there is no 'postgres' user to run PostgreSQL as (the server "
-                        "refuses root): create one (useradd --system postgres) or run the tests as another user")
+            pytest.skip(
+                "the tests run as root and there is no 'postgres' user to run PostgreSQL as (the server "
+                "refuses root): create one (useradd --system postgres) or run the tests as another user"
+            )
         as_user = ["runuser", "-u", "postgres", "--"]
     if not _swept[0]:
         _swept[0] = True
@@ -145,8 +159,25 @@ def start_server() -> PgServer:
     (folder / "owner").write_text(f"{os.getpid()}\n")
     if root:  # its folder is the postgres user's
         shutil.chown(folder, "postgres", "postgres")
-    subprocess.run([*as_user, str(found / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres",
-                    "-E", "UTF8", "--no-sync"], capture_output=True, text=True, check=True, timeout=120)
+    subprocess.run(
+        [
+            *as_user,
+            str(found / "initdb"),
+            "-D",
+            str(folder / "data"),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     server = PgServer(found, folder, free_port(), as_user)
     server.start()
     return server

@@ -16,14 +16,22 @@ HOME = ROOT / "embedder" / "preprocess.py"
 
 def suffix_lists(path: Path) -> list[int]:
     """Lines of ``path`` with a tuple, list or set literal that holds an image suffix such as ``".jpg"``."""
-    return [node.lineno for node in ast.walk(ast.parse(path.read_text(), str(path)))
-            if isinstance(node, ast.Tuple | ast.List | ast.Set)
-            and any(isinstance(item, ast.Constant) and item.value in IMAGE_SUFFIXES for item in node.elts)]
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Tuple | ast.List | ast.Set)
+        and any(isinstance(item, ast.Constant) and item.value in IMAGE_SUFFIXES for item in node.elts)
+    ]
 
 
 def test_the_suffixes_are_listed_once() -> None:
-    found = {f"{path.relative_to(ROOT)}:{line}" for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-             if path != HOME for line in suffix_lists(path)}
+    found = {
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if path != HOME
+        for line in suffix_lists(path)
+    }
     assert found == set()
     assert suffix_lists(HOME) != []  # the checker sees the one list
 

@@ -69,12 +69,15 @@ def test_packages_import_only_downwards() -> None:
     assert violations(ROOT, FORBIDDEN) == []
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from service.cli import settings_from\n", ["training.cli_train imports service.cli"]),
-    ("def late():\n    import service.cli\n", ["training.cli_train imports service.cli"]),
-    ("from service import cli\n", ["training.cli_train imports service.cli"]),
-    ("from service.settings import Settings\n", []),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from service.cli import settings_from\n", ["training.cli_train imports service.cli"]),
+        ("def late():\n    import service.cli\n", ["training.cli_train imports service.cli"]),
+        ("from service import cli\n", ["training.cli_train imports service.cli"]),
+        ("from service.settings import Settings\n", []),
+    ],
+)
 def test_an_upward_import_is_caught(tmp_path: Path, source: str, expected: list[str]) -> None:
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "cli_train.py").write_text(source)
@@ -85,6 +88,10 @@ def test_relative_imports_are_resolved(tmp_path: Path) -> None:
     (tmp_path / "gallery" / "search").mkdir(parents=True)
     flat = tmp_path / "gallery" / "search" / "flat.py"
     flat.write_text("from ..store import CatalogStore\nfrom . import base\n")
-    assert imported_modules(flat, tmp_path) == {"gallery.store", "gallery.store.CatalogStore", "gallery.search",
-                                                "gallery.search.base"}
+    assert imported_modules(flat, tmp_path) == {
+        "gallery.store",
+        "gallery.store.CatalogStore",
+        "gallery.search",
+        "gallery.search.base",
+    }
     assert violations(tmp_path, {"gallery": ("gallery.store",)}) == ["gallery.search.flat imports gallery.store"]

@@ -63,8 +63,9 @@ class AugmentConfig:
         return cls(**settings)
 
 
-def random_resized_crop(image: Image.Image, rng: np.random.Generator, scale: tuple[float, float],
-                        ratio: tuple[float, float]) -> Image.Image:
+def random_resized_crop(
+    image: Image.Image, rng: np.random.Generator, scale: tuple[float, float], ratio: tuple[float, float]
+) -> Image.Image:
     """A crop of random area and aspect ratio (Inception-style); the whole image after 10 failed draws."""
     width, height = image.size
     area = width * height
@@ -120,7 +121,7 @@ def random_erase(pixels: np.ndarray, rng: np.random.Generator, area: tuple[float
         if 0 < h < height and 0 < w < width:
             top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
             out = pixels.copy()
-            out[top:top + h, left:left + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            out[top : top + h, left : left + w] = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
             return out
     return pixels
 
@@ -141,9 +142,11 @@ def augment(pixels: np.ndarray, rng: np.random.Generator, config: AugmentConfig 
         angle = rng.uniform(-config.max_rotation, config.max_rotation)
         image = image.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=(PAD_VALUE,) * 3)
     if rng.random() < config.color_p:
-        for enhancer, amount in ((ImageEnhance.Brightness, config.brightness),
-                                 (ImageEnhance.Contrast, config.contrast),
-                                 (ImageEnhance.Color, config.saturation)):
+        for enhancer, amount in (
+            (ImageEnhance.Brightness, config.brightness),
+            (ImageEnhance.Contrast, config.contrast),
+            (ImageEnhance.Color, config.saturation),
+        ):
             image = enhancer(image).enhance(rng.uniform(1 - amount, 1 + amount))
     if rng.random() < config.temperature_p:
         image = color_temperature(image, rng.uniform(-config.max_temperature_shift, config.max_temperature_shift))

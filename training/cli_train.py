@@ -21,18 +21,25 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("train", help="train the embedder (stage 1: head on cached features; stage 2: top blocks)",
-                              description="Train with batch-hard triplet loss. Settings: --config FILE (JSON), "
-                                          "then flags override it.")
+    p = subparsers.add_parser(
+        "train",
+        help="train the embedder (stage 1: head on cached features; stage 2: top blocks)",
+        description="Train with batch-hard triplet loss. Settings: --config FILE (JSON), then flags override it.",
+    )
     p.add_argument("--config", help="JSON config file (see training/configs/shipped.json)")
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
     p.add_argument("--stage", choices=["1", "2", "all"], default="all", help="what to run (default all)")
     p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
     p.add_argument("--backbone", help="mobilenet_v3_large (default) | mobilenet_v3_small | mobilenet_v2")
-    p.add_argument("--weights", help="imagenet | none | PATH to a no-top .weights.h5 (default: "
-                                     "$SKULENS_BACKBONE_WEIGHTS, else imagenet)")
-    p.add_argument("--data-dir", dest="data_dir", help="folder with train/ and val/ (default $SKULENS_GROCERY_DIR "
-                                                       "or ../shared/data/grocery)")
+    p.add_argument(
+        "--weights",
+        help="imagenet | none | PATH to a no-top .weights.h5 (default: $SKULENS_BACKBONE_WEIGHTS, else imagenet)",
+    )
+    p.add_argument(
+        "--data-dir",
+        dest="data_dir",
+        help="folder with train/ and val/ (default $SKULENS_GROCERY_DIR or ../shared/data/grocery)",
+    )
     p.add_argument("--input-size", dest="input_size", type=int)
     p.add_argument("--embedding-dim", dest="embedding_dim", type=int)
     p.add_argument("--seed", type=int)
@@ -43,38 +50,60 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--unfreeze-blocks", dest="unfreeze_blocks", type=int)
     p.set_defaults(func=train_command)
 
-    p = subparsers.add_parser("folds", help="the fold protocol: train without each fold's SKUs, measure on them",
-                              description="SKU-disjoint folds (training/folds.py): for each fold, train the "
-                                          "config's recipe without the fold's SKUs (resuming), then measure closed "
-                                          "set, other-day shift, open set and catalogue-photo enrolment. Writes "
-                                          "OUT/fold*/result.json, OUT/summary.json and OUT/summary.md.")
+    p = subparsers.add_parser(
+        "folds",
+        help="the fold protocol: train without each fold's SKUs, measure on them",
+        description="SKU-disjoint folds (training/folds.py): for each fold, train the "
+        "config's recipe without the fold's SKUs (resuming), then measure closed "
+        "set, other-day shift, open set and catalogue-photo enrolment. Writes "
+        "OUT/fold*/result.json, OUT/summary.json and OUT/summary.md.",
+    )
     p.add_argument("--config", required=True, help="JSON training config (its held_out is replaced by each fold)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--folds", help="comma-separated fold numbers to run (default: all)")
     p.add_argument("--n-folds", dest="n_folds", type=int, default=4)
     p.add_argument("--fold-seed", dest="fold_seed", type=int, default=0)
     p.add_argument("--target-precision", dest="target_precision", type=float, default=0.95)
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="measure each fold's trained model exported to LiteRT at this precision (no training; "
-                        "writes result-<precision>.json and summary-<precision>.md)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="measure each fold's trained model exported to LiteRT at this precision (no training; "
+        "writes result-<precision>.json and summary-<precision>.md)",
+    )
     p.set_defaults(func=folds_command)
 
     p = subparsers.add_parser("export", help="convert a trained Keras model into a skulens model folder (LiteRT)")
     p.add_argument("model", help="a model.keras written by `skulens train` (or its folder)")
     p.add_argument("--out", required=True, help="model folder to write (model.tflite + model.json)")
-    p.add_argument("--precision", choices=PRECISIONS, default="float32",
-                   help="int8: full-integer, activations calibrated on 300 seeded train photos of the model's "
-                        "training SKUs (--data-dir)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="int8: full-integer, activations calibrated on 300 seeded train photos of the model's "
+        "training SKUs (--data-dir)",
+    )
     p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
-    p.add_argument("--calibration-from-folds", dest="calibration_from_folds", metavar="DIR",
-                   help="record the threshold for --target-precision calibrated on the pooled open-set scores "
-                        "of a `skulens folds` run of the same recipe (its never-trained SKUs are the unknown "
-                        "products), with the whole curve and its provenance, in model.json")
-    p.add_argument("--target-precision", dest="target_precision", type=float, default=0.95,
-                   help="with --calibration-from-folds (default 0.95)")
-    p.add_argument("--parity", action="store_true",
-                   help="then compare LiteRT with Keras on the grocery photos (train SKUs: train as gallery, val as "
-                        "queries); the numbers are recorded in model.json under export_parity")
+    p.add_argument(
+        "--calibration-from-folds",
+        dest="calibration_from_folds",
+        metavar="DIR",
+        help="record the threshold for --target-precision calibrated on the pooled open-set scores "
+        "of a `skulens folds` run of the same recipe (its never-trained SKUs are the unknown "
+        "products), with the whole curve and its provenance, in model.json",
+    )
+    p.add_argument(
+        "--target-precision",
+        dest="target_precision",
+        type=float,
+        default=0.95,
+        help="with --calibration-from-folds (default 0.95)",
+    )
+    p.add_argument(
+        "--parity",
+        action="store_true",
+        help="then compare LiteRT with Keras on the grocery photos (train SKUs: train as gallery, val as "
+        "queries); the numbers are recorded in model.json under export_parity",
+    )
     p.add_argument("--data-dir", dest="data_dir", help="for --parity: folder with train/ and val/")
     p.set_defaults(func=export_command)
 
@@ -83,8 +112,20 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     from training.config import TrainConfig
 
     config = TrainConfig.load(args.config) if args.config else TrainConfig()
-    overrides = {k: getattr(args, k) for k in ("backbone", "weights", "data_dir", "input_size", "embedding_dim",
-                                               "seed", "cache_dir", "unfreeze_blocks") if getattr(args, k) is not None}
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "backbone",
+            "weights",
+            "data_dir",
+            "input_size",
+            "embedding_dim",
+            "seed",
+            "cache_dir",
+            "unfreeze_blocks",
+        )
+        if getattr(args, k) is not None
+    }
     config = replace(config, **overrides)
     if args.stage1_epochs is not None:
         config = replace(config, stage1=replace(config.stage1, epochs=args.stage1_epochs))
@@ -120,8 +161,15 @@ def folds_command(args: argparse.Namespace) -> int:
         if bad:
             raise SystemExit(f"--folds {bad} outside 0..{args.n_folds - 1}")
     try:
-        summary = run_folds(TrainConfig.load(args.config), args.out, folds, args.n_folds, args.fold_seed,
-                            args.target_precision, args.precision)
+        summary = run_folds(
+            TrainConfig.load(args.config),
+            args.out,
+            folds,
+            args.n_folds,
+            args.fold_seed,
+            args.target_precision,
+            args.precision,
+        )
     except FileNotFoundError as exc:
         raise SystemExit(f"folds: {exc}") from None
     print(summary_markdown(summary))
@@ -166,13 +214,30 @@ def export_command(args: argparse.Namespace) -> int:
         from training.fold_export import representative_pixels
 
         root = Path(args.data_dir) if args.data_dir else grocery_dir()
-        representative = representative_pixels(TrainConfig(backbone=meta["backbone"], input_size=meta["input_size"],
-                                                           held_out=tuple(meta.get("held_out_skus") or ())), root)
-    artifact = export_model(model, args.out, backbone=meta["backbone"], input_size=meta["input_size"],
-                            embedding_dim=meta["embedding_dim"], weights_origin=meta["weights_origin"],
-                            trained=meta["trained"], precision=args.precision, threshold=threshold,
-                            stage=meta.get("stage"), val_recall_at_1=meta.get("val_recall_at_1"),
-                            held_out_skus=meta.get("held_out_skus"), representative=representative, **extra)
+        representative = representative_pixels(
+            TrainConfig(
+                backbone=meta["backbone"],
+                input_size=meta["input_size"],
+                held_out=tuple(meta.get("held_out_skus") or ()),
+            ),
+            root,
+        )
+    artifact = export_model(
+        model,
+        args.out,
+        backbone=meta["backbone"],
+        input_size=meta["input_size"],
+        embedding_dim=meta["embedding_dim"],
+        weights_origin=meta["weights_origin"],
+        trained=meta["trained"],
+        precision=args.precision,
+        threshold=threshold,
+        stage=meta.get("stage"),
+        val_recall_at_1=meta.get("val_recall_at_1"),
+        held_out_skus=meta.get("held_out_skus"),
+        representative=representative,
+        **extra,
+    )
     logger.info("wrote %s (%s, version %s)", args.out, args.precision, artifact.version)
     if args.parity:
         result = parity_command(model, artifact, meta, args.data_dir)
@@ -180,8 +245,9 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def parity_command(model: keras.Model, artifact: ModelArtifact, meta: dict[str, Any],
-                   data_dir: str | None) -> dict[str, Any]:
+def parity_command(
+    model: keras.Model, artifact: ModelArtifact, meta: dict[str, Any], data_dir: str | None
+) -> dict[str, Any]:
     """Run ``training.parity.export_parity`` on the grocery photos and record it in the model folder's card."""
     from dataclasses import asdict
 
@@ -195,9 +261,14 @@ def parity_command(model: keras.Model, artifact: ModelArtifact, meta: dict[str, 
     train = list_image_folder(root / "train", exclude=held_out)
     val = list_image_folder(root / "val", class_names=train.class_names)
     size = artifact.input_size
-    result = export_parity(KerasEmbedder(model), LiteRTEmbedder(artifact),
-                           cached_pixels(train, size, "runs/cache"), train.labels,
-                           cached_pixels(val, size, "runs/cache"), val.labels)
+    result = export_parity(
+        KerasEmbedder(model),
+        LiteRTEmbedder(artifact),
+        cached_pixels(train, size, "runs/cache"),
+        train.labels,
+        cached_pixels(val, size, "runs/cache"),
+        val.labels,
+    )
     card = asdict(artifact)
     path, extra = card.pop("path"), card.pop("extra")
     card.pop("version")

@@ -23,17 +23,33 @@ if __package__ in (None, ""):
 
 from training.folds import FIGURE_NAMES, summarise
 
-ROWS = ("top1_clean_all", "top1_clean_trained", "top1_clean_never_trained", "top1_shifted_all",
-        "top1_shifted_never_trained", "auroc_clean", "auroc_shifted", "at_p95_shifted_precision",
-        "at_p95_shifted_known_acceptance", "top1_clean_flip_tta_all", "catalogue_photo_only_all",
-        "catalogue_photo_only_never_trained", "catalogue_with_views_all", "catalogue_with_views_never_trained")
-EXTRA_NAMES = {"at_p95_shifted_precision": "at the P=0.95 threshold (cross-fitted), other-day: precision",
-               "at_p95_shifted_known_acceptance": "same: known queries accepted"}
+ROWS = (
+    "top1_clean_all",
+    "top1_clean_trained",
+    "top1_clean_never_trained",
+    "top1_shifted_all",
+    "top1_shifted_never_trained",
+    "auroc_clean",
+    "auroc_shifted",
+    "at_p95_shifted_precision",
+    "at_p95_shifted_known_acceptance",
+    "top1_clean_flip_tta_all",
+    "catalogue_photo_only_all",
+    "catalogue_photo_only_never_trained",
+    "catalogue_with_views_all",
+    "catalogue_with_views_never_trained",
+)
+EXTRA_NAMES = {
+    "at_p95_shifted_precision": "at the P=0.95 threshold (cross-fitted), other-day: precision",
+    "at_p95_shifted_known_acceptance": "same: known queries accepted",
+}
 
 
 def load_rows(run: Path, result_name: str) -> dict[int, dict[str, Any]]:
-    return {int(p.parent.name.removeprefix("fold")): json.loads(p.read_text())
-            for p in sorted(run.glob(f"fold*/{result_name}"))}
+    return {
+        int(p.parent.name.removeprefix("fold")): json.loads(p.read_text())
+        for p in sorted(run.glob(f"fold*/{result_name}"))
+    }
 
 
 def cell(stat: dict[str, Any] | None) -> str:

@@ -72,8 +72,10 @@ class TrainConfig:
         if self.classifier not in ("linear", "cosine"):
             raise ValueError(f"classifier {self.classifier!r} is not one of linear, cosine")
         if self.cosine_scale <= 0 or not 0.0 <= self.cosine_margin < 1.0:
-            raise ValueError(f"cosine_scale must be > 0 and cosine_margin in [0, 1), got {self.cosine_scale!r} "
-                             f"and {self.cosine_margin!r}")
+            raise ValueError(
+                f"cosine_scale must be > 0 and cosine_margin in [0, 1), got {self.cosine_scale!r} "
+                f"and {self.cosine_margin!r}"
+            )
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
 

@@ -77,8 +77,9 @@ def select_skus(skus: Iterable[str], exclude: Iterable[str] = (), include: Itera
     return sorted(chosen)
 
 
-def list_image_folder(root: str | os.PathLike[str], class_names: Sequence[str] | None = None,
-                      exclude: Iterable[str] = ()) -> ImageFolder:
+def list_image_folder(
+    root: str | os.PathLike[str], class_names: Sequence[str] | None = None, exclude: Iterable[str] = ()
+) -> ImageFolder:
     """List ``root/<SKU>/*`` images. With ``class_names``, only those SKUs, labelled by that order."""
     root = Path(root)
     present = list_skus(root)

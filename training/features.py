@@ -45,10 +45,24 @@ def weights_key(weights: str | None) -> str:
     return "sha-" + hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
 
 
-def cache_key(backbone: str, weights: str | None, input_size: int, folder: ImageFolder, views: int, seed: int,
-              augment_config: AugmentConfig) -> str:
-    spec = {"backbone": backbone, "weights": weights_key(weights), "input_size": input_size,
-            "photos": folder.fingerprint(), "views": views, "seed": seed, "augment": augment_config.to_dict()}
+def cache_key(
+    backbone: str,
+    weights: str | None,
+    input_size: int,
+    folder: ImageFolder,
+    views: int,
+    seed: int,
+    augment_config: AugmentConfig,
+) -> str:
+    spec = {
+        "backbone": backbone,
+        "weights": weights_key(weights),
+        "input_size": input_size,
+        "photos": folder.fingerprint(),
+        "views": views,
+        "seed": seed,
+        "augment": augment_config.to_dict(),
+    }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -68,8 +82,12 @@ def inference_fn(model: keras.Model) -> Inference:
 
     fn: Inference | None = _INFER.get(model)
     if fn is None:
-        fn = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True,
-                         autograph=False, input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.uint8)])
+        fn = tf.function(
+            lambda x: model(tf.cast(x, tf.float32), training=False),
+            reduce_retracing=True,
+            autograph=False,
+            input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.uint8)],
+        )
         _INFER[model] = fn
     return fn
 
@@ -77,8 +95,10 @@ def inference_fn(model: keras.Model) -> Inference:
 def embed_pixels(model: keras.Model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
     """Run ``model`` over uint8 pixels in batches (with a progress bar); float32 outputs."""
     infer = inference_fn(model)
-    outs = [infer(np.asarray(pixels[start:start + batch_size], dtype=np.uint8)).numpy()
-            for start in tqdm(range(0, len(pixels), batch_size), desc=desc, disable=desc is None, mininterval=5)]
+    outs = [
+        infer(np.asarray(pixels[start : start + batch_size], dtype=np.uint8)).numpy()
+        for start in tqdm(range(0, len(pixels), batch_size), desc=desc, disable=desc is None, mininterval=5)
+    ]
     return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, int(model.output_shape[-1])), np.float32)
 
 
@@ -93,8 +113,17 @@ def augmented_copies(pixels: np.ndarray, seed: int, view: int, config: AugmentCo
     return out
 
 
-def build_feature_cache(backbone_model: keras.Model, pixels: np.ndarray, folder: ImageFolder, key: str, cache_dir: str | os.PathLike[str],
-                        views: int, seed: int, augment_config: AugmentConfig, batch_size: int = 32) -> FeatureCache:
+def build_feature_cache(
+    backbone_model: keras.Model,
+    pixels: np.ndarray,
+    folder: ImageFolder,
+    key: str,
+    cache_dir: str | os.PathLike[str],
+    views: int,
+    seed: int,
+    augment_config: AugmentConfig,
+    batch_size: int = 32,
+) -> FeatureCache:
     """Load ``<cache_dir>/features-<key>.npz`` or compute it (clean view + ``views`` augmented views)."""
     path = Path(cache_dir) / f"features-{key}.npz"
     if path.is_file():
@@ -109,8 +138,13 @@ def build_feature_cache(backbone_model: keras.Model, pixels: np.ndarray, folder:
     features = np.stack(per_view, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, features=features, labels=folder.labels, paths=np.asarray(folder.paths),
-             class_names=np.asarray(folder.class_names))
+    np.savez(
+        tmp,
+        features=features,
+        labels=folder.labels,
+        paths=np.asarray(folder.paths),
+        class_names=np.asarray(folder.class_names),
+    )
     os.replace(tmp, path)
     logger.info("cached features %s to %s", features.shape, path)
     return FeatureCache(features, folder.labels, path)

@@ -69,8 +69,9 @@ def joint_loss(head: keras.Model, classifier: keras.layers.Layer, config: TrainC
         pre = projection(features)
         post = neck(pre, training=True)
         # on the unit sphere, like the served vectors: a soft margin on raw features would just grow their scale
-        triplet = batch_hard_triplet_loss(y, tf.math.l2_normalize(pre, axis=1), config.margin, config.soft_margin,
-                                          config.distance)
+        triplet = batch_hard_triplet_loss(
+            y, tf.math.l2_normalize(pre, axis=1), config.margin, config.soft_margin, config.distance
+        )
         one_hot = tf.one_hot(y, n_classes)
         if config.classifier == "cosine":
             logits = cosine_margin_logits(post, classifier.kernel, one_hot, config.cosine_scale, config.cosine_margin)
@@ -90,8 +91,9 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     seed_everything(config.seed)
     stage = config.finetune
     n_classes = len(data.train.class_names)
-    head = build_head(get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed,
-                      neck=config.neck)
+    head = build_head(
+        get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed, neck=config.neck
+    )
     model = build_model(config, head=head)
     unfreeze(model, config.unfreeze_blocks)
     pixels, labels = data.train_pixels, data.train.labels
@@ -105,39 +107,67 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
         labels = np.concatenate([labels, np.array(list(photos), dtype=labels.dtype)])
         studio = np.concatenate([studio, np.ones(len(extra), dtype=bool)])
         logger.info("catalogue photos of %d SKUs in the batches (p=%.2f)", len(photos), config.catalogue_p)
-    sampler = PKSampler(labels, stage.p, stage.k, seed=config.seed, steps_per_epoch=stage.steps_per_epoch,
-                        paired=paired, paired_p=config.catalogue_p)
+    sampler = PKSampler(
+        labels,
+        stage.p,
+        stage.k,
+        seed=config.seed,
+        steps_per_epoch=stage.steps_per_epoch,
+        paired=paired,
+        paired_p=config.catalogue_p,
+    )
     steps = sampler.steps_per_epoch * stage.epochs
     warmup = min(sampler.steps_per_epoch * config.warmup_epochs, steps - 1)
-    schedule = keras.optimizers.schedules.CosineDecay(stage.learning_rate * 0.01, steps - warmup, alpha=0.01,
-                                                      warmup_target=stage.learning_rate, warmup_steps=warmup)
-    optimizer = keras.optimizers.Adam(schedule, use_ema=config.ema_momentum is not None,
-                                      ema_momentum=config.ema_momentum or 0.99)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        stage.learning_rate * 0.01, steps - warmup, alpha=0.01, warmup_target=stage.learning_rate, warmup_steps=warmup
+    )
+    optimizer = keras.optimizers.Adam(
+        schedule, use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99
+    )
     loss_fn = None
     if config.neck:
-        classifier = keras.layers.Dense(n_classes, use_bias=False, name="classifier",
-                                        kernel_initializer=keras.initializers.RandomNormal(0.0, 0.001,
-                                                                                           seed=config.seed))
+        classifier = keras.layers.Dense(
+            n_classes,
+            use_bias=False,
+            name="classifier",
+            kernel_initializer=keras.initializers.RandomNormal(0.0, 0.001, seed=config.seed),
+        )
         classifier.build((None, config.embedding_dim))
         loss_fn = joint_loss(head, classifier, config, n_classes)
         trainer = _trainer(model, classifier, config.input_size)
     else:
         trainer = model
     directory = out / "finetune"
-    spec = LoopSpec(stage.epochs, sampler.steps_per_epoch, stage.learning_rate, config.margin, config.soft_margin,
-                    config.distance, stage.val_every)
-    logger.info("fine-tuning %d weight tensors for %d steps (warm-up %d)", len(trainer.trainable_variables),
-                steps, warmup)
-    train_loop(trainer, spec,
-               lambda epoch: image_dataset(pixels, labels, sampler, epoch, config.augment, config.seed, studio=studio),
-               None, directory, resume, lambda: None, optimizer=optimizer,
-               loss_fn=(lambda _m, x, y: loss_fn(model, x, y)) if loss_fn else None)
+    spec = LoopSpec(
+        stage.epochs,
+        sampler.steps_per_epoch,
+        stage.learning_rate,
+        config.margin,
+        config.soft_margin,
+        config.distance,
+        stage.val_every,
+    )
+    logger.info(
+        "fine-tuning %d weight tensors for %d steps (warm-up %d)", len(trainer.trainable_variables), steps, warmup
+    )
+    train_loop(
+        trainer,
+        spec,
+        lambda epoch: image_dataset(pixels, labels, sampler, epoch, config.augment, config.seed, studio=studio),
+        None,
+        directory,
+        resume,
+        lambda: None,
+        optimizer=optimizer,
+        loss_fn=(lambda _m, x, y: loss_fn(model, x, y)) if loss_fn else None,
+    )
     if config.ema_momentum is not None:
         optimizer.finalize_variable_values(trainer.trainable_variables)
     from training.features import embed_pixels
 
-    recall = recall_at_1(embed_pixels(model, data.train_pixels), data.train.labels,
-                         embed_pixels(model, data.val_pixels), data.val.labels)
+    recall = recall_at_1(
+        embed_pixels(model, data.train_pixels), data.train.labels, embed_pixels(model, data.val_pixels), data.val.labels
+    )
     logger.info("fine-tuned: val recall@1 %.4f (monitoring only: no epoch was chosen by it)", recall)
     return save_model(model, config, directory, "finetune", recall)
 

@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 REPRESENTATIVE_PHOTOS = 300
 
 
-def representative_pixels(config: TrainConfig, root: Path, count: int = REPRESENTATIVE_PHOTOS, seed: int = 0) -> np.ndarray:
+def representative_pixels(
+    config: TrainConfig, root: Path, count: int = REPRESENTATIVE_PHOTOS, seed: int = 0
+) -> np.ndarray:
     """``count`` seeded train photos of the SKUs ``config`` trains on, decoded as served."""
     from training.data import cached_pixels, list_image_folder
 
@@ -44,10 +46,18 @@ def export_litert(model_path: Path, out: Path, precision: str, config: TrainConf
         pass
     meta = json.loads((Path(model_path).parent / "training_meta.json").read_text())
     representative = representative_pixels(config, root) if precision == "int8" else None
-    return export_model(keras.models.load_model(model_path), out, backbone=meta["backbone"],
-                        input_size=meta["input_size"], embedding_dim=meta["embedding_dim"],
-                        weights_origin=meta["weights_origin"], trained=meta["trained"], precision=precision,
-                        representative=representative, held_out_skus=meta.get("held_out_skus"))
+    return export_model(
+        keras.models.load_model(model_path),
+        out,
+        backbone=meta["backbone"],
+        input_size=meta["input_size"],
+        embedding_dim=meta["embedding_dim"],
+        weights_origin=meta["weights_origin"],
+        trained=meta["trained"],
+        precision=precision,
+        representative=representative,
+        held_out_skus=meta.get("held_out_skus"),
+    )
 
 
 def litert_embed(model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path) -> Embed:

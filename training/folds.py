@@ -43,8 +43,9 @@ logger = logging.getLogger(__name__)
 CATALOGUE_VIEWS = 8
 
 
-def sku_folds(skus_with_val: list[str], skus_without_val: list[str], n_folds: int = 4,
-              seed: int = 0) -> list[tuple[str, ...]]:
+def sku_folds(
+    skus_with_val: list[str], skus_without_val: list[str], n_folds: int = 4, seed: int = 0
+) -> list[tuple[str, ...]]:
     """SKU-disjoint folds, balanced in SKUs that have val photos (the only ones that make queries)."""
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}")
@@ -77,8 +78,14 @@ class Vectors:
     view_labels: np.ndarray
 
 
-def top1(queries: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray,
-         n_skus: int, rows: np.ndarray | None = None) -> float:
+def top1(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    gallery_labels: np.ndarray,
+    query_labels: np.ndarray,
+    n_skus: int,
+    rows: np.ndarray | None = None,
+) -> float:
     rows = np.arange(len(queries)) if rows is None else rows
     scores = metrics.best_score_per_sku(queries[rows] @ gallery.T, gallery_labels, n_skus)
     return metrics.top_k_accuracy(scores, query_labels[rows], 1)
@@ -100,24 +107,34 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
     trained = np.flatnonzero([lab not in fold for lab in v.query_labels])
     row: dict[str, Any] = {"queries": len(v.query_labels), "never_trained_queries": len(never)}
     for name, queries in (("clean", v.queries), ("shifted", v.shifted)):
-        row[name] = {group: top1(queries, v.gallery, v.gallery_labels, v.query_labels, n, rows)
-                     for group, rows in (("all", None), ("trained", trained), ("never_trained", never))}
+        row[name] = {
+            group: top1(queries, v.gallery, v.gallery_labels, v.query_labels, n, rows)
+            for group, rows in (("all", None), ("trained", trained), ("never_trained", never))
+        }
     tta = v.queries + v.flipped
     tta /= np.linalg.norm(tta, axis=1, keepdims=True)
-    row["clean_flip_tta"] = {"all": top1(tta, v.gallery, v.gallery_labels, v.query_labels, n),
-                             "never_trained": top1(tta, v.gallery, v.gallery_labels, v.query_labels, n, never)}
+    row["clean_flip_tta"] = {
+        "all": top1(tta, v.gallery, v.gallery_labels, v.query_labels, n),
+        "never_trained": top1(tta, v.gallery, v.gallery_labels, v.query_labels, n, never),
+    }
     row["open_set"] = {}
     for name, queries in (("clean", v.queries), ("shifted", v.shifted)):
         s = open_set_scores(queries, v, fold)
-        row["open_set"][name] = {"auroc": metrics.auroc(s["score"][s["known"]], s["score"][~s["known"]]),
-                                 **{k: s[k].tolist() for k in ("score", "correct", "known")}}
+        row["open_set"][name] = {
+            "auroc": metrics.auroc(s["score"][s["known"]], s["score"][~s["known"]]),
+            **{k: s[k].tolist() for k in ("score", "correct", "known")},
+        }
     with_views = np.concatenate([v.catalogue, v.views])
     with_view_labels = np.concatenate([v.catalogue_labels, v.view_labels])
     row["catalogue"] = {
-        "photo_only": {"all": top1(v.queries, v.catalogue, v.catalogue_labels, v.query_labels, n),
-                       "never_trained": top1(v.queries, v.catalogue, v.catalogue_labels, v.query_labels, n, never)},
-        "with_views": {"all": top1(v.queries, with_views, with_view_labels, v.query_labels, n),
-                       "never_trained": top1(v.queries, with_views, with_view_labels, v.query_labels, n, never)},
+        "photo_only": {
+            "all": top1(v.queries, v.catalogue, v.catalogue_labels, v.query_labels, n),
+            "never_trained": top1(v.queries, v.catalogue, v.catalogue_labels, v.query_labels, n, never),
+        },
+        "with_views": {
+            "all": top1(v.queries, with_views, with_view_labels, v.query_labels, n),
+            "never_trained": top1(v.queries, with_views, with_view_labels, v.query_labels, n, never),
+        },
     }
     return row
 
@@ -130,11 +147,19 @@ def cross_fitted_thresholds(rows: list[dict[str, Any]], condition: str, target: 
         pooled = {k: np.concatenate([np.asarray(o[k]) for o in others]) for k in ("score", "correct", "known")}
         cal = calibrate_threshold(pooled["score"], pooled["correct"], pooled["known"], target)
         mine = row["open_set"][condition]
-        result = metrics.open_set_at_threshold(np.asarray(mine["score"]), np.asarray(mine["correct"]),
-                                               np.asarray(mine["known"]), cal.threshold)
-        out.append({"threshold": cal.threshold, "reached_on_other_folds": cal.reached,
-                    "precision": result.precision, "known_acceptance": result.known_acceptance,
-                    "known_accuracy": result.known_accuracy, "unknown_rejection": result.unknown_rejection})
+        result = metrics.open_set_at_threshold(
+            np.asarray(mine["score"]), np.asarray(mine["correct"]), np.asarray(mine["known"]), cal.threshold
+        )
+        out.append(
+            {
+                "threshold": cal.threshold,
+                "reached_on_other_folds": cal.reached,
+                "precision": result.precision,
+                "known_acceptance": result.known_acceptance,
+                "known_accuracy": result.known_accuracy,
+                "unknown_rejection": result.unknown_rejection,
+            }
+        )
     return out
 
 
@@ -181,7 +206,9 @@ def keras_embed(model_path: Path) -> Embed:
     return lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)
 
 
-def embed_fold(embed: Embed, all_skus: tuple[str, ...], root: Path, size: int, cache_dir: str, seed: int = 0) -> Vectors:
+def embed_fold(
+    embed: Embed, all_skus: tuple[str, ...], root: Path, size: int, cache_dir: str, seed: int = 0
+) -> Vectors:
     """Embed gallery, queries (clean, shifted, flipped) and catalogue photos with ``embed(pixels)``."""
     from embedder.catalogue_views import catalogue_views
     from training.data import cached_pixels, decode_images, list_image_folder
@@ -208,16 +235,26 @@ def embed_fold(embed: Embed, all_skus: tuple[str, ...], root: Path, size: int, c
         skus=all_skus,
         gallery=embed(np.asarray(cached_pixels(train, size, cache_dir)), desc="gallery"),
         gallery_labels=train.labels.astype(np.int64),
-        queries=embed(val_pixels), shifted=embed(shifted),
+        queries=embed(val_pixels),
+        shifted=embed(shifted),
         flipped=embed(val_pixels[:, :, ::-1].copy()),
         query_labels=val.labels.astype(np.int64),
-        catalogue=embed(cat_pixels), catalogue_labels=np.array([i for i, _ in photos], np.int64),
-        views=embed(np.stack(views)), view_labels=np.asarray(view_labels, np.int64),
+        catalogue=embed(cat_pixels),
+        catalogue_labels=np.array([i for i, _ in photos], np.int64),
+        views=embed(np.stack(views)),
+        view_labels=np.asarray(view_labels, np.int64),
     )
 
 
-def run_folds(config: TrainConfig, out: str | Path, folds: list[int] | None = None, n_folds: int = 4, fold_seed: int = 0,
-              target: float = 0.95, precision: str | None = None) -> dict[str, Any]:
+def run_folds(
+    config: TrainConfig,
+    out: str | Path,
+    folds: list[int] | None = None,
+    n_folds: int = 4,
+    fold_seed: int = 0,
+    target: float = 0.95,
+    precision: str | None = None,
+) -> dict[str, Any]:
     """Train (resuming) and evaluate each fold of ``config``'s recipe; write per-fold JSON and the summary.
 
     ``precision`` (``float32``, ``int8``, ...): measure each fold's model exported to LiteRT at that
@@ -230,8 +267,9 @@ def run_folds(config: TrainConfig, out: str | Path, folds: list[int] | None = No
     root = Path(config.data_dir) if config.data_dir else grocery_dir()
     all_skus = tuple(list_skus(root / "train"))
     with_val = set(list_skus(root / "val"))
-    splits = sku_folds([s for s in all_skus if s in with_val], [s for s in all_skus if s not in with_val],
-                       n_folds, fold_seed)
+    splits = sku_folds(
+        [s for s in all_skus if s in with_val], [s for s in all_skus if s not in with_val], n_folds, fold_seed
+    )
     chosen = list(range(n_folds)) if folds is None else folds
     rows = []
     for f in chosen:
@@ -244,8 +282,9 @@ def run_folds(config: TrainConfig, out: str | Path, folds: list[int] | None = No
         if precision:  # measure the model a plain run left; never train here
             model_path = directory / ("finetune" if config.schedule == "finetune" else "stage2") / "model.keras"
             if not model_path.is_file():
-                raise FileNotFoundError(f"no trained model {str(model_path)!r}: run `skulens folds` without "
-                                        "--precision first")
+                raise FileNotFoundError(
+                    f"no trained model {str(model_path)!r}: run `skulens folds` without --precision first"
+                )
         else:
             model_path = list(run(fold_config, directory, stage="all", resume=True).values())[-1]
         if precision:
@@ -254,14 +293,25 @@ def run_folds(config: TrainConfig, out: str | Path, folds: list[int] | None = No
             embed = litert_embed(model_path, directory / f"litert-{precision}", precision, fold_config, root)
         else:
             embed = keras_embed(model_path)
-        row = {"fold": f, "fold_skus": list(splits[f]), "model": str(model_path), "precision": precision or "keras",
-               **evaluate_fold(embed_fold(embed, all_skus, root, config.input_size, config.cache_dir), splits[f])}
+        row = {
+            "fold": f,
+            "fold_skus": list(splits[f]),
+            "model": str(model_path),
+            "precision": precision or "keras",
+            **evaluate_fold(embed_fold(embed, all_skus, root, config.input_size, config.cache_dir), splits[f]),
+        }
         result_path.write_text(json.dumps(row) + "\n")
         rows.append(row)
         logger.info("fold %d: %s", f, json.dumps({k: row[k] for k in ("clean", "shifted", "catalogue")}))
-    summary = {"config": config.to_dict(), "folds": chosen, "n_folds": n_folds, "fold_seed": fold_seed,
-               "fold_skus": {str(f): list(splits[f]) for f in chosen}, "target_precision": target,
-               "figures": summarise(rows, target)}
+    summary = {
+        "config": config.to_dict(),
+        "folds": chosen,
+        "n_folds": n_folds,
+        "fold_seed": fold_seed,
+        "fold_skus": {str(f): list(splits[f]) for f in chosen},
+        "target_precision": target,
+        "figures": summarise(rows, target),
+    }
     suffix = f"-{precision}" if precision else ""
     summary["precision"] = precision or "keras"
     (out / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -270,13 +320,16 @@ def run_folds(config: TrainConfig, out: str | Path, folds: list[int] | None = No
 
 
 FIGURE_NAMES = {
-    "top1_clean_all": "top-1 clean, all SKUs", "top1_clean_trained": "top-1 clean, trained SKUs",
+    "top1_clean_all": "top-1 clean, all SKUs",
+    "top1_clean_trained": "top-1 clean, trained SKUs",
     "top1_clean_never_trained": "top-1 clean, never-trained SKUs",
-    "top1_shifted_all": "top-1 other-day, all SKUs", "top1_shifted_trained": "top-1 other-day, trained SKUs",
+    "top1_shifted_all": "top-1 other-day, all SKUs",
+    "top1_shifted_trained": "top-1 other-day, trained SKUs",
     "top1_shifted_never_trained": "top-1 other-day, never-trained SKUs",
-    "top1_clean_flip_tta_all": "top-1 clean + flip TTA, all", "top1_clean_flip_tta_never_trained":
-        "top-1 clean + flip TTA, never-trained",
-    "auroc_clean": "open-set AUROC, clean", "auroc_shifted": "open-set AUROC, other-day",
+    "top1_clean_flip_tta_all": "top-1 clean + flip TTA, all",
+    "top1_clean_flip_tta_never_trained": "top-1 clean + flip TTA, never-trained",
+    "auroc_clean": "open-set AUROC, clean",
+    "auroc_shifted": "open-set AUROC, other-day",
     "catalogue_photo_only_all": "catalogue photo only: top-1 all",
     "catalogue_photo_only_never_trained": "catalogue photo only: top-1 never-trained",
     "catalogue_with_views_all": "catalogue photo + synthetic views: top-1 all",
@@ -293,8 +346,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted"),
-                       result_name: str = "result.json") -> dict[str, Any]:
+def pooled_calibration(
+    out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted"), result_name: str = "result.json"
+) -> dict[str, Any]:
     """Threshold for ``target`` on the open-set scores of every fold in ``out`` pooled (clean and other-day).
 
     The fold models never saw their fold's SKUs, so those queries are genuine unknown products;
@@ -309,8 +363,19 @@ def pooled_calibration(out: Path, target: float, conditions: tuple[str, ...] = (
     scores, correct, known = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("score", "correct", "known"))
     calibration = calibrate_for_till(scores, correct.astype(bool), known.astype(bool), target)
     summary = json.loads((Path(out) / "summary.json").read_text()) if (Path(out) / "summary.json").is_file() else {}
-    record = calibration_record(calibration, scores, correct, known, "fold models of this recipe",
-                                {"fold_run": str(out), "fold_results": result_name, "folds": [r["fold"] for r in rows],
-                                 "conditions": list(conditions), "fold_seed": summary.get("fold_seed"),
-                                 "recipe": summary.get("config")})
+    record = calibration_record(
+        calibration,
+        scores,
+        correct,
+        known,
+        "fold models of this recipe",
+        {
+            "fold_run": str(out),
+            "fold_results": result_name,
+            "folds": [r["fold"] for r in rows],
+            "conditions": list(conditions),
+            "fold_seed": summary.get("fold_seed"),
+            "recipe": summary.get("config"),
+        },
+    )
     return record

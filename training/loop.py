@@ -68,17 +68,26 @@ class Checkpoint:
         with np.load(self.dir / "optimizer.npz") as saved:
             values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         if len(values) != len(optimizer.variables):
-            raise ValueError(f"checkpoint {self.dir} has {len(values)} optimizer variables, the model needs "
-                             f"{len(optimizer.variables)}: was the configuration changed?")
+            raise ValueError(
+                f"checkpoint {self.dir} has {len(values)} optimizer variables, the model needs "
+                f"{len(optimizer.variables)}: was the configuration changed?"
+            )
         for variable, value in zip(optimizer.variables, values):
             variable.assign(value)
         return state
 
 
-def train_loop(model: keras.Model, spec: LoopSpec, epoch_data: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]],
-               validate: Callable[[], float] | None, out_dir: str | os.PathLike[str], resume: bool,
-               on_best: Callable[[], None], optimizer: keras.optimizers.Optimizer | None = None,
-               loss_fn: LossFn | None = None) -> dict[str, Any]:
+def train_loop(
+    model: keras.Model,
+    spec: LoopSpec,
+    epoch_data: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]],
+    validate: Callable[[], float] | None,
+    out_dir: str | os.PathLike[str],
+    resume: bool,
+    on_best: Callable[[], None],
+    optimizer: keras.optimizers.Optimizer | None = None,
+    loss_fn: LossFn | None = None,
+) -> dict[str, Any]:
     """Train ``model`` for ``spec.epochs``; ``validate()`` returns val recall@1; ``on_best()`` saves the best.
 
     ``validate=None``: no validation and no choice of epoch (the caller keeps the last weights).
@@ -120,8 +129,9 @@ def train_loop(model: keras.Model, spec: LoopSpec, epoch_data: Callable[[int], I
     for epoch in range(state["epoch"], spec.epochs):
         started = time.time()
         losses, actives = [], []
-        bar = tqdm(epoch_data(epoch), total=spec.steps_per_epoch, desc=f"epoch {epoch + 1}/{spec.epochs}",
-                   mininterval=10)
+        bar = tqdm(
+            epoch_data(epoch), total=spec.steps_per_epoch, desc=f"epoch {epoch + 1}/{spec.epochs}", mininterval=10
+        )
         for x, y in bar:
             loss, active = step(x, y)
             losses.append(float(loss))
@@ -156,7 +166,9 @@ def write_scalar(name: str, value: float, step: int) -> None:
     tf.summary.write(name, tf.constant(float(value), tf.float32), step=step, metadata=metadata.SerializeToString())
 
 
-def recall_at_1(gallery: np.ndarray, gallery_labels: np.ndarray, queries: np.ndarray, query_labels: np.ndarray) -> float:
+def recall_at_1(
+    gallery: np.ndarray, gallery_labels: np.ndarray, queries: np.ndarray, query_labels: np.ndarray
+) -> float:
     """Fraction of queries whose nearest gallery vector (inner product of unit vectors) has their label."""
     if len(queries) == 0:
         return float("nan")

@@ -79,14 +79,16 @@ def _per_anchor(labels: tf.Tensor, embeddings: tf.Tensor, margin: float, soft: b
     return ops.maximum(hard_pos - hard_neg + margin, 0.0)
 
 
-def batch_hard_triplet_loss(labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 1.0, soft: bool = False,
-                            distance: str = "l2") -> tf.Tensor:
+def batch_hard_triplet_loss(
+    labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 1.0, soft: bool = False, distance: str = "l2"
+) -> tf.Tensor:
     """Scalar batch-hard triplet loss (float32) for integer ``labels`` ``(n,)`` and ``embeddings`` ``(n, d)``."""
     return ops.mean(_per_anchor(labels, embeddings, margin, soft, distance))
 
 
-def active_triplet_fraction(labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 1.0,
-                            distance: str = "l2") -> tf.Tensor:
+def active_triplet_fraction(
+    labels: tf.Tensor, embeddings: tf.Tensor, margin: float = 1.0, distance: str = "l2"
+) -> tf.Tensor:
     """Fraction of anchors whose hardest triplet still violates the margin (hinge loss > 0).
 
     Reported for the soft margin too (with ``margin``): it says how much of the
@@ -96,8 +98,9 @@ def active_triplet_fraction(labels: tf.Tensor, embeddings: tf.Tensor, margin: fl
     return ops.mean(ops.cast(ops.greater(per_anchor, 0.0), "float32"))
 
 
-def cosine_margin_logits(features: tf.Tensor, weights: tf.Tensor, one_hot: tf.Tensor, scale: float = 30.0,
-                         margin: float = 0.25) -> tf.Tensor:
+def cosine_margin_logits(
+    features: tf.Tensor, weights: tf.Tensor, one_hot: tf.Tensor, scale: float = 30.0, margin: float = 0.25
+) -> tf.Tensor:
     """CosFace logits (Wang et al. 2018): ``scale * (cos(feature, class weight) - margin * one_hot)``.
 
     ``features`` ``(n, d)``, ``weights`` ``(d, c)`` (a Dense kernel), ``one_hot`` ``(n, c)``. Both sides
@@ -115,8 +118,14 @@ def cosine_margin_logits(features: tf.Tensor, weights: tf.Tensor, one_hot: tf.Te
 class BatchHardTripletLoss(keras.losses.Loss):
     """``keras.losses.Loss`` wrapper: ``y_true`` integer labels ``(n,)``, ``y_pred`` embeddings ``(n, d)``."""
 
-    def __init__(self, margin: float = 1.0, soft: bool = False, distance: str = "l2", name: str = "batch_hard_triplet",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        margin: float = 1.0,
+        soft: bool = False,
+        distance: str = "l2",
+        name: str = "batch_hard_triplet",
+        **kwargs: Any,
+    ) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"distance {distance!r} is not one of {DISTANCES}")
         super().__init__(name=name, **kwargs)

@@ -29,8 +29,16 @@ logger = logging.getLogger(__name__)
 class PKSampler:
     """Index batches of ``p`` labels × ``k`` samples; ``epoch_batches(epoch)`` is deterministic."""
 
-    def __init__(self, labels: np.ndarray, p: int, k: int, seed: int = 0, steps_per_epoch: int | None = None,
-                 paired: dict[int, int] | None = None, paired_p: float = 0.0):
+    def __init__(
+        self,
+        labels: np.ndarray,
+        p: int,
+        k: int,
+        seed: int = 0,
+        steps_per_epoch: int | None = None,
+        paired: dict[int, int] | None = None,
+        paired_p: float = 0.0,
+    ):
         """``paired``: label → index of one extra sample (a SKU's catalogue photo) that takes one of
         the label's K places with probability ``paired_p``; it is never drawn otherwise."""
         labels = np.asarray(labels)
@@ -89,8 +97,12 @@ class PKSampler:
             epoch += 1
 
 
-def feature_batches(features: np.ndarray, labels: np.ndarray, sampler: PKSampler, epoch: int,
-                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def feature_batches(
+    features: np.ndarray,
+    labels: np.ndarray,
+    sampler: PKSampler,
+    epoch: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stage 1: batches of cached features; each sampled photo contributes one random view of ``features[i]``."""
     rng = np.random.default_rng([sampler.seed, epoch, 1])
     for batch in sampler.epoch_batches(epoch):
@@ -98,9 +110,16 @@ def feature_batches(features: np.ndarray, labels: np.ndarray, sampler: PKSampler
         yield np.asarray(features[batch, views], dtype=np.float32), labels[batch].astype(np.int32)
 
 
-def image_dataset(pixels: np.ndarray, labels: np.ndarray, sampler: PKSampler, epoch: int,
-                  augment_config: AugmentConfig | None, seed: int, parallel: int | None = None,
-                  studio: np.ndarray | None = None) -> tf.data.Dataset:
+def image_dataset(
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    sampler: PKSampler,
+    epoch: int,
+    augment_config: AugmentConfig | None,
+    seed: int,
+    parallel: int | None = None,
+    studio: np.ndarray | None = None,
+) -> tf.data.Dataset:
     """Stage 2: a ``tf.data.Dataset`` of one epoch of P×K batches ``(uint8 images, int32 labels)``.
 
     Augmentation runs per image in parallel tf.data threads (``tf.numpy_function``
@@ -136,4 +155,4 @@ def image_dataset(pixels: np.ndarray, labels: np.ndarray, sampler: PKSampler, ep
 
 
 def embed_in_batches(fn: Callable[[np.ndarray], np.ndarray], data: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate([fn(data[i:i + batch_size]) for i in range(0, len(data), batch_size)])
+    return np.concatenate([fn(data[i : i + batch_size]) for i in range(0, len(data), batch_size)])

@@ -43,8 +43,10 @@ def shift_one(pixels: np.ndarray, rng: np.random.Generator, config: ShiftConfig 
     if scale < 1.0:  # farther away: the product smaller in a frame of the same size
         inner = max(1, round(size * scale))
         canvas = Image.new("RGB", (size, size), (PAD_VALUE,) * 3)
-        canvas.paste(image.resize((inner, inner), Image.Resampling.BILINEAR),
-                     (int(rng.integers(0, size - inner + 1)), int(rng.integers(0, size - inner + 1))))
+        canvas.paste(
+            image.resize((inner, inner), Image.Resampling.BILINEAR),
+            (int(rng.integers(0, size - inner + 1)), int(rng.integers(0, size - inner + 1))),
+        )
         image = canvas
     if rng.random() < config.blur_p:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*config.blur_radius) * size / 224))
@@ -54,7 +56,7 @@ def shift_one(pixels: np.ndarray, rng: np.random.Generator, config: ShiftConfig 
         h = int(np.clip(np.sqrt(area * rng.uniform(0.5, 2.0)), 1, size - 1))
         w = int(np.clip(area / h, 1, size - 1))
         top, left = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
-        out[top:top + h, left:left + w] = rng.integers(0, 256, size=3, dtype=np.uint8)
+        out[top : top + h, left : left + w] = rng.integers(0, 256, size=3, dtype=np.uint8)
     quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
     return letterbox(jpeg_recompress(Image.fromarray(out, "RGB"), quality), size)
 
@@ -64,5 +66,8 @@ def other_day(pixels: np.ndarray, seed: int = 0, config: ShiftConfig = ShiftConf
     pixels = np.asarray(pixels)
     if pixels.ndim != 4 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
         raise ValueError(f"expected (n, size, size, 3) uint8 pixels, got shape {pixels.shape} dtype {pixels.dtype}")
-    return np.stack([shift_one(p, np.random.default_rng([seed, i]), config) for i, p in enumerate(pixels)]) \
-        if len(pixels) else pixels.copy()
+    return (
+        np.stack([shift_one(p, np.random.default_rng([seed, i]), config) for i, p in enumerate(pixels)])
+        if len(pixels)
+        else pixels.copy()
+    )

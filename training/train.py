@@ -49,8 +49,12 @@ def load_data(config: TrainConfig) -> Data:
     root = Path(config.data_dir) if config.data_dir else grocery_dir()
     train = list_image_folder(root / "train", exclude=config.held_out)
     val = list_image_folder(root / "val", class_names=train.class_names)
-    return Data(train, val, cached_pixels(train, config.input_size, config.cache_dir),
-                cached_pixels(val, config.input_size, config.cache_dir))
+    return Data(
+        train,
+        val,
+        cached_pixels(train, config.input_size, config.cache_dir),
+        cached_pixels(val, config.input_size, config.cache_dir),
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -62,9 +66,14 @@ def seed_everything(seed: int) -> None:
 def build_model(config: TrainConfig, head: keras.Model | None = None) -> keras.Model:
     from embedder.model import build_embedding_model
 
-    return build_embedding_model(config.backbone, weights=config.resolved_weights(),
-                                 embedding_dim=config.embedding_dim, input_size=config.input_size,
-                                 head=head, seed=config.seed)
+    return build_embedding_model(
+        config.backbone,
+        weights=config.resolved_weights(),
+        embedding_dim=config.embedding_dim,
+        input_size=config.input_size,
+        head=head,
+        seed=config.seed,
+    )
 
 
 def save_model(model: keras.Model, config: TrainConfig, directory: Path, stage: str, recall: float | None) -> Path:
@@ -72,17 +81,25 @@ def save_model(model: keras.Model, config: TrainConfig, directory: Path, stage: 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "model.keras"
     model.save(path)
-    meta = {"backbone": config.backbone, "input_size": config.input_size, "embedding_dim": config.embedding_dim,
-            "weights_origin": describe_weights(config.resolved_weights()), "trained": stage != "untrained",
-            "stage": stage, "val_recall_at_1": recall, "held_out_skus": list(config.held_out)}
+    meta = {
+        "backbone": config.backbone,
+        "input_size": config.input_size,
+        "embedding_dim": config.embedding_dim,
+        "weights_origin": describe_weights(config.resolved_weights()),
+        "trained": stage != "untrained",
+        "stage": stage,
+        "val_recall_at_1": recall,
+        "held_out_skus": list(config.held_out),
+    }
     (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     logger.info("saved %s model to %s", stage, path)
     return path
 
 
 def _spec(config: TrainConfig, stage: StageConfig, steps: int) -> LoopSpec:
-    return LoopSpec(stage.epochs, steps, stage.learning_rate, config.margin, config.soft_margin, config.distance,
-                    stage.val_every)
+    return LoopSpec(
+        stage.epochs, steps, stage.learning_rate, config.margin, config.soft_margin, config.distance, stage.val_every
+    )
 
 
 def run_untrained(config: TrainConfig, out: Path) -> Path:
@@ -97,10 +114,25 @@ def run_stage1(config: TrainConfig, data: Data, out: Path, resume: bool) -> Path
 
     seed_everything(config.seed)
     backbone = build_backbone(config.backbone, config.input_size, config.resolved_weights())
-    key = cache_key(config.backbone, config.resolved_weights(), config.input_size, data.train,
-                    config.feature_views, config.seed, config.augment)
-    cache = build_feature_cache(backbone, data.train_pixels, data.train, key, config.cache_dir,
-                                config.feature_views, config.seed, config.augment)
+    key = cache_key(
+        config.backbone,
+        config.resolved_weights(),
+        config.input_size,
+        data.train,
+        config.feature_views,
+        config.seed,
+        config.augment,
+    )
+    cache = build_feature_cache(
+        backbone,
+        data.train_pixels,
+        data.train,
+        key,
+        config.cache_dir,
+        config.feature_views,
+        config.seed,
+        config.augment,
+    )
     val_features = embed_pixels(backbone, data.val_pixels, desc="val features")
     head = build_head(get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed)
     stage = config.stage1
@@ -115,9 +147,15 @@ def run_stage1(config: TrainConfig, data: Data, out: Path, resume: bool) -> Path
     def on_best() -> None:
         head.save_weights(str(directory / "head.weights.h5"))
 
-    state = train_loop(head, _spec(config, stage, sampler.steps_per_epoch),
-                       lambda epoch: feature_batches(cache.features, cache.labels, sampler, epoch),
-                       validate, directory, resume, on_best)
+    state = train_loop(
+        head,
+        _spec(config, stage, sampler.steps_per_epoch),
+        lambda epoch: feature_batches(cache.features, cache.labels, sampler, epoch),
+        validate,
+        directory,
+        resume,
+        on_best,
+    )
     head.load_weights(str(directory / "head.weights.h5"))
     logger.info("stage 1: best val recall@1 %.4f at epoch %s", state["best_recall_at_1"], state["best_epoch"])
     return save_model(build_model(config, head=head), config, directory, "stage1", state["best_recall_at_1"])
@@ -138,8 +176,9 @@ def unfreeze_top(model: keras.Model, blocks: int) -> list[str]:
     if not ids:
         raise ValueError(f"no inverted-residual blocks found in {inner.name!r}")
     first = max(ids) - blocks + 1
-    start = next(i for i, layer in enumerate(inner.layers)
-                 if (m := pattern.match(layer.name)) and int(m.group(1)) >= first)
+    start = next(
+        i for i, layer in enumerate(inner.layers) if (m := pattern.match(layer.name)) and int(m.group(1)) >= first
+    )
     base.trainable = inner.trainable = True
     names = []
     for i, layer in enumerate(inner.layers):
@@ -175,10 +214,15 @@ def run_stage2(config: TrainConfig, data: Data, out: Path, resume: bool, stage1_
     def on_best() -> None:
         model.save_weights(str(directory / "best.weights.h5"))
 
-    state = train_loop(model, _spec(config, stage, sampler.steps_per_epoch),
-                       lambda epoch: image_dataset(data.train_pixels, data.train.labels, sampler, epoch,
-                                                   config.augment, config.seed),
-                       validate, directory, resume, on_best)
+    state = train_loop(
+        model,
+        _spec(config, stage, sampler.steps_per_epoch),
+        lambda epoch: image_dataset(data.train_pixels, data.train.labels, sampler, epoch, config.augment, config.seed),
+        validate,
+        directory,
+        resume,
+        on_best,
+    )
     model.load_weights(str(directory / "best.weights.h5"))
     logger.info("stage 2: best val recall@1 %.4f at epoch %s", state["best_recall_at_1"], state["best_epoch"])
     return save_model(model, config, directory, "stage2", state["best_recall_at_1"])
@@ -192,8 +236,13 @@ def run(config: TrainConfig, out: str | os.PathLike[str], stage: str = "all", re
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
     data = load_data(config)
-    logger.info("training on %d photos of %d SKUs (held out: %d SKUs); validating on %d photos",
-                len(data.train), len(data.train.class_names), len(config.held_out), len(data.val))
+    logger.info(
+        "training on %d photos of %d SKUs (held out: %d SKUs); validating on %d photos",
+        len(data.train),
+        len(data.train.class_names),
+        len(config.held_out),
+        len(data.val),
+    )
     saved: dict[str, Path] = {}
     if config.schedule == "finetune":
         from training.finetune import run_finetune

@@ -22,8 +22,9 @@ from gallery.search.base import VectorIndex, write_atomically
 class HNSWIndex(VectorIndex):
     kind = "hnsw"
 
-    def __init__(self, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 64,
-                 rebuild_fraction: float = 0.2):
+    def __init__(
+        self, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 64, rebuild_fraction: float = 0.2
+    ):
         super().__init__(dim)
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
         self.rebuild_fraction = rebuild_fraction
@@ -63,7 +64,11 @@ class HNSWIndex(VectorIndex):
 
     def _rebuild(self) -> None:
         rows = np.array(sorted(r for rows in self._live.values() for r in rows), dtype=np.int64)
-        vectors = np.vstack([self._index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dim), np.float32)
+        vectors = (
+            np.vstack([self._index.reconstruct(int(r)) for r in rows])
+            if len(rows)
+            else np.zeros((0, self.dim), np.float32)
+        )
         ids = self._row_ids[rows] if len(rows) else np.zeros(0, np.int64)
         self._reset()
         if len(ids):

@@ -27,7 +27,10 @@ from gallery.money import Currency
 from gallery.types import GalleryError, Page, ReferenceImage, Sku
 
 ADD, REMOVE = "add", "remove"  # change ops: an image's vector for model_version added; an image removed
-SKU_CHANGE, META_CHANGE = "sku", "meta"  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
+SKU_CHANGE, META_CHANGE = (
+    "sku",
+    "meta",
+)  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
 COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
 CATALOG_ID_KEY = "catalog_id"  # meta: the catalogue's random id (``CatalogBase.catalog_id``)
 
@@ -129,8 +132,9 @@ class CatalogBase(abc.ABC):
         """Create or replace a SKU's metadata (``price``: minor units); True when it was created."""
 
     @abc.abstractmethod
-    def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                  attributes: dict[str, Any] | None = None) -> bool:
+    def merge_sku(
+        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
+    ) -> bool:
         """Create the SKU, or change only the fields given (None keeps what is stored); True when created."""
 
     @abc.abstractmethod
@@ -159,15 +163,23 @@ class CatalogBase(abc.ABC):
 
     # --- images and vectors
     @abc.abstractmethod
-    def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray | Sequence[np.ndarray],
-                   model_version: str, name: str | None = None) -> AddedImages:
+    def add_images(
+        self,
+        sku: str,
+        images: list[NewImage],
+        vectors: np.ndarray | Sequence[np.ndarray],
+        model_version: str,
+        name: str | None = None,
+    ) -> AddedImages:
         """One transaction: the SKU (created if new), image records, vectors, change log; idempotent per content."""
 
     @abc.abstractmethod
     def existing_images(self, sku: str, digests: list[str]) -> dict[str, int]: ...
 
     @abc.abstractmethod
-    def add_vectors(self, image_ids: list[int], vectors: np.ndarray | Sequence[np.ndarray], model_version: str) -> int: ...
+    def add_vectors(
+        self, image_ids: list[int], vectors: np.ndarray | Sequence[np.ndarray], model_version: str
+    ) -> int: ...
 
     @abc.abstractmethod
     def get_image(self, sku: str, image_id: int) -> ReferenceImage: ...
@@ -182,8 +194,9 @@ class CatalogBase(abc.ABC):
     def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]: ...
 
     @abc.abstractmethod
-    def vectors_for(self, model_version: str, image_ids: list[int] | None = None,
-                    dim: int | None = None) -> tuple[np.ndarray, list[str], np.ndarray]: ...
+    def vectors_for(
+        self, model_version: str, image_ids: list[int] | None = None, dim: int | None = None
+    ) -> tuple[np.ndarray, list[str], np.ndarray]: ...
 
     @abc.abstractmethod
     def vector_rows(self, model_version: str, dim: int) -> int: ...

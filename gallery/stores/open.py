@@ -33,8 +33,9 @@ def describe(catalog: str | None, data_dir: str | os.PathLike[str]) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def open_catalog(data_dir: str | os.PathLike[str], catalog: str | None = None,
-                 currency: str | None = None) -> CatalogBase:
+def open_catalog(
+    data_dir: str | os.PathLike[str], catalog: str | None = None, currency: str | None = None
+) -> CatalogBase:
     """Open (create or migrate) the catalogue; ``CatalogUnavailable`` for a setting that cannot be used."""
     if not catalog:
         from gallery.store import CatalogStore
@@ -44,8 +45,11 @@ def open_catalog(data_dir: str | os.PathLike[str], catalog: str | None = None,
         try:
             from gallery.stores.postgres.store import PostgresCatalog
         except ImportError as exc:
-            raise CatalogUnavailable(f"a PostgreSQL catalogue needs the postgres extra (pip install "
-                                     f"'skulens[postgres]'): {exc}") from None
+            raise CatalogUnavailable(
+                f"a PostgreSQL catalogue needs the postgres extra (pip install 'skulens[postgres]'): {exc}"
+            ) from None
         return PostgresCatalog(catalog, currency)
-    raise CatalogUnavailable(f"unknown catalog {catalog[:40]!r}: leave it unset for the embedded SQLite in the data "
-                             "directory, or give postgresql://USER@HOST:PORT/DATABASE")
+    raise CatalogUnavailable(
+        f"unknown catalog {catalog[:40]!r}: leave it unset for the embedded SQLite in the data "
+        "directory, or give postgresql://USER@HOST:PORT/DATABASE"
+    )

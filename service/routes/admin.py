@@ -44,8 +44,11 @@ class InfoOut(BaseModel):
 @router.put("/threshold", response_model=ThresholdOut, summary="Store the open-set threshold for the serving model")
 async def put_threshold(body: ThresholdIn, state: StateDep, _role: str | None = Admin) -> ThresholdOut:
     await run_in_threadpool(state.gallery.set_threshold, body.threshold)  # and catches up
-    return ThresholdOut(threshold=state.threshold(), model_version=state.embedder.version,
-                        overridden_by_setting=state.settings.threshold is not None)
+    return ThresholdOut(
+        threshold=state.threshold(),
+        model_version=state.embedder.version,
+        overridden_by_setting=state.settings.threshold is not None,
+    )
 
 
 @router.get("/info", response_model=InfoOut, summary="Model, gallery and index as loaded")
@@ -58,7 +61,15 @@ def _info(state: AppState) -> InfoOut:
     gallery = state.gallery
     rows, images = gallery.index_size()
     skus, reference_images = gallery.counts()
-    return InfoOut(model_version=state.embedder.version, embedding_dim=state.embedder.embedding_dim,
-                   input_size=state.embedder.input_size, skus=skus, reference_images=reference_images,
-                   index_kind=state.settings.index_kind, index_vectors=rows, index_images=images,
-                   vectors_by_model=gallery.store.model_versions(), threshold=state.threshold())
+    return InfoOut(
+        model_version=state.embedder.version,
+        embedding_dim=state.embedder.embedding_dim,
+        input_size=state.embedder.input_size,
+        skus=skus,
+        reference_images=reference_images,
+        index_kind=state.settings.index_kind,
+        index_vectors=rows,
+        index_images=images,
+        vectors_by_model=gallery.store.model_versions(),
+        threshold=state.threshold(),
+    )

@@ -19,8 +19,9 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Ready, summary="Model and gallery are loaded and agree",
-            responses={503: {"model": Ready}})
+@router.get(
+    "/readyz", response_model=Ready, summary="Model and gallery are loaded and agree", responses={503: {"model": Ready}}
+)
 async def readyz(request: Request) -> Ready | JSONResponse:
     state = getattr(request.app.state, "skulens", None)
     if state is None:
@@ -32,15 +33,19 @@ async def readyz(request: Request) -> Ready | JSONResponse:
         reachable = False
     except ModelMismatch as exc:
         skus, images = state.gallery.counts()
-        ready = Ready(status="model_mismatch", model_version=state.embedder.version, skus=skus,
-                      reference_images=images)
+        ready = Ready(status="model_mismatch", model_version=state.embedder.version, skus=skus, reference_images=images)
         ready.detail = str(exc)
         return JSONResponse(ready.model_dump(), status_code=503)
     skus, images = state.gallery.counts()  # memory, as of the catch-up just made
     if not reachable:  # 200: recognition still answers from memory, so a load balancer keeps this replica
-        return Ready(status="degraded", model_version=state.embedder.version, skus=skus, reference_images=images,
-                     detail="the shared catalogue cannot be reached: recognition answers from memory, "
-                            "writes answer 503 until it is back")
+        return Ready(
+            status="degraded",
+            model_version=state.embedder.version,
+            skus=skus,
+            reference_images=images,
+            detail="the shared catalogue cannot be reached: recognition answers from memory, "
+            "writes answer 503 until it is back",
+        )
     return Ready(status="ready", model_version=state.embedder.version, skus=skus, reference_images=images)
 
 

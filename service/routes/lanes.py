@@ -16,15 +16,27 @@ from service.uploads import read_images
 
 router = APIRouter(prefix="/v1/lanes", tags=["lanes"])
 
-LaneId = Annotated[str, Path(pattern=LANE_PATTERN, description="Lane id: 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric")]
+LaneId = Annotated[
+    str, Path(pattern=LANE_PATTERN, description="Lane id: 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric")
+]
 
 BACKGROUND_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-                "image": {"type": "string", "format": "binary",
-                          "description": "The lane's empty counter, taken by its fixed camera"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The lane's empty counter, taken by its fixed camera",
+                        }
+                    },
+                }
+            },
             "image/*": {"schema": {"type": "string", "format": "binary"}},
         },
     }
@@ -32,34 +44,59 @@ BACKGROUND_BODY = {
 
 
 def background_out(record: Background) -> LaneBackgroundOut:
-    return LaneBackgroundOut(lane=record.lane, sha256=record.sha256, media_type=record.media_type,
-                             width=record.width, height=record.height, updated_at=record.updated_at)
+    return LaneBackgroundOut(
+        lane=record.lane,
+        sha256=record.sha256,
+        media_type=record.media_type,
+        width=record.width,
+        height=record.height,
+        updated_at=record.updated_at,
+    )
 
 
-@router.put("/{lane}/background", response_model=LaneBackgroundOut, openapi_extra=BACKGROUND_BODY,
-            summary="Store the lane's empty-counter photo (multipart field 'image', or a raw image body); "
-                    "replaces any earlier one",
-            responses={201: {"model": LaneBackgroundOut, "description": "Stored; the lane had none"}})
-async def put_background(lane: LaneId, request: Request, state: StateDep, response: Response,
-                         _role: str | None = Merchandiser) -> LaneBackgroundOut:
-    (data, _), = await read_images(request, state.settings, "image", single=True)
-    record, created = await run_in_threadpool(lanes.store_background, state.gallery, lane, data,
-                                              state.settings.max_pixels)
+@router.put(
+    "/{lane}/background",
+    response_model=LaneBackgroundOut,
+    openapi_extra=BACKGROUND_BODY,
+    summary="Store the lane's empty-counter photo (multipart field 'image', or a raw image body); "
+    "replaces any earlier one",
+    responses={201: {"model": LaneBackgroundOut, "description": "Stored; the lane had none"}},
+)
+async def put_background(
+    lane: LaneId, request: Request, state: StateDep, response: Response, _role: str | None = Merchandiser
+) -> LaneBackgroundOut:
+    ((data, _),) = await read_images(request, state.settings, "image", single=True)
+    record, created = await run_in_threadpool(
+        lanes.store_background, state.gallery, lane, data, state.settings.max_pixels
+    )
     response.status_code = 201 if created else 200
     return background_out(record)
 
 
-@router.get("/{lane}/background", summary="The lane's stored empty-counter photo (its original bytes)",
-            response_class=Response, responses={200: {"content": {"image/*": {}}}})
+@router.get(
+    "/{lane}/background",
+    summary="The lane's stored empty-counter photo (its original bytes)",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}},
+)
 async def get_background(lane: LaneId, state: StateDep, _role: str | None = Checkout) -> Response:
     record, data = await run_in_threadpool(state.gallery.lanes.read, lane)  # 404 when none
-    return Response(data, media_type=record.media_type,
-                    headers={"X-Background-Width": str(record.width), "X-Background-Height": str(record.height),
-                             "ETag": f'"{record.sha256}"'})
+    return Response(
+        data,
+        media_type=record.media_type,
+        headers={
+            "X-Background-Width": str(record.width),
+            "X-Background-Height": str(record.height),
+            "ETag": f'"{record.sha256}"',
+        },
+    )
 
 
-@router.delete("/{lane}/background", status_code=204, summary="Delete the lane's background (its photos are then "
-                                                               "segmented with the plain-counter fallback)")
+@router.delete(
+    "/{lane}/background",
+    status_code=204,
+    summary="Delete the lane's background (its photos are then segmented with the plain-counter fallback)",
+)
 async def delete_background(lane: LaneId, state: StateDep, _role: str | None = Merchandiser) -> Response:
     await run_in_threadpool(state.gallery.lanes.delete, lane)
     return Response(status_code=204)

@@ -16,8 +16,13 @@ IMAGE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
-                                               "properties": {"image": {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                }
+            },
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "image/png": {"schema": {"type": "string", "format": "binary"}},
         },
@@ -26,9 +31,15 @@ IMAGE_BODY = {
 BATCH_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["images"],
-            "properties": {"images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {"images": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                }
+            }
+        },
     }
 }
 
@@ -36,8 +47,12 @@ BATCH_BODY = {
 def to_out(result: Recognition, model_version: str) -> RecognitionOut:
     top_name = result.matches[0].name if result.known and result.matches else None
     return RecognitionOut(
-        sku=result.sku, name=top_name, score=result.score, decision="known" if result.known else "unknown",
-        threshold=result.threshold, model_version=model_version,
+        sku=result.sku,
+        name=top_name,
+        score=result.score,
+        decision="known" if result.known else "unknown",
+        threshold=result.threshold,
+        model_version=model_version,
         matches=[MatchOut(sku=m.sku, name=m.name, score=m.score) for m in result.matches],
     )
 
@@ -54,14 +69,22 @@ async def _recognize(request: Request, state: AppState, field: str, single: bool
     return [to_out(r, state.embedder.version) for r in results]
 
 
-@router.post("/recognize", response_model=RecognitionOut, openapi_extra=IMAGE_BODY,
-             summary="Recognise one product crop (multipart field 'image', or a raw image body)")
+@router.post(
+    "/recognize",
+    response_model=RecognitionOut,
+    openapi_extra=IMAGE_BODY,
+    summary="Recognise one product crop (multipart field 'image', or a raw image body)",
+)
 async def recognize(request: Request, state: StateDep, _role: str | None = Checkout) -> RecognitionOut:
     return (await _recognize(request, state, "image", single=True))[0]
 
 
-@router.post("/recognize/batch", response_model=BatchRecognitionOut, openapi_extra=BATCH_BODY,
-             summary="Recognise several crops (multipart field 'images'); answers in order")
+@router.post(
+    "/recognize/batch",
+    response_model=BatchRecognitionOut,
+    openapi_extra=BATCH_BODY,
+    summary="Recognise several crops (multipart field 'images'); answers in order",
+)
 async def recognize_batch(request: Request, state: StateDep, _role: str | None = Checkout) -> BatchRecognitionOut:
     results = await _recognize(request, state, "images", single=False)
     return BatchRecognitionOut(results=results, model_version=state.embedder.version)

@@ -23,8 +23,12 @@ def studio(colour: tuple[int, int, int], shape: str, size: int = 120) -> np.ndar
     return image
 
 
-PRODUCTS = [Product("red-apple", studio((200, 30, 30), "disc")), Product("green-pear", studio((60, 160, 40), "disc")),
-            Product("blue-carton", studio((30, 60, 190), "box")), Product("yellow-carton", studio((230, 200, 20), "box"))]
+PRODUCTS = [
+    Product("red-apple", studio((200, 30, 30), "disc")),
+    Product("green-pear", studio((60, 160, 40), "disc")),
+    Product("blue-carton", studio((30, 60, 190), "box")),
+    Product("yellow-carton", studio((230, 200, 20), "box")),
+]
 
 
 def test_box_geometry():
@@ -40,7 +44,10 @@ def test_box_geometry():
 
 
 def test_scenes_are_seeded_and_boxes_hold_the_items():
-    first, again = make_scene(PRODUCTS, 3, n_items=4, touching=False), make_scene(PRODUCTS, 3, n_items=4, touching=False)
+    first, again = (
+        make_scene(PRODUCTS, 3, n_items=4, touching=False),
+        make_scene(PRODUCTS, 3, n_items=4, touching=False),
+    )
     assert np.array_equal(first.photo, again.photo) and first.items == again.items
     assert first.photo.shape == first.background.shape == (720, 960, 3)
     assert len(first.items) == 4 and not first.touching
@@ -48,11 +55,13 @@ def test_scenes_are_seeded_and_boxes_hold_the_items():
         for b in first.items:
             if a is not b:
                 assert a.box.gap(b.box) > 0
-        patch = first.photo[a.box.y0:a.box.y1, a.box.x0:a.box.x1].astype(int)
-        under = first.background[a.box.y0:a.box.y1, a.box.x0:a.box.x1].astype(int)
+        patch = first.photo[a.box.y0 : a.box.y1, a.box.x0 : a.box.x1].astype(int)
+        under = first.background[a.box.y0 : a.box.y1, a.box.x0 : a.box.x1].astype(int)
         assert np.abs(patch - under).mean() > 10  # something is there
     touching = make_scene(PRODUCTS, 4, n_items=3, touching=True)
-    assert touching.touching and any(a.box.gap(b.box) == 0 for a in touching.items for b in touching.items if a is not b)
+    assert touching.touching and any(
+        a.box.gap(b.box) == 0 for a in touching.items for b in touching.items if a is not b
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -74,7 +83,7 @@ def test_two_touching_discs_are_split():
     background = photo.copy()
     yy, xx = np.mgrid[0:300, 0:400]
     for cx in (150, 245):  # two discs of radius 50 overlapping by 5 px
-        photo[(yy - 150) ** 2 + (xx - cx) ** 2 < 50 ** 2] = (200, 30, 30)
+        photo[(yy - 150) ** 2 + (xx - cx) ** 2 < 50**2] = (200, 30, 30)
     boxes = BackgroundSegmenter().segment(photo, background)
     assert len(boxes) == 2
     assert boxes[0].x1 <= 215 and boxes[1].x0 >= 180  # split near the waist, not in the middle of a disc

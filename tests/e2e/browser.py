@@ -8,9 +8,17 @@ import shutil
 from pathlib import Path
 
 #: Flags that keep the browser off the network; a fake camera for getUserMedia.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER_ENV = "SKULENS_CHROMIUM"
 
@@ -34,8 +42,10 @@ def why_no_browser() -> str | None:
     except ImportError:
         return "Playwright for Python is not installed (pip install -e '.[dev]')"
     if find_chromium() is None:
-        return (f"no Chromium found (looked for ${BROWSER_ENV} and {', '.join(CANDIDATES)} on PATH); "
-                "install it with: apt-get install -y chromium")
+        return (
+            f"no Chromium found (looked for ${BROWSER_ENV} and {', '.join(CANDIDATES)} on PATH); "
+            "install it with: apt-get install -y chromium"
+        )
     return None
 
 

@@ -20,8 +20,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, model_dir: Path, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, data_dir: Path, model_dir: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+    ):
         self.data_dir, self.model_dir = data_dir, model_dir
         self.extra_args = extra_args or []
         self.env = env or {}
@@ -32,11 +33,25 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> "Server":
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.env}
-        command = [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(self.data_dir),
-                   "--model", str(self.model_dir), "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--model",
+            str(self.model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *self.extra_args,
+        ]
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        cwd=Path(__file__).resolve().parents[2])
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2]
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

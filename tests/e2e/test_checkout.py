@@ -36,9 +36,12 @@ def studio(colour: tuple[int, int, int], shape: str, seed: int, size: int = 120)
     return image
 
 
-PRODUCTS = [Product("red-apple", studio((200, 30, 30), "disc", 1)), Product("green-pear", studio((60, 160, 40), "disc", 2)),
-            Product("blue-carton", studio((30, 60, 190), "box", 3)),
-            Product("yellow-carton", studio((230, 200, 20), "box", 4))]
+PRODUCTS = [
+    Product("red-apple", studio((200, 30, 30), "disc", 1)),
+    Product("green-pear", studio((60, 160, 40), "disc", 2)),
+    Product("blue-carton", studio((30, 60, 190), "box", 3)),
+    Product("yellow-carton", studio((230, 200, 20), "box", 4)),
+]
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -49,8 +52,12 @@ def png(pixels: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_dir):
-    server = Server(tmp_path_factory.mktemp("checkout") / "data", tiny_model_dir, ["--threshold", "0.999"],
-                    env={"SKULENS_CATALOGUE_VIEWS": "0"}).start()
+    server = Server(
+        tmp_path_factory.mktemp("checkout") / "data",
+        tiny_model_dir,
+        ["--threshold", "0.999"],
+        env={"SKULENS_CATALOGUE_VIEWS": "0"},
+    ).start()
     yield server
     server.stop()
 
@@ -69,11 +76,12 @@ def test_a_counter_photo_gives_the_basket_and_total(server):
         assert http.put("/v1/skus/yellow-carton", json={"name": "Yellow carton"}).status_code == 201  # no price
         for index, box in enumerate(boxes):
             if truth[index] != "green-pear":  # never enrolled: must come out unknown
-                crop = scene.photo[box.y0:box.y1, box.x0:box.x1]
+                crop = scene.photo[box.y0 : box.y1, box.x0 : box.x1]
                 r = http.post(f"/v1/skus/{truth[index]}/images", files=[("images", ("c.png", png(crop), "image/png"))])
                 assert r.status_code == 201, r.text
-        r = http.post("/v1/checkout", files={"photo": ("counter.png", png(scene.photo), "image/png")},
-                      data={"lane": "lane-3"})
+        r = http.post(
+            "/v1/checkout", files={"photo": ("counter.png", png(scene.photo), "image/png")}, data={"lane": "lane-3"}
+        )
     assert r.status_code == 200, r.text
     out = r.json()
     assert [item["box"] for item in out["items"]] == [b.as_list() for b in boxes]
@@ -93,13 +101,19 @@ def test_a_counter_photo_gives_the_basket_and_total(server):
 def test_crops_give_the_basket_in_posted_order(server):
     with server.client() as http:
         http.put("/v1/skus/tea", json={"name": "Tea", "price": "2.35"})
-        assert http.post("/v1/skus/tea/images", files=[("images", ("t.jpg", make_jpeg(31), "image/jpeg"))]).status_code == 201
+        assert (
+            http.post("/v1/skus/tea/images", files=[("images", ("t.jpg", make_jpeg(31), "image/jpeg"))]).status_code
+            == 201
+        )
         crops = [make_jpeg(31), make_jpeg(99), make_jpeg(31)]
         r = http.post("/v1/checkout", files=[("images", (f"{i}.jpg", c, "image/jpeg")) for i, c in enumerate(crops)])
         assert r.status_code == 200, r.text
         out = r.json()
         assert [(i["sku"], i["box"], i["decision"]) for i in out["items"]] == [
-            ("tea", None, "known"), (None, None, "unknown"), ("tea", None, "known")]
+            ("tea", None, "known"),
+            (None, None, "unknown"),
+            ("tea", None, "known"),
+        ]
         assert out["lines"] == [{"sku": "tea", "name": "Tea", "quantity": 2, "unit_price": "2.35", "amount": "4.70"}]
         assert out["total"] == "4.70" and [a["index"] for a in out["needs_attention"]] == [1]
         assert out["segmentation"] is None

@@ -41,8 +41,12 @@ def server(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("console")
     keys = root / "keys"
     keys.write_text(f"checkout {LANE}\nmerchandiser {MERCH}\n")
-    server = Server(root / "data", tiny_model_dir, ["--threshold", "0.999", "--api-keys", str(keys)],
-                    env={"SKULENS_CATALOGUE_VIEWS": "0"}).start()
+    server = Server(
+        root / "data",
+        tiny_model_dir,
+        ["--threshold", "0.999", "--api-keys", str(keys)],
+        env={"SKULENS_CATALOGUE_VIEWS": "0"},
+    ).start()
     yield server
     server.stop()
 
@@ -85,7 +89,9 @@ def http(server, key=MERCH):
 def drop_files(page, selector: str, files: list[tuple[str, bytes]]) -> None:
     """Drop files on an element as a drag from the desktop would (a DataTransfer of Files)."""
     payload = [(name, base64.b64encode(data).decode()) for name, data in files]
-    page.eval_on_selector(selector, """(zone, files) => {
+    page.eval_on_selector(
+        selector,
+        """(zone, files) => {
         const transfer = new DataTransfer();
         for (const [name, b64] of files) {
             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -93,7 +99,9 @@ def drop_files(page, selector: str, files: list[tuple[str, bytes]]) -> None:
         }
         zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true, cancelable: true }));
         zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
-    }""", payload)
+    }""",
+        payload,
+    )
 
 
 def test_docs_render_with_no_network(page, server):
@@ -114,12 +122,16 @@ def test_enrol_find_and_see_thumbnails(page, server):
     expect(page.get_by_role("heading", level=1)).to_have_text("Arla Milk 1L")
     expect(page.locator("#thumbs-empty")).to_be_visible()
 
-    page.get_by_label("Choose photos").set_input_files([
-        {"name": "milk1.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(11, size=(640, 480))},
-        {"name": "milk2.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(12, size=(480, 640))}])
+    page.get_by_label("Choose photos").set_input_files(
+        [
+            {"name": "milk1.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(11, size=(640, 480))},
+            {"name": "milk2.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(12, size=(480, 640))},
+        ]
+    )
     expect(page.locator("#alert")).to_have_text("2 photos added.")
-    drop_files(page, "#dropzone", [("milk3.jpg", make_jpeg(13)), ("broken.jpg", b"not a photo"),
-                                   ("milk4.jpg", make_jpeg(14))])
+    drop_files(
+        page, "#dropzone", [("milk3.jpg", make_jpeg(13)), ("broken.jpg", b"not a photo"), ("milk4.jpg", make_jpeg(14))]
+    )
     expect(page.locator("#alert")).to_have_text("2 photos added.")
     expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(4)
     uploads = page.locator("#uploads li")  # one line per file, with its progress bar and outcome
@@ -190,7 +202,11 @@ def test_edit_name_price_and_attributes(page, server):
     expect(page.get_by_role("heading", level=1)).to_have_text("Oatly Oat Drink 1L")
     with http(server) as api:
         sku = api.get("/v1/skus/oat-drink").json()
-    assert (sku["name"], sku["price"], sku["attributes"]) == ("Oatly Oat Drink 1L", "2.49", {"litres": 1, "brand": "Oatly"})
+    assert (sku["name"], sku["price"], sku["attributes"]) == (
+        "Oatly Oat Drink 1L",
+        "2.49",
+        {"litres": 1, "brand": "Oatly"},
+    )
     page.get_by_label("Price (EUR)").fill("2.499")  # one decimal too many: the server's 422, shown
     page.get_by_role("button", name="Save changes").click()
     expect(page.locator("#alert")).to_contain_text("422")
@@ -210,13 +226,20 @@ def test_attributes_not_edited_are_sent_back_as_received(page, server):
     assert sku["name"] == "Typed attributes"
     assert sku["attributes"] == {**attributes, "size": "XL"}
     assert [type(sku["attributes"][k]).__name__ for k in ("litres", "ratio", "organic", "note")] == [
-        "int", "float", "bool", "NoneType"]
+        "int",
+        "float",
+        "bool",
+        "NoneType",
+    ]
 
 
 def test_delete_a_photo_then_the_sku(page, server):
     with http(server) as api:
-        ids = api.post("/v1/skus/rye-bread/images", data={"name": "Rye bread"},
-                       files=[("images", (f"{i}.jpg", make_jpeg(40 + i), "image/jpeg")) for i in range(3)]).json()["image_ids"]
+        ids = api.post(
+            "/v1/skus/rye-bread/images",
+            data={"name": "Rye bread"},
+            files=[("images", (f"{i}.jpg", make_jpeg(40 + i), "image/jpeg")) for i in range(3)],
+        ).json()["image_ids"]
     open_console(page, server, MERCH, "#/sku/rye-bread")
     expect(page.locator("#thumbs img")).to_have_count(3)
     page.get_by_role("button", name=f"Delete photo {ids[1]}").click()
@@ -239,8 +262,11 @@ def test_delete_a_photo_then_the_sku(page, server):
 
 def test_keyboard_alone_deletes_a_photo_with_focus_visible(page, server):
     with http(server) as api:
-        ids = api.post("/v1/skus/keyboard-sku/images", data={"name": "Keyboard"},
-                       files=[("images", (f"{i}.jpg", make_jpeg(70 + i), "image/jpeg")) for i in range(2)]).json()["image_ids"]
+        ids = api.post(
+            "/v1/skus/keyboard-sku/images",
+            data={"name": "Keyboard"},
+            files=[("images", (f"{i}.jpg", make_jpeg(70 + i), "image/jpeg")) for i in range(2)],
+        ).json()["image_ids"]
     open_console(page, server, MERCH, "#/sku/keyboard-sku")
     expect(page.locator("#thumbs img")).to_have_count(2)
     page.get_by_role("link", name="← Catalogue").focus()
@@ -268,8 +294,11 @@ def test_keyboard_alone_deletes_a_photo_with_focus_visible(page, server):
 
 def enrol_named(server, sku: str, name: str, seeds: list[int]) -> list[int]:
     with http(server) as api:
-        r = api.post(f"/v1/skus/{sku}/images", data={"name": name},
-                     files=[("images", (f"{s}.jpg", make_jpeg(s), "image/jpeg")) for s in seeds])
+        r = api.post(
+            f"/v1/skus/{sku}/images",
+            data={"name": name},
+            files=[("images", (f"{s}.jpg", make_jpeg(s), "image/jpeg")) for s in seeds],
+        )
         assert r.status_code in (200, 201), r.text
         return r.json()["image_ids"]
 
@@ -372,8 +401,9 @@ def test_a_malformed_address_shows_the_catalogue_and_says_so(page, server, bad):
 
 def test_a_checkout_key_cannot_delete(page, server):
     with http(server) as api:
-        ids = api.post("/v1/skus/salt/images", data={"name": "Salt"},
-                       files=[("images", ("s.jpg", make_jpeg(60), "image/jpeg"))]).json()["image_ids"]
+        ids = api.post(
+            "/v1/skus/salt/images", data={"name": "Salt"}, files=[("images", ("s.jpg", make_jpeg(60), "image/jpeg"))]
+        ).json()["image_ids"]
     open_console(page, server, LANE, "#/sku/salt")
     expect(page.locator("#key-status")).to_have_text("Role: checkout")
     expect(page.locator("#thumbs img[data-loaded=true]")).to_have_count(1)  # a lane may look
@@ -381,8 +411,10 @@ def test_a_checkout_key_cannot_delete(page, server):
         button = page.get_by_role("button", name=name)
         expect(button).to_be_disabled()
         expect(button).to_have_accessible_description(
-            "To " + {"Save changes": "edit a SKU"}.get(name, "delete a SKU" if "SKU" in name else "delete a photo")
-            + " you need a merchandiser key; your key is a checkout key.")
+            "To "
+            + {"Save changes": "edit a SKU"}.get(name, "delete a SKU" if "SKU" in name else "delete a photo")
+            + " you need a merchandiser key; your key is a checkout key."
+        )
     expect(page.get_by_label("Choose photos")).to_be_disabled()
     # the key changes behind the page's back (the buttons were drawn for a merchandiser): the 403 is shown
     open_console(page, server, MERCH, "#/sku/salt")
@@ -426,10 +458,12 @@ def png(pixels: np.ndarray) -> bytes:
 def enrol_scene_crops(server, photo: np.ndarray, boxes, truth, prices: dict[str, str]) -> None:
     with http(server) as api:
         for sku, price in prices.items():
-            assert api.put(f"/v1/skus/{sku}", json={"name": sku.replace("-", " ").title(), "price": price}).status_code in (200, 201)
+            assert api.put(
+                f"/v1/skus/{sku}", json={"name": sku.replace("-", " ").title(), "price": price}
+            ).status_code in (200, 201)
         for index, box in enumerate(boxes):
             if truth[index] in prices:
-                crop = photo[box.y0:box.y1, box.x0:box.x1]
+                crop = photo[box.y0 : box.y1, box.x0 : box.x1]
                 r = api.post(f"/v1/skus/{truth[index]}/images", files=[("images", ("c.png", png(crop), "image/png"))])
                 assert r.status_code in (200, 201), r.text
 
@@ -444,13 +478,14 @@ def test_a_counter_photo_on_the_lane_page_gives_the_total(page, server):
     enrol_scene_crops(server, scene.photo, boxes, truth, {"red-apple": "0.35", "blue-carton": "1.20"})
     with http(server) as api:  # enrolled, without a price
         api.put("/v1/skus/yellow-carton", json={"name": "Yellow carton"})
-        crop = next(scene.photo[b.y0:b.y1, b.x0:b.x1] for b, t in zip(boxes, truth) if t == "yellow-carton")
+        crop = next(scene.photo[b.y0 : b.y1, b.x0 : b.x1] for b, t in zip(boxes, truth) if t == "yellow-carton")
         api.post("/v1/skus/yellow-carton/images", files=[("images", ("y.png", png(crop), "image/png"))])
 
     open_console(page, server, LANE, "#/lane")
     page.get_by_label("Lane", exact=True).fill("lane-3")
     page.get_by_label("Upload a counter photo").set_input_files(
-        {"name": "counter.png", "mimeType": "image/png", "buffer": png(scene.photo)})
+        {"name": "counter.png", "mimeType": "image/png", "buffer": png(scene.photo)}
+    )
     expect(page.locator("#total")).to_have_text("1.90 EUR")
     expect(page.locator("#items li")).to_have_count(5)
     expect(page.locator("#items li.attention")).to_have_count(2)  # green-pear unknown, yellow-carton unpriced
@@ -484,14 +519,16 @@ def test_a_lane_background_set_from_the_page_is_used(page, server):
     lane.press("Tab")
     expect(page.locator("#background-status")).to_contain_text("Lane lane-7 has no background")
     page.get_by_label("Upload a counter photo").set_input_files(
-        {"name": "empty.jpg", "mimeType": "image/jpeg", "buffer": background_jpeg})
+        {"name": "empty.jpg", "mimeType": "image/jpeg", "buffer": background_jpeg}
+    )
     expect(page.locator("#needs-attention")).to_contain_text("no item")  # an empty counter
     page.get_by_role("button", name="Use this photo as the lane's empty-counter background").click()
     page.get_by_role("button", name="Use as background").click()
     expect(page.locator("#alert")).to_have_text("Lane lane-7's background stored (960×720).")
     expect(page.locator("#background-status")).to_contain_text("has an empty-counter background (960×720)")
     page.get_by_label("Upload a counter photo").set_input_files(
-        {"name": "counter.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg})
+        {"name": "counter.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg}
+    )
     expect(page.locator("#total")).to_have_text("4.00 EUR")
     expect(page.locator("#basket")).to_contain_text("Segmentation: lane_background")
     expect(page.locator("#needs-attention")).to_have_count(0)
@@ -525,8 +562,10 @@ def test_screenshots_at_desktop_and_phone_width(browser, server, tmp_path):
     with http(server) as api:  # enrolled by the tests above; here too when this test runs alone
         if api.get("/v1/skus/arla-milk-1l").status_code == 404:
             api.put("/v1/skus/arla-milk-1l", json={"name": "Arla Milk 1L", "price": "1.35"})
-            api.post("/v1/skus/arla-milk-1l/images",
-                     files=[("images", (f"{i}.jpg", make_jpeg(11 + i), "image/jpeg")) for i in range(4)])
+            api.post(
+                "/v1/skus/arla-milk-1l/images",
+                files=[("images", (f"{i}.jpg", make_jpeg(11 + i), "image/jpeg")) for i in range(4)],
+            )
     scene = make_scene(PRODUCTS, 3, n_items=5, touching=False, surface_kind="laminate")
     out_dir = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -546,19 +585,24 @@ def test_screenshots_at_desktop_and_phone_width(browser, server, tmp_path):
         page.goto(f"{server.url}/#/lane")
         page.get_by_label("Lane", exact=True).fill("lane-3")
         page.get_by_label("Upload a counter photo").set_input_files(
-            {"name": "counter.png", "mimeType": "image/png", "buffer": png(scene.photo)})
+            {"name": "counter.png", "mimeType": "image/png", "buffer": png(scene.photo)}
+        )
         expect(page.locator("#total")).to_contain_text("EUR")  # prices as the tests above left them
         shoot(page, out_dir, "lane", label)
         context.close()
         assert not refused
-    assert {p.name for p in out_dir.glob("*.png")} >= {f"{n}-{s}.png" for n in ("catalogue", "sku", "lane")
-                                                        for s in ("desktop", "phone")}
+    assert {p.name for p in out_dir.glob("*.png")} >= {
+        f"{n}-{s}.png" for n in ("catalogue", "sku", "lane") for s in ("desktop", "phone")
+    }
 
 
 def test_thumbnail_bytes_are_cached(server):
     with http(server) as api:  # its own SKU: the test passes when run alone
-        ids = api.post("/v1/skus/cached-thumbs/images", data={"name": "Cached thumbnails"},
-                       files=[("images", ("c.jpg", make_jpeg(90, size=(640, 480)), "image/jpeg"))]).json()["image_ids"]
+        ids = api.post(
+            "/v1/skus/cached-thumbs/images",
+            data={"name": "Cached thumbnails"},
+            files=[("images", ("c.jpg", make_jpeg(90, size=(640, 480)), "image/jpeg"))],
+        ).json()["image_ids"]
     with http(server, LANE) as api:
         url = f"/v1/skus/cached-thumbs/images/{ids[0]}"
         first = api.get(url, params={"size": 256})

@@ -45,7 +45,9 @@ def workload(url: str, ledger: Ledger, rng: random.Random, seeds, stop: threadin
         while not stop.is_set():
             try:
                 with ledger.lock:  # the other client adds to the ledger meanwhile
-                    live = [i for i, (s, _) in ledger.enrolled.items() if s.startswith(mine) and i not in ledger.deleted]
+                    live = [
+                        i for i, (s, _) in ledger.enrolled.items() if s.startswith(mine) and i not in ledger.deleted
+                    ]
                 if live and rng.random() < 0.3:
                     image_id = rng.choice(live)
                     sku = ledger.enrolled[image_id][0]
@@ -57,7 +59,9 @@ def workload(url: str, ledger: Ledger, rng: random.Random, seeds, stop: threadin
                     ledger.unsure.discard(image_id)
                 else:
                     sku, seed = f"{mine}{rng.randrange(4)}", next(seeds)
-                    r = http.post(f"/v1/skus/{sku}/images", files=[("images", (f"{seed}.jpg", make_jpeg(seed), "image/jpeg"))])
+                    r = http.post(
+                        f"/v1/skus/{sku}/images", files=[("images", (f"{seed}.jpg", make_jpeg(seed), "image/jpeg"))]
+                    )
                     if r.status_code == 201:
                         with ledger.lock:
                             ledger.enrolled[r.json()["image_ids"][0]] = (sku, seed)
@@ -102,8 +106,10 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path, tiny_model_d
     for _ in range(ROUNDS):
         server = Server(data, tiny_model_dir, workers).start()
         stop = threading.Event()
-        clients = [threading.Thread(target=workload, args=(server.url, ledger, random.Random(rng.random()), seeds,
-                                                           stop, c)) for c in range(CLIENTS)]
+        clients = [
+            threading.Thread(target=workload, args=(server.url, ledger, random.Random(rng.random()), seeds, stop, c))
+            for c in range(CLIENTS)
+        ]
         for thread in clients:
             thread.start()
         time.sleep(rng.uniform(0.5, 2.5))
@@ -115,15 +121,20 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path, tiny_model_d
         with Server(data, tiny_model_dir, workers) as again, again.client() as http:
             check(http, ledger, rng)
             for image_id in list(ledger.unsure):  # settle: the next round starts from a known state
-                if http.get(f"/v1/skus/{ledger.enrolled[image_id][0]}").json().get("image_ids", []).count(image_id) == 0:
+                if (
+                    http.get(f"/v1/skus/{ledger.enrolled[image_id][0]}").json().get("image_ids", []).count(image_id)
+                    == 0
+                ):
                     ledger.deleted.add(image_id)
                 ledger.unsure.discard(image_id)
     assert not ledger.client_errors, ledger.client_errors[:3]
     assert ledger.operations >= 20 and len(ledger.enrolled) >= 10 and ledger.deleted
-    print(f"crash safety: {ROUNDS} SIGKILLs of a {WORKERS}-worker server, {CLIENTS} clients, "
-          f"{ledger.operations} acknowledged operations ({len(ledger.enrolled)} enrolments, "
-          f"{len(ledger.deleted)} deletions), 0 lost, all checked after every restart, "
-          f"{time.monotonic() - started:.0f} s")
+    print(
+        f"crash safety: {ROUNDS} SIGKILLs of a {WORKERS}-worker server, {CLIENTS} clients, "
+        f"{ledger.operations} acknowledged operations ({len(ledger.enrolled)} enrolments, "
+        f"{len(ledger.deleted)} deletions), 0 lost, all checked after every restart, "
+        f"{time.monotonic() - started:.0f} s"
+    )
 
 
 def kill_process_group(server: Server) -> None:
@@ -168,8 +179,18 @@ def test_reindex_killed_halfway_leaves_the_old_index_serving(tmp_path, tiny_mode
     with Server(data, tiny_model_dir) as server, server.client() as http:
         for seed in range(40):
             http.post(f"/v1/skus/s{seed % 4}/images", files=[("images", ("a.jpg", make_jpeg(seed), "image/jpeg"))])
-        command = [sys.executable, "-m", "service.cli", "reindex", "--data-dir", str(data), "--model",
-                   str(other_model_dir), "--batch-size", "4"]
+        command = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "reindex",
+            "--data-dir",
+            str(data),
+            "--model",
+            str(other_model_dir),
+            "--batch-size",
+            "4",
+        ]
         reindexing = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(4.0)
         reindexing.kill()

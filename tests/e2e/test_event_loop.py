@@ -49,8 +49,7 @@ def test_workers_answer_within_100ms_while_a_write_waits_for_the_catalogue(tmp_p
             while time.monotonic() < deadline:
                 for path in ("/healthz", "/v1/recognize"):
                     started = time.perf_counter()
-                    r = (http.get(path) if path == "/healthz"
-                         else http.post(path, files=files(2, "image")))
+                    r = http.get(path) if path == "/healthz" else http.post(path, files=files(2, "image"))
                     took = time.perf_counter() - started
                     assert r.status_code == 200, r.text[:200]
                     if took > LIMIT_S:

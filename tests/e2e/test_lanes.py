@@ -34,8 +34,12 @@ def decoded(data: bytes) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_model_dir):
-    server = Server(tmp_path_factory.mktemp("lanes") / "data", tiny_model_dir, ["--threshold", "0.999"],
-                    env={"SKULENS_CATALOGUE_VIEWS": "0"}).start()
+    server = Server(
+        tmp_path_factory.mktemp("lanes") / "data",
+        tiny_model_dir,
+        ["--threshold", "0.999"],
+        env={"SKULENS_CATALOGUE_VIEWS": "0"},
+    ).start()
     yield server
     server.stop()
 
@@ -59,10 +63,12 @@ def test_checkout_segments_against_the_lanes_background(server):
         for sku in sorted(set(truth)):
             assert http.put(f"/v1/skus/{sku}", json={"name": sku.title(), "price": "1.00"}).status_code == 201
         for index, box in enumerate(boxes):
-            crop = photo[box.y0:box.y1, box.x0:box.x1]
+            crop = photo[box.y0 : box.y1, box.x0 : box.x1]
             r = http.post(f"/v1/skus/{truth[index]}/images", files=[("images", ("c.png", png(crop), "image/png"))])
             assert r.status_code in (200, 201), r.text
-        r = http.post("/v1/checkout", files={"photo": ("counter.jpg", photo_jpeg, "image/jpeg")}, data={"lane": "lane-7"})
+        r = http.post(
+            "/v1/checkout", files={"photo": ("counter.jpg", photo_jpeg, "image/jpeg")}, data={"lane": "lane-7"}
+        )
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["segmentation"] == "lane_background" and out["note"] is None
@@ -75,7 +81,9 @@ def test_checkout_segments_against_the_lanes_background(server):
         missing = http.get("/v1/lanes/lane-7/background")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "background_not_found"
         assert http.delete("/v1/lanes/lane-7/background").status_code == 404
-        r = http.post("/v1/checkout", files={"photo": ("counter.jpg", photo_jpeg, "image/jpeg")}, data={"lane": "lane-7"})
+        r = http.post(
+            "/v1/checkout", files={"photo": ("counter.jpg", photo_jpeg, "image/jpeg")}, data={"lane": "lane-7"}
+        )
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["segmentation"] == "plain_counter"
@@ -88,8 +96,13 @@ def test_a_background_of_another_size_falls_back_and_says_so(server):
     scene = make_scene(PRODUCTS, 22, n_items=2, touching=False, surface_kind="laminate")
     smaller = jpeg(np.ascontiguousarray(scene.background[:480, :640]))
     with server.client() as http:
-        assert http.put("/v1/lanes/lane-8/background", files={"image": ("e.jpg", smaller, "image/jpeg")}).status_code == 201
-        r = http.post("/v1/checkout", files={"photo": ("c.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": "lane-8"})
+        assert (
+            http.put("/v1/lanes/lane-8/background", files={"image": ("e.jpg", smaller, "image/jpeg")}).status_code
+            == 201
+        )
+        r = http.post(
+            "/v1/checkout", files={"photo": ("c.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": "lane-8"}
+        )
     assert r.status_code == 200, r.text
     assert r.json()["segmentation"] == "plain_counter" and "640x480 but this photo is 960x720" in r.json()["note"]
     assert len(r.json()["items"]) == 2
@@ -100,8 +113,14 @@ def test_bad_backgrounds_and_lane_ids_are_refused(server):
         bad = http.put("/v1/lanes/lane-9/background", files={"image": ("e.jpg", b"not an image", "image/jpeg")})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "unreadable_image"
         assert http.get("/v1/lanes/lane-9/background").status_code == 404  # nothing stored
-        assert http.put("/v1/lanes/-bad/background", content=jpeg(np.zeros((8, 8, 3), np.uint8)),
-                        headers={"Content-Type": "image/jpeg"}).status_code == 422
+        assert (
+            http.put(
+                "/v1/lanes/-bad/background",
+                content=jpeg(np.zeros((8, 8, 3), np.uint8)),
+                headers={"Content-Type": "image/jpeg"},
+            ).status_code
+            == 422
+        )
         text = http.put("/v1/lanes/lane-9/background", content=b"{}", headers={"Content-Type": "application/json"})
         assert text.status_code == 415
 
@@ -129,7 +148,9 @@ def test_a_damaged_stored_background_falls_back_and_says_so(tmp_path, tiny_model
     stored = tmp_path / "data" / "lanes" / r.json()["sha256"][:2] / r.json()["sha256"]
     stored.write_bytes(stored.read_bytes()[:200])  # damaged on disk while the server was down
     with Server(tmp_path / "data", tiny_model_dir) as server, server.client() as http:
-        r = http.post("/v1/checkout", files={"photo": ("c.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": "lane-10"})
+        r = http.post(
+            "/v1/checkout", files={"photo": ("c.jpg", jpeg(scene.photo), "image/jpeg")}, data={"lane": "lane-10"}
+        )
     assert r.status_code == 200, r.text
     assert r.json()["segmentation"] == "plain_counter" and "cannot be read" in r.json()["note"]
     assert len(r.json()["items"]) == 2

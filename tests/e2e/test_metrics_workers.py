@@ -20,7 +20,10 @@ def test_two_workers_one_set_of_counters(tmp_path, tiny_model_dir):
     data = tmp_path / "data"
     with Server(data, tiny_model_dir, ["--workers", "2"]) as server:
         with server.client() as http:
-            assert http.post("/v1/skus/a/images", files=[("images", ("a.jpg", make_jpeg(1), "image/jpeg"))]).status_code == 201
+            assert (
+                http.post("/v1/skus/a/images", files=[("images", ("a.jpg", make_jpeg(1), "image/jpeg"))]).status_code
+                == 201
+            )
         for _ in range(REQUESTS):  # a new connection each time: both workers answer some
             with httpx.Client(base_url=server.url, timeout=30) as once:
                 r = once.post("/v1/recognize", files={"image": ("q.jpg", make_jpeg(1), "image/jpeg")})
@@ -29,7 +32,9 @@ def test_two_workers_one_set_of_counters(tmp_path, tiny_model_dir):
             with httpx.Client(base_url=server.url, timeout=30) as once:
                 text = once.get("/metrics").text
             assert "# TYPE skulens_inference_batches_total counter" in text
-            assert total(text, r'skulens_requests_total\{method="POST",route="/v1/recognize",status="200"\}') == REQUESTS
+            assert (
+                total(text, r'skulens_requests_total\{method="POST",route="/v1/recognize",status="200"\}') == REQUESTS
+            )
             assert total(text, r"skulens_inference_images_total") == REQUESTS + 1
             assert total(text, r'skulens_request_seconds_count\{method="POST",route="/v1/recognize"\}') == REQUESTS
             assert total(text, r"skulens_gallery_reference_images") == 1

@@ -24,8 +24,12 @@ def test_a_rename_reaches_both_workers_at_once(tmp_path, tiny_model_dir):
     photo = make_jpeg(5)
     with Server(tmp_path / "data", tiny_model_dir, ["--workers", "2"]) as server:
         with server.client() as http:
-            assert http.post("/v1/skus/milk/images", data={"name": "Milk"},
-                             files=[("images", ("m.jpg", photo, "image/jpeg"))]).status_code == 201
+            assert (
+                http.post(
+                    "/v1/skus/milk/images", data={"name": "Milk"}, files=[("images", ("m.jpg", photo, "image/jpeg"))]
+                ).status_code
+                == 201
+            )
         assert names_seen(server.url, photo) == {"Milk"}  # both workers hold the name in memory now
         for name in ("Arla Milk 1L", "Arla Milk 1 litre"):
             with httpx.Client(base_url=server.url, timeout=60) as once:

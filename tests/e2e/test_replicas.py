@@ -20,8 +20,9 @@ def recognised_as(server: Server, photo: bytes, sku: str | None, timeout: float 
     started = time.monotonic()
     with server.client() as http:
         for attempt in itertools.count(1):
-            r = http.post("/v1/recognize", content=photo, headers={"Content-Type": "image/jpeg"},
-                          params={"threshold": 0.999})
+            r = http.post(
+                "/v1/recognize", content=photo, headers={"Content-Type": "image/jpeg"}, params={"threshold": 0.999}
+            )
             assert r.status_code == 200, r.text
             if r.json()["sku"] == sku:
                 return time.monotonic() - started, attempt
@@ -34,11 +35,14 @@ def test_two_serve_processes_share_one_catalogue(tmp_path, tiny_model_dir):
     try:
         url = pg.new_database()
         milk, juice = make_jpeg(11), make_jpeg(12)
-        with Server(tmp_path / "a", tiny_model_dir, ["--catalog", url, "--threshold", "0.999"]) as a, \
-             Server(tmp_path / "b", tiny_model_dir, ["--catalog", url, "--threshold", "0.999"]) as b:
+        with (
+            Server(tmp_path / "a", tiny_model_dir, ["--catalog", url, "--threshold", "0.999"]) as a,
+            Server(tmp_path / "b", tiny_model_dir, ["--catalog", url, "--threshold", "0.999"]) as b,
+        ):
             with a.client() as http:
-                r = http.post("/v1/skus/milk/images", data={"name": "Milk"},
-                              files=[("images", ("m.jpg", milk, "image/jpeg"))])
+                r = http.post(
+                    "/v1/skus/milk/images", data={"name": "Milk"}, files=[("images", ("m.jpg", milk, "image/jpeg"))]
+                )
                 assert r.status_code == 201, r.text
             took, requests = recognised_as(b, milk, "milk")
             with b.client() as http:

@@ -23,11 +23,13 @@ PROPAGATION_LIMIT_S = 20.0
 
 def recording(failures: list[str], body: Callable[..., None]) -> Callable[..., None]:
     """``body`` for a thread, its exception recorded as a failure (pytest only warns about a thread's)."""
+
     def run(*args: Any) -> None:
         try:
             body(*args)
         except BaseException:  # noqa: BLE001
             failures.append(f"{body.__name__} raised: {traceback.format_exc(limit=3)}")
+
     return run
 
 
@@ -52,8 +54,12 @@ def test_two_replicas_under_mixed_load(tmp_path, tiny_model_dir, pg_catalog_url)
                     sku, photo = rng.choice(list(STABLE.items()))
                     r = http.post("/v1/recognize", files=files(photo, "image"))
                     body = r.json()
-                    if r.status_code != 200 or not body.get("matches") or body["matches"][0]["sku"] != sku \
-                            or body["matches"][0]["score"] < 0.999:
+                    if (
+                        r.status_code != 200
+                        or not body.get("matches")
+                        or body["matches"][0]["sku"] != sku
+                        or body["matches"][0]["score"] < 0.999
+                    ):
                         failures.append(f"recognise {sku} on {server.url}: {r.status_code} {str(body)[:200]}")
                     with lock:
                         counts["recognise"] += 1
@@ -119,6 +125,8 @@ def test_two_replicas_under_mixed_load(tmp_path, tiny_model_dir, pg_catalog_url)
                         break
                     time.sleep(0.05)
                 assert info["index_images"] == info["reference_images"] == len(expected) + len(STABLE), info
-        print(f"two replicas ({SECONDS:.0f} s): {counts}; a write through one recognised by the other after "
-              f"median {sorted(propagation)[len(propagation) // 2] * 1000:.0f} ms, max {max(propagation) * 1000:.0f} ms "
-              f"(each try one recognise request)")
+        print(
+            f"two replicas ({SECONDS:.0f} s): {counts}; a write through one recognised by the other after "
+            f"median {sorted(propagation)[len(propagation) // 2] * 1000:.0f} ms, max {max(propagation) * 1000:.0f} ms "
+            f"(each try one recognise request)"
+        )

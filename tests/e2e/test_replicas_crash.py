@@ -27,8 +27,10 @@ def test_sigkill_of_two_replicas_loses_nothing_acknowledged(tmp_path, tiny_model
     for _ in range(ROUNDS):
         replicas = [Server(tmp_path / name, tiny_model_dir, args).start() for name in ("a", "b")]
         stop = threading.Event()
-        clients = [threading.Thread(target=workload, args=(replica.url, ledger, random.Random(rng.random()), seeds,
-                                                           stop, c)) for c, replica in enumerate(replicas)]
+        clients = [
+            threading.Thread(target=workload, args=(replica.url, ledger, random.Random(rng.random()), seeds, stop, c))
+            for c, replica in enumerate(replicas)
+        ]
         for thread in clients:
             thread.start()
         time.sleep(rng.uniform(0.5, 2.5))
@@ -55,6 +57,8 @@ def test_sigkill_of_two_replicas_loses_nothing_acknowledged(tmp_path, tiny_model
                 replica.stop()
     assert not ledger.client_errors, ledger.client_errors[:3]
     assert ledger.operations >= 20 and len(ledger.enrolled) >= 10 and ledger.deleted
-    print(f"crash safety on PostgreSQL: {ROUNDS} SIGKILLs of two replicas, {ledger.operations} acknowledged "
-          f"operations ({len(ledger.enrolled)} enrolments, {len(ledger.deleted)} deletions), 0 lost, "
-          f"checked through both after every restart, {time.monotonic() - started:.0f} s")
+    print(
+        f"crash safety on PostgreSQL: {ROUNDS} SIGKILLs of two replicas, {ledger.operations} acknowledged "
+        f"operations ({len(ledger.enrolled)} enrolments, {len(ledger.deleted)} deletions), 0 lost, "
+        f"checked through both after every restart, {time.monotonic() - started:.0f} s"
+    )

@@ -26,6 +26,7 @@ def test_no_server_errors_and_one_error_shape(live_server):
     assert len(operations) >= 12
     seen = []
     for operation in operations:
+
         @given(case=operation.as_strategy())
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case):

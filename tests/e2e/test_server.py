@@ -22,7 +22,9 @@ def test_enrol_recognise_delete_unknown_and_restart(tmp_path, tiny_model_dir):
         enrolled = http.post("/v1/skus/milk/images", files=files(1, 2), data={"name": "Milk"})
         assert enrolled.status_code == 201
         http.post("/v1/skus/juice/images", files=files(3))
-        assert http.post("/v1/recognize", files=files(1, field="image")).json()["sku"] == "milk"  # the very next request
+        assert (
+            http.post("/v1/recognize", files=files(1, field="image")).json()["sku"] == "milk"
+        )  # the very next request
         assert http.delete("/v1/skus/milk").status_code == 204
         answer = http.post("/v1/recognize", files=files(1, field="image")).json()
         assert answer["decision"] == "unknown" and answer["sku"] is None
@@ -55,7 +57,17 @@ def test_bulk_enrol_from_folder_then_serve(tmp_path, tiny_model_dir):
             (folder / sku / f"{s}.jpg").write_bytes(make_jpeg(s))
     (folder / "pear" / "notes.txt").write_text("not a photo")
     data = tmp_path / "data"
-    cli = [sys.executable, "-m", "service.cli", "enroll", str(folder), "--data-dir", str(data), "--model", str(tiny_model_dir)]
+    cli = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "enroll",
+        str(folder),
+        "--data-dir",
+        str(data),
+        "--model",
+        str(tiny_model_dir),
+    ]
     done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "enrolled 3 images of 2 SKUs" in done.stdout and "notes.txt" in done.stdout
@@ -99,14 +111,31 @@ def test_grocery_enrol_some_photos_recognise_others(tmp_path, grocery, tiny_mode
 def test_keys_enforced_and_never_logged(tmp_path, tiny_model_dir):
     keys = tmp_path / "keys"
     keys.write_text("checkout lane-secret-000000000001\nmerchandiser merch-secret-00000000002\n")
-    with Server(tmp_path / "data", tiny_model_dir, ["--api-keys", str(keys)],
-                env={"SKULENS_LOG_LEVEL": "debug"}) as server, server.client() as http:
+    with (
+        Server(
+            tmp_path / "data", tiny_model_dir, ["--api-keys", str(keys)], env={"SKULENS_LOG_LEVEL": "debug"}
+        ) as server,
+        server.client() as http,
+    ):
         assert http.post("/v1/recognize", files=files(1, field="image")).status_code == 401
-        assert http.post("/v1/skus/a/images", files=files(1), headers={"X-API-Key": "lane-secret-000000000001"}).status_code == 403
-        assert http.post("/v1/skus/a/images", files=files(1),
-                         headers={"Authorization": "Bearer merch-secret-00000000002"}).status_code == 201
-        assert http.post("/v1/recognize", files=files(1, field="image"),
-                         headers={"X-API-Key": "wrong-secret-0000000003"}).status_code == 401
+        assert (
+            http.post(
+                "/v1/skus/a/images", files=files(1), headers={"X-API-Key": "lane-secret-000000000001"}
+            ).status_code
+            == 403
+        )
+        assert (
+            http.post(
+                "/v1/skus/a/images", files=files(1), headers={"Authorization": "Bearer merch-secret-00000000002"}
+            ).status_code
+            == 201
+        )
+        assert (
+            http.post(
+                "/v1/recognize", files=files(1, field="image"), headers={"X-API-Key": "wrong-secret-0000000003"}
+            ).status_code
+            == 401
+        )
     log = server.log_path.read_text(errors="replace")
     assert "ready:" in log  # the log was written
     for secret in ("lane-secret", "merch-secret", "wrong-secret"):

@@ -69,8 +69,15 @@ def test_litert_matches_keras_and_gives_unit_vectors():
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        artifact = export_model(model, tmp, backbone="mobilenet_v3_small", input_size=64, embedding_dim=256,
-                                weights_origin="random initialisation", trained=False)
+        artifact = export_model(
+            model,
+            tmp,
+            backbone="mobilenet_v3_small",
+            input_size=64,
+            embedding_dim=256,
+            weights_origin="random initialisation",
+            trained=False,
+        )
         lite = LiteRTEmbedder(artifact, num_threads=1).embed(pixels)
     keras_out = KerasEmbedder(model).embed(pixels)
     assert lite.shape == (5, 256) and lite.dtype == np.float32
@@ -83,7 +90,7 @@ def test_batch_sizes_give_the_same_vectors(tiny_embedder):
     pixels = rng.integers(0, 256, size=(7, TEST_INPUT_SIZE, TEST_INPUT_SIZE, 3), dtype=np.uint8)
     together = tiny_embedder.embed(pixels)
     one_by_one = np.vstack([tiny_embedder.embed(p[None]) for p in pixels])
-    in_threes = np.vstack([tiny_embedder.embed(pixels[i:i + 3]) for i in range(0, 7, 3)])
+    in_threes = np.vstack([tiny_embedder.embed(pixels[i : i + 3]) for i in range(0, 7, 3)])
     assert np.abs(together - one_by_one).max() < 1e-5 and np.abs(together - in_threes).max() < 1e-5
     assert tiny_embedder.embed(pixels[:0]).shape == (0, 256)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedder.preprocess import (ImageError, ImageTooLarge, UnsupportedImage, decode_image, letterbox, load_image)
+from embedder.preprocess import ImageError, ImageTooLarge, UnsupportedImage, decode_image, letterbox, load_image
 from tests.conftest import make_jpeg
 
 

@@ -38,9 +38,14 @@ def _encoded(fmt: str, w: int, h: int, mode: str) -> bytes:
 
 
 @SETTINGS
-@given(fmt=st.sampled_from(["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"]),
-       w=st.integers(1, 400), h=st.integers(1, 400), mode=st.sampled_from(["RGB", "L", "RGBA", "P", "CMYK"]),
-       cut=st.floats(0.0, 1.0), flips=st.lists(st.integers(0, 10_000), max_size=8))
+@given(
+    fmt=st.sampled_from(["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"]),
+    w=st.integers(1, 400),
+    h=st.integers(1, 400),
+    mode=st.sampled_from(["RGB", "L", "RGBA", "P", "CMYK"]),
+    cut=st.floats(0.0, 1.0),
+    flips=st.lists(st.integers(0, 10_000), max_size=8),
+)
 def test_valid_and_damaged_images(fmt, w, h, mode, cut, flips):
     if fmt not in ("JPEG", "TIFF") and mode == "CMYK":
         mode = "RGB"

@@ -16,7 +16,7 @@ def test_mirrored_batch_and_average():
     vectors = np.array([[1, 0], [0, 1], [0, 1], [0, 1]], np.float32)
     out = flip_average(vectors)
     assert out.shape == (2, 2)
-    assert np.allclose(out[0], [2 ** -0.5, 2 ** -0.5]) and np.allclose(out[1], [0, 1])
+    assert np.allclose(out[0], [2**-0.5, 2**-0.5]) and np.allclose(out[1], [0, 1])
     with pytest.raises(ValueError, match="2n"):
         flip_average(np.ones((3, 2)))
     with pytest.raises(ValueError, match="batch"):

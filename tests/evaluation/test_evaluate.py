@@ -63,8 +63,10 @@ def test_held_out_skus_are_trainings_list():
 
 
 def test_to_jsonable_turns_nan_into_null():
-    assert to_jsonable({"a": [float("nan"), np.float32(0.5), np.int64(3)], 1: (True,)}) == \
-        {"a": [None, 0.5, 3], "1": [True]}
+    assert to_jsonable({"a": [float("nan"), np.float32(0.5), np.int64(3)], 1: (True,)}) == {
+        "a": [None, 0.5, 3],
+        "1": [True],
+    }
 
 
 def test_embed_files_uses_the_cache(tmp_path, tiny_embedder):
@@ -89,9 +91,16 @@ def test_embed_files_uses_the_cache(tmp_path, tiny_embedder):
 
 def test_evaluate_model_on_real_jpegs(tmp_path, tiny_embedder):
     gallery, queries = write_folders(tmp_path)
-    result = evaluate_model(tiny_embedder, "tiny", scan_folder(gallery), scan_folder(queries),
-                            unknown_skus={"c"}, groups={"seen": {"a", "b"}, "held-out": {"c"}},
-                            conditions=("dark", "partial"), batch_size=4)
+    result = evaluate_model(
+        tiny_embedder,
+        "tiny",
+        scan_folder(gallery),
+        scan_folder(queries),
+        unknown_skus={"c"},
+        groups={"seen": {"a", "b"}, "held-out": {"c"}},
+        conditions=("dark", "partial"),
+        batch_size=4,
+    )
     closed = result.closed
     assert (closed.gallery_images, closed.gallery_skus, closed.queries) == (9, 3, 6)  # u is not enrolled
     assert closed.top1 >= 0.5 and closed.top5 == 1.0  # 3 SKUs only: always in the top 5
@@ -115,9 +124,28 @@ def test_evaluate_and_calibrate_commands(tmp_path, tiny_model_dir, capsys):
 
     gallery, queries = write_folders(tmp_path)
     out, report, cache = tmp_path / "eval.json", tmp_path / "report.html", tmp_path / "cache"
-    argv = ["evaluate", str(gallery), str(queries), "--model", f"tiny={tiny_model_dir}", "--unknown-skus", "c",
-            "--held-out-skus", "c", "--gallery-per-sku", "2", "--robustness", "--json-out", str(out),
-            "--report", str(report), "--cache-dir", str(cache), "--batch-size", "4"]
+    argv = [
+        "evaluate",
+        str(gallery),
+        str(queries),
+        "--model",
+        f"tiny={tiny_model_dir}",
+        "--unknown-skus",
+        "c",
+        "--held-out-skus",
+        "c",
+        "--gallery-per-sku",
+        "2",
+        "--robustness",
+        "--json-out",
+        str(out),
+        "--report",
+        str(report),
+        "--cache-dir",
+        str(cache),
+        "--batch-size",
+        "4",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "### Closed set" in printed and "| top-1 |" in printed and "### Robustness" in printed
@@ -133,9 +161,26 @@ def test_evaluate_and_calibrate_commands(tmp_path, tiny_model_dir, capsys):
 
     # calibrate against the folder, print only
     cal_json = tmp_path / "cal.json"
-    assert main(["calibrate", str(queries), "--gallery-folder", str(gallery), "--model", str(tiny_model_dir),
-                 "--dry-run", "--json-out", str(cal_json), "--cache-dir", str(cache),
-                 "--data-dir", str(tmp_path / "none")]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(queries),
+                "--gallery-folder",
+                str(gallery),
+                "--model",
+                str(tiny_model_dir),
+                "--dry-run",
+                "--json-out",
+                str(cal_json),
+                "--cache-dir",
+                str(cache),
+                "--data-dir",
+                str(tmp_path / "none"),
+            ]
+        )
+        == 0
+    )
     assert "threshold" in capsys.readouterr().out
     assert math.isfinite(json.loads(cal_json.read_text())["threshold"])
 
@@ -155,8 +200,24 @@ def test_calibrate_stores_the_threshold_with_an_enrolled_gallery(tmp_path, tiny_
         store.enrol(sku, uploads, vectors[rows])
     store.close()
     cal_json = tmp_path / "cal.json"
-    assert main(["calibrate", str(queries), "--data-dir", str(data_dir), "--model", str(tiny_model_dir),
-                 "--target-precision", "0.9", "--json-out", str(cal_json), "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(queries),
+                "--data-dir",
+                str(data_dir),
+                "--model",
+                str(tiny_model_dir),
+                "--target-precision",
+                "0.9",
+                "--json-out",
+                str(cal_json),
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     calibration = json.loads(cal_json.read_text())
     assert calibration["at_threshold"]["known"] == 4 and calibration["at_threshold"]["unknown"] == 4
     assert calibration["provenance"]["model_version"] == tiny_embedder.version and calibration["curve"]
@@ -171,14 +232,34 @@ def test_calibrate_stores_the_threshold_with_an_enrolled_gallery(tmp_path, tiny_
     (only_known / "a" / "q.jpg").write_bytes((queries / "a" / "q0.jpg").read_bytes())
     for extra in ([], ["--gallery-folder", str(gallery_dir)]):  # (the unreachable target: test_calibrate.py)
         with pytest.raises(SystemExit, match="refused, nothing stored: no unknown queries"):
-            main(["calibrate", str(only_known), *extra, "--data-dir", str(data_dir), "--model", str(tiny_model_dir),
-                  "--no-cache"])
+            main(
+                [
+                    "calibrate",
+                    str(only_known),
+                    *extra,
+                    "--data-dir",
+                    str(data_dir),
+                    "--model",
+                    str(tiny_model_dir),
+                    "--no-cache",
+                ]
+            )
     reopened = Gallery(data_dir, tiny_embedder.version, tiny_embedder.embedding_dim)
     assert reopened.threshold(default=-5.0) == pytest.approx(calibration["threshold"])
     reopened.close()
     with pytest.raises(SystemExit, match="needs --gallery-folder"):
-        main(["calibrate", str(queries), "--data-dir", str(data_dir), "--model", str(tiny_model_dir),
-              "--unknown-skus", "c"])
+        main(
+            [
+                "calibrate",
+                str(queries),
+                "--data-dir",
+                str(data_dir),
+                "--model",
+                str(tiny_model_dir),
+                "--unknown-skus",
+                "c",
+            ]
+        )
 
 
 @pytest.mark.grocery

@@ -11,8 +11,7 @@ import pytest
 from evaluation import metrics
 
 # 2 queries, 5 gallery images of 3 SKUs
-SIM = np.array([[0.9, 0.2, 0.8, 0.1, 0.3],
-                [0.1, 0.7, 0.2, 0.6, 0.5]])
+SIM = np.array([[0.9, 0.2, 0.8, 0.1, 0.3], [0.1, 0.7, 0.2, 0.6, 0.5]])
 G_LABELS = np.array([0, 0, 1, 1, 2])
 
 
@@ -70,9 +69,13 @@ def test_recall_at_k_is_image_level():
 
 def test_map_at_r_by_hand():
     labels = np.array([0, 0, 1, 1])
-    sim = np.array([[0.9, 0.1, 0.8, 0.2],    # SKU 0, R=2: order 0(rel),2,3,1 → AP = (1/1)/2 = 0.5
-                    [0.1, 0.2, 0.8, 0.9],    # SKU 1, R=2: order 3,2 both rel → AP = 1
-                    [0.9, 0.1, 0.2, 0.8]])   # SKU 1, R=2: order 0,3(rel) → AP = (1/2)/2 = 0.25
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.8, 0.2],  # SKU 0, R=2: order 0(rel),2,3,1 → AP = (1/1)/2 = 0.5
+            [0.1, 0.2, 0.8, 0.9],  # SKU 1, R=2: order 3,2 both rel → AP = 1
+            [0.9, 0.1, 0.2, 0.8],
+        ]
+    )  # SKU 1, R=2: order 0,3(rel) → AP = (1/2)/2 = 0.25
     assert metrics.map_at_r(sim, labels, np.array([0, 1, 1])) == pytest.approx((0.5 + 1 + 0.25) / 3)
 
 
@@ -86,7 +89,7 @@ def test_map_at_r_against_a_brute_force_definition():
         if r == 0:
             continue
         nearest = np.argsort(-sim[row])[:r]
-        total = sum(np.mean(g_labels[nearest[:i + 1]] == label) for i in range(r) if g_labels[nearest[i]] == label)
+        total = sum(np.mean(g_labels[nearest[: i + 1]] == label) for i in range(r) if g_labels[nearest[i]] == label)
         expected.append(total / r)
     assert metrics.map_at_r(sim, g_labels, q_labels) == pytest.approx(np.mean(expected))
 

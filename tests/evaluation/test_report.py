@@ -41,17 +41,31 @@ def result(tmp_path):
             (tmp_path / root / sku).mkdir(parents=True)
             for j in range(count):
                 (tmp_path / root / sku / f"{j}.jpg").write_bytes(make_jpeg(10 * i + j, quality=70 + 10 * j))
-    return evaluate_model(ColourEmbedder(), "colour", scan_folder(tmp_path / "gallery"),
-                          scan_folder(tmp_path / "queries"), unknown_skus={"pear"},
-                          groups={"seen": {"apple", "milk"}, "held-out": {"pear"}}, conditions=("dark",),
-                          model_info={"backbone": "none"})
+    return evaluate_model(
+        ColourEmbedder(),
+        "colour",
+        scan_folder(tmp_path / "gallery"),
+        scan_folder(tmp_path / "queries"),
+        unknown_skus={"pear"},
+        groups={"seen": {"apple", "milk"}, "held-out": {"pear"}},
+        conditions=("dark",),
+        model_info={"backbone": "none"},
+    )
 
 
 def test_report_round_trip(tmp_path, result):
     path = write_report(result, tmp_path / "out" / "report.html", settings={"gallery": "g", "seed": 0})
     text = path.read_text()
-    for section in ("id='metrics'", "Closed set", "Open set", "Robustness", "id='histograms'", "id='per-sku'",
-                    "Most confused pairs", "id='examples'"):
+    for section in (
+        "id='metrics'",
+        "Closed set",
+        "Open set",
+        "Robustness",
+        "id='histograms'",
+        "id='per-sku'",
+        "Most confused pairs",
+        "id='examples'",
+    ):
         assert section in text
     assert text.count("<svg") == 2  # known/unknown and right/wrong histograms
     assert text.count("data:image/jpeg;base64,") == text.count("<figure") > 0  # every thumbnail inline
@@ -64,8 +78,14 @@ def test_report_round_trip(tmp_path, result):
 def test_comparison_tables_side_by_side(result):
     text = comparison_tables([result, result])
     assert "| metric | colour | colour |" in text
-    for heading in ("### Models", "### Closed set", "### Open set", "### Robustness", "### Per-SKU top-1",
-                    "### Most confused pairs: colour"):
+    for heading in (
+        "### Models",
+        "### Closed set",
+        "### Open set",
+        "### Robustness",
+        "### Per-SKU top-1",
+        "### Most confused pairs: colour",
+    ):
         assert heading in text
     assert "| dark |" in text and "top-1 on held-out SKUs" in text
 

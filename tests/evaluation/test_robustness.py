@@ -43,8 +43,8 @@ def test_partial_keeps_one_side_and_pads_the_rest(pixels):
     right = robustness.partial(pixels, variants=[1, 1, 1])
     keep = round(96 * robustness.PARTIAL_KEEP)
     pad = (96 - keep) // 2
-    np.testing.assert_array_equal(left[:, :, pad:pad + keep], pixels[:, :, :keep])
-    np.testing.assert_array_equal(right[:, :, pad:pad + keep], pixels[:, :, 96 - keep:])
+    np.testing.assert_array_equal(left[:, :, pad : pad + keep], pixels[:, :, :keep])
+    np.testing.assert_array_equal(right[:, :, pad : pad + keep], pixels[:, :, 96 - keep :])
     assert (left[:, :, :pad] == 128).all()  # mid-grey letterbox padding
 
 

@@ -28,7 +28,8 @@ for command in ("evaluate", "calibrate"):
 
 
 def test_every_evaluation_module_and_command_loads_without_tensorflow() -> None:
-    result = subprocess.run([sys.executable, "-c", BLOCK], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "loaded evaluate" in result.stdout and "loaded calibrate" in result.stdout

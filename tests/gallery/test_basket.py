@@ -10,7 +10,9 @@ def item(sku, price=None, known=True, score=0.9):
 def test_lines_group_by_sku_in_order_of_first_item_and_the_total_is_exact():
     basket = price_basket([item("milk", 135), item("tea", 10), item("milk", 135), item("tea", 10), item("tea", 10)])
     assert [(line.sku, line.quantity, line.unit_minor, line.amount_minor) for line in basket.lines] == [
-        ("milk", 2, 135, 270), ("tea", 3, 10, 30)]
+        ("milk", 2, 135, 270),
+        ("tea", 3, 10, 30),
+    ]
     assert basket.total_minor == 300 and basket.attention == ()
 
 

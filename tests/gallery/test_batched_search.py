@@ -37,9 +37,13 @@ def test_batched_answers_equal_per_query_answers(tmp_path, kind, monkeypatch):
     rng = np.random.default_rng(7)
     g = Gallery(tmp_path, "model-a", DIM, index_kind=kind)
     centres = fill(g, rng)
-    queries = np.concatenate([unit(rng.normal(size=(40, DIM))),  # anywhere
-                              unit(centres[:12] + 0.05 * rng.normal(size=(12, DIM))),  # in a 40-image cluster
-                              unit(centres[100:112] + 0.3 * rng.normal(size=(12, DIM)))])  # near a small SKU
+    queries = np.concatenate(
+        [
+            unit(rng.normal(size=(40, DIM))),  # anywhere
+            unit(centres[:12] + 0.05 * rng.normal(size=(12, DIM))),  # in a 40-image cluster
+            unit(centres[100:112] + 0.3 * rng.normal(size=(12, DIM))),
+        ]
+    )  # near a small SKU
     alone = [g.search(q[None], k=5)[0] for q in queries]
 
     calls: list[int] = []

@@ -11,8 +11,14 @@ from gallery.store import CatalogStore
 from gallery.stores.open import open_catalog
 from tests.gallery.test_migration import release_0_catalogue
 
-CATALOGUE = {"arla-milk-1l": "Arla Milk 1L", "oatly-oat-2l": "Oatly Oat Drink", "milka-choc": "Milka Chocolate",
-             "banana": "Bananas (loose)", "pct": "100% juice", "snake_case": "Under score"}
+CATALOGUE = {
+    "arla-milk-1l": "Arla Milk 1L",
+    "oatly-oat-2l": "Oatly Oat Drink",
+    "milka-choc": "Milka Chocolate",
+    "banana": "Bananas (loose)",
+    "pct": "100% juice",
+    "snake_case": "Under score",
+}
 
 
 @pytest.fixture
@@ -38,7 +44,11 @@ def test_substring_and_prefix_any_case(store, index):
     assert found(store, "choc") == (["milka-choc"], 1)
     assert found(store, "drink") == (["oatly-oat-2l"], 1)  # the name only
     assert found(store, "100%") == (["pct"], 1) and found(store, "%") == (["pct"], 1)
-    assert found(store, "e_c") == (["snake_case"], 1) and found(store, "e_s") == ([], 0) and found(store, "_") == (["snake_case"], 1)
+    assert (
+        found(store, "e_c") == (["snake_case"], 1)
+        and found(store, "e_s") == ([], 0)
+        and found(store, "_") == (["snake_case"], 1)
+    )
     assert found(store, "zzz") == ([], 0) and found(store, 'a"b') == ([], 0)
     assert found(store, "a", offset=1, limit=2) == (["banana", "milka-choc"], 5)  # all but pct
 

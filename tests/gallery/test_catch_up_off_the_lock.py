@@ -48,7 +48,9 @@ def test_searches_go_on_while_a_catch_up_waits_on_the_network(pair, monkeypatch)
     stuck.start()
     assert slow.wait(10)
     answers: list[str | None] = []
-    searcher = threading.Thread(target=lambda: (g.check_model(), answers.append(g.recognize(vec(1)[None], 0.99)[0].sku)))
+    searcher = threading.Thread(
+        target=lambda: (g.check_model(), answers.append(g.recognize(vec(1)[None], 0.99)[0].sku))
+    )
     started = time.monotonic()
     searcher.start()
     searcher.join(30)

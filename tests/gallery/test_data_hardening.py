@@ -42,8 +42,9 @@ def test_one_atomic_write_helper_with_a_durable_rename(tmp_path, monkeypatch):
 
     written = []
     real = artifact.write_atomically
-    monkeypatch.setattr(artifact, "write_atomically", lambda path, data: (written.append(os.path.basename(path)),
-                                                                         real(path, data)))
+    monkeypatch.setattr(
+        artifact, "write_atomically", lambda path, data: (written.append(os.path.basename(path)), real(path, data))
+    )
     artifact.write_artifact(tmp_path / "model", b"not really a model", backbone="b", embedding_dim=DIM, input_size=32)
     assert written == ["model.tflite", "model.json"]  # the model card too, not just the model
 
@@ -64,12 +65,18 @@ def test_old_single_vector_rows_still_load(tmp_path):
     g = Gallery(tmp_path, "m", DIM)
     g.close(snapshot=False)
     conn = sqlite3.connect(tmp_path / "catalog.sqlite3")
-    conn.execute("INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) VALUES ('a', 'A', NULL, '{}', 0, 0)")
+    conn.execute(
+        "INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) VALUES ('a', 'A', NULL, '{}', 0, 0)"
+    )
     for i in range(3):
-        conn.execute("INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES ('a', ?, 'image/jpeg', 1, 1, 0)",
-                     (f"{i:064x}",))
-        conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (?, 'm', ?)",
-                     (i + 1, np.eye(DIM, dtype=np.float32)[i].tobytes()))
+        conn.execute(
+            "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES ('a', ?, 'image/jpeg', 1, 1, 0)",
+            (f"{i:064x}",),
+        )
+        conn.execute(
+            "INSERT INTO vectors(image_id, model_version, vector) VALUES (?, 'm', ?)",
+            (i + 1, np.eye(DIM, dtype=np.float32)[i].tobytes()),
+        )
     conn.commit()
     conn.close()
     again = Gallery(tmp_path, "m", DIM)

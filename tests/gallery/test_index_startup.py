@@ -51,8 +51,9 @@ def test_hnsw_snapshot_older_than_the_catalogue_is_caught_up_not_rebuilt(tmp_pat
     fill(g, rng)
     g.save_snapshot()
     extra = unit(rng.normal(size=(1, DIM)))
-    ids = g.store.add_images("late", [NewImage("f" * 64, "image/jpeg", 8, 8)], extra[:, None, :], "model-a",
-                             name="Late")  # committed after the snapshot; then the process is killed
+    ids = g.store.add_images(
+        "late", [NewImage("f" * 64, "image/jpeg", 8, 8)], extra[:, None, :], "model-a", name="Late"
+    )  # committed after the snapshot; then the process is killed
     g.store.close()
 
     refuse_to_build(monkeypatch)

@@ -61,7 +61,9 @@ def test_an_older_catalogue_gets_the_lanes_table(tmp_path):
     assert gallery.get_sku("milk").price_minor == 135
     gallery.close()
     with sqlite3.connect(path) as conn:
-        assert schema.has_table(conn, "lanes") and conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST == 3
+        assert (
+            schema.has_table(conn, "lanes") and conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST == 3
+        )
 
 
 def test_a_version_2_catalogue_migrates_to_3(tmp_path):

@@ -40,13 +40,20 @@ def release_0_catalogue(path, prices: dict[str, float | None]) -> None:
     conn.executescript(RELEASE_0_SCHEMA)
     rng = np.random.default_rng(0)
     for n, (sku, price) in enumerate(prices.items(), start=1):
-        conn.execute("INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) VALUES (?, ?, ?, '{}', 0, 0)",
-                     (sku, sku.title(), price))
-        conn.execute("INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
-                     "VALUES (?, ?, 'image/jpeg', 10, 10, 0)", (sku, f"{n:064x}"))
+        conn.execute(
+            "INSERT INTO skus(sku, name, price, attributes, created_at, updated_at) VALUES (?, ?, ?, '{}', 0, 0)",
+            (sku, sku.title(), price),
+        )
+        conn.execute(
+            "INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
+            "VALUES (?, ?, 'image/jpeg', 10, 10, 0)",
+            (sku, f"{n:064x}"),
+        )
         vector = rng.normal(size=DIM).astype(np.float32)
-        conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (?, 'model-a', ?)",
-                     (n, (vector / np.linalg.norm(vector)).tobytes()))
+        conn.execute(
+            "INSERT INTO vectors(image_id, model_version, vector) VALUES (?, 'model-a', ?)",
+            (n, (vector / np.linalg.norm(vector)).tobytes()),
+        )
         conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES ('add', ?, ?, 'model-a')", (n, sku))
     conn.commit()
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
@@ -62,7 +69,9 @@ def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path, caplog):
     path = tmp_path / DB_FILE
     release_0_catalogue(path, {"milk": 1.35, "bread": 0.29, "odd": 0.125, "tiny": 0.004, "free": None, "bad": -2.0})
     with caplog.at_level("WARNING", logger="gallery.schema"):
-        gallery = Gallery(tmp_path, "model-a", DIM, currency="EUR")  # opens, migrates, builds its index from the old vectors
+        gallery = Gallery(
+            tmp_path, "model-a", DIM, currency="EUR"
+        )  # opens, migrates, builds its index from the old vectors
     got = {s.sku: s.price_minor for s, _ in gallery.list_skus(0, 50).items}
     # a price that would need rounding is no price (listed in needs_attention at checkout), never 0.00
     assert got == {"milk": 135, "bread": 29, "odd": None, "tiny": None, "free": None, "bad": None}
@@ -104,8 +113,10 @@ def test_the_migration_runs_on_sqlite_before_3_35(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):  # the rebuilt table keeps the CHECK on prices
         conn.execute("UPDATE skus SET price_minor = -1 WHERE sku = 'milk'")
     with pytest.raises(sqlite3.IntegrityError):  # images still reference skus
-        conn.execute("INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
-                     "VALUES ('nope', 'x', 'image/jpeg', 1, 1, 0)")
+        conn.execute(
+            "INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
+            "VALUES ('nope', 'x', 'image/jpeg', 1, 1, 0)"
+        )
     conn.execute("DELETE FROM skus WHERE sku = 'milk'")  # and deleting a SKU still cascades
     assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 1
     conn.close()

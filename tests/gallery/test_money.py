@@ -17,24 +17,46 @@ from gallery.money import (
 EUR, JPY, KWD = currency("EUR"), currency("jpy"), currency("KWD")
 
 
-@pytest.mark.parametrize("value, money, minor", [
-    ("2.35", EUR, 235), ("2.350", EUR, 235), ("0", EUR, 0), (" 7 ", EUR, 700), (7, EUR, 700),
-    (Decimal("0.10"), EUR, 10), (Decimal(1000000000), EUR, 100_000_000_000), ("235", JPY, 235),
-    ("1.005", KWD, 1005), (2.35, EUR, 235), (0.1, EUR, 10),
-])
+@pytest.mark.parametrize(
+    "value, money, minor",
+    [
+        ("2.35", EUR, 235),
+        ("2.350", EUR, 235),
+        ("0", EUR, 0),
+        (" 7 ", EUR, 700),
+        (7, EUR, 700),
+        (Decimal("0.10"), EUR, 10),
+        (Decimal(1000000000), EUR, 100_000_000_000),
+        ("235", JPY, 235),
+        ("1.005", KWD, 1005),
+        (2.35, EUR, 235),
+        (0.1, EUR, 10),
+    ],
+)
 def test_to_minor(value, money, minor):
     assert to_minor(value, money) == minor
     assert isinstance(to_minor(value, money), int)
 
 
-@pytest.mark.parametrize("value, money, says", [
-    ("-1", EUR, "negative"), (-0.01, EUR, "negative"), ("NaN", EUR, "not a finite"),
-    (Decimal("Infinity"), EUR, "not a finite"), (float("inf"), EUR, "not a finite"),
-    ("2.351", EUR, "more decimals than EUR has (2)"), (Decimal("2.3500000000000000001"), EUR, "more decimals"),
-    ("2.5", JPY, "more decimals than JPY has (0)"), (Decimal("1e-9"), EUR, "more decimals"),
-    ("1000000000.01", EUR, "above the largest"), ("two", EUR, "not a decimal number"), ("", EUR, "not a decimal"),
-    (True, EUR, "not a number"), ([1], EUR, "not a decimal string or number"),
-])
+@pytest.mark.parametrize(
+    "value, money, says",
+    [
+        ("-1", EUR, "negative"),
+        (-0.01, EUR, "negative"),
+        ("NaN", EUR, "not a finite"),
+        (Decimal("Infinity"), EUR, "not a finite"),
+        (float("inf"), EUR, "not a finite"),
+        ("2.351", EUR, "more decimals than EUR has (2)"),
+        (Decimal("2.3500000000000000001"), EUR, "more decimals"),
+        ("2.5", JPY, "more decimals than JPY has (0)"),
+        (Decimal("1e-9"), EUR, "more decimals"),
+        ("1000000000.01", EUR, "above the largest"),
+        ("two", EUR, "not a decimal number"),
+        ("", EUR, "not a decimal"),
+        (True, EUR, "not a number"),
+        ([1], EUR, "not a decimal string or number"),
+    ],
+)
 def test_bad_prices_are_refused_quoting_the_value(value, money, says):
     with pytest.raises(InvalidAmount) as info:
         to_minor(value, money)
@@ -43,19 +65,32 @@ def test_bad_prices_are_refused_quoting_the_value(value, money, says):
     assert shown in str(info.value)
 
 
-@pytest.mark.parametrize("value, money, says", [
-    ("2.35000000000000000000000000001", EUR, "more decimals than EUR has (2)"),  # 30 digits: Decimal's 28 rounded it
-    ("999999999.999999999999999999999", EUR, "more decimals than EUR has (2)"),
-    ("0.0000000000000000000000000000000000001", EUR, "more decimals"),
-    (Decimal("1e-999999999999999999"), EUR, "more decimals than EUR has (2)"),
-    (Decimal("1e999999999999999999"), EUR, "above the largest accepted, 1000000000 EUR"),
-    (Decimal("1000000000.000000000000000000000000000001"), EUR, "more decimals"),
-    (Decimal("1000000000.01"), EUR, "above the largest"), (Decimal(12345678901), JPY, "above the largest"),
-    ("1_000.5", EUR, "plain decimal"), ("\u0661\u0662", EUR, "plain decimal"),  # Arabic-Indic digits
-    ("1e-2", EUR, "plain decimal"), ("1E2", EUR, "plain decimal"), ("+5", EUR, "plain decimal"),
-    ("-0", EUR, "plain decimal"), (".5", EUR, "plain decimal"), ("5.", EUR, "plain decimal"),
-    ("\uff15", EUR, "plain decimal"),  # fullwidth 5
-])
+@pytest.mark.parametrize(
+    "value, money, says",
+    [
+        (
+            "2.35000000000000000000000000001",
+            EUR,
+            "more decimals than EUR has (2)",
+        ),  # 30 digits: Decimal's 28 rounded it
+        ("999999999.999999999999999999999", EUR, "more decimals than EUR has (2)"),
+        ("0.0000000000000000000000000000000000001", EUR, "more decimals"),
+        (Decimal("1e-999999999999999999"), EUR, "more decimals than EUR has (2)"),
+        (Decimal("1e999999999999999999"), EUR, "above the largest accepted, 1000000000 EUR"),
+        (Decimal("1000000000.000000000000000000000000000001"), EUR, "more decimals"),
+        (Decimal("1000000000.01"), EUR, "above the largest"),
+        (Decimal(12345678901), JPY, "above the largest"),
+        ("1_000.5", EUR, "plain decimal"),
+        ("\u0661\u0662", EUR, "plain decimal"),  # Arabic-Indic digits
+        ("1e-2", EUR, "plain decimal"),
+        ("1E2", EUR, "plain decimal"),
+        ("+5", EUR, "plain decimal"),
+        ("-0", EUR, "plain decimal"),
+        (".5", EUR, "plain decimal"),
+        ("5.", EUR, "plain decimal"),
+        ("\uff15", EUR, "plain decimal"),  # fullwidth 5
+    ],
+)
 def test_over_precise_absurd_or_non_ascii_prices_are_refused(value, money, says):
     with pytest.raises(InvalidAmount) as info:
         to_minor(value, money)
@@ -63,12 +98,21 @@ def test_over_precise_absurd_or_non_ascii_prices_are_refused(value, money, says)
     assert (str(value) if isinstance(value, Decimal) else repr(value)) in str(info.value)
 
 
-@pytest.mark.parametrize("value, money, minor", [
-    ("999999999.99", EUR, 99_999_999_999), ("1000000000", EUR, 100_000_000_000), ("1000000000.000", EUR, 100_000_000_000),
-    (Decimal("1E+9"), EUR, 100_000_000_000), (Decimal("0E-40"), EUR, 0), (Decimal("1e-2"), EUR, 1),
-    (Decimal("2.350000000000000000000000000000000"), EUR, 235), ("0000000000000002.35", EUR, 235),
-    ("1000000000", JPY, 1_000_000_000), ("0.001", KWD, 1),
-])
+@pytest.mark.parametrize(
+    "value, money, minor",
+    [
+        ("999999999.99", EUR, 99_999_999_999),
+        ("1000000000", EUR, 100_000_000_000),
+        ("1000000000.000", EUR, 100_000_000_000),
+        (Decimal("1E+9"), EUR, 100_000_000_000),
+        (Decimal("0E-40"), EUR, 0),
+        (Decimal("1e-2"), EUR, 1),
+        (Decimal("2.350000000000000000000000000000000"), EUR, 235),
+        ("0000000000000002.35", EUR, 235),
+        ("1000000000", JPY, 1_000_000_000),
+        ("0.001", KWD, 1),
+    ],
+)
 def test_exact_amounts_at_the_edges(value, money, minor):
     assert to_minor(value, money) == minor
 

@@ -115,11 +115,18 @@ def test_the_command_line_lists_and_searches_a_postgresql_catalogue(tmp_path, pg
     store.put_sku("arla-milk-1l", "Arla Milk 1L", 135, None)
     store.put_sku("bread", "Bread", None, None)
     store.close()
-    assert main(["skus", "--catalog", pg_catalog_url, "--data-dir", str(tmp_path / "empty"), "--search", "MILK",
-                 "--json"]) == 0
+    assert (
+        main(["skus", "--catalog", pg_catalog_url, "--data-dir", str(tmp_path / "empty"), "--search", "MILK", "--json"])
+        == 0
+    )
     page = json.loads(capsys.readouterr().out)
-    assert page["total"] == 1 and page["items"][0] == {"sku": "arla-milk-1l", "name": "Arla Milk 1L", "price": "1.35",
-                                                       "currency": "EUR", "image_count": 0}
+    assert page["total"] == 1 and page["items"][0] == {
+        "sku": "arla-milk-1l",
+        "name": "Arla Milk 1L",
+        "price": "1.35",
+        "currency": "EUR",
+        "image_count": 0,
+    }
     assert main(["skus", "--catalog", pg_catalog_url.replace("/skulens_", "/nothing_"), "--json"]) == 2
     assert "skulens: the catalogue postgresql://" in capsys.readouterr().err
 
@@ -132,15 +139,24 @@ def test_sessions_carry_server_side_timeouts_and_the_urls_options_win(tmp_path, 
     def settings(url):
         link = Link(url, "shown", "test")
         with link.use() as conn:
-            names = ("idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval",
-                     "tcp_keepalives_count", "lock_timeout")
+            names = (
+                "idle_in_transaction_session_timeout",
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "lock_timeout",
+            )
             got = {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
         link.close()
         return got
 
-    assert settings(pg_catalog_url) == {"idle_in_transaction_session_timeout": "1min", "tcp_keepalives_idle": "5",
-                                        "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3",
-                                        "lock_timeout": "30s"}
+    assert settings(pg_catalog_url) == {
+        "idle_in_transaction_session_timeout": "1min",
+        "tcp_keepalives_idle": "5",
+        "tcp_keepalives_interval": "2",
+        "tcp_keepalives_count": "3",
+        "lock_timeout": "30s",
+    }
     mine = settings(pg_catalog_url + "?options=-c%20lock_timeout%3D2s")
     assert mine["lock_timeout"] == "2s" and mine["idle_in_transaction_session_timeout"] == "1min"
 

@@ -48,9 +48,11 @@ def test_an_enrolment_reaches_the_other_replica_without_a_request(replicas):
     a.delete_sku("sku-7")
     wait_until(lambda: b.index_rows == 19)
     assert not b.recognize(vec(7)[None], 0.99)[0].known  # a deleted photo disappears everywhere
-    print(f"\n20 enrolments on replica a: a's enrol returned after median {statistics.median(took) * 1000:.1f} ms "
-          f"(max {max(took) * 1000:.1f}); b's index held the image after median {statistics.median(seen) * 1000:.1f} ms "
-          f"(max {max(seen) * 1000:.1f}), both from the call")
+    print(
+        f"\n20 enrolments on replica a: a's enrol returned after median {statistics.median(took) * 1000:.1f} ms "
+        f"(max {max(took) * 1000:.1f}); b's index held the image after median {statistics.median(seen) * 1000:.1f} ms "
+        f"(max {max(seen) * 1000:.1f}), both from the call"
+    )
 
 
 def test_a_change_without_notification_is_found_by_the_poll(replicas, pg_catalog_url):

@@ -1,6 +1,5 @@
 """The HTTP API through FastAPI's TestClient, with a real (untrained) LiteRT model and real JPEGs."""
 
-
 from tests.conftest import make_jpeg
 
 
@@ -34,7 +33,10 @@ def test_batch_answers_in_order(client):
 
 
 def test_sku_crud_and_paging(client):
-    assert client.put("/v1/skus/apple", json={"name": "Apple", "price": 0.5, "attributes": {"kg": True}}).status_code == 201
+    assert (
+        client.put("/v1/skus/apple", json={"name": "Apple", "price": 0.5, "attributes": {"kg": True}}).status_code
+        == 201
+    )
     r = client.put("/v1/skus/apple", json={"name": "Red apple"})
     assert r.status_code == 200 and r.json()["name"] == "Red apple"
     for i in range(3):
@@ -132,8 +134,9 @@ def test_concurrent_requests_are_micro_batched(make_client):
     state = client.app.state.skulens
     before = state.batcher.batches
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda s: client.post("/v1/recognize", files=files(s, field="image")).json()["sku"],
-                                [1, 2] * 8))
+        answers = list(
+            pool.map(lambda s: client.post("/v1/recognize", files=files(s, field="image")).json()["sku"], [1, 2] * 8)
+        )
     assert answers == ["a", "b"] * 8
     assert state.batcher.batches - before < 16
 

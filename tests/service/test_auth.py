@@ -18,8 +18,14 @@ def test_key_file_parsing_and_roles(tmp_path):
     assert ring.role_of("wrong-key-0123456789") is None and ring.role_of(None) is None
 
 
-@pytest.mark.parametrize("text,message", [("cashier abcdefghijklmnopq", "unknown role 'cashier'"),
-                                          ("admin short", "at least 16"), ("admin", "expected 'role key'")])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("cashier abcdefghijklmnopq", "unknown role 'cashier'"),
+        ("admin short", "at least 16"),
+        ("admin", "expected 'role key'"),
+    ],
+)
 def test_bad_key_files_are_refused_without_quoting_keys(text, message):
     with pytest.raises(KeyFileError) as info:
         parse_key_file(text)
@@ -74,7 +80,9 @@ def test_reindex_is_the_command_line_job_and_a_running_server_picks_it_up(make_c
 
 
 def test_cors_closed_by_default(client):
-    r = client.options("/v1/recognize", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    r = client.options(
+        "/v1/recognize", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in r.headers
 
 
@@ -133,8 +141,20 @@ def test_serve_refuses_a_key_file_without_keys_on_the_network(tmp_path):
 
     empty = tmp_path / "keys"
     empty.write_text("# only a comment\n")
-    command = [sys.executable, "-m", "service.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port()),
-               "--api-keys", str(empty), "--data-dir", str(tmp_path / "d")]
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        "--api-keys",
+        str(empty),
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:

@@ -6,8 +6,11 @@ from service.cli import main
 
 
 def test_search_through_the_api_is_paged_like_the_list(client):
-    for sku, name, price in [("arla-milk-1l", "Arla Milk 1L", "1.35"), ("milka-choc", "Milka Chocolate", None),
-                             ("bread", "Rye bread", "2.10")]:
+    for sku, name, price in [
+        ("arla-milk-1l", "Arla Milk 1L", "1.35"),
+        ("milka-choc", "Milka Chocolate", None),
+        ("bread", "Rye bread", "2.10"),
+    ]:
         assert client.put(f"/v1/skus/{sku}", json={"name": name, "price": price}).status_code == 201
     page = client.get("/v1/skus", params={"q": "MILK"}).json()
     assert [s["sku"] for s in page["items"]] == ["arla-milk-1l", "milka-choc"] and page["total"] == 2
@@ -28,7 +31,12 @@ def test_skus_command_searches_without_a_model(client, tmp_path, capsys):
     assert main(["skus", "--data-dir", data, "--search", "Milk", "--json"]) == 0
     page = json.loads(capsys.readouterr().out)
     assert page["total"] == 1 and page["items"][0] == {
-        "sku": "arla-milk-1l", "name": "Arla Milk 1L", "price": "1.35", "currency": "EUR", "image_count": 0}
+        "sku": "arla-milk-1l",
+        "name": "Arla Milk 1L",
+        "price": "1.35",
+        "currency": "EUR",
+        "image_count": 0,
+    }
     assert main(["skus", "--data-dir", data]) == 0
     out = capsys.readouterr().out
     assert "arla-milk-1l" in out and "1.35 EUR" in out and "(1-2 of 2)" in out

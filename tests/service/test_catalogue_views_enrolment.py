@@ -60,7 +60,9 @@ def test_reindex_and_a_restart_reproduce_the_views(make_client, tmp_path, other_
     assert main(["reindex", "--data-dir", str(tmp_path / "data"), "--model", str(other_model_dir)]) == 0
     other = make_client(model=other_model_dir)
     assert index(other) == (10, 2)
-    assert other.post("/v1/recognize", files={"image": ("q.jpg", packshot_jpeg(), "image/jpeg")}).json()["sku"] == "carton"
+    assert (
+        other.post("/v1/recognize", files={"image": ("q.jpg", packshot_jpeg(), "image/jpeg")}).json()["sku"] == "carton"
+    )
 
 
 def test_command_line_enrolment_uses_the_same_pipeline(tmp_path, tiny_model_dir, capsys):
@@ -72,14 +74,15 @@ def test_command_line_enrolment_uses_the_same_pipeline(tmp_path, tiny_model_dir,
     assert main(["enrol", str(folder), *common]) == 0
     assert main(["info", "--json", *common]) == 0
     out = capsys.readouterr().out
-    info = __import__("json").loads(out[out.index("{"):])
+    info = __import__("json").loads(out[out.index("{") :])
     assert info["reference_images"] == 2 and info["index_images"] == 2 and info["index_vectors"] == 10
 
 
 def test_views_never_overflow_the_inference_queue(make_client):
     """Two packshots are 18 rows to embed; the queue holds 8: they go through in pieces."""
     client = make_client(max_queue=8, max_images_per_request=4)
-    r = client.post("/v1/skus/carton/images", files=[("images", (f"p{i}.jpg", packshot_jpeg(i), "image/jpeg"))
-                                                      for i in range(2)])
+    r = client.post(
+        "/v1/skus/carton/images", files=[("images", (f"p{i}.jpg", packshot_jpeg(i), "image/jpeg")) for i in range(2)]
+    )
     assert r.status_code == 201 and len(r.json()["image_ids"]) == 2
     assert index(client) == (18, 2)

@@ -13,8 +13,12 @@ def error(r):
 
 
 def test_photo_or_images_exactly_one(client):
-    e = error(client.post("/v1/checkout", files=[("photo", ("p.jpg", make_jpeg(1), "image/jpeg")),
-                                                 ("images", ("c.jpg", make_jpeg(2), "image/jpeg"))]))
+    e = error(
+        client.post(
+            "/v1/checkout",
+            files=[("photo", ("p.jpg", make_jpeg(1), "image/jpeg")), ("images", ("c.jpg", make_jpeg(2), "image/jpeg"))],
+        )
+    )
     assert e["status"] == 422 and "not both" in e["message"]
     e = error(client.post("/v1/checkout", files=[("image", ("c.jpg", make_jpeg(2), "image/jpeg"))]))
     assert e["status"] == 422 and "not neither" in e["message"] and "['image']" in e["message"]
@@ -35,8 +39,15 @@ def test_bad_lane_and_several_photos(client):
 def test_a_bad_crop_is_named_and_nothing_is_priced(client):
     client.put("/v1/skus/tea", json={"name": "Tea", "price": "2.35"})
     client.post("/v1/skus/tea/images", files=[("images", ("t.jpg", make_jpeg(3), "image/jpeg"))])
-    e = error(client.post("/v1/checkout", files=[("images", ("a.jpg", make_jpeg(3), "image/jpeg")),
-                                                 ("images", ("b.jpg", b"not an image", "image/jpeg"))]))
+    e = error(
+        client.post(
+            "/v1/checkout",
+            files=[
+                ("images", ("a.jpg", make_jpeg(3), "image/jpeg")),
+                ("images", ("b.jpg", b"not an image", "image/jpeg")),
+            ],
+        )
+    )
     assert e["status"] == 400 and "image 2 of 2" in e["message"]
 
 

@@ -65,8 +65,7 @@ def test_parser_has_every_command():
         assert name in commands
 
 
-def test_enrol_keeps_metadata_it_is_not_given_and_skips_unreadable_files(tmp_path, tiny_model_dir, capsys,
-                                                                          monkeypatch):
+def test_enrol_keeps_metadata_it_is_not_given_and_skips_unreadable_files(tmp_path, tiny_model_dir, capsys, monkeypatch):
     from pathlib import Path
 
     from gallery.gallery import Gallery
@@ -101,8 +100,9 @@ def test_enrol_keeps_metadata_it_is_not_given_and_skips_unreadable_files(tmp_pat
     assert (sku.name, sku.price_minor, sku.attributes, len(sku.image_ids)) == ("Red apple", 50, {"organic": True}, 2)
 
 
-def test_recognize_honours_threshold_and_top_k_from_the_environment(photos, tmp_path, tiny_model_dir, capsys,
-                                                                   monkeypatch):
+def test_recognize_honours_threshold_and_top_k_from_the_environment(
+    photos, tmp_path, tiny_model_dir, capsys, monkeypatch
+):
     common = ["--data-dir", str(tmp_path / "data"), "--model", str(tiny_model_dir)]
     assert main(["enrol", str(photos), *common]) == 0
     query = tmp_path / "q.jpg"
@@ -152,8 +152,13 @@ def test_start_up_failures_are_one_clear_line(case, tmp_path, tiny_model_dir):
     else:
         env["SKULENS_MAX_QUEUE"] = "many"
         expected = "invalid setting: max_queue"
-    done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", "0", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert done.returncode == 2, done.stderr[-500:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr, done.stderr[-800:]

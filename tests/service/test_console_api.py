@@ -44,8 +44,11 @@ def test_images_vary_with_the_key(make_client, tmp_path):
     keys.write_text("checkout lane-secret-000000000001\nmerchandiser merch-secret-00000000002\n")
     client = make_client(api_keys_file=keys)
     merch = {"X-API-Key": "merch-secret-00000000002"}
-    r = client.post("/v1/skus/milk/images", headers=merch,
-                    files=[("images", ("m.jpg", make_jpeg(1, size=(640, 480)), "image/jpeg"))])
+    r = client.post(
+        "/v1/skus/milk/images",
+        headers=merch,
+        files=[("images", ("m.jpg", make_jpeg(1, size=(640, 480)), "image/jpeg"))],
+    )
     url = f"/v1/skus/milk/images/{r.json()['image_ids'][0]}"
     for params in ({}, {"size": 64}):
         answer = client.get(url, params=params, headers={"Authorization": "Bearer lane-secret-000000000001"})
@@ -107,8 +110,11 @@ def test_thumbnails_of_missing_images_are_404(client):
 
 
 def test_whoami_on_an_open_server(client):
-    assert client.get("/v1/whoami").json() == {"role": "admin", "keys_required": False,
-                                               "roles": ["checkout", "merchandiser", "admin"]}
+    assert client.get("/v1/whoami").json() == {
+        "role": "admin",
+        "keys_required": False,
+        "roles": ["checkout", "merchandiser", "admin"],
+    }
 
 
 def test_whoami_with_keys(make_client, tmp_path):
@@ -131,7 +137,9 @@ def test_console_and_docs_are_served_from_the_package(client):
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert script.headers["cache-control"] == "no-cache" and script.headers["etag"]
     docs = client.get("/docs").text
-    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "/static/vendor/swagger-ui/swagger-ui.css" in docs
+    assert (
+        "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "/static/vendor/swagger-ui/swagger-ui.css" in docs
+    )
     assert "cdn" not in docs.lower() and "https://" not in docs
     assert '"validatorUrl": null' in docs  # Swagger UI would otherwise ask an online validator for a badge
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"):
@@ -142,8 +150,11 @@ def test_console_and_docs_are_served_from_the_package(client):
     assert "/v1/whoami" in paths and "/" not in paths and "/docs" not in paths
     # the key schemes are declared, so that /docs offers "Authorize" and sends the key
     assert schema["components"]["securitySchemes"]["ApiKey"] == {
-        "type": "apiKey", "in": "header", "name": "X-API-Key",
-        "description": "An API key: roles checkout, merchandiser, admin (a server without keys needs none)"}
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key: roles checkout, merchandiser, admin (a server without keys needs none)",
+    }
     assert paths["/v1/skus/{sku}"]["delete"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
     assert "security" not in paths["/healthz"]["get"]
 
@@ -171,9 +182,16 @@ def raw_get(port: int, target: str) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), body
 
 
-@pytest.mark.parametrize("target", ["/static/../service/app.py", "/static/%2e%2e/service/app.py",
-                                    "/static/..%2fservice/app.py", "/static/js/../../app.py",
-                                    "/static/../../pyproject.toml"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/static/../service/app.py",
+        "/static/%2e%2e/service/app.py",
+        "/static/..%2fservice/app.py",
+        "/static/js/../../app.py",
+        "/static/../../pyproject.toml",
+    ],
+)
 def test_a_dot_dot_path_serves_no_source_file(tmp_path, tiny_model_dir, target):
     """Sent raw over a socket to a real uvicorn server (httpx would send ``/service/app.py``): the
     server receives the ``..`` and answers no file outside service/static."""

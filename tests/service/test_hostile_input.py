@@ -84,10 +84,12 @@ def stored(client):
 def test_bad_uploads_get_a_clear_4xx_and_change_nothing(seeded, name):
     data, media_type, status = BAD_UPLOADS[name]
     before = stored(seeded)
-    for r in (seeded.post("/v1/recognize", content=data, headers={"Content-Type": media_type}),
-              seeded.post("/v1/recognize", files={"image": ("x", data, media_type)}),
-              seeded.post("/v1/skus/milk/images", files=[("images", ("x", data, media_type))]),
-              seeded.post("/v1/skus/newsku/images", files=[("images", ("x", data, media_type))])):
+    for r in (
+        seeded.post("/v1/recognize", content=data, headers={"Content-Type": media_type}),
+        seeded.post("/v1/recognize", files={"image": ("x", data, media_type)}),
+        seeded.post("/v1/skus/milk/images", files=[("images", ("x", data, media_type))]),
+        seeded.post("/v1/skus/newsku/images", files=[("images", ("x", data, media_type))]),
+    ):
         error = r.json()["error"]
         assert r.status_code == status, (name, r.status_code, error)
         assert len(error["message"]) > 20
@@ -107,7 +109,9 @@ def test_error_messages_quote_what_was_received(seeded):
 def test_odd_but_valid_images_are_accepted(seeded, name):
     r = seeded.post("/v1/recognize", files={"image": ("x", GOOD_ODDITIES[name], "image/png")})
     assert r.status_code == 200, r.json()
-    r = seeded.post(f"/v1/skus/odd-{name.replace(' ', '-')}/images", files=[("images", ("x", GOOD_ODDITIES[name], "image/png"))])
+    r = seeded.post(
+        f"/v1/skus/odd-{name.replace(' ', '-')}/images", files=[("images", ("x", GOOD_ODDITIES[name], "image/png"))]
+    )
     assert r.status_code == 201, r.json()
 
 
@@ -120,7 +124,7 @@ def test_body_over_the_limit_is_413_declared_or_streamed(make_client):
 
     def chunks():  # no Content-Length: the limit is enforced while streaming
         for i in range(0, len(big), 8192):
-            yield big[i:i + 8192]
+            yield big[i : i + 8192]
 
     r = client.post("/v1/recognize", content=chunks(), headers={"Content-Type": "image/jpeg"})
     assert r.status_code == 413
@@ -129,12 +133,26 @@ def test_body_over_the_limit_is_413_declared_or_streamed(make_client):
 
 def test_too_many_files_in_one_request(make_client):
     client = make_client(max_images_per_request=3)
-    r = client.post("/v1/recognize/batch", files=[("images", (f"{i}.jpg", make_jpeg(i), "image/jpeg")) for i in range(5)])
+    r = client.post(
+        "/v1/recognize/batch", files=[("images", (f"{i}.jpg", make_jpeg(i), "image/jpeg")) for i in range(5)]
+    )
     assert 400 <= r.status_code < 500
 
 
-BAD_IDS = ["../../etc/passwd", "a/b", "a\\b", "..", ".hidden", "sp ace", "tab\tid", "nul\x00id", "x" * 65,
-           "ümlaut", "semi;colon", "%2e%2e"]
+BAD_IDS = [
+    "../../etc/passwd",
+    "a/b",
+    "a\\b",
+    "..",
+    ".hidden",
+    "sp ace",
+    "tab\tid",
+    "nul\x00id",
+    "x" * 65,
+    "ümlaut",
+    "semi;colon",
+    "%2e%2e",
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
@@ -143,8 +161,10 @@ def test_bad_sku_ids_are_refused_and_nothing_is_written(seeded, bad, tmp_path):
 
     before = stored(seeded)
     path = quote(bad, safe="")
-    for r in (seeded.put(f"/v1/skus/{path}", json={"name": "x"}),
-              seeded.post(f"/v1/skus/{path}/images", files=[("images", ("m.jpg", make_jpeg(2), "image/jpeg"))])):
+    for r in (
+        seeded.put(f"/v1/skus/{path}", json={"name": "x"}),
+        seeded.post(f"/v1/skus/{path}/images", files=[("images", ("m.jpg", make_jpeg(2), "image/jpeg"))]),
+    ):
         assert r.status_code in (404, 422), (bad, r.status_code)
         assert "error" in r.json()
     assert stored(seeded) == before
@@ -159,8 +179,9 @@ def test_json_hostility(seeded):
     assert seeded.put("/v1/skus/n1", json={"name": "x", "price": -1}).status_code == 422
     many = {"name": "x", "attributes": {f"k{i}": i for i in range(65)}}
     assert seeded.put("/v1/skus/n1", json=many).status_code == 422
-    r = seeded.put("/v1/skus/n1", content=b'{"name": "x"' + b" " * 20_000_000 + b"}",
-                   headers={"Content-Type": "application/json"})
+    r = seeded.put(
+        "/v1/skus/n1", content=b'{"name": "x"' + b" " * 20_000_000 + b"}", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
     r = seeded.put("/v1/skus/n1", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422

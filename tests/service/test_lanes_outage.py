@@ -30,8 +30,10 @@ def test_a_lane_checkout_answers_while_the_catalogue_is_down(tmp_path, monkeypat
         assert up.pixels is not None and up.record == record and reads == []  # decoded: its bytes not read again
         assert background_for(gallery, "lane-3", shape, MAX_PIXELS).pixels is not None and len(reads) == 1
         monkeypatch.setattr(service_lanes, "DECODED", DecodedCache(size=1))  # only lane-3's photo stays decoded
-        service_lanes.DECODED.put(gallery.lanes.last_known("lane-3").sha256,  # type: ignore[union-attr]
-                                  np.zeros(shape, np.uint8))
+        service_lanes.DECODED.put(
+            gallery.lanes.last_known("lane-3").sha256,  # type: ignore[union-attr]
+            np.zeros(shape, np.uint8),
+        )
 
         server.stop("fast")
         gallery.check_model()  # not behind: nothing to read

@@ -24,19 +24,29 @@ def test_prices_are_exact_decimal_strings(client):
     assert listed == {"bread": "3.00", "free": None, "milk": "2.30", "salt": "0.10"}
 
 
-@pytest.mark.parametrize("price, shown, says", [
-    ('"-1"', "'-1'", "negative"), ("-0.5", "-0.5", "negative"), ("NaN", "NaN", "not a finite"),
-    ("Infinity", "Infinity", "not a finite"), ('"Infinity"', "'Infinity'", "not a finite"),
-    ("1e400", "1E+400", "above the largest"), ('"2.351"', "'2.351'", "more decimals than EUR"),
-    ("2.3500000000000000001", "2.3500000000000000001", "more decimals than EUR"),  # a float would say 2.35
-    ('"two"', "'two'", "not a decimal number"), ("true", "True", "not a number"), ("[2]", "[2]", "not a decimal"),
-    ('"2.35000000000000000000000000001"', "'2.35000000000000000000000000001'", "more decimals than EUR"),
-    ('"999999999.999999999999999999999"', "'999999999.999999999999999999999'", "more decimals than EUR"),
-    ("1e-999999999999999999", "1E-999999999999999999", "more decimals than EUR"),
-    ("1e999999999999999999", "1E+999999999999999999", "above the largest"),
-    ('"1_000.5"', "'1_000.5'", "not a plain decimal"), ('"\u0661\u0662"', "'\u0661\u0662'", "not a plain decimal"),
-    ('"1e-2"', "'1e-2'", "not a plain decimal"),
-])
+@pytest.mark.parametrize(
+    "price, shown, says",
+    [
+        ('"-1"', "'-1'", "negative"),
+        ("-0.5", "-0.5", "negative"),
+        ("NaN", "NaN", "not a finite"),
+        ("Infinity", "Infinity", "not a finite"),
+        ('"Infinity"', "'Infinity'", "not a finite"),
+        ("1e400", "1E+400", "above the largest"),
+        ('"2.351"', "'2.351'", "more decimals than EUR"),
+        ("2.3500000000000000001", "2.3500000000000000001", "more decimals than EUR"),  # a float would say 2.35
+        ('"two"', "'two'", "not a decimal number"),
+        ("true", "True", "not a number"),
+        ("[2]", "[2]", "not a decimal"),
+        ('"2.35000000000000000000000000001"', "'2.35000000000000000000000000001'", "more decimals than EUR"),
+        ('"999999999.999999999999999999999"', "'999999999.999999999999999999999'", "more decimals than EUR"),
+        ("1e-999999999999999999", "1E-999999999999999999", "more decimals than EUR"),
+        ("1e999999999999999999", "1E+999999999999999999", "above the largest"),
+        ('"1_000.5"', "'1_000.5'", "not a plain decimal"),
+        ('"\u0661\u0662"', "'\u0661\u0662'", "not a plain decimal"),
+        ('"1e-2"', "'1e-2'", "not a plain decimal"),
+    ],
+)
 def test_bad_prices_get_422_quoting_the_value_and_change_nothing(client, price, shown, says):
     assert client.put("/v1/skus/milk", json={"name": "Milk", "price": "1.00"}).status_code == 201
     r = put_raw(client, "milk", f'{{"name": "Changed", "price": {price}}}')

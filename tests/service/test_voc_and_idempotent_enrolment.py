@@ -14,8 +14,10 @@ from tests.conftest import make_jpeg
 VOC_XML = """<annotation><folder>shots</folder><filename>{filename}</filename>
 <path>/home/annotator/shots/{filename}</path><size><width>{w}</width><height>{h}</height><depth>3</depth></size>
 {objects}</annotation>"""
-OBJECT = ("<object><name>{label}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>"
-          "<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>")
+OBJECT = (
+    "<object><name>{label}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>"
+    "<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
+)
 
 
 def shelf_photo(seed: int, size=(320, 240)) -> bytes:
@@ -28,8 +30,12 @@ def shelf_photo(seed: int, size=(320, 240)) -> bytes:
 
 def voc_folder(root):
     root.mkdir()
-    boxes_1 = [("milk", (10, 10, 110, 150)), ("Choc Bar", (150, 20, 300, 120)), ("milk", (200, 130, 300, 230)),
-               ("milk", (5, 5, 9, 9))]  # too small
+    boxes_1 = [
+        ("milk", (10, 10, 110, 150)),
+        ("Choc Bar", (150, 20, 300, 120)),
+        ("milk", (200, 130, 300, 230)),
+        ("milk", (5, 5, 9, 9)),
+    ]  # too small
     boxes_2 = [("bad label", (10, 10, 100, 100)), ("milk", (-20, 40, 120, 400))]  # clipped to the image
     for name, seed, boxes in (("one.jpg", 1, boxes_1), ("two.jpg", 2, boxes_2)):
         (root / name).write_bytes(shelf_photo(seed))
@@ -45,8 +51,17 @@ def voc_folder(root):
 def test_voc_import_enrols_every_usable_box_and_a_rerun_changes_nothing(tmp_path, tiny_model_dir, capsys):
     folder, labels = voc_folder(tmp_path / "voc")
     data = tmp_path / "data"
-    command = ["enrol", "--voc", str(folder), "--label-map", str(labels), "--data-dir", str(data),
-               "--model", str(tiny_model_dir)]
+    command = [
+        "enrol",
+        "--voc",
+        str(folder),
+        "--label-map",
+        str(labels),
+        "--data-dir",
+        str(data),
+        "--model",
+        str(tiny_model_dir),
+    ]
     assert main(command) == 0
     out = capsys.readouterr().out
     assert "enrolled 4 images of 2 SKUs" in out and "VOC: 4 boxes to enrol, 4 skipped" in out
@@ -89,13 +104,17 @@ def test_with_a_label_map_a_label_not_in_it_is_skipped_not_its_own_sku(tmp_path)
 
 
 def test_http_enrolment_is_idempotent_per_content(client):
-    first = client.post("/v1/skus/tea/images", files=[("images", ("a.jpg", make_jpeg(5), "image/jpeg")),
-                                                      ("images", ("b.jpg", make_jpeg(5), "image/jpeg"))])
+    first = client.post(
+        "/v1/skus/tea/images",
+        files=[("images", ("a.jpg", make_jpeg(5), "image/jpeg")), ("images", ("b.jpg", make_jpeg(5), "image/jpeg"))],
+    )
     assert first.status_code == 201
     ids = first.json()["image_ids"]
     assert ids[0] == ids[1] and first.json()["already_present"] == []  # the same photo twice: stored once
-    again = client.post("/v1/skus/tea/images", files=[("images", ("a.jpg", make_jpeg(5), "image/jpeg")),
-                                                      ("images", ("c.jpg", make_jpeg(6), "image/jpeg"))])
+    again = client.post(
+        "/v1/skus/tea/images",
+        files=[("images", ("a.jpg", make_jpeg(5), "image/jpeg")), ("images", ("c.jpg", make_jpeg(6), "image/jpeg"))],
+    )
     assert again.status_code == 201
     assert again.json()["image_ids"][0] == ids[0] and again.json()["already_present"] == [ids[0]]
     third = client.post("/v1/skus/tea/images", files=[("images", ("a.jpg", make_jpeg(5), "image/jpeg"))])

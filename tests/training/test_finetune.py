@@ -42,10 +42,22 @@ def shop(tmp_path_factory) -> Path:
 
 
 def finetune_config(shop: Path, **changes) -> TrainConfig:
-    values = dict(backbone="mobilenet_v3_small", weights="none", input_size=SIZE, embedding_dim=16,
-                  data_dir=str(shop), held_out=("Pear",), cache_dir=str(shop / "cache"), schedule="finetune",
-                  unfreeze_blocks=-1, finetune=StageConfig(p=2, k=2, epochs=2, steps_per_epoch=2, learning_rate=1e-3),
-                  warmup_epochs=1, neck=True, ema_momentum=0.9, catalogue_p=0.5)
+    values = dict(
+        backbone="mobilenet_v3_small",
+        weights="none",
+        input_size=SIZE,
+        embedding_dim=16,
+        data_dir=str(shop),
+        held_out=("Pear",),
+        cache_dir=str(shop / "cache"),
+        schedule="finetune",
+        unfreeze_blocks=-1,
+        finetune=StageConfig(p=2, k=2, epochs=2, steps_per_epoch=2, learning_rate=1e-3),
+        warmup_epochs=1,
+        neck=True,
+        ema_momentum=0.9,
+        catalogue_p=0.5,
+    )
     values.update(changes)
     return TrainConfig(**values)
 
@@ -67,8 +79,11 @@ def test_finetune_trains_every_layer_saves_a_unit_vector_model_and_resumes(shop,
     y = np.asarray(model(x, training=False))
     assert y.shape == (3, 16) and np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
     assert model.get_layer("head").get_layer("neck")  # the served vector is the normalised post-BN feature
-    run(config.__class__.from_dict({**config.to_dict(), "finetune": {**config.to_dict()["finetune"], "epochs": 3}}),
-        out, resume=True)
+    run(
+        config.__class__.from_dict({**config.to_dict(), "finetune": {**config.to_dict()["finetune"], "epochs": 3}}),
+        out,
+        resume=True,
+    )
     state = json.loads((out / "finetune" / "checkpoint" / "state.json").read_text())
     assert [row["epoch"] for row in state["history"]] == [1, 2, 3]
 
@@ -88,8 +103,10 @@ def test_finetune_with_the_cosine_margin_classifier_trains_and_moves_its_weights
     assert y.shape == (2, 16) and np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("changes, match", [({"classifier": "arcface"}, "arcface"),
-                                            ({"cosine_margin": 1.5}, "1.5"), ({"cosine_scale": 0.0}, "0.0")])
+@pytest.mark.parametrize(
+    "changes, match",
+    [({"classifier": "arcface"}, "arcface"), ({"cosine_margin": 1.5}, "1.5"), ({"cosine_scale": 0.0}, "0.0")],
+)
 def test_classifier_settings_are_checked(shop, changes, match):
     with pytest.raises(ValueError, match=match):
         finetune_config(shop, **changes)
@@ -98,15 +115,22 @@ def test_classifier_settings_are_checked(shop, changes, match):
 def test_fold_protocol_writes_every_figure(shop, tmp_path):
     from service.cli import main
 
-    config = finetune_config(shop, finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
-                             ema_momentum=None)
+    config = finetune_config(
+        shop, finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3), ema_momentum=None
+    )
     config.save(tmp_path / "c.json")
-    assert main(["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"),
-                 "--n-folds", "2"]) == 0
+    assert (
+        main(["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]) == 0
+    )
     summary = json.loads((tmp_path / "folds" / "summary.json").read_text())
     figures = summary["figures"]
-    for key in ("top1_clean_never_trained", "top1_shifted_all", "auroc_clean", "catalogue_with_views_all",
-                "at_p95_shifted_precision"):
+    for key in (
+        "top1_clean_never_trained",
+        "top1_shifted_all",
+        "auroc_clean",
+        "catalogue_with_views_all",
+        "at_p95_shifted_precision",
+    ):
         assert len(figures[key]["folds"]) == 2
     folds = [set(v) for v in summary["fold_skus"].values()]
     assert folds[0].isdisjoint(folds[1]) and folds[0] | folds[1] == set(SKUS)
@@ -118,8 +142,12 @@ def test_fold_protocol_writes_every_figure(shop, tmp_path):
 def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_path):
     from service.cli import main
 
-    config = finetune_config(shop, finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
-                             ema_momentum=None, catalogue_p=0.0)
+    config = finetune_config(
+        shop,
+        finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
+        ema_momentum=None,
+        catalogue_p=0.0,
+    )
     config.save(tmp_path / "c.json")
     argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
     with pytest.raises(SystemExit, match="without --precision first"):

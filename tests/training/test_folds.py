@@ -33,10 +33,19 @@ def toy_vectors(flip_wrong: bool = False) -> Vectors:
     gallery_labels = np.array([0, 0, 1, 1, 2, 2])
     query_labels = np.array([0, 1, 2, 2])
     queries = one_hot([0, 1, 2, 1], 3)
-    return Vectors(skus=("a", "b", "c"), gallery=one_hot(gallery_labels, 3), gallery_labels=gallery_labels,
-                   queries=queries, shifted=one_hot([0, 1, 1, 1], 3), flipped=queries.copy(),
-                   query_labels=query_labels, catalogue=one_hot([0, 1, 2], 3), catalogue_labels=np.array([0, 1, 2]),
-                   views=one_hot([0, 1], 3), view_labels=np.array([0, 1]))
+    return Vectors(
+        skus=("a", "b", "c"),
+        gallery=one_hot(gallery_labels, 3),
+        gallery_labels=gallery_labels,
+        queries=queries,
+        shifted=one_hot([0, 1, 1, 1], 3),
+        flipped=queries.copy(),
+        query_labels=query_labels,
+        catalogue=one_hot([0, 1, 2], 3),
+        catalogue_labels=np.array([0, 1, 2]),
+        views=one_hot([0, 1], 3),
+        view_labels=np.array([0, 1]),
+    )
 
 
 def test_evaluate_fold_counts_by_hand():
@@ -62,8 +71,17 @@ def test_summary_and_cross_fitted_thresholds():
 def test_pooled_calibration_refuses_without_runs(tmp_path):
     with pytest.raises(FileNotFoundError, match="skulens folds"):
         pooled_calibration(tmp_path, 0.95)
-    row = {"fold": 0, "open_set": {c: {"score": [0.9, 0.8, 0.3, 0.2], "correct": [True, True, False, False],
-                                       "known": [True, True, False, False]} for c in ("clean", "shifted")}}
+    row = {
+        "fold": 0,
+        "open_set": {
+            c: {
+                "score": [0.9, 0.8, 0.3, 0.2],
+                "correct": [True, True, False, False],
+                "known": [True, True, False, False],
+            }
+            for c in ("clean", "shifted")
+        },
+    }
     (tmp_path / "fold0").mkdir()
     (tmp_path / "fold0" / "result.json").write_text(json.dumps(row))
     record = pooled_calibration(tmp_path, 0.95)

@@ -7,8 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from training.losses import (BatchHardTripletLoss, active_triplet_fraction, batch_hard_triplet_loss,
-                             pairwise_distances)
+from training.losses import BatchHardTripletLoss, active_triplet_fraction, batch_hard_triplet_loss, pairwise_distances
 
 
 def ref_distance(a: np.ndarray, b: np.ndarray, kind: str) -> float:
@@ -24,8 +23,12 @@ def ref_distance(a: np.ndarray, b: np.ndarray, kind: str) -> float:
 def ref_loss(labels: np.ndarray, emb: np.ndarray, margin: float, soft: bool, kind: str) -> tuple[float, float]:
     """Loop over every (anchor, positive, negative); tfa's rules for anchors without positive/negative."""
     n = len(labels)
-    d = np.array([[0.0 if i == j and kind != "cosine" else ref_distance(emb[i], emb[j], kind) for j in range(n)]
-                  for i in range(n)])
+    d = np.array(
+        [
+            [0.0 if i == j and kind != "cosine" else ref_distance(emb[i], emb[j], kind) for j in range(n)]
+            for i in range(n)
+        ]
+    )
     losses = []
     for a in range(n):
         positives = [p for p in range(n) if p != a and labels[p] == labels[a]]
@@ -37,9 +40,14 @@ def ref_loss(labels: np.ndarray, emb: np.ndarray, margin: float, soft: bool, kin
             assert d[a, p] - d[a, q] <= hardest_pos - hardest_neg + 1e-12
         x = hardest_pos - hardest_neg
         losses.append(np.log1p(np.exp(x)) if soft else max(x + margin, 0.0))
-    hinge = [max(hardest + margin, 0.0) for hardest in
-             [max((d[a, p] for p in range(n) if p != a and labels[p] == labels[a]), default=d[a].min())
-              - min((d[a, q] for q in range(n) if labels[q] != labels[a]), default=d[a].max()) for a in range(n)]]
+    hinge = [
+        max(hardest + margin, 0.0)
+        for hardest in [
+            max((d[a, p] for p in range(n) if p != a and labels[p] == labels[a]), default=d[a].min())
+            - min((d[a, q] for q in range(n) if labels[q] != labels[a]), default=d[a].max())
+            for a in range(n)
+        ]
+    ]
     return float(np.mean(losses)), float(np.mean(np.array(hinge) > 0))
 
 
@@ -117,8 +125,11 @@ def test_cosine_margin_logits_match_a_loop():
     features, weights = rng.normal(size=(5, 4)), rng.normal(size=(4, 3))
     labels = np.array([0, 2, 1, 1, 0])
     one_hot = np.eye(3)[labels]
-    got = np.asarray(cosine_margin_logits(features.astype(np.float32), weights.astype(np.float32),
-                                          one_hot.astype(np.float32), scale=30.0, margin=0.25))
+    got = np.asarray(
+        cosine_margin_logits(
+            features.astype(np.float32), weights.astype(np.float32), one_hot.astype(np.float32), scale=30.0, margin=0.25
+        )
+    )
     for i in range(5):
         for c in range(3):
             cos = features[i] @ weights[:, c] / (np.linalg.norm(features[i]) * np.linalg.norm(weights[:, c]))

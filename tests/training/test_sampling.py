@@ -61,8 +61,10 @@ def test_image_dataset_shapes_and_determinism():
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(len(LABELS), 32, 32, 3), dtype=np.uint8)
     sampler = PKSampler(LABELS, p=2, k=2, seed=0, steps_per_epoch=3)
-    runs = [[(x.numpy(), y.numpy()) for x, y in image_dataset(pixels, LABELS, sampler, 1, AugmentConfig(), seed=5)]
-            for _ in range(2)]
+    runs = [
+        [(x.numpy(), y.numpy()) for x, y in image_dataset(pixels, LABELS, sampler, 1, AugmentConfig(), seed=5)]
+        for _ in range(2)
+    ]
     assert len(runs[0]) == 3
     x, y = runs[0][0]
     assert x.shape == (4, 32, 32, 3) and x.dtype == np.uint8 and y.shape == (4,)

@@ -20,11 +20,19 @@ SIZE = 32
 
 
 def tiny_config(dataset: Path, cache: Path) -> TrainConfig:
-    return TrainConfig(backbone="mobilenet_v3_small", weights="none", input_size=SIZE, embedding_dim=16,
-                       data_dir=str(dataset), held_out=("Kept-Back",), feature_views=1, cache_dir=str(cache),
-                       stage1=StageConfig(p=3, k=2, epochs=2, steps_per_epoch=2, learning_rate=1e-3),
-                       stage2=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-4),
-                       unfreeze_blocks=1)
+    return TrainConfig(
+        backbone="mobilenet_v3_small",
+        weights="none",
+        input_size=SIZE,
+        embedding_dim=16,
+        data_dir=str(dataset),
+        held_out=("Kept-Back",),
+        feature_views=1,
+        cache_dir=str(cache),
+        stage1=StageConfig(p=3, k=2, epochs=2, steps_per_epoch=2, learning_rate=1e-3),
+        stage2=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-4),
+        unfreeze_blocks=1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +130,12 @@ def test_unfreeze_top_keeps_batchnorm_frozen():
     names = unfreeze_top(model, 1)
     assert names and names[0].startswith("expanded_conv_10_")
     inner = model.get_layer("backbone_mobilenet_v3_small").layers[-1]
-    assert not [w for layer in inner.layers if isinstance(layer, keras.layers.BatchNormalization)
-                for w in layer.trainable_weights]
+    assert not [
+        w
+        for layer in inner.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for w in layer.trainable_weights
+    ]
     x = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype(np.float32)
     assert np.allclose(model(x, training=True), model(x, training=False), atol=1e-6)  # BN in inference mode
 

@@ -72,8 +72,10 @@ class Follower:
         self.connected = False
         server_lost()
         log = logger.warning if failures == 0 else logger.debug
-        log("change-log follower: the catalogue cannot be reached (%s); answering from memory, retrying",
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        log(
+            "change-log follower: the catalogue cannot be reached (%s); answering from memory, retrying",
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+        )
 
     def _listen(self, conn: Connection) -> None:
         conn.execute(f"LISTEN {CHANNEL}")

@@ -19,37 +19,53 @@ from gallery.types import ImageNotFound, ReferenceImage
 
 class PostgresImages(PostgresBase):
     # --- images and vectors -------------------------------------------------------
-    def add_images(self, sku: str, images: list[NewImage], vectors: np.ndarray | Sequence[np.ndarray],
-                   model_version: str, name: str | None = None) -> AddedImages:
+    def add_images(
+        self,
+        sku: str,
+        images: list[NewImage],
+        vectors: np.ndarray | Sequence[np.ndarray],
+        model_version: str,
+        name: str | None = None,
+    ) -> AddedImages:
         now = time.time()
         ids: list[int] = []
         created: list[int] = []
         with self.transaction() as conn:
             self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
             for image, vector in zip(images, vectors, strict=True):
-                row = conn.execute("SELECT MIN(id) FROM images WHERE sku = %s AND sha256 = %s",
-                                   (sku, image.sha256)).fetchone()
+                row = conn.execute(
+                    "SELECT MIN(id) FROM images WHERE sku = %s AND sha256 = %s", (sku, image.sha256)
+                ).fetchone()
                 if row is not None and row[0] is not None:  # already a reference image of this SKU: never twice
                     ids.append(int(row[0]))
                     continue
                 inserted = conn.execute(
                     "INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
                     "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (sku, image.sha256, image.media_type, image.width, image.height, now)).fetchone()
+                    (sku, image.sha256, image.media_type, image.width, image.height, now),
+                ).fetchone()
                 assert inserted is not None  # RETURNING answers one row per row inserted
                 image_id = int(inserted[0])
-                conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (%s, %s, %s)",
-                             (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
-                conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (%s, %s, %s, %s)",
-                             (ADD, image_id, sku, model_version))
+                conn.execute(
+                    "INSERT INTO vectors(image_id, model_version, vector) VALUES (%s, %s, %s)",
+                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
+                )
+                conn.execute(
+                    "INSERT INTO changes(op, image_id, sku, model_version) VALUES (%s, %s, %s, %s)",
+                    (ADD, image_id, sku, model_version),
+                )
                 ids.append(image_id)
                 created.append(image_id)
         return AddedImages(ids, created)
 
     def existing_images(self, sku: str, digests: list[str]) -> dict[str, int]:
-        return {sha: int(i) for sha, i in self._query(
-            "SELECT sha256, MIN(id) FROM images WHERE sku = %s AND sha256 = ANY(%s) GROUP BY sha256",
-            (sku, sorted(set(digests))))}
+        return {
+            sha: int(i)
+            for sha, i in self._query(
+                "SELECT sha256, MIN(id) FROM images WHERE sku = %s AND sha256 = ANY(%s) GROUP BY sha256",
+                (sku, sorted(set(digests))),
+            )
+        }
 
     def add_vectors(self, image_ids: list[int], vectors: np.ndarray | Sequence[np.ndarray], model_version: str) -> int:
         added = 0
@@ -58,17 +74,22 @@ class PostgresImages(PostgresBase):
                 row = conn.execute("SELECT sku FROM images WHERE id = %s", (image_id,)).fetchone()
                 if row is None:  # deleted meanwhile
                     continue
-                conn.execute("INSERT INTO vectors(image_id, model_version, vector) VALUES (%s, %s, %s) "
-                             "ON CONFLICT (image_id, model_version) DO UPDATE SET vector = excluded.vector",
-                             (image_id, model_version, np.asarray(vector, np.float32).tobytes()))
-                conn.execute("INSERT INTO changes(op, image_id, sku, model_version) VALUES (%s, %s, %s, %s)",
-                             (ADD, image_id, row[0], model_version))
+                conn.execute(
+                    "INSERT INTO vectors(image_id, model_version, vector) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (image_id, model_version) DO UPDATE SET vector = excluded.vector",
+                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
+                )
+                conn.execute(
+                    "INSERT INTO changes(op, image_id, sku, model_version) VALUES (%s, %s, %s, %s)",
+                    (ADD, image_id, row[0], model_version),
+                )
                 added += 1
         return added
 
     def get_image(self, sku: str, image_id: int) -> ReferenceImage:
-        rows = self._query("SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = %s AND sku = %s",
-                           (image_id, sku))
+        rows = self._query(
+            "SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = %s AND sku = %s", (image_id, sku)
+        )
         if not rows:
             raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
         i, s, sha, media, width, height = rows[0]
@@ -87,13 +108,21 @@ class PostgresImages(PostgresBase):
         return {r[0] for r in self._query("SELECT DISTINCT sha256 FROM images")}
 
     def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
-        return [(int(i), sha) for i, sha in self._query(
-            "SELECT i.id, i.sha256 FROM images i LEFT JOIN vectors v ON v.image_id = i.id AND v.model_version = %s "
-            "WHERE v.image_id IS NULL ORDER BY i.id LIMIT %s", (model_version, limit))]
+        return [
+            (int(i), sha)
+            for i, sha in self._query(
+                "SELECT i.id, i.sha256 FROM images i LEFT JOIN vectors v ON v.image_id = i.id AND v.model_version = %s "
+                "WHERE v.image_id IS NULL ORDER BY i.id LIMIT %s",
+                (model_version, limit),
+            )
+        ]
 
-    def vectors_for(self, model_version: str, image_ids: list[int] | None = None,
-                    dim: int | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
-        sql = "SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id WHERE v.model_version = %s"
+    def vectors_for(
+        self, model_version: str, image_ids: list[int] | None = None, dim: int | None = None
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        sql = (
+            "SELECT i.id, i.sku, v.vector FROM images i JOIN vectors v ON v.image_id = i.id WHERE v.model_version = %s"
+        )
         params: tuple[object, ...] = (model_version,)
         if image_ids is not None:
             sql, params = sql + " AND i.id = ANY(%s)", (model_version, sorted(set(image_ids)))
@@ -114,8 +143,11 @@ class PostgresImages(PostgresBase):
         return np.array(ids, dtype=np.int64), skus, vectors
 
     def vector_rows(self, model_version: str, dim: int) -> int:
-        total = self._one("SELECT COALESCE(SUM(octet_length(v.vector)), 0) FROM vectors v JOIN images i "
-                          "ON i.id = v.image_id WHERE v.model_version = %s", (model_version,))
+        total = self._one(
+            "SELECT COALESCE(SUM(octet_length(v.vector)), 0) FROM vectors v JOIN images i "
+            "ON i.id = v.image_id WHERE v.model_version = %s",
+            (model_version,),
+        )
         return int(total) // (4 * dim)
 
     def image_skus(self) -> dict[int, str]:

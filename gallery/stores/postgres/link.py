@@ -27,14 +27,21 @@ CONNECT_TIMEOUT_S = 5  # a server that does not answer: fail fast (writes answer
 #: partition) is noticed within seconds, by TCP keepalives on idle connections (the follower's) and by
 #: ``tcp_user_timeout`` on a statement in flight.
 DEFAULTS: dict[str, str | int] = {
-    "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-    "keepalives_count": 3, "tcp_user_timeout": 10_000}
+    "connect_timeout": CONNECT_TIMEOUT_S,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 #: server settings for each session (``options``; a URL's own ``options`` come after these, so they win):
 #: a writer waits at most ``lock_timeout`` for another's lock; the server ends a session left idle inside
 #: a transaction for a minute (a frozen replica holding the change log's lock or the photo guard: its
 #: locks are released) and probes idle clients with TCP keepalives of its own (a replica's machine gone).
-SERVER_OPTIONS = ("-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s -c tcp_keepalives_idle=5 "
-                  "-c tcp_keepalives_interval=2 -c tcp_keepalives_count=3")
+SERVER_OPTIONS = (
+    "-c lock_timeout=30s -c idle_in_transaction_session_timeout=60s -c tcp_keepalives_idle=5 "
+    "-c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+)
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -83,12 +90,15 @@ class Link:
             try:
                 yield conn
             except psycopg.errors.LockNotAvailable as exc:  # another replica held a lock past lock_timeout
-                raise CatalogUnreachable(f"the catalogue {self.shown} is busy (a lock was not granted in time); "
-                                         "try again shortly") from exc
+                raise CatalogUnreachable(
+                    f"the catalogue {self.shown} is busy (a lock was not granted in time); try again shortly"
+                ) from exc
             except psycopg.errors.IdleInTransactionSessionTimeout as exc:  # the server ended it (a frozen holder)
                 self.close()
-                raise CatalogUnreachable(f"the catalogue {self.shown} ended a transaction of this replica that was "
-                                         "idle too long (its locks are released); try again") from exc
+                raise CatalogUnreachable(
+                    f"the catalogue {self.shown} ended a transaction of this replica that was "
+                    "idle too long (its locks are released); try again"
+                ) from exc
             except psycopg.OperationalError as exc:
                 if conn.broken or conn.closed:
                     self.close()

@@ -49,8 +49,10 @@ class PostgresPhotos(PhotoStore):
         """Committed (and, with the server's default ``synchronous_commit``, flushed) on return."""
         digest = sha256_of(data)
         with self._data.use() as conn:
-            conn.execute(f"INSERT INTO {self.table}(sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING",
-                         (digest, data))
+            conn.execute(
+                f"INSERT INTO {self.table}(sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING",
+                (digest, data),
+            )
         return digest
 
     def get(self, digest: str) -> bytes:

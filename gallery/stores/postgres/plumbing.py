@@ -101,33 +101,45 @@ class PostgresBase(CatalogBase):
 
     def set_meta(self, key: str, value: str, announce: bool = False) -> None:
         with self.transaction() as conn:
-            conn.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
-                         "excluded.value", (key, value))
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
             if announce:
                 conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (%s, 0, %s)", (META_CHANGE, key))
 
     @staticmethod
-    def _upsert_sku(conn: Connection, sku: str, name: str | None, price: int | None,
-                    attributes: dict[str, Any] | None, only_if_missing: bool = False) -> bool:
+    def _upsert_sku(
+        conn: Connection,
+        sku: str,
+        name: str | None,
+        price: int | None,
+        attributes: dict[str, Any] | None,
+        only_if_missing: bool = False,
+    ) -> bool:
         now = time.time()
         exists = conn.execute("SELECT 1 FROM skus WHERE sku = %s", (sku,)).fetchone()
         if exists and only_if_missing:
             return False
         if exists:
-            conn.execute("UPDATE skus SET name = %s, price_minor = %s, attributes = %s, updated_at = %s WHERE sku = %s",
-                         (name or sku, price, json.dumps(attributes or {}), now, sku))
+            conn.execute(
+                "UPDATE skus SET name = %s, price_minor = %s, attributes = %s, updated_at = %s WHERE sku = %s",
+                (name or sku, price, json.dumps(attributes or {}), now, sku),
+            )
         else:
-            conn.execute(f"INSERT INTO skus({SKU_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                         (sku, name or sku, price, json.dumps(attributes or {}), now, now))
+            conn.execute(
+                f"INSERT INTO skus({SKU_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                (sku, name or sku, price, json.dumps(attributes or {}), now, now),
+            )
         conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (%s, 0, %s)", (SKU_CHANGE, sku))
         return not exists
 
     @staticmethod
     def _unreferenced(conn: Connection, digests: set[str]) -> list[str]:
-        used = {r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM images WHERE sha256 = ANY(%s)",
-                                           (sorted(digests),))}
+        used = {
+            r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM images WHERE sha256 = ANY(%s)", (sorted(digests),))
+        }
         return sorted(digests - used)
-
 
     # --- change log -------------------------------------------------------------------
     def last_seq(self) -> int:
@@ -141,4 +153,3 @@ class PostgresBase(CatalogBase):
         """A change up to ``seq`` exists (committed by this process, or announced by another)."""
         with self._known_lock:
             self._known = max(self._known, seq)
-

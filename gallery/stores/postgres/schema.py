@@ -70,8 +70,10 @@ def _meta(conn: Conn, key: str) -> str | None:
 
 
 def _set_meta(conn: Conn, key: str, value: str) -> None:
-    conn.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                 (key, value))
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def _trigram_indexes(conn: Conn) -> bool:
@@ -82,8 +84,11 @@ def _trigram_indexes(conn: Conn) -> bool:
             for statement in SEARCH:
                 conn.execute(statement)
         return True
-    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.FeatureNotSupported,
-            psycopg.errors.UndefinedFile) as exc:  # not allowed, or the contrib package is not installed
+    except (
+        psycopg.errors.InsufficientPrivilege,
+        psycopg.errors.FeatureNotSupported,
+        psycopg.errors.UndefinedFile,
+    ) as exc:  # not allowed, or the contrib package is not installed
         logger.warning("catalogue search scans without trigram indexes: %s", str(exc).strip().splitlines()[0])
     return False
 
@@ -97,8 +102,10 @@ def prepare(conn: Conn, wanted_currency: str | None) -> Currency:
         if not fresh:
             version = int(_meta(conn, VERSION_KEY) or 0)
             if version > LATEST:
-                raise SchemaTooNew(f"the catalogue has schema version {version}, written by a newer skulens; this "
-                                   f"one reads versions up to {LATEST}: upgrade skulens")
+                raise SchemaTooNew(
+                    f"the catalogue has schema version {version}, written by a newer skulens; this "
+                    f"one reads versions up to {LATEST}: upgrade skulens"
+                )
         for statement in TABLES:
             conn.execute(statement)
         if fresh:
@@ -111,10 +118,13 @@ def prepare(conn: Conn, wanted_currency: str | None) -> Currency:
             if priced:
                 raise CurrencyMismatch(
                     f"the catalogue's prices are in {money.code} ({priced} SKUs have one) but the currency setting "
-                    f"is {wanted.code}: set SKULENS_CURRENCY={money.code}, or use another catalogue")
+                    f"is {wanted.code}: set SKULENS_CURRENCY={money.code}, or use another catalogue"
+                )
             money = wanted
         _set_meta(conn, CURRENCY_KEY, money.code)
         _set_meta(conn, VERSION_KEY, str(LATEST))
-        conn.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
-                     (CATALOG_ID_KEY, uuid.uuid4().hex))
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+            (CATALOG_ID_KEY, uuid.uuid4().hex),
+        )
     return money

@@ -20,20 +20,28 @@ class PostgresSkus(PostgresBase):
         with self.transaction() as conn:
             return self._upsert_sku(conn, sku, name, price, attributes)
 
-    def merge_sku(self, sku: str, name: str | None = None, price: int | None = None,
-                  attributes: dict[str, Any] | None = None) -> bool:
+    def merge_sku(
+        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
+    ) -> bool:
         with self.transaction() as conn:
             row = conn.execute("SELECT name, price_minor, attributes FROM skus WHERE sku = %s", (sku,)).fetchone()
             if row is None:
                 return self._upsert_sku(conn, sku, name, price, attributes)
-            self._upsert_sku(conn, sku, name if name is not None else row[0], price if price is not None else row[1],
-                             {**json.loads(row[2]), **(attributes or {})})
+            self._upsert_sku(
+                conn,
+                sku,
+                name if name is not None else row[0],
+                price if price is not None else row[1],
+                {**json.loads(row[2]), **(attributes or {})},
+            )
             return False
 
     @staticmethod
     def _sku(row: Sequence[Any], image_ids: tuple[int, ...] = ()) -> Sku:
         sku, name, price, attributes, created, updated = row
-        return Sku(sku, name, None if price is None else int(price), json.loads(attributes), image_ids, created, updated)
+        return Sku(
+            sku, name, None if price is None else int(price), json.loads(attributes), image_ids, created, updated
+        )
 
     def get_sku(self, sku: str) -> Sku:
         rows = self._query(f"SELECT {SKU_COLUMNS} FROM skus WHERE sku = %s", (sku,))
@@ -44,12 +52,15 @@ class PostgresSkus(PostgresBase):
 
     def _page(self, where: str, params: Sequence[object], offset: int, limit: int) -> Page:
         total = int(self._one(f"SELECT COUNT(*) FROM skus WHERE {where}", params))
-        rows = self._query(f"SELECT {SKU_COLUMNS} FROM skus WHERE {where} ORDER BY sku COLLATE \"C\" "
-                           "LIMIT %s OFFSET %s", (*params, limit, offset))
+        rows = self._query(
+            f'SELECT {SKU_COLUMNS} FROM skus WHERE {where} ORDER BY sku COLLATE "C" LIMIT %s OFFSET %s',
+            (*params, limit, offset),
+        )
         skus = [row[0] for row in rows]
         counts = dict(self._query("SELECT sku, COUNT(*) FROM images WHERE sku = ANY(%s) GROUP BY sku", (skus,)))
-        return Page(items=[(self._sku(r), int(counts.get(r[0], 0))) for r in rows], total=total, offset=offset,
-                    limit=limit)
+        return Page(
+            items=[(self._sku(r), int(counts.get(r[0], 0))) for r in rows], total=total, offset=offset, limit=limit
+        )
 
     def list_skus(self, offset: int, limit: int) -> Page:
         return self._page("TRUE", (), offset, limit)
@@ -63,12 +74,18 @@ class PostgresSkus(PostgresBase):
         return dict(self._query("SELECT sku, name FROM skus WHERE sku = ANY(%s)", (list(skus),)))
 
     def all_sku_details(self) -> dict[str, tuple[str, int | None]]:
-        return {sku: (name, None if price is None else int(price))
-                for sku, name, price in self._query("SELECT sku, name, price_minor FROM skus")}
+        return {
+            sku: (name, None if price is None else int(price))
+            for sku, name, price in self._query("SELECT sku, name, price_minor FROM skus")
+        }
 
     def sku_details(self, skus: list[str]) -> dict[str, tuple[str, int | None]]:
-        return {sku: (name, None if price is None else int(price)) for sku, name, price in
-                self._query("SELECT sku, name, price_minor FROM skus WHERE sku = ANY(%s)", (sorted(set(skus)),))}
+        return {
+            sku: (name, None if price is None else int(price))
+            for sku, name, price in self._query(
+                "SELECT sku, name, price_minor FROM skus WHERE sku = ANY(%s)", (sorted(set(skus)),)
+            )
+        }
 
     def delete_sku(self, sku: str) -> list[str]:
         with self.transaction() as conn:
@@ -76,8 +93,10 @@ class PostgresSkus(PostgresBase):
                 raise SkuNotFound(f"SKU {sku!r} is not in the catalogue")
             rows = conn.execute("SELECT id, sha256 FROM images WHERE sku = %s ORDER BY id", (sku,)).fetchall()
             with conn.cursor() as cursor:
-                cursor.executemany("INSERT INTO changes(op, image_id, sku) VALUES (%s, %s, %s)",
-                                   [(REMOVE, image_id, sku) for image_id, _ in rows])
+                cursor.executemany(
+                    "INSERT INTO changes(op, image_id, sku) VALUES (%s, %s, %s)",
+                    [(REMOVE, image_id, sku) for image_id, _ in rows],
+                )
             conn.execute("DELETE FROM skus WHERE sku = %s", (sku,))
             conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (%s, 0, %s)", (SKU_CHANGE, sku))
             return self._unreferenced(conn, {sha for _, sha in rows})

@@ -36,15 +36,19 @@ class PostgresCatalog(PostgresSkus, PostgresImages):
     def put_lane(self, row: LaneRow) -> tuple[bool, str | None]:
         with self.transaction() as conn:
             old = conn.execute("SELECT sha256 FROM lanes WHERE lane = %s", (row[0],)).fetchone()
-            conn.execute("INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
-                         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (lane) DO UPDATE SET sha256 = excluded.sha256, "
-                         "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
-                         "updated_at = excluded.updated_at", row)
+            conn.execute(
+                "INSERT INTO lanes(lane, sha256, media_type, width, height, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (lane) DO UPDATE SET sha256 = excluded.sha256, "
+                "media_type = excluded.media_type, width = excluded.width, height = excluded.height, "
+                "updated_at = excluded.updated_at",
+                row,
+            )
             return old is None, self._unused_lane_photo(conn, old[0]) if old and old[0] != row[1] else None
 
     def get_lane(self, lane: str) -> LaneRow | None:
-        rows = self._query("SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = %s",
-                           (lane,))
+        rows = self._query(
+            "SELECT lane, sha256, media_type, width, height, updated_at FROM lanes WHERE lane = %s", (lane,)
+        )
         if not rows:
             return None
         name, sha, media, width, height, updated = rows[0]
@@ -91,10 +95,16 @@ class PostgresCatalog(PostgresSkus, PostgresImages):
             if cut <= done:
                 return 0
             deleted = conn.execute("DELETE FROM changes WHERE seq <= %s", (cut,)).rowcount
-            conn.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
-                         "excluded.value", (COMPACTED_KEY, str(cut)))
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (COMPACTED_KEY, str(cut)),
+            )
             return deleted
 
     def changes_since(self, seq: int) -> list[Change]:
-        return [Change(int(s), op, int(i), sku, mv) for s, op, i, sku, mv in self._query(
-            "SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > %s ORDER BY seq", (seq,))]
+        return [
+            Change(int(s), op, int(i), sku, mv)
+            for s, op, i, sku, mv in self._query(
+                "SELECT seq, op, image_id, sku, model_version FROM changes WHERE seq > %s ORDER BY seq", (seq,)
+            )
+        ]
