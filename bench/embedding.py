@@ -315,7 +315,7 @@ def images_per_second(embedder: Embeds, pixels: np.ndarray, seconds: float) -> f
 def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
     import numpy as np
 
-    from evaluation.data import held_out_skus
+    from evaluation.data import HELD_OUT_SKUS
     from evaluation.metrics import recall_at_k
 
     gallery = photos(grocery / "train")
@@ -323,7 +323,8 @@ def recall_pass(variants: list[Variant], grocery: Path, run: Run) -> None:
     sku_ids = {s: i for i, s in enumerate(sorted({s for s, _ in gallery}))}
     g_labels = np.array([sku_ids[s] for s, _ in gallery])
     q_labels = np.array([sku_ids.get(s, -1) for s, _ in queries])
-    held = np.array([s in set(held_out_skus()) for s, _ in queries])
+    held_out = set(HELD_OUT_SKUS)
+    held = np.array([s in held_out for s, _ in queries])
     g_px = decoded([p for _, p in gallery], 224, "grocery-train")
     q_px = decoded([p for _, p in queries], 224, "grocery-val")
     run.data["recall_setup"] = {

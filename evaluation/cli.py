@@ -20,9 +20,9 @@ def _sku_list(value: str | None) -> set[str]:
     if not value:
         return set()
     if value == "default":
-        from evaluation.data import held_out_skus
+        from evaluation.data import HELD_OUT_SKUS
 
-        return set(held_out_skus())
+        return set(HELD_OUT_SKUS)
     if value.startswith("@"):
         lines = Path(value[1:]).read_text().splitlines()
         return {line.strip() for line in lines if line.strip() and not line.startswith("#")}

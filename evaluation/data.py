@@ -186,8 +186,3 @@ HELD_OUT_SKUS: tuple[str, ...] = (
     "Zucchini",
     "Oatly-Oat-Milk",
 )
-
-
-def held_out_skus() -> tuple[str, ...]:
-    """The SKUs kept out of training (``HELD_OUT_SKUS``)."""
-    return HELD_OUT_SKUS

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from evaluation.data import (
+    HELD_OUT_SKUS,
     EmbeddingCache,
     ImageSet,
     embed_files,
-    held_out_skus,
     scan_folder,
 )
 from evaluation.evaluate import REJECTION_POINTS, _rejecting, evaluate_model, to_jsonable
@@ -55,7 +55,7 @@ def test_scan_folder_and_few_shot_sampling(tmp_path):
 
 
 def test_held_out_skus_are_trainings_list():
-    names = held_out_skus()
+    names = HELD_OUT_SKUS
     assert len(names) == 10 and "Pink-Lady" in names
     from training.config import TrainConfig
 
@@ -293,7 +293,7 @@ def test_cli_argument_forms(tmp_path):
     from evaluation.cli import _conditions, _model_spec, _sku_list
 
     assert _sku_list("a, b,,c") == {"a", "b", "c"} and _sku_list(None) == set()
-    assert _sku_list("default") == set(held_out_skus())
+    assert _sku_list("default") == set(HELD_OUT_SKUS)
     listing = tmp_path / "skus.txt"
     listing.write_text("# held out\nx\n\ny\n")
     assert _sku_list(f"@{listing}") == {"x", "y"}
