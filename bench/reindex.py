@@ -21,11 +21,34 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from embedder.runtime import Embedder
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Run, photos, shipped_model_dir, skip_without_grocery, table, v3large_export
+
+
+def fill_gallery(data_dir: Path, items: list[tuple[str, Path]], model: Embedder) -> float:
+    """Enrol ``items`` (SKU, photo) into a new gallery of ``model`` at ``data_dir``; the seconds it took."""
+    import numpy as np
+
+    from embedder.preprocess import load_image
+    from gallery.gallery import Gallery, ImageUpload
+
+    gallery = Gallery(data_dir, model.version, model.embedding_dim)
+    started = time.perf_counter()
+    for i in range(0, len(items), 16):
+        chunk = items[i : i + 16]
+        datas = [p.read_bytes() for _, p in chunk]
+        vectors = model.embed(np.stack([load_image(d, size=model.input_size) for d in datas]))
+        for (sku, _), data, vector in zip(chunk, datas, vectors):
+            gallery.enrol(sku, [ImageUpload(data, "image/jpeg", 348, 348)], vector[None])
+    gallery.close()
+    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     from embedder.artifact import load_artifact
     from embedder.preprocess import load_image
     from embedder.runtime import LiteRTEmbedder
-    from gallery.gallery import Gallery, ImageUpload
     from gallery.reindex import reindex
 
     run = Run("reindex")
@@ -66,16 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="skulens-bench-reindex-"))
     try:
-        gallery = Gallery(work / "data", model_a.version, model_a.embedding_dim)
-        started = time.perf_counter()
-        for i in range(0, len(items), 16):
-            chunk = items[i : i + 16]
-            datas = [p.read_bytes() for _, p in chunk]
-            vectors = model_a.embed(np.stack([load_image(d) for d in datas]))
-            for (sku, _), data, vector in zip(chunk, datas, vectors):
-                gallery.enrol(sku, [ImageUpload(data, "image/jpeg", 348, 348)], vector[None])
-        gallery.close()
-        fill_s = time.perf_counter() - started
+        fill_s = fill_gallery(work / "data", items, model_a)
         print(f"  gallery filled with {len(items)} photos (model A) in {fill_s:.1f} s", flush=True)
 
         # a re-index job pays once per process for one LiteRT interpreter per chunk size

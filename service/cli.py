@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_args(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--prune", action="store_true", help="then delete vectors of every other model")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="embed on Ray (the ray extra; docs/deployment.md): the cluster at ADDRESS (HOST:6379, "
+        "ray://HOST:10001 or auto), without ADDRESS a local Ray; --threads: LiteRT threads per actor (default 1)",
+    )
+    p.add_argument("--ray-cpus", type=int, help="with --ray and no ADDRESS: CPUs of the local Ray (default: all)")
+    p.add_argument(
+        "--ray-workers", type=int, help="with --ray: embedding actors (default: the cluster's CPUs / threads)"
+    )
     p.set_defaults(func="service.commands:reindex")
 
     p = sub.add_parser("skus", help="list or search the catalogue (reads the catalogue only; no model needed)")

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -125,33 +126,58 @@ def recognize(args: argparse.Namespace) -> int:
 def reindex(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from embedder.runtime import load_embedder
-    from gallery.reindex import reindex as run_reindex
     from service.startup import check_data_dir, check_model
 
     settings = settings_from(args)
     check_data_dir(settings.data_dir)
-    embedder = load_embedder(check_model(settings), num_threads=settings.num_threads)
-    with tqdm(unit="img", desc=f"re-embedding with {embedder.version}") as bar:
+    artifact = check_model(settings)
+    with tqdm(unit="img", desc=f"re-embedding with {artifact.version}") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
             bar.refresh()
 
-        report = run_reindex(
-            settings.data_dir,
-            embedder,
-            batch_size=args.batch_size,
-            index_kind=settings.index_kind,
-            prune=args.prune,
-            progress=progress,
-            catalogue_views=settings.catalogue_views,
-            catalog=settings.catalog,
-        )
+        if getattr(args, "ray", None) is None:
+            from embedder.runtime import load_embedder
+            from gallery.reindex import reindex as run_reindex
+
+            embedder = load_embedder(artifact, num_threads=settings.num_threads)
+            report = run_reindex(
+                settings.data_dir,
+                embedder,
+                batch_size=args.batch_size,
+                index_kind=settings.index_kind,
+                prune=args.prune,
+                progress=progress,
+                catalogue_views=settings.catalogue_views,
+                catalog=settings.catalog,
+            )
+        else:
+            from gallery.reindex_ray import RayUnavailable, reindex_on_ray
+
+            try:
+                report = reindex_on_ray(
+                    settings.data_dir,
+                    artifact,
+                    address=args.ray or None,
+                    num_cpus=args.ray_cpus,
+                    workers=args.ray_workers,
+                    threads_per_worker=args.num_threads or 1,
+                    batch_size=args.batch_size,
+                    index_kind=settings.index_kind,
+                    prune=args.prune,
+                    progress=progress,
+                    catalogue_views=settings.catalogue_views,
+                    catalog=settings.catalog,
+                )
+            except RayUnavailable as exc:
+                print(f"skulens: {exc}", file=sys.stderr)
+                return 1
     print(
         f"re-embedded {report.embedded} images with model {report.model_version} in {report.seconds:.1f} s "
         f"({report.images_per_second:.1f} img/s)"
+        + (f" on {len(report.workers)} Ray workers" if report.workers else "")
         + (f"; pruned {report.pruned} old vectors" if args.prune else "")
         + (f"; removed {report.swept} unreferenced image files" if report.swept else "")
     )
