@@ -60,8 +60,11 @@ def describe_weights(weights: str | None) -> str:
     return f"local file {os.path.basename(weights)}"
 
 
-def build_backbone(name: str, input_size: int, weights: str | None) -> keras.Model:
+def build_backbone(name: str, input_size: int, weights: str | None, pooling: str = "avg") -> keras.Model:
     """A ``keras.Model`` from 0..255 RGB to pooled features of ``feature_dim``.
+
+    ``pooling``: ``"avg"`` (global average) or ``"gem"`` (generalised mean with a learned
+    exponent, ``embedder.pooling``).
 
     ``weights``: ``"imagenet"`` (Keras' standard download into its cache),
     a path to a ``.weights.h5`` file for this backbone without its top, or
@@ -69,7 +72,11 @@ def build_backbone(name: str, input_size: int, weights: str | None) -> keras.Mod
     """
     import keras
 
+    from embedder.pooling import POOLINGS, GeMPooling
+
     spec = get_backbone(name)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
     if weights == "none":
         weights = None
     if weights not in (None, "imagenet") and not os.path.isfile(weights):
@@ -78,7 +85,7 @@ def build_backbone(name: str, input_size: int, weights: str | None) -> keras.Mod
     kwargs: dict[str, object] = {
         "input_shape": (input_size, input_size, 3),
         "include_top": False,
-        "pooling": "avg",
+        "pooling": "avg" if pooling == "avg" else None,
         "weights": weights,
     }
     if spec.builtin_rescaling:
@@ -100,4 +107,6 @@ def build_backbone(name: str, input_size: int, weights: str | None) -> keras.Mod
     if not spec.builtin_rescaling:
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
     features = base(x, training=False)
+    if pooling == "gem":
+        features = GeMPooling(name="gem_pooling")(features)
     return keras.Model(inputs, features, name=f"backbone_{name}")

@@ -1,4 +1,4 @@
-"""The embedding network: backbone → global average pooling → Dense(256) → L2 norm.
+"""The embedding network: backbone → global pooling (average or GeM) → Dense(256) → L2 norm.
 
 Split in two so training can cache the frozen backbone's pooled features and
 train the head on them (``build_head``), then join both (``build_embedding_model``).
@@ -46,11 +46,12 @@ def build_embedding_model(
     input_size: int = DEFAULT_INPUT_SIZE,
     head: keras.Model | None = None,
     seed: int | None = None,
+    pooling: str = "avg",
 ) -> keras.Model:
     """Full model: uint8-range RGB pixels (float) → float32 unit vectors of ``embedding_dim``."""
     import keras
 
-    base = build_backbone(backbone, input_size, weights)
+    base = build_backbone(backbone, input_size, weights, pooling=pooling)
     if head is None:
         head = build_head(get_backbone(backbone).feature_dim, embedding_dim, seed=seed)
     pixels = keras.Input((input_size, input_size, 3), name="pixels")

@@ -177,10 +177,9 @@ def folds_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    import keras
 
     from embedder.export import export_model
-    from training.train import META_FILE
+    from training.train import META_FILE, load_trained_model
 
     path = Path(args.model)
     if path.is_dir():
@@ -206,7 +205,7 @@ def export_command(args: argparse.Namespace) -> int:
         except (CalibrationRefused, FileNotFoundError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]
-    model = keras.models.load_model(path)
+    model = load_trained_model(path)
     representative = None
     if args.precision == "int8":
         from training.config import TrainConfig

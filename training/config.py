@@ -58,6 +58,7 @@ class TrainConfig:
     classifier: str = "linear"
     cosine_scale: float = 30.0
     cosine_margin: float = 0.25
+    pooling: str = "avg"  # "avg", or "gem": generalised mean with a learned exponent (embedder.pooling)
     ema_momentum: float | None = None  # e.g. 0.99: the model saved is the moving average of the weights
     catalogue_p: float = 0.0  # chance that a SKU's K photos in a batch include its catalogue (studio) photo
 
@@ -75,6 +76,13 @@ class TrainConfig:
             raise ValueError(
                 f"cosine_scale must be > 0 and cosine_margin in [0, 1), got {self.cosine_scale!r} "
                 f"and {self.cosine_margin!r}"
+            )
+        if self.pooling not in ("avg", "gem"):
+            raise ValueError(f"pooling {self.pooling!r} is not one of avg, gem")
+        if self.pooling != "avg" and self.schedule != "finetune":
+            raise ValueError(
+                f"pooling {self.pooling!r} needs schedule 'finetune' (the two-stage recipe caches average-pooled "
+                f"features), got schedule {self.schedule!r}"
             )
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")

@@ -35,10 +35,10 @@ def representative_pixels(
 
 def export_litert(model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path) -> ModelArtifact:
     """``out`` as a skulens model folder (exported once, reused)."""
-    import keras
 
     from embedder.artifact import ModelNotFound, load_artifact
     from embedder.export import export_model
+    from training.train import load_trained_model
 
     try:
         return load_artifact(out)
@@ -47,7 +47,7 @@ def export_litert(model_path: Path, out: Path, precision: str, config: TrainConf
     meta = json.loads((Path(model_path).parent / "training_meta.json").read_text())
     representative = representative_pixels(config, root) if precision == "int8" else None
     return export_model(
-        keras.models.load_model(model_path),
+        load_trained_model(model_path),
         out,
         backbone=meta["backbone"],
         input_size=meta["input_size"],

@@ -198,11 +198,10 @@ def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any
 
 def keras_embed(model_path: Path) -> Embed:
     """``pixels -> vectors`` with a saved Keras model."""
-    import keras
-
     from training.features import embed_pixels
+    from training.train import load_trained_model
 
-    model = keras.models.load_model(model_path)
+    model = load_trained_model(model_path)
     return lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)
 
 

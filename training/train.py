@@ -73,7 +73,17 @@ def build_model(config: TrainConfig, head: keras.Model | None = None) -> keras.M
         input_size=config.input_size,
         head=head,
         seed=config.seed,
+        pooling=config.pooling,
     )
+
+
+def load_trained_model(path: str | os.PathLike[str]) -> keras.Model:
+    """A saved ``model.keras``, with skulens' own layers (GeM pooling) registered first."""
+    import keras
+
+    import embedder.pooling  # noqa: F401  (registers GeMPooling)
+
+    return keras.models.load_model(path)
 
 
 def save_model(model: keras.Model, config: TrainConfig, directory: Path, stage: str, recall: float | None) -> Path:

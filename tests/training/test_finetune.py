@@ -103,6 +103,34 @@ def test_finetune_with_the_cosine_margin_classifier_trains_and_moves_its_weights
     assert y.shape == (2, 16) and np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
 
 
+def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path):
+    from training.train import load_trained_model, run
+
+    config = finetune_config(
+        shop,
+        pooling="gem",
+        finetune=StageConfig(p=2, k=2, epochs=2, steps_per_epoch=2, learning_rate=1e-2),
+        ema_momentum=None,
+    )
+    out = tmp_path / "run"
+    run(config, out, resume=False)
+    model = load_trained_model(out / "finetune" / "model.keras")
+    gem = model.get_layer(f"backbone_{config.backbone}").get_layer("gem_pooling")
+    assert gem.p.trainable  # (random weights at 32 px give a 1x1 map: p's gradient is ~0 here, so it is not
+    # checked to move; tests/embedder/test_pooling.py checks its gradient and that a changed p survives a reload)
+    y = np.asarray(model(np.zeros((2, SIZE, SIZE, 3), np.float32), training=False))
+    assert np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [({"pooling": "max"}, "'max'"), ({"pooling": "gem", "schedule": "two_stage"}, "two_stage")],
+)
+def test_pooling_settings_are_checked(shop, changes, match):
+    with pytest.raises(ValueError, match=match):
+        finetune_config(shop, **changes)
+
+
 @pytest.mark.parametrize(
     "changes, match",
     [({"classifier": "arcface"}, "arcface"), ({"cosine_margin": 1.5}, "1.5"), ({"cosine_scale": 0.0}, "0.0")],
