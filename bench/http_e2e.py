@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy record the server during /v1/recognize at these levels (default 8); "
         "profiling takes CPU from the server: use a separate run from the one you report",
     )
+    parser.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="py-spy --native (C frames too; py-spy pauses the server for each sample: for looking, not timing)",
+    )
     parser.add_argument("--serve-args", default="", help="extra `skulens serve` flags, e.g. '--threads 2'")
     parser.add_argument(
         "--env", action="append", default=[], help="KEY=VALUE for the server (e.g. SKULENS_MAX_WAIT_MS=0)"
@@ -72,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         "MobileNetV3Large fp32 export",
     )
     parser.add_argument("--endpoints", default="recognize,batch,recognize-multipart")
+    parser.add_argument(
+        "--multipart-levels",
+        default=None,
+        help="concurrency levels of recognize-multipart (default: the first of --levels)",
+    )
     parser.add_argument(
         "--synthetic",
         type=int,
@@ -149,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             judge_single,
             1,
-            levels[:1],
+            [int(x) for x in args.multipart_levels.split(",")] if args.multipart_levels else levels[:1],
         ),
         "batch": (
             lambda n: {
@@ -198,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
                     for c in its_levels:
                         profile = None
                         profile_path = RESULTS_DIR / f"profile-{args.name}-{endpoint}-c{c}.txt"
-                        if args.profile and endpoint == "recognize" and str(c) in args.profile.split(","):
+                        if args.profile and endpoint.startswith("recognize") and str(c) in args.profile.split(","):
                             RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-                            profile = start_record(process.pid, args.seconds + args.warmup, profile_path)
+                            profile = start_record(
+                                process.pid, args.seconds + args.warmup, profile_path, native=args.profile_native
+                            )
                         pid = process.pid
                         marks: dict[str, Any] = {}
 

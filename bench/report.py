@@ -22,7 +22,18 @@ if __package__ in (None, ""):
 from bench.common import BENCH_DIR, RESULTS_DIR, table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["embedding", "http_e2e", "search", "gallery_search", "omp_check", "enrolment", "reindex", "serving"]
+ORDER = [
+    "embedding",
+    "http_e2e",
+    "search",
+    "gallery_search",
+    "omp_check",
+    "enrolment",
+    "reindex",
+    "reindex_ray",
+    "reindex_ray_postgres",
+    "serving",
+]
 TITLES = {
     "embedding": "1. Embedding throughput",
     "http_e2e": "2. HTTP end to end",
@@ -31,6 +42,8 @@ TITLES = {
     "omp_check": "3c. FAISS thread setting per thread",
     "enrolment": "4. Enrolment",
     "reindex": "5. Re-index throughput",
+    "reindex_ray": "5b. Re-index on Ray beside the local one, same 2 CPUs",
+    "reindex_ray_postgres": "5c. Re-index on Ray beside the local one, PostgreSQL catalogue",
     "serving": "6. Serving process",
 }
 
@@ -210,6 +223,8 @@ def section(name: str, d: dict[str, Any]) -> str:
                 table([{"function": x["function"], "share of samples": x["share"]} for x in p["self"][:10]]),
                 "",
             ]
+    elif name.startswith("ab_"):  # bench.http_ab: two source trees side by side
+        out += ab_tables(d)
     elif name == "omp_check":
         out += [table(d["rows"]), ""]
     elif name == "gallery_search":
@@ -222,6 +237,13 @@ def section(name: str, d: dict[str, Any]) -> str:
         out += [f"Pre-enrolled: {d.get('pre_enrolled')}", "", table(d["rows"]), ""]
     elif name == "reindex":
         out += [f"Settings: {d.get('settings')}", "", table(d["rows"]), ""]
+    elif name.startswith("reindex_ray"):
+        out += [
+            f"Settings: {d.get('settings')}; `ray.init` took {d.get('ray_init_seconds', 0):.1f} s (once, not in the rows)",
+            "",
+            table(d["rows"]),
+            "",
+        ]
     elif name == "serving":
         if d.get("startup_memory_rows"):
             out += [table(d["startup_memory_rows"]), ""]
@@ -260,6 +282,59 @@ def section(name: str, d: dict[str, Any]) -> str:
                 "",
             ]
     return "\n".join(out)
+
+
+def ab_tables(d: dict[str, Any]) -> list[str]:
+    """``bench.http_ab``: the trees, medians of the timed rounds (range), each round, CPU by stage."""
+    s = d.get("settings", {})
+    trees = "; ".join(f"{side}: `{t['commit']}` ({t['path']})" for side, t in s.get("trees", {}).items())
+    how = f"{s.get('rounds')} timed rounds of {s.get('seconds')} s per level after {s.get('warmup')} s warm-up"
+    out = [
+        f"Trees: {trees}. Model: {s.get('model')}; {s.get('load_generator')}; {how}, the side that goes first alternating.",
+        "",
+    ]
+    keys = ["p50_ms", "p99_ms", "req/s", "server CPU ms/request", "event-loop thread CPU ms/request"]
+    keys += ["other processes cores", "top-1"]
+    summary = [
+        {
+            "endpoint": e["endpoint"],
+            "c": e["concurrency"],
+            "side": e["side"],
+            **{k: f"{e[k]['median']:.4g} ({e[k]['min']:.4g}-{e[k]['max']:.4g})" for k in keys if e.get(k)},
+        }
+        for e in d.get("summary", [])
+    ]
+    out += ["Median of the timed rounds (range):", "", table(summary), ""]
+    rows = [r for r in d.get("rows", []) if not r.get("profiled")]
+    cols = ["round", "side", "endpoint", "concurrency", "req/s", "p50_ms", "p99_ms", "server CPU ms/request"]
+    cols += ["event-loop thread CPU ms/request", "other processes cores"]
+    out += ["Each timed run:", "", table(rows, cols), ""]
+    profiled = [r for r in d.get("rows", []) if "CPU ms/request by stage" in r]
+    if profiled:
+        stages = list(profiled[0]["CPU ms/request by stage"])
+        by_stage = [
+            {
+                "stage": stage,
+                **{
+                    f"{r['side']} {r['endpoint']} c={r['concurrency']}": r["CPU ms/request by stage"][stage]
+                    for r in profiled
+                },
+            }
+            for stage in stages
+        ]
+        by_stage.append(
+            {
+                "stage": "total (server CPU ms/request)",
+                **{f"{r['side']} {r['endpoint']} c={r['concurrency']}": r["server CPU ms/request"] for r in profiled},
+            }
+        )
+        out += [
+            "Server CPU ms per request by stage (the py-spy round; files `profile-NAME-*.txt`):",
+            "",
+            table(by_stage),
+            "",
+        ]
+    return out
 
 
 def http_comparison(files: dict[str, Path]) -> str:

@@ -108,12 +108,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX ...
 
 
-def letterbox(image: Image.Image, size: int) -> np.ndarray:
-    """Scale the longer side to ``size`` and pad the rest with mid-grey; uint8 HxWx3."""
-    width, height = image.size
+def letterbox_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size of a ``width`` x ``height`` image inside the letterbox: its longer side ``size``."""
     scale = size / max(width, height)
-    new_w = max(1, min(size, round(width * scale)))
-    new_h = max(1, min(size, round(height * scale)))
+    return max(1, min(size, round(width * scale))), max(1, min(size, round(height * scale)))
+
+
+def letterbox(image: Image.Image, size: int, target: tuple[int, int] | None = None) -> np.ndarray:
+    """Scale the longer side to ``size`` and pad the rest with mid-grey; uint8 HxWx3.
+
+    ``target``: the scaled size when ``image`` is a reduced decode (JPEG draft) of a larger
+    original, computed from the original's size (as it would be from the full decode).
+    """
+    width, height = image.size
+    new_w, new_h = target or letterbox_size(width, height, size)
     if (new_w, new_h) != (width, height):
         image = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
     if (new_w, new_h) == (size, size):
@@ -153,15 +161,21 @@ def decode_image(data: bytes, size: int = 224, max_pixels: int = DEFAULT_MAX_PIX
     file_format, (width, height) = image.format, image.size
     assert file_format is not None  # open_image accepts only the formats of MEDIA_TYPES
     try:
+        target = letterbox_size(width, height, size)
         if image.format in ("JPEG", "MPO"):
-            image.draft("RGB", (size, size))  # DCT scaling: decode at 1/2, 1/4 or 1/8
+            # DCT scaling: decode at 1/2, 1/4 or 1/8 while both sides stay at least the letterboxed
+            # size (asking for size x size would keep a long, narrow photo at full scale)
+            image.draft("RGB", target)
         image.seek(0)
         image.load()
+        loaded = image.size
         try:
             ImageOps.exif_transpose(image, in_place=True)  # no copy when there is nothing to turn
         except Exception:  # noqa: BLE001 - malformed EXIF (many types): keep the pixels, skip orientation
             logger.info("ignoring malformed EXIF orientation")
-        return DecodedImage(letterbox(_to_rgb(image), size), file_format, width, height)
+        if image.size != loaded:  # turned a quarter: the target turns with it
+            target = (target[1], target[0])
+        return DecodedImage(letterbox(_to_rgb(image), size, target), file_format, width, height)
     except ImageError:
         raise
     except Exception as exc:

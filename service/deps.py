@@ -51,7 +51,9 @@ class AppState:
         return await self.searcher.submit(vectors)
 
 
-def get_state(request: Request) -> AppState:
+# The dependencies below are ``async def`` although they never wait: FastAPI runs a plain ``def``
+# dependency in a worker thread, which cost every request two thread hand-offs (bench/README round 5).
+async def get_state(request: Request) -> AppState:
     state: AppState | None = getattr(request.app.state, "skulens", None)
     if state is None:
         raise ApiError(503, "not_ready", "the model and gallery are still loading; retry shortly")
@@ -85,7 +87,7 @@ BearerToken = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 def require(role: str) -> Any:
     """A dependency that lets a request through only with a key of ``role`` or above."""
 
-    def check(request: Request, state: StateDep, _header: KeyHeader, _bearer: BearerToken) -> str | None:
+    async def check(request: Request, state: StateDep, _header: KeyHeader, _bearer: BearerToken) -> str | None:
         if not state.keys.enabled:
             return None
         have = state.keys.role_of(_presented_key(request))

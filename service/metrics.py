@@ -69,10 +69,18 @@ class Metrics:
             registry=r,
             multiprocess_mode="mostrecent",
         )
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        """One request: its count and latency (the labelled series of each route and status are looked
+        up once and kept: ``labels()`` costs a lock and a dict of its own on every call)."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def inference(self, images: int) -> None:
         self.batches.inc()

@@ -114,3 +114,59 @@ def test_pillow_bomb_guard_stays_finite_and_tied_to_max_pixels():
         decode_image(bomb, size=32, max_pixels=10**9)  # a setting above Pillow's bound: still refused, ours
     with pytest.raises(Image.DecompressionBombError):  # other code opening images in the process is guarded
         Image.open(io.BytesIO(bomb))
+
+
+def _gradient_jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
+    """A smooth photo-like JPEG (gradients and a few bars), optionally with an EXIF orientation."""
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack(
+        [255 * x // width, 255 * y // height, 128 + 100 * ((x // max(1, width // 8)) % 2) - 50], axis=-1
+    ).astype(np.uint8)
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    return encode(Image.fromarray(pixels, "RGB"), "JPEG", quality=92, exif=exif.tobytes())
+
+
+def _full_scale_reference(data: bytes, size: int) -> np.ndarray:
+    """The letterbox of the photo decoded at full scale (no DCT scaling), upright."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    return letterbox(image, size)
+
+
+@pytest.mark.parametrize(("width", "height", "orientation"), [(3200, 800, None), (800, 3200, None), (3200, 800, 6)])
+def test_long_narrow_jpeg_is_draft_decoded_close_to_a_full_decode(width, height, orientation, monkeypatch):
+    """A long, narrow photo is DCT-scaled down to its letterboxed size (1/8 here, where asking for
+    size x size kept it at 1/2) and still answers what a full decode would, within JPEG-scaling noise."""
+    data = _gradient_jpeg(width, height, orientation)
+    from PIL import JpegImagePlugin
+
+    drafts = []
+    original_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = original_draft(self, mode, size)
+        drafts.append(self.size)  # the size the decoder will produce
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    decoded = decode_image(data, size=256)
+    assert drafts == [(width // 8, height // 8)]  # asking for 256 x 256 gave 1/2: 1600 x 400
+    reference = _full_scale_reference(data, 256)
+    assert decoded.pixels.shape == reference.shape == (256, 256, 3)
+    content = (reference != 128).any(axis=-1)  # the letterboxed area is the same in both
+    assert ((decoded.pixels != 128).any(axis=-1) == content).mean() > 0.98
+    assert np.abs(decoded.pixels.astype(int) - reference.astype(int)).mean() < 3.0
+    if orientation == 6 or height > width:  # shown tall: padded left and right
+        assert (decoded.pixels[:, 0] == 128).all()
+    else:
+        assert (decoded.pixels[0, :] == 128).all()
+
+
+def test_a_photo_at_most_twice_the_input_size_is_decoded_exactly_as_before():
+    """The grocery crops (348 px for a 256 px model) are never DCT-scaled: training and serving see the
+    full decode, resized once."""
+    data = _gradient_jpeg(348, 348)
+    assert np.array_equal(decode_image(data, size=256).pixels, _full_scale_reference(data, 256))

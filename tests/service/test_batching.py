@@ -96,3 +96,22 @@ def test_a_search_batcher_hands_each_request_its_own_answers_from_one_call():
         await batcher.stop()
 
     asyncio.run(run())
+
+
+def test_a_request_cancelled_while_waiting_is_skipped_and_the_next_is_answered():
+    """A client that goes away cancels its request: its rows are still embedded with the batch, its
+    answer is dropped, and neither the worker nor the requests after it notice."""
+
+    async def run():
+        batcher = MicroBatcher(slow_double, max_batch=4, max_wait_s=0.0)
+        await batcher.start()
+        first = asyncio.ensure_future(batcher.submit(np.ones((1, 4, 4, 3), np.uint8)))
+        gone = asyncio.ensure_future(batcher.submit(np.ones((2, 4, 4, 3), np.uint8)))
+        await asyncio.sleep(0)
+        gone.cancel()
+        assert (await first).shape == (1, 2)
+        after = await asyncio.wait_for(batcher.submit(np.ones((3, 4, 4, 3), np.uint8)), 5)
+        assert after.shape == (3, 2) and gone.cancelled() and batcher.restarts == 0
+        await batcher.stop()
+
+    asyncio.run(run())
