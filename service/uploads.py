@@ -91,7 +91,11 @@ async def read_images(request: Request, settings: Settings, field: str, single: 
     content_type = _media_type(request.headers.get("content-type"))
     if content_type == "multipart/form-data":
         if single:  # one file part: read without building a form (python-multipart parses the rest)
-            part = single_file_part(await request.body(), request.headers["content-type"], field)
+            try:
+                body = await request.body()
+            except RuntimeError:  # the route parsed the form already (checkout): the stream is read, the form kept
+                body = b""
+            part = single_file_part(body, request.headers["content-type"], field) if body else None
             if part is not None:
                 data, declared, filename = part
                 _check_declared_type(declared, f"part {filename!r}")
