@@ -32,14 +32,15 @@ if __package__ in (None, ""):
 from bench.common import Run, photos, shipped_model_dir, skip_without_grocery, table, v3large_export
 
 
-def fill_gallery(data_dir: Path, items: list[tuple[str, Path]], model: Embedder) -> float:
-    """Enrol ``items`` (SKU, photo) into a new gallery of ``model`` at ``data_dir``; the seconds it took."""
+def fill_gallery(data_dir: Path, items: list[tuple[str, Path]], model: Embedder, catalog: str | None = None) -> float:
+    """Enrol ``items`` (SKU, photo) into a new gallery of ``model`` at ``data_dir`` (``catalog``: the setting);
+    the seconds it took."""
     import numpy as np
 
     from embedder.preprocess import load_image
     from gallery.gallery import Gallery, ImageUpload
 
-    gallery = Gallery(data_dir, model.version, model.embedding_dim)
+    gallery = Gallery(data_dir, model.version, model.embedding_dim, catalog=catalog)
     started = time.perf_counter()
     for i in range(0, len(items), 16):
         chunk = items[i : i + 16]

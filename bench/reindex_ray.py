@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="times each of the three runs is repeated, interleaved")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="the catalogue (photos included) in a PostgreSQL server started here (tests/pg_server.py); "
+        "results in reindex_ray_postgres.json",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from gallery.reindex_ray import reindex_on_ray
     from gallery.stores.open import open_catalog
 
-    run = Run("reindex_ray")
+    run = Run("reindex_ray_postgres" if args.postgres else "reindex_ray")
     grocery = skip_without_grocery(run)
     if grocery is None:
         run.save()
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "model_b": str(b_dir),
         "rounds": args.rounds,
+        "catalogue": "PostgreSQL (loopback, fsync off)" if args.postgres else "SQLite",
         "ray": ray.__version__,
     }
 
@@ -101,12 +108,19 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="skulens-bench-reindex-ray-"))
     data = work / "data"
+    pg = None
     try:
-        fill_s = fill_gallery(data, items, model_a)
+        catalog = None
+        if args.postgres:
+            from tests.pg_server import start_server
+
+            pg = start_server()
+            catalog = pg.new_database()
+        fill_s = fill_gallery(data, items, model_a, catalog)
         print(f"  gallery filled with {len(items)} photos (model A) in {fill_s:.1f} s", flush=True)
 
         def forget_b() -> None:
-            store = open_catalog(data)
+            store = open_catalog(data, catalog)
             store.prune_vectors(model_a.version)
             store.close()
 
@@ -114,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             model_b = LiteRTEmbedder(artifact_b, num_threads=args.cpus)
             created = time.perf_counter() - started
-            report = reindex(data, model_b, batch_size=args.batch_size)
+            report = reindex(data, model_b, batch_size=args.batch_size, catalog=catalog)
             report.seconds += created
             what = f"round {round_}, local: 1 process, {args.cpus} LiteRT threads + 2 decode threads"
             record(what, report, time.perf_counter() - started)
@@ -123,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         def on_ray(round_: int, workers: int, threads: int) -> None:
             started = time.perf_counter()
             report = reindex_on_ray(
-                data, artifact_b, workers=workers, threads_per_worker=threads, batch_size=args.batch_size
+                data,
+                artifact_b,
+                workers=workers,
+                threads_per_worker=threads,
+                batch_size=args.batch_size,
+                catalog=catalog,
             )
             what = f"round {round_}, Ray: {workers} actor(s) x {threads} LiteRT thread(s), incl. actor start"
             record(what, report, time.perf_counter() - started)
@@ -141,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ray.shutdown()
     finally:
+        if pg is not None:
+            pg.close()
         shutil.rmtree(work, ignore_errors=True)
     run.data["rows"] = rows
     run.data["fill_seconds"] = fill_s
