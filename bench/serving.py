@@ -5,7 +5,7 @@
   from SQLite), then a restart (index snapshot loaded), for the flat and the HNSW index.
 * Memory: RSS (``VmRSS`` of /proc/PID/status) of the server when ready and after 200
   recognitions, empty and with 100k vectors; ``VmHWM`` is the peak. The 100k reference
-  images are inserted straight through ``gallery.store.CatalogStore.add_images`` (1,000
+  images are inserted straight through ``gallery.stores.sqlite.store.CatalogStore.add_images`` (1,000
   SKUs x 100 images, one tiny shared image file, clustered synthetic unit vectors), under
   the served model's version, so the server indexes them as its own.
 * With those 100k: ``/v1/recognize`` latency at concurrency 1 (grocery val photos) and the
@@ -60,7 +60,8 @@ def fill_gallery(data_dir: Path, model_version: str, dim: int, n: int, per_sku: 
     from PIL import Image
 
     from gallery.blobs import BlobStore
-    from gallery.store import CatalogStore, NewImage
+    from gallery.stores.base import NewImage
+    from gallery.stores.sqlite.store import CatalogStore
 
     started = time.perf_counter()
     buffer = io.BytesIO()

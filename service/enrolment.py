@@ -19,7 +19,7 @@ from embedder.preprocess import decode_image
 from gallery.blobs import sha256_of
 from gallery.gallery import Gallery, ImageUpload
 from gallery.references import ReferenceBatch, reference_batch
-from gallery.store import AddedImages
+from gallery.stores.base import AddedImages
 
 if TYPE_CHECKING:
     from service.deps import AppState

@@ -63,7 +63,7 @@ def check_model(settings: Settings) -> ModelArtifact:
 
 
 def check_catalogue(settings: Settings) -> None:
-    """Open the catalogue once: create it, or migrate an older one (``gallery.schema``); a catalogue
+    """Open the catalogue once: create it, or migrate an older one (``gallery.stores.sqlite.schema``); a catalogue
     of another currency or of a newer skulens, or a shared one that cannot be reached, is one clear line."""
     from gallery.stores.base import CatalogUnreachable
     from gallery.stores.open import CatalogUnavailable, open_catalog

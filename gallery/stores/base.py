@@ -33,6 +33,8 @@ SKU_CHANGE, META_CHANGE = (
 )  # a SKU created, changed or deleted; a setting (the threshold) changed. image_id 0
 COMPACTED_KEY = "changes_compacted_through"  # meta: the change log has no rows at or below this seq
 CATALOG_ID_KEY = "catalog_id"  # meta: the catalogue's random id (``CatalogBase.catalog_id``)
+DEFAULT_CURRENCY = "EUR"
+CURRENCY_KEY = "currency"  # meta: the ISO 4217 code the stored minor units are of
 
 #: A lane background's record: (lane, sha256, media_type, width, height, updated_at).
 LaneRow = tuple[str, str, str, int, int, float]

@@ -38,7 +38,7 @@ def open_catalog(
 ) -> CatalogBase:
     """Open (create or migrate) the catalogue; ``CatalogUnavailable`` for a setting that cannot be used."""
     if not catalog:
-        from gallery.store import CatalogStore
+        from gallery.stores.sqlite.store import CatalogStore
 
         return CatalogStore(Path(data_dir) / DB_FILE, currency)
     if is_shared(catalog):

@@ -3,7 +3,7 @@ created: a worker that lost a race to store the same photo learns it was already
 
 import numpy as np
 
-from gallery.store import AddedImages, NewImage
+from gallery.stores.base import AddedImages, NewImage
 from gallery.stores.open import open_catalog
 
 DIM = 8

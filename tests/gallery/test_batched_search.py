@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gallery.gallery import Gallery
-from gallery.store import NewImage
+from gallery.stores.base import NewImage
 
 DIM = 128
 SKUS = 2000

@@ -4,9 +4,9 @@ scheme is one clear error; the service reads it from ``--catalog`` and ``SKULENS
 import pytest
 
 from gallery.gallery import DB_FILE, Gallery
-from gallery.store import CatalogStore
 from gallery.stores.base import CatalogBase, PhotoStore
 from gallery.stores.open import CatalogUnavailable, describe, is_shared, open_catalog
+from gallery.stores.sqlite.store import CatalogStore
 from service.cli import build_parser, settings_from
 from service.settings import Settings
 from service.startup import StartupError, check_catalogue

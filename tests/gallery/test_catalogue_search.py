@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
-from gallery import schema
 from gallery.gallery import DB_FILE
-from gallery.store import CatalogStore
 from gallery.stores.open import open_catalog
+from gallery.stores.sqlite import schema
+from gallery.stores.sqlite.store import CatalogStore
 from tests.gallery.test_migration import release_0_catalogue
 
 CATALOGUE = {

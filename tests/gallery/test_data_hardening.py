@@ -6,7 +6,8 @@ import sqlite3
 import numpy as np
 
 from gallery.gallery import Gallery
-from gallery.store import CatalogStore, NewImage
+from gallery.stores.base import NewImage
+from gallery.stores.sqlite.store import CatalogStore
 
 DIM = 8
 

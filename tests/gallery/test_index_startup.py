@@ -7,7 +7,7 @@ import pytest
 
 from gallery.gallery import Gallery
 from gallery.search.hnsw import HNSWIndex
-from gallery.store import NewImage
+from gallery.stores.base import NewImage
 from tests.gallery.test_batched_search import fill, unit
 
 DIM = 128

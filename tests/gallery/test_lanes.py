@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
-from gallery import schema
 from gallery.gallery import DB_FILE, Gallery
 from gallery.lanes import BackgroundNotFound, InvalidLane
-from gallery.store import CatalogStore
+from gallery.stores.sqlite import schema
+from gallery.stores.sqlite.store import CatalogStore
 from tests.conftest import make_jpeg
 from tests.gallery.test_migration import release_0_catalogue
 

@@ -6,14 +6,14 @@ import sqlite3
 import numpy as np
 import pytest
 
-from gallery import schema
 from gallery.gallery import DB_FILE, Gallery
-from gallery.store import CatalogStore
+from gallery.stores.sqlite import schema
+from gallery.stores.sqlite.store import CatalogStore
 from gallery.types import CurrencyMismatch, CurrencyNotSet, SchemaTooNew
 
 DIM = 8
 
-# The first release's CREATE statements, verbatim (gallery/store.py before schema versions).
+# The first release's CREATE statements, verbatim (gallery/store.py, now gallery/stores/sqlite/, before schema versions).
 RELEASE_0_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS skus (
@@ -68,7 +68,7 @@ def columns(path) -> set[str]:
 def test_release_0_catalogue_is_migrated_to_minor_units(tmp_path, caplog):
     path = tmp_path / DB_FILE
     release_0_catalogue(path, {"milk": 1.35, "bread": 0.29, "odd": 0.125, "tiny": 0.004, "free": None, "bad": -2.0})
-    with caplog.at_level("WARNING", logger="gallery.schema"):
+    with caplog.at_level("WARNING", logger="gallery.stores.sqlite.schema"):
         gallery = Gallery(
             tmp_path, "model-a", DIM, currency="EUR"
         )  # opens, migrates, builds its index from the old vectors

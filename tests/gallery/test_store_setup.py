@@ -2,7 +2,7 @@
 
 import multiprocessing as mp
 
-from gallery.store import CatalogStore
+from gallery.stores.sqlite.store import CatalogStore
 
 PROCESSES = 4
 TRIALS = 30

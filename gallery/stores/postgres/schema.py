@@ -1,6 +1,6 @@
 """The PostgreSQL catalogue's schema, its version (``meta.schema_version``) and its set-up.
 
-The same tables as the SQLite catalogue's latest version (``gallery.schema``), in PostgreSQL's types:
+The same tables as the SQLite catalogue's latest version (``gallery.stores.sqlite.schema``), in PostgreSQL's types:
 prices as ``BIGINT`` minor units, vectors and photo bytes as ``bytea``, ids from identity columns.
 Catalogue search uses ``ILIKE`` (the same answers as SQLite's trigram index and LIKE), sped up by
 ``pg_trgm`` GIN indexes where the extension can be created (it is a trusted extension: a database
@@ -19,8 +19,7 @@ from typing import Any
 import psycopg
 
 from gallery.money import Currency, currency
-from gallery.schema import CURRENCY_KEY, DEFAULT_CURRENCY
-from gallery.stores.base import CATALOG_ID_KEY
+from gallery.stores.base import CATALOG_ID_KEY, CURRENCY_KEY, DEFAULT_CURRENCY
 from gallery.types import CurrencyMismatch, SchemaTooNew
 
 logger = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ def _trigram_indexes(conn: Conn) -> bool:
 
 
 def prepare(conn: Conn, wanted_currency: str | None) -> Currency:
-    """Create the catalogue (or check it) on ``conn`` (autocommit); its currency, as ``gallery.schema.prepare``."""
+    """Create the catalogue (or check it) on ``conn`` (autocommit); its currency, as ``gallery.stores.sqlite.schema.prepare``."""
     wanted = currency(wanted_currency) if wanted_currency is not None else None
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SETUP_LOCK,))

@@ -1,5 +1,5 @@
 """The catalogue in PostgreSQL, shared by replicas: ``gallery.stores.base``'s interface with the SQLite
-store's semantics (``gallery.store``).
+store's semantics (``gallery.stores.sqlite``).
 
 Every write transaction first takes the writers' advisory lock (``pg_advisory_xact_lock(WRITE_LOCK)``;
 reads go on, and so does (auto)VACUUM, which a table lock in EXCLUSIVE mode would conflict with):

@@ -22,12 +22,11 @@ import sqlite3
 from collections.abc import Callable
 
 from gallery.money import Currency, currency, from_legacy_real
+from gallery.stores.base import CURRENCY_KEY, DEFAULT_CURRENCY
 from gallery.types import CurrencyMismatch, CurrencyNotSet, SchemaTooNew
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CURRENCY = "EUR"
-CURRENCY_KEY = "currency"  # meta: the ISO 4217 code the stored minor units are of
 
 LANES = """
 CREATE TABLE IF NOT EXISTS lanes (

@@ -1,0 +1,1 @@
+"""The embedded SQLite catalogue (the default ``catalog``): ``store.CatalogStore``."""
