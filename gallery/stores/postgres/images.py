@@ -68,23 +68,26 @@ class PostgresImages(PostgresBase):
         }
 
     def add_vectors(self, image_ids: list[int], vectors: np.ndarray | Sequence[np.ndarray], model_version: str) -> int:
-        added = 0
+        """As SQLite's; one lookup and two batched statements (``executemany``: psycopg pipelines them), not
+        three round trips an image: a re-index's driver wrote ~1,000 img/s row by row (docs/deployment.md)."""
+        if len(image_ids) != len(vectors):
+            raise ValueError(f"{len(image_ids)} image ids but {len(vectors)} vectors")
         with self.transaction() as conn:
-            for image_id, vector in zip(image_ids, vectors, strict=True):
-                row = conn.execute("SELECT sku FROM images WHERE id = %s", (image_id,)).fetchone()
-                if row is None:  # deleted meanwhile
-                    continue
-                conn.execute(
+            sku_of = dict(conn.execute("SELECT id, sku FROM images WHERE id = ANY(%s)", (list(image_ids),)).fetchall())
+            kept = [(i, v) for i, v in zip(image_ids, vectors) if i in sku_of]  # others deleted meanwhile
+            if not kept:
+                return 0
+            with conn.cursor() as cursor:
+                cursor.executemany(
                     "INSERT INTO vectors(image_id, model_version, vector) VALUES (%s, %s, %s) "
                     "ON CONFLICT (image_id, model_version) DO UPDATE SET vector = excluded.vector",
-                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
+                    [(i, model_version, np.asarray(v, np.float32).tobytes()) for i, v in kept],
                 )
-                conn.execute(
+                cursor.executemany(
                     "INSERT INTO changes(op, image_id, sku, model_version) VALUES (%s, %s, %s, %s)",
-                    (ADD, image_id, row[0], model_version),
+                    [(ADD, i, sku_of[i], model_version) for i, _ in kept],
                 )
-                added += 1
-        return added
+        return len(kept)
 
     def get_image(self, sku: str, image_id: int) -> ReferenceImage:
         rows = self._query(
