@@ -540,12 +540,10 @@ class Gallery:
             while pending:
                 scores, ids = self._index.search(queries if len(pending) == len(queries) else queries[pending], fetch)
                 short = []
-                for row, row_scores, row_ids in zip(pending, scores, ids):
-                    hits = [
-                        ImageHit(int(i), self._sku_of[int(i)], float(s))
-                        for s, i in zip(row_scores, row_ids)
-                        if i >= 0 and int(i) in self._sku_of
-                    ]
+                for row, row_scores, row_ids in zip(pending, scores.tolist(), ids.tolist()):
+                    # a generator: aggregate_by_sku stops at the k-th SKU, so the hundreds of neighbours a
+                    # flat fetch returns past it are never turned into objects (0.5 ms a query, bench round 5)
+                    hits = (ImageHit(i, self._sku_of[i], s) for s, i in zip(row_scores, row_ids) if i in self._sku_of)
                     results[row] = aggregate_by_sku(hits, k)
                     if len(results[row]) < k:
                         short.append(row)
