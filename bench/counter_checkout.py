@@ -1,6 +1,7 @@
 """Benchmark: whole checkouts through the real server, on the seeded counter scenes of ``bench.counter``.
 
-For each scene (seeds 0..N-1, as ``bench.counter``; the segmenter was tuned on seeds 1000-1239 only)
+For each scene (seeds ``--first-seed``..+N-1, as ``bench.counter``; the segmenter is tuned on seeds
+1000-1399 only, the held-out ranges are 0-199 and 20000-20199: bench/README.md)
 its empty counter is stored as the lane's background (``PUT /v1/lanes/bench/background``) and the
 loaded photo is posted to ``POST /v1/checkout`` with ``lane=bench``, both as JPEG (quality 95): the
 decoding, segmentation against the lane's background, padded crops, one micro-batched embedding,
@@ -14,13 +15,14 @@ attention. Reported by items apart / touching and by number of items, at two sto
 calibrated one (95 % precision on the fold protocol; it accepts few known products: README).
 Latency: a 6-item photo (scene 10000) at concurrency 1, end to end, median of 20 posts.
 
-    .venv/bin/python -m bench.counter_checkout [--scenes 200]
+    .venv/bin/python -m bench.counter_checkout [--scenes 200] [--first-seed 0] [--name counter_checkout]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import logging
 import statistics
 import sys
 import tempfile
@@ -41,6 +43,8 @@ from bench.common import Run, serving_model_dir, skip_without_grocery, table
 from bench.counter import products
 from counter.boxes import Box, match
 from counter.scenes import Scene, make_scene
+
+log = logging.getLogger("bench.counter_checkout")
 
 LANE = "bench"
 
@@ -132,8 +136,12 @@ def latency(http: httpx.Client, scene: Scene, repeats: int = 20) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scenes", type=int, default=200)
+    parser.add_argument("--first-seed", type=int, default=0, help="scenes are seeds FIRST..FIRST+N-1")
+    parser.add_argument("--name", default="counter_checkout", help="results file bench/results/NAME.json")
     args = parser.parse_args()
-    run = Run("counter_checkout")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
+    run = Run(args.name)
     root = skip_without_grocery(run)
     if root is None:
         run.save()
@@ -143,7 +151,8 @@ def main() -> None:
     model_dir, model_label = serving_model_dir(run)
     calibrated = load_artifact(model_dir).threshold
     catalogue = products(root)
-    scenes = [make_scene(catalogue, seed) for seed in range(args.scenes)]
+    seeds = range(args.first_seed, args.first_seed + args.scenes)
+    scenes = [make_scene(catalogue, seed) for seed in seeds]
     with tempfile.TemporaryDirectory(prefix="counter-checkout-") as work:
         server, ready_s = serverkit.start(Path(work) / "data", model_dir)
         try:
@@ -158,10 +167,10 @@ def main() -> None:
                     r.raise_for_status()
                     rows, detection = measure(http, scenes)
                     results[label] = {"threshold": threshold, "rows": rows, "detection": detection}
-                    print(f"## {label}: {threshold}\n{table(rows)}\n{detection}", flush=True)
+                    log.info("## %s: %s\n%s\n%s", label, threshold, table(rows), detection)
                 http.put("/v1/admin/threshold", json={"threshold": 0.0}).raise_for_status()
                 timing = latency(http, make_scene(catalogue, 10_000, n_items=6, touching=False))
-                print(timing, flush=True)
+                log.info("%s", timing)
         finally:
             server.stop()
     run.data.update(
@@ -170,6 +179,7 @@ def main() -> None:
         server_ready_s=ready_s,
         enrolled=enrolled,
         scenes=args.scenes,
+        seeds=[seeds.start, seeds.stop - 1],
         results=results,
         latency=timing,
     )

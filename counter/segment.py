@@ -4,12 +4,17 @@
 replace later without touching the service. ``BackgroundSegmenter`` is the classical one, in OpenCV:
 
 1. both photos scaled to a working size; the light of the loaded photo matched to the background's
-   (a robust per-channel plane fit of the log ratio: a gain, a colour cast and a gradient);
-2. difference in CIELAB, with darkening weighted down (a shadow darkens, it does not change colour);
-3. threshold, morphological opening/closing, holes filled;
+   (a robust per-channel plane fit of the log ratio, started from the median ratio: a gain, a colour
+   cast and a gradient);
+2. difference in CIELAB over a threshold, except where the photo is only a **shadow** of the counter:
+   darker by the same share in every channel (``shadow_like``: a shadow lowers the light, it keeps the
+   chromaticity), plus the photo's edges that the empty counter does not have (a white carton on a pale
+   counter), the counter's own faint edges (a belt's ridges) excluded;
+3. morphological opening/closing, holes filled;
 4. connected components, small ones dropped; a component holding several items (they touch) cut at
-   its outline's concavities and split by a watershed from its distance peaks, the photo's long edges
-   inside it carved out first (``counter/touching.py``);
+   its outline's concavities, split by a watershed from its distance peaks (the photo's long edges inside
+   it carved out first; as many seeds as its area holds typical items, ``item_area``) and over-splits of
+   one colour merged back (``counter/touching.py``);
 5. each box padded a little, in the photo's own pixels.
 
 Without a background photo (a lane that never stored one) the counter is assumed plain: its colour
@@ -38,9 +43,12 @@ class Segmenter(ABC):
 @dataclass(frozen=True)
 class SegmenterConfig:
     work_side: int = 480  # longer side of the working copy, px
-    threshold: float = 26.0  # colour difference (CIELAB units) that counts as an item
-    shadow_weight: float = 0.35  # weight of a darkening in the difference
+    threshold: float = 16.0  # colour difference (CIELAB units) that counts as an item
+    plain_threshold: float = 26.0  # ... against a plain counter's colour (no background: its grain differs too)
+    shadow_min: float = 0.4  # a darkening to no less than this share of the counter's light may be a shadow
+    shadow_chroma: float = 0.08  # ... when every channel darkens by the same share, within this
     min_area: float = 0.004  # smallest item, as a fraction of the photo
+    item_area: float = 0.023  # a typical item, as a fraction of the photo (the lane's camera height); 0: unknown
     close_size: int = 7  # px (working size): gaps closed inside an item
     open_size: int = 11  # px: specks and thin bridges removed
     split: SplitConfig = field(default_factory=SplitConfig)  # touching items (counter/touching.py)
@@ -70,24 +78,29 @@ class BackgroundSegmenter(Segmenter):
             small = match_light(small, reference)
         else:
             reference = plain_counter(small, self.config.border)
-        mask = self.foreground(small, reference)
+        mask = self.foreground(small, reference, plain=background is None)
         seams = long_edges(small, self.config.split.seam_length) if self.config.split.seam_length else None
+        colours = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
         boxes = [
             Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale))
-            for b in self.components(mask, seams)
+            for b in self.components(mask, seams, colours)
         ]
         boxes = [b.padded(self.config.pad, width, height) for b in boxes]
         return [boxes[i] for i in reading_order(boxes)]
 
-    def foreground(self, photo: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """uint8 mask (255 = item) after thresholding and clean-up."""
-        lab: np.ndarray = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32)
-        ref: np.ndarray = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float32)
-        lab, ref = cv2.GaussianBlur(lab, (5, 5), 0), cv2.GaussianBlur(ref, (5, 5), 0)
+    def foreground(self, photo: np.ndarray, reference: np.ndarray, plain: bool = False) -> np.ndarray:
+        """uint8 mask (255 = item) after thresholding and clean-up; ``plain``: the reference is a plain
+        counter's colour (no background photo), compared with ``plain_threshold``."""
+        c = self.config
+        threshold = c.plain_threshold if plain else c.threshold
+        pf, rf = cv2.GaussianBlur(photo, (5, 5), 0), cv2.GaussianBlur(reference, (5, 5), 0)
+        lab: np.ndarray = cv2.cvtColor(pf, cv2.COLOR_RGB2LAB).astype(np.float32)
+        ref: np.ndarray = cv2.cvtColor(rf, cv2.COLOR_RGB2LAB).astype(np.float32)
         delta = lab - ref
-        d_light = np.where(delta[..., 0] < 0, delta[..., 0] * self.config.shadow_weight, delta[..., 0])
-        difference = np.sqrt(d_light**2 + delta[..., 1] ** 2 + delta[..., 2] ** 2)
-        mask: np.ndarray = (difference > self.config.threshold).astype(np.uint8) * 255
+        candidate = np.sqrt((delta**2).sum(axis=2)) > threshold
+        # of the pixels that differ, those only shaded (tested on them alone: a few % of the photo)
+        candidate[candidate] = ~shadow_like(pf[candidate][None], rf[candidate][None], c.shadow_min, c.shadow_chroma)[0]
+        mask: np.ndarray = candidate.astype(np.uint8) * 255
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
         mask = cv2.bitwise_or(
             mask, new_edges(photo, reference)
@@ -96,7 +109,9 @@ class BackgroundSegmenter(Segmenter):
         mask = fill_holes(mask)
         return cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc(self.config.open_size))
 
-    def components(self, mask: np.ndarray, seams: np.ndarray | None = None) -> list[Box]:
+    def components(
+        self, mask: np.ndarray, seams: np.ndarray | None = None, colours: np.ndarray | None = None
+    ) -> list[Box]:
         """Boxes of the mask's items: components, touching items split by watershed, small ones dropped."""
         min_area = self.config.min_area * mask.size
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -107,7 +122,8 @@ class BackgroundSegmenter(Segmenter):
             x, y, w, h = (int(v) for v in stats[label, :4])
             component = np.ascontiguousarray((labels[y : y + h, x : x + w] == label).astype(np.uint8))
             crease = None if seams is None else np.ascontiguousarray(seams[y : y + h, x : x + w])
-            for part in self.splitter.parts(component, crease, min_area):
+            seen = None if colours is None else colours[y : y + h, x : x + w]
+            for part in self.splitter.parts(component, crease, min_area, seen, self.config.item_area * mask.size):
                 ys, xs = np.nonzero(part)
                 if len(xs) >= min_area:
                     boxes.append(
@@ -144,16 +160,27 @@ def match_light(photo: np.ndarray, reference: np.ndarray, sample: int = 4000, ro
     down = np.arange(height) / height - 0.5
     out = photo.astype(np.float32)
     for c in range(3):
-        keep = np.ones(len(pick), bool)
-        coef = np.zeros(3)
+        # start from the median ratio (robust to items covering much of the counter), not from a least-squares
+        # fit over every pixel, which items of one colour can pull far enough that the counter itself is dropped
+        coef = np.array([np.median(ratio[:, c]), 0.0, 0.0])
         for _ in range(rounds):
-            coef, *_ = np.linalg.lstsq(design[keep], ratio[keep, c], rcond=None)
             residual = ratio[:, c] - design @ coef
-            mad = np.median(np.abs(residual - np.median(residual))) + 1e-6
-            keep = np.abs(residual) < 2.5 * mad
+            mad = np.median(np.abs(residual - np.median(residual))) + 1e-3
+            keep = np.abs(residual - np.median(residual)) < 2.5 * mad
+            coef, *_ = np.linalg.lstsq(design[keep], ratio[keep, c], rcond=None)
         gain = np.exp(coef[0]) * np.exp(coef[2] * down)[:, None] * np.exp(coef[1] * across)[None, :]
         out[..., c] /= gain.astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def shadow_like(photo: np.ndarray, reference: np.ndarray, darkest: float, chroma: float) -> np.ndarray:
+    """bool mask: pixels darker than the reference by the same share in every channel (a shadow lowers
+    the light, it does not change the colour), to no less than ``darkest`` of it."""
+    ratio = (photo.astype(np.float32) + 4.0) / (reference.astype(np.float32) + 4.0)
+    mean = ratio.mean(axis=2)
+    spread = np.abs(ratio / mean[..., None] - 1.0).max(axis=2)
+    out: np.ndarray = (mean < 1.0) & (mean >= darkest) & (spread < chroma)
+    return out
 
 
 def plain_counter(photo: np.ndarray, border: int) -> np.ndarray:
@@ -172,7 +199,7 @@ def plain_counter(photo: np.ndarray, border: int) -> np.ndarray:
 def new_edges(photo: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Edges of ``photo`` that the reference (the empty counter, or its plain colour) does not have."""
     edges = cv2.Canny(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), 40, 120)
-    known = cv2.dilate(cv2.Canny(cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY), 40, 120), np.ones((5, 5), np.uint8))
+    known = cv2.dilate(cv2.Canny(cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY), 15, 45), np.ones((5, 5), np.uint8))
     return cv2.dilate(cv2.bitwise_and(edges, cv2.bitwise_not(known)), np.ones((3, 3), np.uint8))
 
 
