@@ -314,3 +314,21 @@ def serving_model_dir(run: Run) -> tuple[Path, str]:
         "(speed only; recognition answers are meaningless)"
     )
     return v3large_export("float32"), "MobileNetV3Large random weights, fp32 LiteRT"
+
+
+# the columns of an HTTP run's table (bench.http_e2e prints it, bench.report renders it from the results)
+HTTP_COLUMNS = [
+    "endpoint",
+    "concurrency",
+    "requests",
+    "non-200",
+    "req/s",
+    "img/s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "mean inference batch",
+    "server CPU cores",
+    "client CPU cores",
+    "top-1",
+]

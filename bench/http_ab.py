@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 
 from bench import serverkit
 from bench.common import (
@@ -59,40 +56,12 @@ class TreeServer(Server):
 
     def __init__(self, root: Path, data_dir: Path, model_dir: Path, extra_args: list[str] | None = None):
         super().__init__(data_dir, model_dir, extra_args or [])
-        self.root = root
+        self.root = self.cwd = root
+        self.ready_path = "/readyz"
 
     def start(self, timeout: float = 120.0) -> TreeServer:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.env}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
-            "--model",
-            str(self.model_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            *self.extra_args,
-        ]
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - the server's log, open while it runs
-        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.root)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server in {self.root} exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.kill()
-        raise RuntimeError(f"server in {self.root} not ready in {timeout} s")
+        super().start(timeout)
+        return self
 
 
 def tree_commit(root: Path) -> str:

@@ -27,6 +27,7 @@ if __package__ in (None, ""):
 
 from bench import serverkit
 from bench.common import (
+    HTTP_COLUMNS,
     RESULTS_DIR,
     Run,
     percentiles,
@@ -354,21 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         table(
             rows,
-            [
-                "endpoint",
-                "concurrency",
-                "requests",
-                "non-200",
-                "req/s",
-                "img/s",
-                "p50_ms",
-                "p95_ms",
-                "p99_ms",
-                "mean inference batch",
-                "server CPU cores",
-                "client CPU cores",
-                "top-1",
-            ],
+            HTTP_COLUMNS,
         )
     )
     print()

@@ -19,7 +19,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import BENCH_DIR, RESULTS_DIR, table
+from bench.common import BENCH_DIR, HTTP_COLUMNS, RESULTS_DIR, table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 ORDER = [
@@ -193,21 +193,7 @@ def section(name: str, d: dict[str, Any]) -> str:
         out += [
             table(
                 d.get("rows", []),
-                [
-                    "endpoint",
-                    "concurrency",
-                    "requests",
-                    "non-200",
-                    "req/s",
-                    "img/s",
-                    "p50_ms",
-                    "p95_ms",
-                    "p99_ms",
-                    "mean inference batch",
-                    "server CPU cores",
-                    "client CPU cores",
-                    "top-1",
-                ],
+                HTTP_COLUMNS,
             ),
             "",
         ]

@@ -30,6 +30,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log_path = Path(data_dir).parent / f"server-{self.port}.log"
+        self.cwd = Path(__file__).resolve().parents[2]  # the source tree the server runs from
+        self.ready_path = "/healthz"
 
     def start(self, timeout: float = 60.0) -> "Server":
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **self.env}
@@ -48,16 +50,15 @@ class Server:
             str(self.port),
             *self.extra_args,
         ]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2]
-        )
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + self.ready_path, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
