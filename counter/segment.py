@@ -25,11 +25,12 @@ fallback: a patterned counter or an item at the border defeats it).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
+from counter import DEFAULT_ITEM_AREA
 from counter.boxes import Box, reading_order
 from counter.touching import SplitConfig, TouchingSplitter, long_edges
 
@@ -38,6 +39,11 @@ class Segmenter(ABC):
     @abstractmethod
     def segment(self, photo: np.ndarray, background: np.ndarray | None = None) -> list[Box]:
         """Boxes of the items in ``photo`` ((H, W, 3) uint8 RGB), in reading order."""
+
+    def with_item_area(self, item_area: float) -> Segmenter:
+        """This segmenter for a lane whose typical item covers ``item_area`` of the photo (0: unknown), the
+        height of its camera; one that needs no expected size (a learned detector) is itself."""
+        return self
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class SegmenterConfig:
     shadow_min: float = 0.4  # a darkening to no less than this share of the counter's light may be a shadow
     shadow_chroma: float = 0.08  # ... when every channel darkens by the same share, within this
     min_area: float = 0.004  # smallest item, as a fraction of the photo
-    item_area: float = 0.023  # a typical item, as a fraction of the photo (the lane's camera height); 0: unknown
+    item_area: float = DEFAULT_ITEM_AREA  # a typical item, share of the photo (lane's camera height); 0: unknown
     close_size: int = 7  # px (working size): gaps closed inside an item
     open_size: int = 11  # px: specks and thin bridges removed
     split: SplitConfig = field(default_factory=SplitConfig)  # touching items (counter/touching.py)
@@ -56,10 +62,19 @@ class SegmenterConfig:
     border: int = 8  # px of border used to estimate a plain counter's colour (no background)
 
 
+def lane_config(config: SegmenterConfig, item_area: float | None) -> SegmenterConfig:
+    """``config`` for a lane's photos: its expected item size when the lane set one (None: ``config``'s own)."""
+    return config if item_area is None or item_area == config.item_area else replace(config, item_area=item_area)
+
+
 class BackgroundSegmenter(Segmenter):
     def __init__(self, config: SegmenterConfig = SegmenterConfig()):
         self.config = config
         self.splitter = TouchingSplitter(config.split)
+
+    def with_item_area(self, item_area: float) -> BackgroundSegmenter:
+        config = lane_config(self.config, item_area)
+        return self if config is self.config else BackgroundSegmenter(config)  # cheap: a config and a splitter
 
     def segment(self, photo: np.ndarray, background: np.ndarray | None = None) -> list[Box]:
         photo = _check(photo, "photo")

@@ -1,4 +1,4 @@
-"""Lane backgrounds: each checkout lane's photo of its empty counter, taken by the lane's fixed camera.
+"""Lanes: each checkout lane's photo of its empty counter, taken by the lane's fixed camera, and its settings.
 
 A counter photo from a lane is segmented against that lane's background (``counter.segment``). The
 record is a row of the catalogue's ``lanes`` table (schema version 3); the photo's original bytes
@@ -10,18 +10,24 @@ Writes hold the store's file lock (across worker processes) from writing the fil
 is committed, and from committing a replacement or a delete until the old file is removed, like
 reference images. A reader takes the record, then the file; a replacement committed between the two
 makes the old file vanish, and the reader simply reads the record again.
+
+A lane's settings (``LaneSettings``, ``LaneBackgrounds.settings``) are a row of ``lane_settings``
+(schema version 4), apart from the background: a lane may have either without the other. Today one:
+``item_area``, the share of the photo a typical item covers, which the height of the lane's camera
+fixes; the touching-items splitter uses it (``counter.touching``). Not set: the segmenter's default.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from gallery.blobs import BlobStore
-from gallery.stores.base import CatalogBase, PhotoStore
+from gallery.stores.base import CatalogBase, CatalogUnreachable, PhotoStore
 from gallery.types import SKU_PATTERN, GalleryError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +46,21 @@ class BackgroundNotFound(GalleryError, KeyError):
         return str(self.args[0]) if self.args else "no background is stored for this lane"
 
 
+class InvalidLaneSetting(GalleryError, ValueError):
+    pass
+
+
+class LaneNotFound(GalleryError, KeyError):
+    def __str__(self) -> str:  # KeyError quotes its argument
+        return str(self.args[0]) if self.args else "nothing is stored for this lane"
+
+
+#: ``item_area`` a lane may set, besides 0 (no expected size: touching items are split by their shape
+#: alone): a share of the photo from the segmenter's smallest item (``SegmenterConfig.min_area``; a
+#: typical item any smaller would be dropped as a speck) to half the photo (a counter holding one item).
+ITEM_AREA_MIN, ITEM_AREA_MAX = 0.004, 0.5
+
+
 def validate_lane(lane: str) -> str:
     if not isinstance(lane, str) or not _LANE_RE.fullmatch(lane):  # '$' alone lets "lane1\n" through
         raise InvalidLane(
@@ -47,6 +68,66 @@ def validate_lane(lane: str) -> str:
             "'_' or '-', starting with a letter or digit"
         )
     return lane
+
+
+def validate_item_area(value: float | None) -> float | None:
+    """``value`` as a float when it is a lane's expected item size: None (not set: the default), 0 (no
+    expected size) or a share of the photo from ``ITEM_AREA_MIN`` to ``ITEM_AREA_MAX``; else ``InvalidLaneSetting``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidLaneSetting(f"item_area must be a number, received {str(value)[:80]!r}")
+    if value != 0 and not ITEM_AREA_MIN <= value <= ITEM_AREA_MAX:
+        raise InvalidLaneSetting(
+            f"item_area {value!r} is out of range: expected 0 (no expected item size) or the share of the photo "
+            f"a typical item covers, from {ITEM_AREA_MIN} to {ITEM_AREA_MAX} (e.g. 0.02 for an item of 2 %), "
+            "or null for the default"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    """A lane's stored settings."""
+
+    lane: str
+    item_area: float | None  # a typical item's share of the photo (0: no expected size); None: the default
+    updated_at: float
+
+
+class LaneSettingsStore:
+    """Each lane's settings, read and written through the catalogue (``lane_settings``)."""
+
+    def __init__(self, store: CatalogBase):
+        self.store = store
+        self._last: dict[str, LaneSettings | None] = {}  # each lane's settings as last read here (an outage)
+
+    def put(self, lane: str, item_area: float | None) -> tuple[LaneSettings, bool]:
+        """Store ``lane``'s settings, replacing any (``item_area`` None: back to the default); True when
+        the lane had none. ``InvalidLane``, ``InvalidLaneSetting``."""
+        validate_lane(lane)
+        record = LaneSettings(lane, validate_item_area(item_area), time.time())
+        created = self.store.put_lane_settings((record.lane, record.item_area, record.updated_at))
+        self._last[lane] = record
+        logger.info("lane %r: item_area %s", lane, "default" if record.item_area is None else record.item_area)
+        return record, created
+
+    def get(self, lane: str) -> LaneSettings | None:
+        """The lane's settings, or None when it never had any."""
+        row = self.store.get_lane_settings(validate_lane(lane))
+        record = None if row is None else LaneSettings(*row)
+        self._last[lane] = record
+        return record
+
+    def current(self, lane: str) -> LaneSettings | None:
+        """``get`` for a checkout: while the catalogue cannot be reached, the settings as this process last
+        read them (memory only), or None (the defaults) when it never read them."""
+        try:
+            return self.get(lane)
+        except CatalogUnreachable as exc:
+            known = self._last.get(lane)
+            logger.warning("lane %r: %s; %s", lane, exc, "its settings as last read" if known else "default settings")
+            return known
 
 
 @dataclass(frozen=True)
@@ -67,6 +148,7 @@ class LaneBackgrounds:
         self.store = store
         self.blobs = photos if isinstance(photos, PhotoStore) else BlobStore(photos)
         self._last: dict[str, Background] = {}  # each lane's record as last read here (a catalogue outage)
+        self.settings = LaneSettingsStore(store)
 
     def put(self, lane: str, data: bytes, media_type: str, width: int, height: int) -> tuple[Background, bool]:
         """Store ``data`` (an already decoded and checked photo) as ``lane``'s background, replacing any;

@@ -10,7 +10,8 @@ on the batcher's thread: never on the event loop.
 A photo with a ``lane`` whose empty counter is stored (``PUT /v1/lanes/{lane}/background``,
 ``service.lanes``) is segmented against that background (``segmentation: "lane_background"``);
 otherwise with the plain-counter fallback (the counter's colour estimated from the photo's border,
-``"plain_counter"``), and ``note`` says why.
+``"plain_counter"``), and ``note`` says why. Either way with the lane's expected item size when it set
+one (``PUT /v1/lanes/{lane}/settings``: ``segmenter_for``), else the segmenter's default.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from embedder.preprocess import letterbox
 from embedder.tta import flip_average, with_mirrored
 from gallery.basket import NOTHING_FOUND, Attention, Basket, BasketItem, price_basket
+from gallery.lanes import LaneSettings
 from gallery.money import Currency
 from gallery.types import Recognition
 from service.enrolment import decode_all
@@ -94,6 +96,14 @@ async def require_segmenter() -> Segmenter:
     if segmenter_outcome.cache_info().currsize == 0:
         await run_in_threadpool(segmenter_outcome)
     return load_segmenter()
+
+
+def segmenter_for(segmenter: Segmenter, settings: LaneSettings | None) -> Segmenter:
+    """The segmenter for a photo from a lane with ``settings``: with the lane's expected item size when it
+    set one, else ``segmenter`` as it is (the global default)."""
+    if settings is None or settings.item_area is None:
+        return segmenter
+    return segmenter.with_item_area(settings.item_area)
 
 
 def crops_of(photo: np.ndarray, boxes: list[Box], size: int) -> np.ndarray:
@@ -166,6 +176,8 @@ def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented
     segmenter = load_segmenter()
     photo = decode_photo(photo_bytes, state.settings.max_pixels)
     background = background_for(state.gallery, lane, photo.shape, state.settings.max_pixels)
+    if lane is not None:
+        segmenter = segmenter_for(segmenter, state.gallery.lanes.settings.current(lane))
     boxes = segmenter.segment(photo, background.pixels)
     return Segmented(
         boxes,

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embedder.preprocess import ImageError, ImageTooLarge, UnsupportedImage
-from gallery.lanes import BackgroundNotFound, InvalidLane
+from gallery.lanes import BackgroundNotFound, InvalidLane, InvalidLaneSetting, LaneNotFound
 from gallery.stores.base import CatalogUnreachable
 from gallery.types import ImageNotFound, InvalidSku, ModelMismatch, SkuNotFound
 from service.batching import Overloaded
@@ -45,6 +45,8 @@ MAPPING: list[tuple[type[Exception], int, str]] = [
     (InvalidSku, 422, "invalid_sku"),
     (BackgroundNotFound, 404, "background_not_found"),
     (InvalidLane, 422, "invalid_lane"),
+    (LaneNotFound, 404, "lane_not_found"),
+    (InvalidLaneSetting, 422, "invalid_lane_setting"),
     (ModelMismatch, 409, "model_mismatch"),
     (CounterUnavailable, 501, "counter_extra_missing"),
 ]

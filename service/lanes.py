@@ -1,5 +1,5 @@
-"""Lane backgrounds for the service: storing a lane's empty-counter photo, and finding it, decoded,
-for a checkout photo from that lane.
+"""Lanes for the service: storing a lane's empty-counter photo, and finding it, decoded, for a checkout
+photo from that lane; a lane's settings and background together (``lane_view``).
 
 Storage is ``gallery.lanes`` (a ``lanes`` row, the file in its own content-addressed store). A
 decoded background is kept in memory per process, keyed by its content's digest: each checkout reads
@@ -21,7 +21,7 @@ import numpy as np
 
 from embedder.preprocess import ImageError
 from gallery.gallery import Gallery
-from gallery.lanes import Background, BackgroundNotFound
+from gallery.lanes import Background, BackgroundNotFound, LaneNotFound, LaneSettings
 from gallery.stores.base import CatalogUnreachable
 from service.photos import decode_photo_typed
 
@@ -62,6 +62,34 @@ class LaneBackground:
     pixels: np.ndarray | None
     record: Background | None
     note: str | None  # why the plain-counter fallback was used; None when pixels is set
+
+
+@dataclass(frozen=True)
+class LaneView:
+    """What is stored for a lane: its background's record and its settings, either None when it has none."""
+
+    lane: str
+    background: Background | None
+    settings: LaneSettings | None
+
+
+def lane_view(gallery: Gallery, lane: str) -> LaneView:
+    """``lane``'s background and settings; ``LaneNotFound`` when it has neither."""
+    view = LaneView(lane, gallery.lanes.find(lane), gallery.lanes.settings.get(lane))
+    if view.background is None and view.settings is None:
+        raise LaneNotFound(
+            f"nothing is stored for lane {lane!r}: no background (its counter photos are segmented with the "
+            "plain-counter fallback) and no settings (the defaults apply); "
+            f"PUT /v1/lanes/{lane}/background or /v1/lanes/{lane}/settings"
+        )
+    return view
+
+
+def store_settings(gallery: Gallery, lane: str, item_area: float | None) -> tuple[LaneView, bool]:
+    """Store ``lane``'s settings (validated: ``InvalidLaneSetting``); the lane as it is now, and True when it
+    had no settings."""
+    settings, created = gallery.lanes.settings.put(lane, item_area)
+    return LaneView(lane, gallery.lanes.find(lane), settings), created
 
 
 def store_background(gallery: Gallery, lane: str, data: bytes, max_pixels: int) -> tuple[Background, bool]:

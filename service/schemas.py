@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
 
+from gallery.lanes import ITEM_AREA_MAX, ITEM_AREA_MIN
 from gallery.money import InvalidAmount, currency, to_minor
 from gallery.types import SKU_PATTERN
 
@@ -171,6 +172,36 @@ class LaneBackgroundOut(BaseModel):
     width: int = Field(description="Pixels, EXIF orientation applied; a lane's counter photos must have this size")
     height: int
     updated_at: float
+
+
+ITEM_AREA_TEXT = (
+    "The share of the lane's counter photo a typical item covers (the height of its fixed camera gives it), "
+    "which the touching-items splitter expects: 0 (no expected size: touching items are split by their shape "
+    f"alone) or from {ITEM_AREA_MIN} to {ITEM_AREA_MAX}"
+)
+
+
+class LaneSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_area: float | None = Field(
+        strict=True,  # not true, not "0.02"
+        allow_inf_nan=False,
+        examples=[0.02],
+        description=f"{ITEM_AREA_TEXT}; null: the global default.",
+    )
+
+
+class LaneOut(BaseModel):
+    lane: str
+    item_area: float | None = Field(description=f"{ITEM_AREA_TEXT}; null: not set, default_item_area is used.")
+    default_item_area: float = Field(
+        description="The global default, which a lane's counter photos are segmented with while its item_area is null."
+    )
+    settings_updated_at: float | None = Field(description="When the lane's settings were last stored; null: never.")
+    background: LaneBackgroundOut | None = Field(
+        description="The lane's stored empty counter (its photo: GET /v1/lanes/{lane}/background); null: none, its "
+        "counter photos are segmented with the plain-counter fallback."
+    )
 
 
 class WhoAmIOut(BaseModel):

@@ -1,8 +1,8 @@
 """The interface every catalogue store implements, and the records it speaks in.
 
 A catalogue store is the source of truth: SKUs (prices in integer minor units, ``gallery.money``),
-reference-image records, vectors per model version, lane backgrounds, settings (meta) and the
-change log that every process replays to keep its in-memory index current. The photo bytes live
+reference-image records, vectors per model version, lanes (backgrounds, settings), settings (meta)
+and the change log that every process replays to keep its in-memory index current. The photo bytes live
 in a ``PhotoStore`` the catalogue names (``photos``): files in the data directory beside SQLite,
 rows of the database beside PostgreSQL.
 
@@ -38,6 +38,8 @@ CURRENCY_KEY = "currency"  # meta: the ISO 4217 code the stored minor units are 
 
 #: A lane background's record: (lane, sha256, media_type, width, height, updated_at).
 LaneRow = tuple[str, str, str, int, int, float]
+#: A lane's settings: (lane, item_area (None: the global default), updated_at).
+LaneSettingsRow = tuple[str, float | None, float]
 
 
 class CatalogUnreachable(GalleryError, ConnectionError):
@@ -230,6 +232,14 @@ class CatalogBase(abc.ABC):
 
     @abc.abstractmethod
     def lane_digests(self) -> set[str]: ...
+
+    @abc.abstractmethod
+    def put_lane_settings(self, row: LaneSettingsRow) -> bool:
+        """Store or replace a lane's settings (apart from its background: either may exist without the
+        other); True when the lane had none."""
+
+    @abc.abstractmethod
+    def get_lane_settings(self, lane: str) -> LaneSettingsRow | None: ...
 
     # --- change log
     @abc.abstractmethod

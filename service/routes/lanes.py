@@ -1,5 +1,5 @@
-"""Lanes: each lane's photo of its empty counter, which its counter photos are segmented against
-(logic: ``service.lanes``, storage: ``gallery.lanes``)."""
+"""Lanes: each lane's photo of its empty counter, which its counter photos are segmented against, and its
+settings (the expected item size) (logic: ``service.lanes``, storage: ``gallery.lanes``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from counter import DEFAULT_ITEM_AREA
 from gallery.lanes import LANE_PATTERN, Background
 from service import lanes
 from service.deps import Checkout, Merchandiser, StateDep
-from service.schemas import LaneBackgroundOut
+from service.schemas import LaneBackgroundOut, LaneOut, LaneSettingsIn
 from service.uploads import read_images
 
 router = APIRouter(prefix="/v1/lanes", tags=["lanes"])
@@ -52,6 +53,40 @@ def background_out(record: Background) -> LaneBackgroundOut:
         height=record.height,
         updated_at=record.updated_at,
     )
+
+
+def lane_out(view: lanes.LaneView) -> LaneOut:
+    return LaneOut(
+        lane=view.lane,
+        item_area=view.settings.item_area if view.settings else None,
+        default_item_area=DEFAULT_ITEM_AREA,
+        settings_updated_at=view.settings.updated_at if view.settings else None,
+        background=background_out(view.background) if view.background else None,
+    )
+
+
+@router.get(
+    "/{lane}",
+    response_model=LaneOut,
+    summary="What is stored for the lane: its settings and its background's record (404 when neither)",
+)
+async def get_lane(lane: LaneId, state: StateDep, _role: str | None = Checkout) -> LaneOut:
+    return lane_out(await run_in_threadpool(lanes.lane_view, state.gallery, lane))
+
+
+@router.put(
+    "/{lane}/settings",
+    response_model=LaneOut,
+    summary="Store the lane's settings (JSON: item_area, the share of the photo a typical item covers; "
+    "null: the default); replaces any earlier ones",
+    responses={201: {"model": LaneOut, "description": "Stored; the lane had no settings"}},
+)
+async def put_settings(
+    lane: LaneId, body: LaneSettingsIn, state: StateDep, response: Response, _role: str | None = Merchandiser
+) -> LaneOut:
+    view, created = await run_in_threadpool(lanes.store_settings, state.gallery, lane, body.item_area)
+    response.status_code = 201 if created else 200
+    return lane_out(view)
 
 
 @router.put(

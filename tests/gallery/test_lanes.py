@@ -1,12 +1,16 @@
 """Lane backgrounds in the catalogue (schema version 3): stored, replaced, deleted, their files kept
-apart from reference images and removed when no lane refers to them; an older catalogue migrates."""
+apart from reference images and removed when no lane refers to them; an older catalogue migrates.
+Lane settings (schema version 4: ``item_area``): stored apart from the background, validated, kept
+across a reopen and a deleted background, read from memory while the catalogue cannot be reached."""
 
+import math
 import sqlite3
 
 import pytest
 
 from gallery.gallery import DB_FILE, Gallery
-from gallery.lanes import BackgroundNotFound, InvalidLane
+from gallery.lanes import ITEM_AREA_MAX, ITEM_AREA_MIN, BackgroundNotFound, InvalidLane, InvalidLaneSetting
+from gallery.stores.base import CatalogUnreachable
 from gallery.stores.sqlite import schema
 from gallery.stores.sqlite.store import CatalogStore
 from tests.conftest import make_jpeg
@@ -62,8 +66,9 @@ def test_an_older_catalogue_gets_the_lanes_table(tmp_path):
     gallery.close()
     with sqlite3.connect(path) as conn:
         assert (
-            schema.has_table(conn, "lanes") and conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST == 3
+            schema.has_table(conn, "lanes") and conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST == 4
         )
+        assert schema.has_table(conn, "lane_settings")
 
 
 def test_a_version_2_catalogue_migrates_to_3(tmp_path):
@@ -77,3 +82,87 @@ def test_a_version_2_catalogue_migrates_to_3(tmp_path):
     store = CatalogStore(path)
     assert store.read("SELECT COUNT(*) FROM lanes") == [(0,)] and store.get_sku("milk").price_minor == 135
     store.close()
+
+
+def test_lane_settings_are_stored_apart_from_the_background(tmp_path, catalog):
+    gallery = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    settings = gallery.lanes.settings
+    assert settings.get("lane-5") is None  # never set: the default applies
+    record, created = settings.put("lane-5", 0.02)
+    assert created and (record.lane, record.item_area) == ("lane-5", 0.02) and settings.get("lane-5") == record
+    with pytest.raises(BackgroundNotFound):
+        gallery.lanes.get("lane-5")  # settings without a background
+    replaced, created = settings.put("lane-5", 0)  # 0: no expected size, not "not set"
+    assert not created and settings.get("lane-5").item_area == 0.0  # type: ignore[union-attr]
+    gallery.lanes.put("lane-5", make_jpeg(8), "image/jpeg", 160, 120)
+    gallery.lanes.delete("lane-5")  # its background goes, its settings stay
+    assert settings.get("lane-5") == replaced
+    settings.put("lane-6", ITEM_AREA_MAX)
+    gallery.close()
+    again = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    assert again.lanes.settings.get("lane-6").item_area == ITEM_AREA_MAX  # type: ignore[union-attr]
+    reset, created = again.lanes.settings.put("lane-6", None)  # back to the default
+    assert not created and reset.item_area is None and again.lanes.settings.get("lane-6") == reset
+    again.close()
+
+
+@pytest.mark.parametrize(
+    "value, quoted",
+    [
+        (0.9, "item_area 0.9 is out of range"),
+        (ITEM_AREA_MIN / 2, "item_area 0.002 is out of range"),
+        (-0.02, "item_area -0.02 is out of range"),
+        (1, "item_area 1 is out of range"),
+        (math.nan, "received 'nan'"),
+        (math.inf, "received 'inf'"),
+        (True, "received 'True'"),
+        ("0.02", "received '0.02'"),
+    ],
+)
+def test_an_item_area_out_of_range_is_refused_quoting_it(tmp_path, value, quoted):
+    gallery = Gallery(tmp_path, "model-a", DIM)
+    with pytest.raises(InvalidLaneSetting, match=quoted):
+        gallery.lanes.settings.put("lane-1", value)
+    assert gallery.lanes.settings.get("lane-1") is None  # nothing stored
+    for fine in (0, ITEM_AREA_MIN, 0.023, ITEM_AREA_MAX):
+        assert gallery.lanes.settings.put("lane-1", fine)[0].item_area == fine
+    with pytest.raises(InvalidLane, match="invalid lane id"):
+        gallery.lanes.settings.put("lane 1", 0.02)
+    gallery.close()
+
+
+def test_a_checkout_reads_the_settings_it_last_read_while_the_catalogue_is_unreachable(tmp_path, monkeypatch):
+    gallery = Gallery(tmp_path, "model-a", DIM)
+    settings = gallery.lanes.settings
+    settings.put("lane-1", 0.05)
+    assert settings.current("lane-1").item_area == 0.05  # type: ignore[union-attr]
+
+    def unreachable(lane):
+        raise CatalogUnreachable("the catalogue server is down")
+
+    monkeypatch.setattr(gallery.store, "get_lane_settings", unreachable)
+    assert settings.current("lane-1").item_area == 0.05  # type: ignore[union-attr]  # as last read
+    assert settings.current("lane-2") is None  # never read here: the default
+    with pytest.raises(CatalogUnreachable):
+        settings.get("lane-1")  # the API's read says so (503)
+    gallery.close()
+
+
+def test_a_version_3_catalogue_migrates_to_4(tmp_path):
+    path = tmp_path / DB_FILE
+    store = CatalogStore(path)
+    store.put_sku("milk", "Milk", 135, None)
+    store.put_lane(("lane-1", "a" * 64, "image/jpeg", 160, 120, 1.0))
+    store.close()
+    with sqlite3.connect(path) as conn:  # as the previous release left it: no lane_settings
+        conn.execute("DROP TABLE lane_settings")
+        conn.execute("PRAGMA user_version = 3")
+    store = CatalogStore(path)
+    assert store.get_lane("lane-1") == ("lane-1", "a" * 64, "image/jpeg", 160, 120, 1.0)
+    assert store.get_lane_settings("lane-1") is None and store.get_sku("milk").price_minor == 135
+    assert store.put_lane_settings(("lane-1", 0.02, 2.0)) and store.get_lane_settings("lane-1") == ("lane-1", 0.02, 2.0)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        with pytest.raises(sqlite3.IntegrityError):  # the database refuses a share over the whole photo
+            conn.execute("UPDATE lane_settings SET item_area = 1.5")

@@ -35,6 +35,28 @@ def test_schema_version_and_currency_are_checked(tmp_path, pg_catalog_url):
         open_catalog(tmp_path, pg_catalog_url)
 
 
+def test_a_version_1_catalogue_gets_lane_settings(tmp_path, pg_catalog_url):
+    """Written by the release before lane settings (schema version 1, no ``lane_settings``): opened, it gets
+    the table and version 2, its lanes and SKUs as they were."""
+    store = open_catalog(tmp_path, pg_catalog_url)
+    store.put_sku("milk", "Milk", 135, None)
+    store.put_lane(("lane-1", "a" * 64, "image/jpeg", 160, 120, 1.0))
+    with store.transaction() as conn:  # as the previous release left it
+        conn.execute("DROP TABLE lane_settings")
+    store.set_meta(schema.VERSION_KEY, "1")
+    store.close()
+    again = open_catalog(tmp_path, pg_catalog_url)
+    assert again.get_meta(schema.VERSION_KEY) == str(schema.LATEST) == "2"
+    assert again.get_lane("lane-1") == ("lane-1", "a" * 64, "image/jpeg", 160, 120, 1.0)
+    assert again.get_lane_settings("lane-1") is None and again.get_sku("milk").price_minor == 135
+    assert again.put_lane_settings(("lane-1", 0.02, 2.0)) and again.get_lane_settings("lane-1") == ("lane-1", 0.02, 2.0)
+    assert not again.put_lane_settings(("lane-1", None, 3.0))  # replaced: back to the default
+    assert again.get_lane_settings("lane-1") == ("lane-1", None, 3.0)
+    with pytest.raises(psycopg.errors.CheckViolation), again.transaction() as conn:
+        conn.execute("UPDATE lane_settings SET item_area = 1.5")
+    again.close()
+
+
 def test_photos_live_in_the_database(tmp_path, pg_catalog_url):
     store = open_catalog(tmp_path, pg_catalog_url)
     photos, lanes = store.photos("images", tmp_path), store.photos("lanes", tmp_path)

@@ -8,6 +8,11 @@ owner may); without it the scan answers the same, slower.
 
 Replicas starting together serialise the set-up on an advisory lock; a catalogue written by a newer
 skulens (a higher version) is refused (``SchemaTooNew``), as with SQLite.
+
+Version 2: ``lane_settings`` (SQLite's version 4). Every table is created ``IF NOT EXISTS`` on each set-up,
+so an older catalogue gets a new table by the same statements as a new one; the version is raised so that
+an older skulens, which would ignore a lane's settings, refuses the catalogue instead of serving with
+the defaults.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from gallery.types import CurrencyMismatch, SchemaTooNew
 
 logger = logging.getLogger(__name__)
 
-LATEST = 1
+LATEST = 2
 VERSION_KEY = "schema_version"
 SETUP_LOCK = 0x5C0_7E45  # advisory lock key held while creating or checking the schema
 CHANNEL = "skulens_changes"  # NOTIFY channel: the payload is the newest change's seq
@@ -51,6 +56,10 @@ TABLES = [
     """CREATE TABLE IF NOT EXISTS lanes (
         lane TEXT PRIMARY KEY, sha256 TEXT NOT NULL, media_type TEXT NOT NULL,
         width INTEGER NOT NULL CHECK (width > 0), height INTEGER NOT NULL CHECK (height > 0),
+        updated_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS lane_settings (
+        lane TEXT PRIMARY KEY,
+        item_area DOUBLE PRECISION CHECK (item_area IS NULL OR (item_area >= 0 AND item_area <= 1)),
         updated_at DOUBLE PRECISION NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS photos (sha256 TEXT PRIMARY KEY, data BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lane_photos (sha256 TEXT PRIMARY KEY, data BYTEA NOT NULL)",
@@ -105,6 +114,8 @@ def prepare(conn: Conn, wanted_currency: str | None) -> Currency:
                     f"the catalogue has schema version {version}, written by a newer skulens; this "
                     f"one reads versions up to {LATEST}: upgrade skulens"
                 )
+            if version < LATEST:
+                logger.info("migrating the catalogue from schema version %d to %d", version, LATEST)
         for statement in TABLES:
             conn.execute(statement)
         if fresh:

@@ -21,6 +21,7 @@ from gallery.stores.base import (
     COMPACTED_KEY,
     Change,
     LaneRow,
+    LaneSettingsRow,
 )
 from gallery.stores.postgres.follower import Follower
 from gallery.stores.postgres.images import PostgresImages
@@ -69,6 +70,23 @@ class PostgresCatalog(PostgresSkus, PostgresImages):
     def _unused_lane_photo(conn: Connection, digest: str) -> str | None:
         used = conn.execute("SELECT 1 FROM lanes WHERE sha256 = %s LIMIT 1", (digest,)).fetchone()
         return None if used else digest
+
+    def put_lane_settings(self, row: LaneSettingsRow) -> bool:
+        with self.transaction() as conn:
+            old = conn.execute("SELECT 1 FROM lane_settings WHERE lane = %s", (row[0],)).fetchone()
+            conn.execute(
+                "INSERT INTO lane_settings(lane, item_area, updated_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (lane) DO UPDATE SET item_area = excluded.item_area, updated_at = excluded.updated_at",
+                row,
+            )
+            return old is None
+
+    def get_lane_settings(self, lane: str) -> LaneSettingsRow | None:
+        rows = self._query("SELECT lane, item_area, updated_at FROM lane_settings WHERE lane = %s", (lane,))
+        if not rows:
+            return None
+        name, item_area, updated = rows[0]
+        return name, None if item_area is None else float(item_area), float(updated)
 
     # --- change log -------------------------------------------------------------------
     def follow(self, on_change: Callable[[], None]) -> None:

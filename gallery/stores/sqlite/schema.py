@@ -13,6 +13,10 @@ case-insensitive substring search (``CatalogStore.search_skus``). An SQLite buil
 its trigram tokenizer (before 3.34) gets no index, and search scans the table with LIKE instead.
 Version 3: ``lanes``, each lane's empty-counter photo (``gallery.lanes``): its file's digest in the
 lanes' own content-addressed store, media type and size.
+Version 4: ``lane_settings``, each lane's settings (``gallery.lanes.LaneSettings``: ``item_area``, the
+expected item size its camera's height gives; NULL: the global default). A table of its own rather
+than columns of ``lanes``: a lane may have settings without a background (its photos then segmented
+with the plain-counter fallback) and keeps them when its background is deleted.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ LANES = """
 CREATE TABLE IF NOT EXISTS lanes (
     lane TEXT PRIMARY KEY, sha256 TEXT NOT NULL, media_type TEXT NOT NULL,
     width INTEGER NOT NULL CHECK (width > 0), height INTEGER NOT NULL CHECK (height > 0), updated_at REAL NOT NULL);
+"""
+
+LANE_SETTINGS = """
+CREATE TABLE IF NOT EXISTS lane_settings (
+    lane TEXT PRIMARY KEY, item_area REAL CHECK (item_area IS NULL OR (item_area >= 0 AND item_area <= 1)),
+    updated_at REAL NOT NULL);
 """
 
 TABLES = (
@@ -55,6 +65,7 @@ CREATE TABLE IF NOT EXISTS changes (
     sku TEXT NOT NULL, model_version TEXT);
 """
     + LANES
+    + LANE_SETTINGS
 )
 
 
@@ -159,8 +170,19 @@ def _to_v3(conn: sqlite3.Connection, money: Currency) -> None:
         conn.execute(statement)
 
 
+def _to_v4(conn: sqlite3.Connection, money: Currency) -> None:
+    """Lane settings (none stored yet: every lane on the global defaults, as before)."""
+    for statement in statements(LANE_SETTINGS):
+        conn.execute(statement)
+
+
 #: (version reached, step); each step gets the connection inside the migration's transaction.
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [(1, _to_v1), (2, _to_v2), (3, _to_v3)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection, Currency], None]]] = [
+    (1, _to_v1),
+    (2, _to_v2),
+    (3, _to_v3),
+    (4, _to_v4),
+]
 LATEST = MIGRATIONS[-1][0]
 
 

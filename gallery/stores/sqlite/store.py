@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gallery.stores.base import COMPACTED_KEY, Change, LaneRow
+from gallery.stores.base import COMPACTED_KEY, Change, LaneRow, LaneSettingsRow
 from gallery.stores.sqlite.images import SqliteImages
 from gallery.stores.sqlite.skus import SqliteSkus
 
@@ -52,6 +52,20 @@ class CatalogStore(SqliteSkus, SqliteImages):
         """``digest`` when no lane refers to it any more (two lanes may hold the same photo)."""
         used = conn.execute("SELECT 1 FROM lanes WHERE sha256 = ? LIMIT 1", (digest,)).fetchone()
         return None if used else digest
+
+    def put_lane_settings(self, row: LaneSettingsRow) -> bool:
+        with self.transaction() as conn:
+            old = conn.execute("SELECT 1 FROM lane_settings WHERE lane = ?", (row[0],)).fetchone()
+            conn.execute(
+                "INSERT INTO lane_settings(lane, item_area, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(lane) DO UPDATE SET item_area = excluded.item_area, updated_at = excluded.updated_at",
+                row,
+            )
+            return old is None
+
+    def get_lane_settings(self, lane: str) -> LaneSettingsRow | None:
+        rows = self._query("SELECT lane, item_area, updated_at FROM lane_settings WHERE lane = ?", (lane,))
+        return rows[0] if rows else None
 
     # --- change log ---------------------------------------------------------
     def last_seq(self) -> int:
