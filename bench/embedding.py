@@ -14,6 +14,10 @@ The machine's floating-point peak is measured, not assumed: a 4096x4096 float32 
 NumPy (OpenBLAS) on 2 threads, best of several repeats, in a child process.
 
     .venv/bin/python -m bench.embedding [--seconds 2] [--rounds 3] [--no-recall]
+
+``--models LABEL=DIR,...`` measures only those LiteRT model folders, at their own input size,
+each with every ``--threads`` count (e.g. the shipped float32 model beside its int8 and
+int8_float_head exports, on 1 and 2 threads, at ``--batches 1,16``).
 """
 
 from __future__ import annotations
@@ -361,6 +365,17 @@ def group(v: Variant) -> str:
     return "random" if v.weights == "random" else "trained"
 
 
+def parse_counts(flag: str, text: str) -> tuple[int, ...]:
+    """``"1,16"`` → ``(1, 16)``; positive integers only."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise SystemExit(f"{flag} must be comma-separated positive integers, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise SystemExit(f"{flag} must be comma-separated positive integers, got {text!r}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per variant, batch and round")
@@ -374,8 +389,14 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated LABEL=DIR: measure only these LiteRT model folders "
         "(e.g. the shipped float32 model beside its int8 export), side by side",
     )
+    parser.add_argument(
+        "--threads", default=str(THREADS), help="with --models: comma-separated LiteRT thread counts (default 2)"
+    )
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes")
     parser.add_argument("--name", default="embedding", help="results file name")
     args = parser.parse_args(argv)
+    batches = parse_counts("--batches", args.batches)
+    threads = parse_counts("--threads", args.threads)
 
     import numpy as np
     import tensorflow as tf
@@ -386,10 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     run.data["random_weights_identical_across_variants"] = True  # keras_v3large sets Keras' global seed
     run.data["settings"] = {
         "threads": THREADS,
-        "batches": list(BATCHES),
+        "batches": list(batches),
         "seconds": args.seconds,
         "rounds": args.rounds,
-        "input": "224x224x3 uint8, random pixels",
+        "input": "uint8 random pixels at each model's input size (224 unless --models)",
     }
 
     peak = [measure_peak(1), measure_peak(THREADS)]
@@ -429,9 +450,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.models:
         pairs = [(label, directory) for label, directory in (item.split("=", 1) for item in args.models.split(","))]
-        variants = [litert_variant(label, "trained", Path(directory), None) for label, directory in pairs]
+        variants = [
+            litert_variant(f"{label}, {n} thread{'s' * (n > 1)}", "trained", Path(directory), None, n)
+            for label, directory in pairs
+            for n in threads
+        ]
         run.data["macs"] = {}
         run.data["models"] = dict(pairs)
+        run.data["settings"]["threads"] = list(threads)
     else:
         variants = build_variants(run, want_trained=not args.no_trained, trained_keras=args.trained_keras)
     if args.only:
@@ -439,12 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         variants = [v for v in variants if any(k in v.label for k in keys)]
     variants.sort(key=lambda v: v.runtime != "LiteRT")  # LiteRT first: TF's pools may spin after Keras calls
     rng = np.random.default_rng(0)
-    pixels = {b: rng.integers(0, 256, (b, 224, 224, 3), dtype=np.uint8) for b in BATCHES}
+    sizes = sorted({v.embedder.input_size for v in variants})
+    pixels = {(s, b): rng.integers(0, 256, (b, s, s, 3), dtype=np.uint8) for s in sizes for b in batches}
     samples: dict[tuple[str, int], list[float]] = {}
     for r in range(args.rounds):
         for v in variants:
-            for b in BATCHES:
-                rate = images_per_second(v.embedder, pixels[b], args.seconds)
+            for b in batches:
+                rate = images_per_second(v.embedder, pixels[(v.embedder.input_size, b)], args.seconds)
                 samples.setdefault((v.label, b), []).append(rate)
                 print(f"  round {r + 1} {v.label} batch {b}: {rate:.1f} img/s", flush=True)
 
@@ -460,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             and "1 thread" not in v.label
             and group(v) not in fp32_best
         ):
-            fp32_best[group(v)] = max(statistics.median(samples[(v.label, b)]) for b in BATCHES)
+            fp32_best[group(v)] = max(statistics.median(samples[(v.label, b)]) for b in batches)
     rows = []
     for v in variants:
         row: dict[str, Any] = {
@@ -470,11 +497,11 @@ def main(argv: list[str] | None = None) -> int:
             "weights": v.weights,
             "file MB": round(v.file_bytes / 1e6, 2) if v.file_bytes else None,
         }
-        for b in BATCHES:
+        for b in batches:
             row[f"img/s b{b}"] = statistics.median(samples[(v.label, b)])
-        best = max(row[f"img/s b{b}"] for b in BATCHES)
+        best = max(row[f"img/s b{b}"] for b in batches)
         row["best img/s"] = best  # the best batch size's median round
-        row["fastest round img/s"] = max(max(samples[(v.label, b)]) for b in BATCHES)
+        row["fastest round img/s"] = max(max(samples[(v.label, b)]) for b in batches)
         if v.macs:
             row["GFLOP/s"] = best * 2 * v.macs / 1e9
             # against the peak measured with the same thread count
@@ -486,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         row["recall@1 val"] = v.recall1
         row["recall@1 held-out SKUs"] = v.recall1_held
         row["cos to fp32 LiteRT"] = v.cosine_to_fp32
-        row["rounds"] = {str(b): [round(x, 2) for x in samples[(v.label, b)]] for b in BATCHES}
+        row["rounds"] = {str(b): [round(x, 2) for x in samples[(v.label, b)]] for b in batches}
         rows.append(row)
     run.data["rows"] = rows
     run.data["peak_gflops_2_threads"] = peak2
@@ -495,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         "variant",
         "precision",
         "file MB",
-        *[f"img/s b{b}" for b in BATCHES],
+        *[f"img/s b{b}" for b in batches],
         "best img/s",
         "fastest round img/s",
         "GFLOP/s",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "float16", "dynamic_int8", "int8")
+PRECISIONS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_head")
+CALIBRATED = ("int8", "int8_float_head")  # need representative photos to calibrate int8 activations
 
 
 def to_tflite(
@@ -32,14 +33,18 @@ def to_tflite(
     representative: Sequence[np.ndarray] | np.ndarray | None = None,
 ) -> bytes:
     """``int8``: full-integer weights and activations, calibrated on ``representative`` (uint8 pixels
-    ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always."""
+    ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always.
+    ``int8_float_head``: the same, but everything after the backbone's last convolution (pooling,
+    projection, neck, L2 norm) kept float32 (``embedder.mixed_precision``)."""
     import keras
     import tensorflow as tf
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
-    if precision == "int8" and (representative is None or len(representative) == 0):
-        raise ValueError("int8 export needs representative pixels (a few hundred photos) to calibrate activations")
+    if precision in CALIBRATED and (representative is None or len(representative) == 0):
+        raise ValueError(
+            f"{precision} export needs representative pixels (a few hundred photos) to calibrate activations"
+        )
 
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"embeddings": model(tf.cast(images, tf.float32), training=False)}
@@ -60,14 +65,22 @@ def to_tflite(
             converter.target_spec.supported_types = [tf.float16]
         elif precision == "dynamic_int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif precision == "int8":
+        elif precision in CALIBRATED:
             assert representative is not None  # checked above
-            calibration = representative
+            photos = representative
+
+            def calibration() -> Iterator[list[np.ndarray]]:
+                return ([np.asarray(p[None], np.uint8)] for p in photos)
+
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([np.asarray(p[None], np.uint8)] for p in calibration)
+            converter.representative_dataset = calibration
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.float32
+            if precision == "int8_float_head":
+                from embedder.mixed_precision import convert_int8_float_head
+
+                return convert_int8_float_head(converter, calibration)
         return bytes(converter.convert())
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embedder.export import PRECISIONS
+from embedder.export import CALIBRATED, PRECISIONS
 
 if TYPE_CHECKING:
     import keras
@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=PRECISIONS,
         default="float32",
         help="int8: full-integer, activations calibrated on 300 seeded train photos of the model's "
-        "training SKUs (--data-dir)",
+        "training SKUs (--data-dir); int8_float_head: the same for the backbone's convolutions, with "
+        "the pooling, projection, neck and L2 norm kept float32",
     )
     p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
     p.add_argument(
@@ -207,7 +208,7 @@ def export_command(args: argparse.Namespace) -> int:
         threshold = extra["calibration"]["threshold"]
     model = load_trained_model(path)
     representative = None
-    if args.precision == "int8":
+    if args.precision in CALIBRATED:
         from training.config import TrainConfig
         from training.data import grocery_dir
         from training.fold_export import representative_pixels

@@ -1,6 +1,6 @@
 """Fold models measured as they would be served: exported to LiteRT at a precision, embedded by
-the LiteRT runtime. The int8 export is calibrated on photos of the fold's *trained* SKUs only, so
-the never-trained SKUs stay unseen by every step."""
+the LiteRT runtime. The int8 exports (``int8``, ``int8_float_head``) are calibrated on photos of
+the fold's *trained* SKUs only, so the never-trained SKUs stay unseen by every step."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def export_litert(model_path: Path, out: Path, precision: str, config: TrainConf
     """``out`` as a skulens model folder (exported once, reused)."""
 
     from embedder.artifact import ModelNotFound, load_artifact
-    from embedder.export import export_model
+    from embedder.export import CALIBRATED, export_model
     from training.train import load_trained_model
 
     try:
@@ -45,7 +45,7 @@ def export_litert(model_path: Path, out: Path, precision: str, config: TrainConf
     except ModelNotFound:
         pass
     meta = json.loads((Path(model_path).parent / "training_meta.json").read_text())
-    representative = representative_pixels(config, root) if precision == "int8" else None
+    representative = representative_pixels(config, root) if precision in CALIBRATED else None
     return export_model(
         load_trained_model(model_path),
         out,
