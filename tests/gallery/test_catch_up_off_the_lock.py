@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import gallery.gallery as gallery_module
+import gallery.index_follower as index_follower
 from gallery.gallery import Gallery
 from tests.gallery.test_gallery import DIM, enrol, vec
 from tests.pg_server import start_server
@@ -18,7 +18,7 @@ def behind(g: Gallery, other: Gallery) -> None:
     """``other`` enrols juice; ``g`` (its follower stopped) hears of it but has not applied it."""
     enrol(other, "juice", 2)
     g.store.heard(g.store.last_seq())  # type: ignore[attr-defined]
-    assert g.store.known_seq() > g._applied_seq
+    assert g.store.known_seq() > g.follower.applied_seq
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_searches_go_on_while_a_catch_up_waits_on_the_network(pair, monkeypatch)
 
 
 def test_a_replica_behind_during_an_outage_answers_without_retrying_each_request(tmp_path, monkeypatch):
-    monkeypatch.setattr(gallery_module, "UNREACHABLE_BACKOFF_S", 0.5)
+    monkeypatch.setattr(index_follower, "UNREACHABLE_BACKOFF_S", 0.5)
     server = start_server()  # a server of its own: this test stops it
     try:
         url = server.new_database()

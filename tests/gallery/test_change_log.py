@@ -57,7 +57,7 @@ def test_a_snapshot_older_than_the_cut_is_caught_up_on_open(tmp_path, catalog):
 
 
 def test_saving_a_snapshot_compacts_the_log(tmp_path, catalog, monkeypatch):
-    monkeypatch.setattr("gallery.gallery.CHANGE_LOG_KEEP", 3)
+    monkeypatch.setattr("gallery.index_follower.CHANGE_LOG_KEEP", 3)
     g = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
     enrol(g, "milk", *range(10))
     g.save_snapshot()

@@ -101,7 +101,7 @@ def test_views_are_rows_of_one_image_and_images_are_what_is_counted(tmp_path):
     ids = g.enrol("carton", [ImageUpload(make_jpeg(1), "image/jpeg", 160, 120)], [rows])
     g.enrol("milk", [ImageUpload(make_jpeg(2), "image/jpeg", 160, 120)], other)
     assert len(ids) == 1 and g.index_size() == (10, 2) and g.counts() == (2, 2)
-    assert dict(g._images_per_sku) == {"carton": 1, "milk": 1}
+    assert dict(g.follower.images_per_sku) == {"carton": 1, "milk": 1}
     matches = g.search(rows[4:5], k=5)[0]
     assert [m.sku for m in matches] == ["carton", "milk"]  # one match per SKU, views included
     g.delete_image("carton", ids[0])

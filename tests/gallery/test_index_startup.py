@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gallery.gallery import Gallery
+from gallery.index_follower import IndexFollower
 from gallery.search.hnsw import HNSWIndex
 from gallery.stores.base import NewImage
 from tests.gallery.test_batched_search import fill, unit
@@ -23,7 +24,7 @@ def refuse_to_build(monkeypatch) -> None:
         return original_add(self, ids, vectors)
 
     original_add = HNSWIndex.add
-    monkeypatch.setattr(Gallery, "_rebuild", no_rebuild)
+    monkeypatch.setattr(IndexFollower, "_rebuild", no_rebuild)
     monkeypatch.setattr(HNSWIndex, "add", no_add)
 
 
@@ -33,14 +34,14 @@ def test_hnsw_restart_loads_the_graph_from_its_snapshot(tmp_path, monkeypatch, c
     centres = fill(g, rng)
     queries = unit(centres[:50] + 0.2 * rng.normal(size=(50, DIM)))
     before = g.search(queries, k=5)
-    rows = len(g._index)
+    rows = len(g.follower.index)
     g.close(snapshot=True)  # as the server does when it stops
 
     refuse_to_build(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="gallery.gallery"):
+    with caplog.at_level(logging.INFO, logger="gallery.index_follower"):
         again = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
     assert not [r for r in caplog.records if "built hnsw index" in r.getMessage()]
-    assert isinstance(again._index, HNSWIndex) and len(again._index) == rows
+    assert isinstance(again.follower.index, HNSWIndex) and len(again.follower.index) == rows
     assert again.search(queries, k=5) == before  # the same graph: the same answers
     again.close(snapshot=False)
 
@@ -59,7 +60,7 @@ def test_hnsw_snapshot_older_than_the_catalogue_is_caught_up_not_rebuilt(tmp_pat
     refuse_to_build(monkeypatch)
     again = Gallery(tmp_path, "model-a", DIM, index_kind="hnsw")
     top = again.search(extra, k=1)[0][0]
-    assert (top.sku, top.name) == ("late", "Late") and again._sku_of[ids[0]] == "late"
+    assert (top.sku, top.name) == ("late", "Late") and again.follower.sku_of[ids[0]] == "late"
     again.close(snapshot=False)
 
 
@@ -67,6 +68,6 @@ def test_hnsw_snapshot_older_than_the_catalogue_is_caught_up_not_rebuilt(tmp_pat
 def test_first_start_without_a_snapshot_builds_once(tmp_path, kind, caplog):
     g = Gallery(tmp_path, "model-a", 8, index_kind=kind)
     g.close(snapshot=False)
-    with caplog.at_level(logging.INFO, logger="gallery.gallery"):
+    with caplog.at_level(logging.INFO, logger="gallery.index_follower"):
         Gallery(tmp_path, "model-a", 8, index_kind=kind).close(snapshot=False)
     assert [r for r in caplog.records if f"built {kind} index" in r.getMessage()]

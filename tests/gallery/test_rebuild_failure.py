@@ -11,7 +11,7 @@ from tests.gallery.test_gallery import DIM, enrol, vec
 def test_a_failed_rebuild_keeps_the_old_index(tmp_path, catalog, monkeypatch):
     g = Gallery(tmp_path / "g", "model-a", DIM, catalog=catalog)
     enrol(g, "milk", 1)
-    applied = g._applied_seq
+    applied = g.follower.applied_seq
     full_stream = g.store.vectors_for
 
     def cut_mid_stream(model_version, image_ids=None, dim=None):
@@ -33,7 +33,7 @@ def test_a_failed_rebuild_keeps_the_old_index(tmp_path, catalog, monkeypatch):
     with pytest.raises(CatalogUnreachable):
         g.catch_up()
     assert g.recognize(vec(1)[None], 0.99)[0].sku == "milk"  # the old index answers (the catch-up failure logged)
-    assert g._applied_seq == applied and g.index_rows == 1  # and does not claim to be current
+    assert g.follower.applied_seq == applied and g.index_rows == 1  # and does not claim to be current
 
     monkeypatch.undo()
     g.catch_up()

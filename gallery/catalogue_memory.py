@@ -1,0 +1,49 @@
+"""What requests read from memory instead of the catalogue: counts, SKU names and prices, the stored threshold.
+
+``gallery.index_follower`` reads these from the catalogue as it follows the change log and puts them in
+memory under the index's write lock, together with the index's own changes: a search never sees one
+without the other, and never waits on the catalogue for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from gallery.sku_directory import SkuDirectory
+from gallery.stores.base import CatalogBase
+
+
+class CatalogueMemory:
+    """One model's view: (SKUs, reference images), every SKU's name and price, this model's threshold."""
+
+    def __init__(self, store: CatalogBase, model_version: str) -> None:
+        self.store = store
+        #: the meta key of this model's stored threshold (a ``META_CHANGE`` on it is re-read)
+        self.threshold_key = f"threshold:{model_version}"
+        self.counts: tuple[int, int] = (0, 0)  # (SKUs, reference images)
+        self.stored_threshold: float | None = None
+        self.skus = SkuDirectory()  # names and prices
+
+    def reload(self, threshold: bool, skus: Collection[str] | None = None) -> None:
+        """Counts, SKU names and prices (every SKU; with ``skus``, only those) and, with ``threshold``,
+        the stored threshold, read and put in memory at once."""
+        self.read(threshold, skus)()
+
+    def read(self, threshold: bool, skus: Collection[str] | None = None) -> Callable[[], None]:
+        """Read what ``reload`` keeps from the catalogue; returns what puts it in memory (called under the
+        index's write lock with the index's changes)."""
+        sku_count, images = self.store.counts()
+        every = self.store.all_sku_details() if skus is None else {}
+        fresh = self.store.sku_details(list(skus)) if skus else {}
+        value = self.store.get_meta(self.threshold_key) if threshold else None
+
+        def put() -> None:
+            self.counts = (int(sku_count), int(images))
+            if skus is None:
+                self.skus.replace(every)
+            else:
+                self.skus.update(skus, fresh)
+            if threshold:
+                self.stored_threshold = float(value) if value is not None else None
+
+        return put
