@@ -184,6 +184,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             "weights_origin": artifact.weights_origin,
             "trained": artifact.trained,
             "precision": artifact.precision,
+            "lookalike_beta": artifact.lookalike_beta,
         }
         logger.info("evaluating %s (%s, version %s)", label, path, artifact.version)
         results.append(
@@ -203,6 +204,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 model_info=info,
                 top_confused=args.top_confused,
+                lookalike_beta=artifact.lookalike_beta,
             )
         )
     settings = {
@@ -244,6 +246,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from evaluation.calibrate import CalibrationRefused, calibrate_for_till, calibration_record
     from evaluation.data import embed_files, scan_folder
     from gallery.gallery import Gallery
+    from gallery.lookalike import adjusted_score, label_lookalikes
     from service.model_source import resolve_model
 
     settings = _calibrate_settings(args)
@@ -265,7 +268,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
         g_labels = np.array([index[s] for s, e in zip(gallery.skus, enrolled_mask) if e], dtype=np.int64)
         per_sku = metrics.best_score_per_sku(q_vectors @ g_vectors[enrolled_mask].T, g_labels, len(vocab))
         q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
-        scores = per_sku.max(axis=1)
+        lookalikes = label_lookalikes(g_vectors[enrolled_mask], g_labels, len(vocab))
+        scores = adjusted_score(per_sku.max(axis=1), lookalikes[per_sku.argmax(axis=1)], artifact.lookalike_beta)
         is_known = q_labels >= 0
         correct = metrics.true_sku_rank(per_sku, q_labels) < 1
         source = {"gallery_folder": str(args.gallery_folder), "unknown_skus": sorted(unknown)}
@@ -279,14 +283,20 @@ def calibrate_command(args: argparse.Namespace) -> int:
             raise SystemExit(
                 f"no gallery at {str(settings.data_dir)!r} (no {catalog.name}); enrol first or give --gallery-folder"
             )
-        store = Gallery(settings.data_dir, artifact.version, artifact.embedding_dim, settings.index_kind)
+        store = Gallery(
+            settings.data_dir,
+            artifact.version,
+            artifact.embedding_dim,
+            settings.index_kind,
+            lookalike_beta=artifact.lookalike_beta,
+        )
         try:
             enrolled = set(store.store.image_skus().values())
-            top = [m[0] if m else None for m in store.search(q_vectors, k=1)]
+            answers = store.recognize(q_vectors, threshold=0.0, k=1)  # the served score; the threshold is unused
         finally:
             store.close(snapshot=False)
-        scores = np.array([m.score if m else -1.0 for m in top])
-        correct = np.array([m is not None and m.sku == s for m, s in zip(top, queries.skus)])
+        scores = np.array([r.score if r.matches else -1.0 for r in answers])
+        correct = np.array([bool(r.matches) and r.matches[0].sku == s for r, s in zip(answers, queries.skus)])
         is_known = np.array([s in enrolled for s in queries.skus])
         source = {"gallery": "enrolled gallery"}
     try:
@@ -310,7 +320,13 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if args.dry_run:
         logger.info("--dry-run: threshold not stored")
     elif catalog.exists():
-        store = Gallery(settings.data_dir, artifact.version, artifact.embedding_dim, settings.index_kind)
+        store = Gallery(
+            settings.data_dir,
+            artifact.version,
+            artifact.embedding_dim,
+            settings.index_kind,
+            lookalike_beta=artifact.lookalike_beta,
+        )
         try:
             store.set_threshold(calibration.threshold)
             store.store.set_meta(f"calibration:{artifact.version}", json.dumps(record))

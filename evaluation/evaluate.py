@@ -39,6 +39,7 @@ from evaluation.results import (
     RobustnessRow,
 )
 from evaluation.robustness import CLEAN, CONDITIONS
+from gallery.lookalike import adjusted_score, label_lookalikes
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,13 @@ def open_set(
     target_precision: float = 0.99,
     seed: int = 0,
     examples: int = 8,
+    gallery_vectors: np.ndarray | None = None,
+    lookalike_beta: float = 0.0,
 ) -> OpenSet | None:
-    """Remove ``unknown_skus`` from the gallery; their queries (and any of SKUs absent from it) must be rejected."""
+    """Remove ``unknown_skus`` from the gallery; their queries (and any of SKUs absent from it) must be rejected.
+
+    The score is the one the service decides on: the best similarity, less ``lookalike_beta`` × the
+    best SKU's lookalike (``gallery.lookalike``, from ``gallery_vectors``) when the model has one."""
     enrolled = np.array([s not in unknown_skus for s in gallery.skus], dtype=bool)
     vocab = sorted({s for s, e in zip(gallery.skus, enrolled) if e})
     if not vocab:
@@ -150,6 +156,11 @@ def open_set(
         return None
     per_sku_scores = metrics.best_score_per_sku(similarity[:, enrolled], g_labels, len(vocab))
     best = per_sku_scores.max(axis=1)
+    if lookalike_beta:
+        if gallery_vectors is None:
+            raise ValueError("a lookalike_beta needs the gallery_vectors to find each SKU's lookalike")
+        lookalikes = label_lookalikes(gallery_vectors[enrolled], g_labels, len(vocab))
+        best = adjusted_score(best, lookalikes[per_sku_scores.argmax(axis=1)], lookalike_beta)
     q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
     correct = metrics.true_sku_rank(per_sku_scores, q_labels) < 1
     unknown_names = sorted({s for s, k in zip(queries.skus, is_known) if not k})
@@ -215,6 +226,7 @@ def evaluate_model(
     model_info: dict[str, Any] | None = None,
     ks: Sequence[int] = (1, 2, 4, 8),
     top_confused: int = 10,
+    lookalike_beta: float = 0.0,
 ) -> EvalResult:
     """Embed both folders once and measure everything (see the module docstring)."""
     seconds: dict[str, float] = {}
@@ -225,7 +237,17 @@ def evaluate_model(
     groups = groups or {}
     similarity = q_vectors @ g_vectors.T
     closed, outcomes = closed_set(similarity, gallery, queries, groups, ks, top_confused)
-    opened = open_set(similarity, gallery, queries, set(unknown_skus), threshold, target_precision, seed)
+    opened = open_set(
+        similarity,
+        gallery,
+        queries,
+        set(unknown_skus),
+        threshold,
+        target_precision,
+        seed,
+        gallery_vectors=g_vectors,
+        lookalike_beta=lookalike_beta,
+    )
     rows = [RobustnessRow(CLEAN, closed.queries, closed.top1, closed.top5, closed.groups)] if conditions else []
     enrolled = set(gallery.skus)
     known_queries = queries.subset([s in enrolled for s in queries.skus])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gallery.lookalike import adjusted_score
 from gallery.types import ImageHit, Match, Recognition
 
 DEFAULT_THRESHOLD = 0.5  # when nothing is set, stored or calibrated
@@ -33,16 +34,22 @@ def aggregate_by_sku(hits: Iterable[ImageHit], k: int) -> list[Match]:
     return [Match(sku=sku, score=score) for sku, score in sorted(best.items(), key=lambda item: -item[1])]
 
 
-def decide(matches: list[Match], threshold: float) -> Recognition:
-    """``known`` when the best score reaches ``threshold``; otherwise the answer is unknown."""
+def decide(matches: list[Match], threshold: float, lookalike: float = 0.0, beta: float = 0.0) -> Recognition:
+    """``known`` when the decision score reaches ``threshold``; otherwise the answer is unknown.
+
+    The decision score is the best SKU's similarity less ``beta`` × its ``lookalike`` (how close the
+    nearest other SKU's references sit: ``gallery.lookalike``); ``beta = 0`` is the similarity itself.
+    """
     if not matches:
-        return Recognition(sku=None, score=0.0, known=False, matches=(), threshold=threshold)
+        return Recognition(sku=None, score=0.0, known=False, matches=(), threshold=threshold, similarity=0.0)
     top = matches[0]
-    known = top.score >= threshold
+    score = float(adjusted_score(top.score, lookalike, beta)) if beta else top.score
+    known = score >= threshold
     return Recognition(
         sku=top.sku if known else None,
-        score=top.score,
+        score=score,
         known=known,
         matches=tuple(matches),
         threshold=threshold,
+        similarity=top.score,
     )

@@ -70,11 +70,17 @@ class Gallery:
         search_threads: int | None = None,
         currency: str | None = None,
         catalog: str | None = None,
+        lookalike_beta: float = 0.0,
     ):
         """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default).
         ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's.
         ``catalog``: the setting (``gallery.stores.open``): None, the embedded SQLite in ``data_dir``; a
-        ``postgresql://`` URL, a catalogue shared with other replicas, followed in the background."""
+        ``postgresql://`` URL, a catalogue shared with other replicas, followed in the background.
+        ``lookalike_beta``: the model's (``ModelArtifact.lookalike_beta``): ``recognize`` decides on the best
+        similarity less beta × the SKU's lookalike (``gallery.lookalike``); 0, on the similarity."""
+        if not (isinstance(lookalike_beta, int | float) and 0 <= lookalike_beta < 10):
+            raise ValueError(f"lookalike_beta must be a number from 0 to 10, got {lookalike_beta!r}")
+        self.lookalike_beta = float(lookalike_beta)
         self.data_dir = Path(data_dir)
         self.search_threads = search_threads
         self.model_version = model_version
@@ -266,6 +272,10 @@ class Gallery:
         and each query's answer is the one it would get alone (``gallery.index_search``). Searches
         run side by side under the read lock. Names come from memory (``gallery.sku_directory``).
         """
+        return [matches for matches, _ in self._search(queries, k)]
+
+    def _search(self, queries: np.ndarray, k: int) -> list[tuple[list[Match], float]]:
+        """``search``'s matches, each with its best SKU's lookalike read under the same lock."""
         follower = self.follower
         follower.catch_up_for_request()  # a shared catalogue gone: answered from the index in memory
         if self.search_threads:
@@ -273,13 +283,23 @@ class Gallery:
         with follower.lock.read():
             self._raise_if_missing()
             results = nearest_skus(follower.index, follower.sku_of, len(follower.images_per_sku), queries, k)
-            return [[Match(m.sku, m.score, follower.memory.skus.name(m.sku)) for m in r] for r in results]
+            names, book = follower.memory.skus, follower.lookalikes
+            return [
+                ([Match(m.sku, m.score, names.name(m.sku)) for m in r], book.lookalike(r[0].sku) if r else 0.0)
+                for r in results
+            ]
+
+    def lookalike(self, sku: str) -> float:
+        """The cosine between ``sku``'s reference centroid and the nearest other SKU's (``gallery.lookalike``)."""
+        with self.follower.lock.read():
+            return self.follower.lookalikes.lookalike(sku)
 
     def recognize(
         self, queries: np.ndarray, threshold: float | None = None, k: int = 5, model_threshold: float | None = None
     ) -> list[Recognition]:
-        """Search, then decide at ``resolve_threshold(threshold, stored, model_threshold)``; the stored
-        threshold is read from memory after the search has caught up with other processes."""
-        results = self.search(queries, k)
+        """Search, then decide at ``resolve_threshold(threshold, stored, model_threshold)`` on the best
+        similarity less ``lookalike_beta`` × the SKU's lookalike; the stored threshold is read from
+        memory after the search has caught up with other processes."""
+        results = self._search(queries, k)
         chosen = resolve_threshold(threshold, self.follower.memory.stored_threshold, model_threshold)
-        return [decide(matches, chosen) for matches in results]
+        return [decide(matches, chosen, lookalike, self.lookalike_beta) for matches, lookalike in results]

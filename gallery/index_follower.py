@@ -21,6 +21,7 @@ import numpy as np
 
 from gallery.catalogue_memory import CatalogueMemory
 from gallery.index_snapshot import IndexSnapshot
+from gallery.lookalike import CentroidBook, sku_sums
 from gallery.rwlock import ReadWriteLock
 from gallery.search import make_index
 from gallery.search.base import VectorIndex
@@ -60,6 +61,10 @@ class IndexFollower:
         self.sku_of: dict[int, str] = {}  # image id in the index → its SKU
         self.images_per_sku: Counter[str] = Counter()
         self.missing: set[int] = set()  # reference images without this model's vector
+        #: each SKU's reference centroid and nearest other SKU (``gallery.lookalike``), kept with the index
+        self.lookalikes = CentroidBook(embedding_dim)
+        self._ids_of: dict[str, set[int]] = {}
+        self._dirty: set[str] = set()  # SKUs whose vectors changed since their centroid was computed
         self.applied_seq = 0
         self.memory = CatalogueMemory(store, model_version)  # refreshed with the change log
         self._open()
@@ -87,6 +92,11 @@ class IndexFollower:
             if self.store.get_meta("model_version") is None and not self.missing:
                 self.store.set_meta("model_version", self.model_version)
             self.memory.reload(threshold=True)
+            try:
+                self._refresh_lookalikes(None)
+            except (KeyError, RuntimeError) as exc:  # an image the snapshot lacks: the index cannot be trusted
+                logger.warning("index snapshot lacks a reference image's vector (%s): rebuilding", exc)
+                self._rebuild()
 
     def _load_snapshot(self) -> bool:
         loaded = self.snapshot.load(type(self.index), self.embedding_dim, self.store.catalog_id, self.store.shared)
@@ -114,6 +124,7 @@ class IndexFollower:
         with self.lock.write():  # searches go on while the catalogue is read; they wait only for the swap
             self.index, self.missing = index, missing
             self._set_sku_of(dict(zip(ids.tolist(), skus)))
+            self._refresh_lookalikes(None)
             if memory is not None:
                 memory()
             self.applied_seq = seq
@@ -170,19 +181,26 @@ class IndexFollower:
                 self.index.add(ids, vectors)
                 for image_id, sku in zip(ids.tolist(), skus):
                     self._track(image_id, sku)
+                self._dirty.update(skus)  # a re-added image may bring a new vector under the same SKU
                 self.missing.difference_update(ids.tolist())
+            self._refresh_lookalikes(self._dirty)
             memory()
             self.applied_seq = changes[-1].seq  # last: a request that sees it sees the rest
 
     def _set_sku_of(self, sku_of: dict[int, str]) -> None:
         self.sku_of = sku_of
         self.images_per_sku = Counter(sku_of.values())
+        self._ids_of = {}
+        for image_id, sku in sku_of.items():
+            self._ids_of.setdefault(sku, set()).add(image_id)
 
     def _track(self, image_id: int, sku: str) -> None:
         if self.sku_of.get(image_id) != sku:
             self._forget(image_id)
             self.sku_of[image_id] = sku
             self.images_per_sku[sku] += 1
+            self._ids_of.setdefault(sku, set()).add(image_id)
+            self._dirty.add(sku)
 
     def _forget(self, image_id: int) -> bool:
         sku = self.sku_of.pop(image_id, None)
@@ -191,7 +209,32 @@ class IndexFollower:
         self.images_per_sku[sku] -= 1
         if self.images_per_sku[sku] <= 0:
             del self.images_per_sku[sku]
+        ids = self._ids_of.get(sku)
+        if ids is not None:
+            ids.discard(image_id)
+            if not ids:
+                del self._ids_of[sku]
+        self._dirty.add(sku)
         return True
+
+    def _refresh_lookalikes(self, skus: set[str] | None) -> None:
+        """Recompute the centroids of ``skus`` (None: all, in a new book) from the index's vectors.
+        Called with the index as it now is, under the write lock (or before anything searches)."""
+        full = skus is None
+        if skus is None:
+            self.lookalikes = CentroidBook(self.embedding_dim)
+            skus = set(self._ids_of)
+            row_ids, vectors = self.index.vectors()  # one pass over the whole index
+        else:
+            wanted = [i for sku in skus for i in self._ids_of.get(sku, ())]
+            row_ids, vectors = self.index.vectors(np.asarray(wanted, np.int64))
+        names, sums, counts = sku_sums(row_ids, vectors, self.sku_of, skus)  # photos and their views
+        if full:
+            self.lookalikes.load(names, sums, counts)
+        else:
+            for i, sku in enumerate(names):
+                self.lookalikes.set_sum(sku, sums[i], int(counts[i]))
+        self._dirty = set()
 
     def _follow(self) -> None:
         """Called by a shared catalogue's follower thread when another replica wrote: catch up now, so

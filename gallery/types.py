@@ -93,13 +93,17 @@ class Match:
 
 @dataclass(frozen=True)
 class Recognition:
-    """The answer for one query: the decision and the top matches (one per SKU)."""
+    """The answer for one query: the decision and the top matches (one per SKU).
+
+    ``score`` is what the decision compared with ``threshold`` (``gallery.decision.decide``);
+    ``similarity`` the best match's cosine similarity (equal to ``score`` without a lookalike beta)."""
 
     sku: str | None
     score: float
     known: bool
     matches: tuple[Match, ...]
     threshold: float
+    similarity: float = 0.0
 
 
 @dataclass(frozen=True)

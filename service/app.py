@@ -46,11 +46,12 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model_threshold = None
+        lookalike_beta = 0.0
         model = embedder
         if model is None:
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
-            model_threshold = artifact.threshold
+            model_threshold, lookalike_beta = artifact.threshold, artifact.lookalike_beta
         gallery = Gallery(
             settings.data_dir,
             model.version,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             search_threads=settings.search_threads,
             currency=settings.currency,
             catalog=settings.catalog,
+            lookalike_beta=lookalike_beta,
         )
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)

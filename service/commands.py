@@ -68,6 +68,7 @@ def _open(args: argparse.Namespace) -> Opened:
         search_threads=settings.search_threads,
         currency=settings.currency,
         catalog=settings.catalog,
+        lookalike_beta=artifact.lookalike_beta,
     )
     return settings, artifact, embedder, gallery
 
@@ -106,6 +107,7 @@ def recognize(args: argparse.Namespace) -> int:
                 "sku": result.sku,
                 "decision": "known" if result.known else "unknown",
                 "score": round(result.score, 4),
+                "similarity": round(result.similarity, 4),
                 "matches": [{"sku": m.sku, "name": m.name, "score": round(m.score, 4)} for m in result.matches],
             }
         )

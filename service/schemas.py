@@ -38,7 +38,11 @@ class MatchOut(BaseModel):
 class RecognitionOut(BaseModel):
     sku: str | None = Field(description="The recognised SKU, or null when unknown.")
     name: str | None
-    score: float = Field(description="Cosine similarity of the best match (-1..1).")
+    score: float = Field(
+        description="The open-set score compared with threshold: the best match's similarity less the model's "
+        "lookalike adjustment (beta × how close the SKU's nearest look-alike SKU sits; docs/model_card.md)."
+    )
+    similarity: float = Field(description="Cosine similarity of the best match (-1..1).")
     decision: Literal["known", "unknown"]
     threshold: float
     matches: list[MatchOut]

@@ -31,6 +31,7 @@ import numpy as np
 
 from evaluation import metrics
 from evaluation.calibrate import calibrate_threshold
+from gallery.lookalike import adjusted_score, fit_beta, label_lookalikes
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -92,12 +93,19 @@ def top1(
 
 
 def open_set_scores(queries: np.ndarray, v: Vectors, fold: set[int]) -> dict[str, Any]:
-    """Best score, right-or-wrong and known-or-not of every query with the fold's SKUs not enrolled."""
+    """Best score, its SKU's lookalike (``gallery.lookalike``), right-or-wrong and known-or-not of
+    every query with the fold's SKUs not enrolled."""
     enrolled = np.array([lab not in fold for lab in v.gallery_labels])
     scores = metrics.best_score_per_sku(queries @ v.gallery[enrolled].T, v.gallery_labels[enrolled], len(v.skus))
     known = np.array([lab not in fold for lab in v.query_labels])
     correct = (metrics.true_sku_rank(scores, np.where(known, v.query_labels, -1)) < 1) & known
-    return {"score": scores.max(axis=1), "correct": correct, "known": known}
+    lookalikes = label_lookalikes(v.gallery[enrolled], v.gallery_labels[enrolled], len(v.skus))
+    return {
+        "score": scores.max(axis=1),
+        "lookalike": lookalikes[scores.argmax(axis=1)],
+        "correct": correct,
+        "known": known,
+    }
 
 
 def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
@@ -122,7 +130,7 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
         s = open_set_scores(queries, v, fold)
         row["open_set"][name] = {
             "auroc": metrics.auroc(s["score"][s["known"]], s["score"][~s["known"]]),
-            **{k: s[k].tolist() for k in ("score", "correct", "known")},
+            **{k: s[k].tolist() for k in ("score", "lookalike", "correct", "known")},
         }
     with_views = np.concatenate([v.catalogue, v.views])
     with_view_labels = np.concatenate([v.catalogue_labels, v.view_labels])
@@ -139,20 +147,44 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
     return row
 
 
-def cross_fitted_thresholds(rows: list[dict[str, Any]], condition: str, target: float) -> list[dict[str, Any]]:
-    """For each fold: the threshold calibrated on the other folds' pooled open-set scores, and what it does here."""
+def _pooled(parts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
+
+
+def _beta(pooled: dict[str, np.ndarray]) -> float:
+    """``fit_beta`` on pooled open-set scores; 0 where they cannot support a fit (all answers right or wrong)."""
+    try:
+        return fit_beta(pooled["score"], pooled["lookalike"], pooled["correct"]).beta
+    except ValueError as exc:
+        logger.warning("no lookalike beta (0 used): %s", exc)
+        return 0.0
+
+
+def cross_fitted_thresholds(
+    rows: list[dict[str, Any]], condition: str, target: float, lookalike: bool = False
+) -> list[dict[str, Any]]:
+    """For each fold: the threshold calibrated on the other folds' pooled open-set scores, and what it does here.
+
+    ``lookalike``: the decision score is ``gallery.lookalike.adjusted_score``, its ``beta`` fitted on
+    the other folds too (a fold never judges its own beta or threshold).
+    """
+    keys = ("score", "lookalike", "correct", "known") if lookalike else ("score", "correct", "known")
     out = []
     for i, row in enumerate(rows):
-        others = [r["open_set"][condition] for j, r in enumerate(rows) if j != i]
-        pooled = {k: np.concatenate([np.asarray(o[k]) for o in others]) for k in ("score", "correct", "known")}
+        pooled = _pooled([r["open_set"][condition] for j, r in enumerate(rows) if j != i], keys)
+        mine = _pooled([row["open_set"][condition]], keys)
+        beta = _beta(pooled) if lookalike else 0.0
+        if lookalike:
+            pooled["score"] = adjusted_score(pooled["score"], pooled["lookalike"], beta)
+            mine["score"] = adjusted_score(mine["score"], mine["lookalike"], beta)
         cal = calibrate_threshold(pooled["score"], pooled["correct"], pooled["known"], target)
-        mine = row["open_set"][condition]
-        result = metrics.open_set_at_threshold(
-            np.asarray(mine["score"]), np.asarray(mine["correct"]), np.asarray(mine["known"]), cal.threshold
-        )
+        result = metrics.open_set_at_threshold(mine["score"], mine["correct"], mine["known"], cal.threshold)
+        known = mine["known"].astype(bool)
         out.append(
             {
                 "threshold": cal.threshold,
+                "beta": beta,
+                "auroc": metrics.auroc(mine["score"][known], mine["score"][~known]),
                 "reached_on_other_folds": cal.reached,
                 "precision": result.precision,
                 "known_acceptance": result.known_acceptance,
@@ -189,10 +221,16 @@ def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any
         for kind in ("photo_only", "with_views"):
             figures[f"catalogue_{kind}_{group}"] = stat(pick(("catalogue", kind, group)))
     if len(rows) >= 2:
+        with_lookalike = all("lookalike" in r["open_set"]["clean"] for r in rows)  # older results lack it
         for cond in ("clean", "shifted"):
             fitted = cross_fitted_thresholds(rows, cond, target)
             for key in ("precision", "known_acceptance", "known_accuracy", "unknown_rejection", "threshold"):
                 figures[f"at_p{int(target * 100)}_{cond}_{key}"] = stat([f[key] for f in fitted])
+            if with_lookalike:
+                fitted = cross_fitted_thresholds(rows, cond, target, lookalike=True)
+                figures[f"auroc_{cond}_lookalike"] = stat([f["auroc"] for f in fitted])
+                for key in ("precision", "known_acceptance", "unknown_rejection", "threshold", "beta"):
+                    figures[f"at_p{int(target * 100)}_{cond}_lookalike_{key}"] = stat([f[key] for f in fitted])
     return figures
 
 
@@ -329,6 +367,8 @@ FIGURE_NAMES = {
     "top1_clean_flip_tta_never_trained": "top-1 clean + flip TTA, never-trained",
     "auroc_clean": "open-set AUROC, clean",
     "auroc_shifted": "open-set AUROC, other-day",
+    "auroc_clean_lookalike": "open-set AUROC, clean, lookalike-adjusted score (cross-fitted beta)",
+    "auroc_shifted_lookalike": "open-set AUROC, other-day, lookalike-adjusted score (cross-fitted beta)",
     "catalogue_photo_only_all": "catalogue photo only: top-1 all",
     "catalogue_photo_only_never_trained": "catalogue photo only: top-1 never-trained",
     "catalogue_with_views_all": "catalogue photo + synthetic views: top-1 all",
@@ -360,6 +400,21 @@ def pooled_calibration(
         raise FileNotFoundError(f"no fold*/result.json under {str(out)!r}: run `skulens folds` first")
     parts = [r["open_set"][c] for r in rows for c in conditions]
     scores, correct, known = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("score", "correct", "known"))
+    lookalike: dict[str, Any] | None = None
+    if all("lookalike" in p for p in parts) and 0 < correct.sum() < len(correct):
+        look = np.concatenate([np.asarray(p["lookalike"]) for p in parts])
+        fit = fit_beta(scores, look, correct)
+        scores = adjusted_score(scores, look, fit.beta)
+        lookalike = {
+            "beta": fit.beta,
+            "score": "best similarity - beta x the cosine between the SKU's reference centroid and the "
+            "nearest other enrolled SKU's (gallery.lookalike)",
+            "fit": {
+                "method": "logistic regression of a right answer on (similarity, lookalike)",
+                "weights": list(fit.weights),
+                "samples": fit.samples,
+            },
+        }
     calibration = calibrate_for_till(scores, correct.astype(bool), known.astype(bool), target)
     summary = json.loads((Path(out) / "summary.json").read_text()) if (Path(out) / "summary.json").is_file() else {}
     record = calibration_record(
@@ -377,4 +432,6 @@ def pooled_calibration(
             "recipe": summary.get("config"),
         },
     )
+    if lookalike is not None:
+        record["lookalike"] = lookalike
     return record

@@ -35,6 +35,11 @@ class VectorIndex(ABC):
         """``(scores, ids)`` of shape ``(n, k)``, best first; missing slots have id -1."""
 
     @abstractmethod
+    def vectors(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(row_ids, vectors)``: every vector stored under ``ids`` (None: all) with its id; an image with
+        catalogue views has several rows."""
+
+    @abstractmethod
     def __len__(self) -> int: ...
 
     @abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import faiss
 import numpy as np
@@ -36,6 +37,17 @@ class FlatIndex(VectorIndex):
             n = len(queries)
             return np.zeros((n, max(k, 0)), np.float32), np.full((n, max(k, 0)), -1, np.int64)
         return self._index.search(queries, k)
+
+    def vectors(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        mapped: Any = self._index  # an IndexIDMap2 (faiss's type information knows only Index)
+        row_ids = faiss.vector_to_array(mapped.id_map).astype(np.int64)
+        if ids is None:
+            all_rows = mapped.index.reconstruct_n(0, len(row_ids)) if len(row_ids) else None
+            return row_ids, all_rows if all_rows is not None else np.zeros((0, self.dim), np.float32)
+        rows = np.flatnonzero(np.isin(row_ids, np.asarray(ids, np.int64)))
+        if not len(rows):
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return row_ids[rows], mapped.index.reconstruct_batch(rows)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)

@@ -94,6 +94,16 @@ class HNSWIndex(VectorIndex):
             out_scores[i, : len(kept_scores)] = kept_scores
         return out_scores, out_ids
 
+    def vectors(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if ids is None:
+            rows = np.flatnonzero(self._row_ids >= 0)
+            every = self._index.reconstruct_n(0, self._index.ntotal) if len(rows) else None
+            return self._row_ids[rows], every[rows] if every is not None else np.zeros((0, self.dim), np.float32)
+        picked = [r for i in np.asarray(ids, dtype=np.int64) for r in self._live.get(int(i), ())]
+        if not picked:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return self._row_ids[picked], self._index.reconstruct_batch(np.asarray(picked, np.int64))
+
     def __len__(self) -> int:
         return self._rows
 

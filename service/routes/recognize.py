@@ -53,6 +53,7 @@ def to_json(result: Recognition, model_version: str) -> dict[str, Any]:
         "sku": result.sku,
         "name": result.matches[0].name if result.known and result.matches else None,
         "score": result.score,
+        "similarity": result.similarity,
         "decision": "known" if result.known else "unknown",
         "threshold": result.threshold,
         "matches": [{"sku": m.sku, "name": m.name, "score": m.score} for m in result.matches],

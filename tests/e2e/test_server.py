@@ -141,3 +141,30 @@ def test_keys_enforced_and_never_logged(tmp_path, tiny_model_dir):
     for secret in ("lane-secret", "merch-secret", "wrong-secret"):
         assert secret not in log
     assert make_jpeg(1)[100:140].hex() not in log.replace(" ", "")
+
+
+def test_the_answer_is_decided_on_the_lookalike_adjusted_score(tmp_path, tiny_model_dir, tiny_embedder):
+    """A model calibrated with a lookalike beta: the served score is the similarity less beta × the
+    cosine between the answer's SKU centroid and the nearest other SKU's, and the decision uses it."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from embedder.preprocess import load_image
+    from gallery.lookalike import label_lookalikes
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    card = json.loads((model / "model.json").read_text())
+    card["extra"]["calibration"] = {"threshold": 0.5, "lookalike": {"beta": 0.5}}
+    (model / "model.json").write_text(json.dumps(card))
+    with Server(tmp_path / "data", model, ["--threshold", "-1"]) as server, server.client() as http:
+        http.post("/v1/skus/milk/images", files=files(1, 2))
+        http.post("/v1/skus/juice/images", files=files(3))
+        answer = http.post("/v1/recognize", files=files(1, field="image")).json()
+    vectors = tiny_embedder.embed(np.stack([load_image(make_jpeg(s), tiny_embedder.input_size) for s in (1, 2, 3)]))
+    lookalike = label_lookalikes(vectors, np.array([0, 0, 1]), 2)[0]
+    assert answer["sku"] == "milk" and answer["decision"] == "known"
+    assert answer["similarity"] == pytest.approx(answer["matches"][0]["score"], abs=1e-6)
+    assert answer["score"] == pytest.approx(answer["similarity"] - 0.5 * lookalike, abs=1e-4)

@@ -119,6 +119,29 @@ def test_evaluate_model_on_real_jpegs(tmp_path, tiny_embedder):
     assert result.model["version"] == tiny_embedder.version
 
 
+def test_open_set_scores_are_the_served_lookalike_adjusted_ones(tmp_path, tiny_embedder):
+    from gallery.lookalike import label_lookalikes
+
+    gallery_dir, queries_dir = write_folders(tmp_path)
+    gallery, queries = scan_folder(gallery_dir), scan_folder(queries_dir)
+    kwargs = {"unknown_skus": {"c"}, "batch_size": 4, "threshold": 0.0}
+    plain = evaluate_model(tiny_embedder, "tiny", gallery, queries, **kwargs).open
+    adjusted = evaluate_model(tiny_embedder, "tiny", gallery, queries, lookalike_beta=0.5, **kwargs).open
+    g = embed_files(tiny_embedder, gallery.paths)
+    q = embed_files(tiny_embedder, queries.paths)
+    enrolled = np.array([s != "c" for s in gallery.skus])
+    labels = np.array([0 if s == "a" else 1 for s in np.array(gallery.skus)[enrolled]])
+    look = label_lookalikes(g[enrolled], labels, 2)
+    sims = q @ g[enrolled].T
+    best_label = labels[sims.argmax(axis=1)]
+    expected = sims.max(axis=1) - 0.5 * look[best_label]
+    known = np.array([s in ("a", "b") for s in queries.skus])
+    assert adjusted.known_scores == pytest.approx(expected[known].tolist(), abs=1e-5)
+    assert adjusted.unknown_scores == pytest.approx(expected[~known].tolist(), abs=1e-5)
+    assert plain.known_scores == pytest.approx(sims.max(axis=1)[known].tolist(), abs=1e-5)
+    assert look[0] == look[1] > 0  # two SKUs: each is the other's lookalike
+
+
 def test_evaluate_and_calibrate_commands(tmp_path, tiny_model_dir, capsys):
     from service.cli import main
 

@@ -34,6 +34,24 @@ def test_re_adding_an_id_replaces_it(kind):
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_vectors_returns_what_was_stored_after_replaces_and_removes(kind):
+    index = make_index(kind, 32)
+    vectors = unit(6)
+    index.add(np.array([10, 11, 12, 13]), vectors[:4])
+    index.add(np.array([11]), vectors[4:5])  # replaced
+    index.remove(np.array([12]))
+    ids, got = index.vectors(np.array([13, 10, 11, 12, 999]))  # removed and unknown ids have none
+    assert sorted(ids.tolist()) == [10, 11, 13]
+    assert np.allclose(got[np.argsort(ids)], vectors[[0, 4, 3]], atol=1e-6)
+    assert index.vectors(np.zeros(0, np.int64))[1].shape == (0, 32)
+    index.add(np.array([20, 20]), vectors[[1, 5]])  # an image with a catalogue view: two rows, one id
+    assert index.vectors(np.array([20]))[0].tolist() == [20, 20]
+    every_id, every = index.vectors()
+    assert sorted(every_id.tolist()) == [10, 11, 13, 20, 20] and every.shape == (5, 32)
+    assert np.allclose(every[every_id == 11], vectors[4], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_empty_and_short_results_padded(kind):
     index = make_index(kind, 32)
     scores, ids = index.search(unit(2), 4)

@@ -58,6 +58,18 @@ def test_evaluate_fold_counts_by_hand():
     assert opened["known"] == [True, True, False, False]
     # unknown query 2 scores 0 against a and b, query 3 scores 1 against b: AUROC = (1 + 0.5) / 2 per known
     assert opened["auroc"] == pytest.approx(0.75)
+    assert opened["lookalike"] == [0.0, 0.0, 0.0, 0.0]  # a and b enrolled, orthogonal centroids
+
+
+def test_lookalike_is_the_best_skus_nearest_other_centroid():
+    v = toy_vectors()
+    gallery = v.gallery.copy()
+    gallery[2] = [0.6, 0.8, 0.0]  # b's first photo leans towards a
+    v = Vectors(**{**v.__dict__, "gallery": gallery})
+    opened = evaluate_fold(v, ("c",))["open_set"]["clean"]
+    b = gallery[2] + gallery[3]
+    expected = b[0] / np.linalg.norm(b)  # cos(centroid a = e0, centroid b)
+    assert opened["lookalike"] == pytest.approx([expected] * 4)
 
 
 def test_summary_and_cross_fitted_thresholds():
@@ -66,6 +78,11 @@ def test_summary_and_cross_fitted_thresholds():
     assert figures["top1_clean_all"]["folds"] == [0.75, 0.75]
     fitted = cross_fitted_thresholds(rows, "clean", 0.5)
     assert len(fitted) == 2 and all(0.0 <= f["threshold"] <= 1.0 for f in fitted)
+    assert {"auroc_clean_lookalike", "at_p50_clean_lookalike_beta", "at_p50_shifted_lookalike_known_acceptance"} <= set(
+        figures
+    )
+    with_lookalike = cross_fitted_thresholds(rows, "clean", 0.5, lookalike=True)
+    assert all(f["beta"] >= 0 for f in with_lookalike)
 
 
 def test_pooled_calibration_refuses_without_runs(tmp_path):
@@ -87,6 +104,33 @@ def test_pooled_calibration_refuses_without_runs(tmp_path):
     record = pooled_calibration(tmp_path, 0.95)
     assert 0.3 < record["threshold"] <= 0.8
     assert record["provenance"]["unknown_queries"] == 4 and record["curve"]
+    assert "lookalike" not in record  # results written before the lookalike: the plain similarity
+
+
+def test_pooled_calibration_fits_beta_and_thresholds_the_adjusted_score(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    similarity = rng.uniform(0.5, 1.0, n)
+    lookalike = rng.uniform(0.2, 0.95, n)
+    known = rng.random(n) < 0.75
+    correct = known & (rng.random(n) < 1 / (1 + np.exp(-40 * (similarity - 0.4 * lookalike - 0.55))))
+    part = {
+        "score": similarity.tolist(),
+        "lookalike": lookalike.tolist(),
+        "correct": correct.tolist(),
+        "known": known.tolist(),
+    }
+    (tmp_path / "fold0").mkdir()
+    (tmp_path / "fold0" / "result.json").write_text(
+        json.dumps({"fold": 0, "open_set": {"clean": part, "shifted": part}})
+    )
+    record = pooled_calibration(tmp_path, 0.9)
+    beta = record["lookalike"]["beta"]
+    assert 0.2 < beta < 0.6
+    adjusted = similarity - beta * lookalike
+    accepted = adjusted >= record["threshold"]
+    assert correct[accepted].mean() >= 0.9  # the threshold is on the adjusted score
+    assert record["at_threshold"]["accepted"] == 2 * accepted.sum()
 
 
 def test_compare_folds_table_uses_the_shared_folds(tmp_path, capsys):

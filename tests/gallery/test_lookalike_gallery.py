@@ -1,0 +1,111 @@
+"""The gallery keeps every SKU's lookalike current through enrolment, deletion, re-opening and other
+processes' writes, and decides on the lookalike-adjusted score (real SQLite/PostgreSQL, real FAISS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gallery.gallery import Gallery, ImageUpload
+from gallery.lookalike import label_lookalikes
+from tests.conftest import make_jpeg
+
+DIM = 8
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def around(direction: int, seed: int, spread: float = 0.3) -> np.ndarray:
+    base = np.zeros(DIM)
+    base[direction] = 1.0
+    return unit(base + spread * np.random.default_rng(seed).normal(size=DIM))
+
+
+def enrol(g: Gallery, sku: str, vectors: list[np.ndarray]) -> list[int]:
+    uploads = [
+        ImageUpload(make_jpeg(hash((sku, i)) % 10_000, size=(32, 24)), "image/jpeg", 32, 24)
+        for i in range(len(vectors))
+    ]
+    return list(g.enrol(sku, uploads, np.stack(vectors)))
+
+
+def expected(enrolled: dict[str, list[np.ndarray]]) -> dict[str, float]:
+    skus = sorted(s for s, v in enrolled.items() if v)
+    vectors = np.concatenate([np.stack(enrolled[s]) for s in skus])
+    labels = np.concatenate([[i] * len(enrolled[s]) for i, s in enumerate(skus)])
+    return dict(zip(skus, label_lookalikes(vectors, labels, len(skus)).tolist()))
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_lookalikes_follow_enrolment_deletion_and_reopening(tmp_path, catalog, kind):
+    g = Gallery(tmp_path, "model-a", DIM, kind, catalog=catalog)
+    enrolled = {
+        "gala": [around(0, s) for s in range(3)],
+        "pink-lady": [around(0, s, 0.6) for s in range(10, 13)],  # near gala
+        "oat-milk": [around(3, s) for s in range(20, 22)],
+    }
+    ids = {sku: enrol(g, sku, vectors) for sku, vectors in enrolled.items()}
+    for sku, value in expected(enrolled).items():
+        assert g.lookalike(sku) == pytest.approx(value, abs=1e-5)
+    assert g.lookalike("gala") > 0.5 > g.lookalike("oat-milk")
+
+    g.delete_image("pink-lady", ids["pink-lady"][0])
+    enrolled["pink-lady"].pop(0)
+    g.delete_sku("gala")
+    del enrolled["gala"]
+    for sku, value in expected(enrolled).items():
+        assert g.lookalike(sku) == pytest.approx(value, abs=1e-5)
+    assert g.lookalike("gala") == 0.0  # gone: nothing to be confused with
+    g.close()  # snapshot written
+
+    reopened = Gallery(tmp_path, "model-a", DIM, kind, catalog=catalog)
+    try:
+        for sku, value in expected(enrolled).items():
+            assert reopened.lookalike(sku) == pytest.approx(value, abs=1e-5)
+    finally:
+        reopened.close(snapshot=False)
+
+
+def test_another_process_enrolment_reaches_the_lookalikes(tmp_path, catalog):
+    writer = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    reader = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    try:
+        enrol(writer, "gala", [around(0, 1)])
+        enrol(writer, "oat-milk", [around(3, 2)])
+        reader.catch_up()
+        enrol(writer, "pink-lady", [around(0, 3, 0.1)])
+        reader.search(around(0, 4)[None], 1)  # a request catches up first
+        assert reader.lookalike("gala") == pytest.approx(writer.lookalike("gala"), abs=1e-6)
+        assert reader.lookalike("gala") > 0.8
+    finally:
+        writer.close(snapshot=False)
+        reader.close(snapshot=False)
+
+
+def test_recognize_decides_on_the_adjusted_score(tmp_path, catalog):
+    plain = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    enrol(plain, "gala", [around(0, s) for s in range(3)])
+    enrol(plain, "pink-lady", [around(0, s, 0.6) for s in range(10, 13)])
+    enrol(plain, "oat-milk", [around(3, s) for s in range(20, 22)])
+    query = around(0, 99, 0.2)[None]
+    before = plain.recognize(query, threshold=0.8)[0]
+    plain.close(snapshot=False)
+    adjusted = Gallery(tmp_path, "model-a", DIM, catalog=catalog, lookalike_beta=0.5)
+    try:
+        after = adjusted.recognize(query, threshold=0.8)[0]
+        look = adjusted.lookalike(after.matches[0].sku)
+    finally:
+        adjusted.close(snapshot=False)
+    assert before.score == before.similarity and before.known
+    assert after.similarity == pytest.approx(before.similarity)
+    assert after.score == pytest.approx(before.similarity - 0.5 * look)
+    assert not after.known and after.sku is None  # the look-alike pulled it under the threshold
+    assert [m.score for m in after.matches] == [m.score for m in before.matches]  # matches stay similarities
+
+
+@pytest.mark.parametrize("beta", [-0.1, float("nan"), "0.2"])
+def test_a_bad_beta_is_refused_with_its_value(tmp_path, beta):
+    with pytest.raises(ValueError, match="lookalike_beta must be a number from 0 to 10, got"):
+        Gallery(tmp_path, "model-a", DIM, lookalike_beta=beta)
