@@ -1,7 +1,8 @@
 """The web console in a real headless Chromium against the real server (``skulens serve`` on a loopback
 port, API keys on): enrol a SKU through the pages, find it, see its thumbnails, edit it, delete a
 photo, a checkout key that cannot delete, a counter photo recognised on the lane page with its total,
-a lane background set from the page, the camera, and /docs rendering with no network.
+a lane background set from the page, a lane's item area set from the page (and only seen with a
+checkout key), the camera, and /docs rendering with no network.
 
 As in test_checkout.py, the model is untrained and the threshold 0.999: each product is enrolled with
 the very crop the server will cut from the counter photo, so only an exact match is known."""
@@ -532,6 +533,100 @@ def test_a_lane_background_set_from_the_page_is_used(page, server):
     expect(page.locator("#total")).to_have_text("4.00 EUR")
     expect(page.locator("#basket")).to_contain_text("Segmentation: lane_background")
     expect(page.locator("#needs-attention")).to_have_count(0)
+
+
+def choose_lane(page, lane: str) -> None:
+    field = page.get_by_label("Lane", exact=True)
+    field.fill(lane)
+    field.press("Tab")  # the change event: the page asks for the lane
+
+
+def test_a_merchandiser_sets_the_lanes_item_area(page, server):
+    open_console(page, server, MERCH, "#/lane")
+    choose_lane(page, "lane-area-1")
+    status = page.locator("#item-area-status")
+    expect(status).to_contain_text("Item area: default")  # nothing stored for the lane yet (a 404)
+    expect(status).to_contain_text("lane lane-area-1")
+    expect(page.locator("#background-status")).to_contain_text("Lane lane-area-1 has no background")
+    area = page.get_by_label("Item area (share of the photo)")
+    expect(area).to_have_attribute("min", "0")
+    expect(area).to_have_attribute("max", "0.5")
+    area.fill("0.05")
+    page.get_by_role("button", name="Save item area").click()
+    expect(page.locator("#alert")).to_have_text("Lane lane-area-1's item area set to 0.05.")
+    expect(status).to_contain_text("Item area: 0.05 (set for lane lane-area-1)")
+    with http(server, LANE) as api:
+        assert api.get("/v1/lanes/lane-area-1").json()["item_area"] == 0.05
+
+    for bad, quoted in (("0.001", "item_area 0.001 is out of range"), ("0.9", "item_area 0.9 is out of range")):
+        area.fill(bad)
+        area.press("Enter")  # the form's submit, as the button's
+        expect(page.locator("#alert")).to_contain_text(quoted)  # the server's message, as ApiFailure.explain says it
+        expect(page.locator("#alert")).to_contain_text("(422 invalid_lane_setting)")
+        expect(page.locator("#alert")).to_contain_text("from 0.004 to 0.5")
+        expect(page.locator("#item-area-problem")).to_contain_text(quoted)  # beside the input too
+        expect(area).to_have_attribute("aria-invalid", "true")
+        expect(status).to_contain_text("Item area: 0.05")  # what is stored, unchanged
+        expect(area).to_have_value(bad)  # kept, to be corrected
+        with http(server, LANE) as api:
+            assert api.get("/v1/lanes/lane-area-1").json()["item_area"] == 0.05
+    area.fill("")
+    page.get_by_role("button", name="Save item area").click()  # nothing to send: said so, nothing sent
+    expect(page.locator("#alert")).to_contain_text("Enter the item area as a number")
+
+    page.get_by_role("button", name="Use the default").click()
+    expect(page.locator("#alert")).to_have_text("Lane lane-area-1 is back on the default item area (0.023).")
+    expect(page.locator("#item-area-problem")).to_be_hidden()
+    expect(area).not_to_have_attribute("aria-invalid", "true")
+    expect(status).to_contain_text("Item area: default (0.023)")
+    expect(area).to_have_value("")
+    with http(server, LANE) as api:
+        got = api.get("/v1/lanes/lane-area-1").json()
+    assert got["item_area"] is None and got["default_item_area"] == 0.023
+    page.reload()  # a lane with settings but no value of its own: the server says the default
+    choose_lane(page, "lane-area-1")
+    expect(status).to_contain_text("Item area: default (0.023)")
+
+
+def test_an_item_area_typed_before_the_lanes_answer_is_kept(page, server):
+    with http(server) as api:
+        assert api.put("/v1/lanes/lane-area-3/settings", json={"item_area": 0.02}).status_code in (200, 201)
+    open_console(page, server, MERCH, "#/lane")
+    expect(page.locator("#item-area-status")).to_contain_text("Item area")  # the first lane's answer is in
+    held = hold(page, f"{server.url}/v1/lanes/lane-area-3")
+    choose_lane(page, "lane-area-3")
+    wait_for(page, held)
+    area = page.get_by_label("Item area (share of the photo)")
+    area.fill("0.04")
+    held[0].continue_()
+    expect(page.locator("#item-area-status")).to_contain_text("Item area: 0.02 (set for lane lane-area-3)")
+    expect(area).to_have_value("0.04")  # not replaced by what the lane had
+    page.unroute(f"{server.url}/v1/lanes/lane-area-3")
+    page.get_by_role("button", name="Save item area").click()
+    expect(page.locator("#item-area-status")).to_contain_text("Item area: 0.04 (set for lane lane-area-3)")
+    with http(server, LANE) as api:
+        assert api.get("/v1/lanes/lane-area-3").json()["item_area"] == 0.04
+
+
+def test_a_checkout_key_sees_the_item_area_but_cannot_set_it(page, server):
+    with http(server) as api:
+        assert api.put("/v1/lanes/lane-area-2/settings", json={"item_area": 0.031}).status_code in (200, 201)
+    open_console(page, server, LANE, "#/lane")
+    expect(page.locator("#key-status")).to_have_text("Role: checkout")
+    choose_lane(page, "lane-area-2")
+    expect(page.locator("#item-area-status")).to_contain_text("Item area: 0.031 (set for lane lane-area-2)")
+    expect(page.get_by_label("Item area (share of the photo)")).to_have_value("0.031")
+    why = "To set a lane's item area you need a merchandiser key; your key is a checkout key."
+    for control in (
+        page.get_by_role("button", name="Save item area"),
+        page.get_by_role("button", name="Use the default"),
+        page.get_by_label("Item area (share of the photo)"),
+    ):
+        expect(control).to_be_disabled()
+        expect(control).to_have_accessible_description(why)
+    expect(page.locator("#lane-settings .why:visible")).to_have_text(why)  # said once, on the page
+    with http(server, LANE) as api:
+        assert api.get("/v1/lanes/lane-area-2").json()["item_area"] == 0.031
 
 
 def test_the_camera_takes_a_counter_photo(page, server):
