@@ -46,7 +46,7 @@ class ModelArtifact:
         """``beta`` of the lookalike-adjusted open-set score (``gallery.lookalike``), calibrated with the
         threshold and stored beside it; 0 (the plain best similarity) for a model calibrated without it."""
         calibration = self.extra.get("calibration") or {}
-        return float((calibration.get("lookalike") or {}).get("beta", 0.0))
+        return float((calibration.get("lookalike") or {}).get("beta") or 0.0)
 
     def card(self) -> dict[str, Any]:
         card = asdict(self)

@@ -243,3 +243,41 @@ def calibration_record(
         },
         "curve": [asdict(p) for p in threshold_curve(scores, correct, is_known, points)],
     }
+
+
+@dataclass(frozen=True)
+class BetaFit:
+    beta: float
+    weights: tuple[float, float, float]  # logistic intercept, similarity, lookalike (standardised inputs undone)
+    samples: int
+
+
+def fit_beta(similarity: np.ndarray, lookalike: np.ndarray, correct: np.ndarray, l2: float = 1e-2) -> BetaFit:
+    """``beta`` of ``gallery.lookalike.adjusted_score``: a logistic regression of "the answer is right" on
+    (similarity, lookalike).
+
+    The regression's score ``w0 + w1·similarity + w2·lookalike`` orders answers like
+    ``similarity − beta·lookalike`` with ``beta = −w2 / w1``; clipped at 0 (a lookalike never helps).
+    """
+    s = np.asarray(similarity, np.float64)
+    look = np.maximum(np.asarray(lookalike, np.float64), 0.0)  # as gallery.lookalike.adjusted_score uses it
+    y = np.asarray(correct, np.float64)
+    if not (len(s) == len(look) == len(y)) or len(s) < 3:
+        raise ValueError(f"need ≥ 3 equal-length samples, got {len(s)}, {len(look)} and {len(y)}")
+    if y.min() == y.max():
+        raise ValueError(f"all {len(y)} answers are {'right' if y[0] else 'wrong'}: nothing to fit beta on")
+    x = np.c_[s, look]
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-12
+    design = np.c_[np.ones(len(x)), (x - mean) / std]
+    w = np.zeros(3)
+    for _ in range(100):  # Newton steps; a 3-parameter ridge logistic converges in a handful
+        p = 1.0 / (1.0 + np.exp(-design @ w))
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + l2 * np.eye(3)
+        step = np.linalg.solve(hessian, design.T @ (p - y) + l2 * w)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    w1, w2 = w[1] / std[0], w[2] / std[1]
+    w0 = w[0] - w1 * mean[0] - w2 * mean[1]
+    beta = max(0.0, float(-w2 / w1)) if w1 > 0 else 0.0
+    return BetaFit(beta=beta, weights=(float(w0), float(w1), float(w2)), samples=len(s))

@@ -306,6 +306,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     record = calibration_record(
         calibration, scores, correct, is_known, artifact.version, {"queries": str(args.queries), **source}
     )
+    record["lookalike"] = {"beta": artifact.lookalike_beta, "from": "the model's calibration (model.json)"}
     result = calibration.result
     from evaluation.report import fmt
 

@@ -7,22 +7,47 @@ without the other, and never waits on the catalogue for them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 
 from gallery.sku_directory import SkuDirectory
 from gallery.stores.base import CatalogBase
 
+logger = logging.getLogger(__name__)
+
+
+def threshold_key(model_version: str, score: str = "") -> str:
+    """The meta key of a threshold stored for ``model_version`` on decision score ``score`` ("" for the
+    plain similarity; ``gallery.gallery.score_name`` otherwise): a threshold belongs to one score."""
+    return f"threshold:{model_version}" + (f":{score}" if score else "")
+
 
 class CatalogueMemory:
     """One model's view: (SKUs, reference images), every SKU's name and price, this model's threshold."""
 
-    def __init__(self, store: CatalogBase, model_version: str) -> None:
+    def __init__(self, store: CatalogBase, model_version: str, score: str = "") -> None:
         self.store = store
-        #: the meta key of this model's stored threshold (a ``META_CHANGE`` on it is re-read)
-        self.threshold_key = f"threshold:{model_version}"
+        self.model_version = model_version
+        #: the meta key of this model's stored threshold on this score (a ``META_CHANGE`` on it is re-read)
+        self.threshold_key = threshold_key(model_version, score)
         self.counts: tuple[int, int] = (0, 0)  # (SKUs, reference images)
         self.stored_threshold: float | None = None
         self.skus = SkuDirectory()  # names and prices
+
+    def warn_about_other_scores(self) -> None:
+        """A threshold stored for this model on the plain similarity is not used for another score: say so."""
+        plain = threshold_key(self.model_version)
+        if self.threshold_key != plain and self.stored_threshold is None:
+            value = self.store.get_meta(plain)
+            if value is not None:
+                logger.warning(
+                    "the threshold %s stored for model %s was calibrated on the plain similarity; this model "
+                    "decides on another score (%s), so it is not used: the model's own threshold applies until "
+                    "`skulens calibrate` or PUT /v1/admin/threshold stores one for this score",
+                    value,
+                    self.model_version,
+                    self.threshold_key.removeprefix(plain + ":"),
+                )
 
     def reload(self, threshold: bool, skus: Collection[str] | None = None) -> None:
         """Counts, SKU names and prices (every SKU; with ``skus``, only those) and, with ``threshold``,

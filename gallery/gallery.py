@@ -60,6 +60,11 @@ def as_image_rows(vectors: np.ndarray | Sequence[np.ndarray], images: int, dim: 
     return rows
 
 
+def score_name(lookalike_beta: float) -> str:
+    """The decision score's name, part of a stored threshold's key: "" for the plain similarity."""
+    return f"lookalike-{lookalike_beta:.6g}" if lookalike_beta else ""
+
+
 class Gallery:
     def __init__(
         self,
@@ -78,7 +83,9 @@ class Gallery:
         ``postgresql://`` URL, a catalogue shared with other replicas, followed in the background.
         ``lookalike_beta``: the model's (``ModelArtifact.lookalike_beta``): ``recognize`` decides on the best
         similarity less beta × the SKU's lookalike (``gallery.lookalike``); 0, on the similarity."""
-        if not (isinstance(lookalike_beta, int | float) and 0 <= lookalike_beta < 10):
+        if isinstance(lookalike_beta, bool) or not (
+            isinstance(lookalike_beta, int | float) and 0 <= lookalike_beta < 10
+        ):
             raise ValueError(f"lookalike_beta must be a number from 0 to 10, got {lookalike_beta!r}")
         self.lookalike_beta = float(lookalike_beta)
         self.data_dir = Path(data_dir)
@@ -96,7 +103,12 @@ class Gallery:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         #: the index, the SKUs, names, prices and threshold in memory, following the catalogue's change log
         self.follower = IndexFollower(
-            self.store, self.index_dir / f"{model_version}.{index_kind}", model_version, embedding_dim, index_kind
+            self.store,
+            self.index_dir / f"{model_version}.{index_kind}",
+            model_version,
+            embedding_dim,
+            index_kind,
+            score_name(self.lookalike_beta),
         )
 
     @property

@@ -21,7 +21,7 @@ import numpy as np
 
 from gallery.catalogue_memory import CatalogueMemory
 from gallery.index_snapshot import IndexSnapshot
-from gallery.lookalike import CentroidBook, sku_sums
+from gallery.lookalike import CentroidBook, refreshed, sku_sums
 from gallery.rwlock import ReadWriteLock
 from gallery.search import make_index
 from gallery.search.base import VectorIndex
@@ -46,8 +46,15 @@ class IndexFollower:
     a shared catalogue to call back when other replicas write."""
 
     def __init__(
-        self, store: CatalogBase, snapshot_path: Path, model_version: str, embedding_dim: int, index_kind: str
+        self,
+        store: CatalogBase,
+        snapshot_path: Path,
+        model_version: str,
+        embedding_dim: int,
+        index_kind: str,
+        score: str = "",
     ) -> None:
+        """``score``: which decision score the stored threshold is on (``CatalogueMemory``)."""
         self.store = store
         self.model_version = model_version
         self.embedding_dim = embedding_dim
@@ -66,7 +73,7 @@ class IndexFollower:
         self._ids_of: dict[str, set[int]] = {}
         self._dirty: set[str] = set()  # SKUs whose vectors changed since their centroid was computed
         self.applied_seq = 0
-        self.memory = CatalogueMemory(store, model_version)  # refreshed with the change log
+        self.memory = CatalogueMemory(store, model_version, score)  # refreshed with the change log
         self._open()
         self.store.follow(self._follow)  # a shared catalogue: other replicas' changes applied as they come
 
@@ -79,7 +86,7 @@ class IndexFollower:
             for image_id in self.missing:
                 self._forget(image_id)
             if loaded:
-                self._sync()
+                self._sync(refresh=False)  # the centroids are computed once, below
             expected = self.store.vector_rows(self.model_version, self.embedding_dim) if loaded else 0
             if not loaded or len(self.index) != expected:
                 if loaded:
@@ -88,15 +95,13 @@ class IndexFollower:
                         len(self.index),
                         expected,
                     )
-                self._rebuild()
+                self._rebuild()  # its centroids with it
+            else:
+                self._refresh_lookalikes(None)
             if self.store.get_meta("model_version") is None and not self.missing:
                 self.store.set_meta("model_version", self.model_version)
             self.memory.reload(threshold=True)
-            try:
-                self._refresh_lookalikes(None)
-            except (KeyError, RuntimeError) as exc:  # an image the snapshot lacks: the index cannot be trusted
-                logger.warning("index snapshot lacks a reference image's vector (%s): rebuilding", exc)
-                self._rebuild()
+            self.memory.warn_about_other_scores()
 
     def _load_snapshot(self) -> bool:
         loaded = self.snapshot.load(type(self.index), self.embedding_dim, self.store.catalog_id, self.store.shared)
@@ -121,10 +126,13 @@ class IndexFollower:
         ids, skus, vectors = self.store.vectors_for(self.model_version, dim=self.embedding_dim)
         if len(ids):
             index.add(ids, vectors)
+        sku_of = dict(zip(ids.tolist(), skus))
+        book = CentroidBook(self.embedding_dim)
+        book.load(*sku_sums(ids, vectors, sku_of, set(skus)))
         with self.lock.write():  # searches go on while the catalogue is read; they wait only for the swap
-            self.index, self.missing = index, missing
-            self._set_sku_of(dict(zip(ids.tolist(), skus)))
-            self._refresh_lookalikes(None)
+            self.index, self.missing, self.lookalikes = index, missing, book
+            self._set_sku_of(sku_of)
+            self._dirty = set()
             if memory is not None:
                 memory()
             self.applied_seq = seq
@@ -137,7 +145,7 @@ class IndexFollower:
         )
 
     # --- following the change log -------------------------------------------
-    def _sync(self) -> None:
+    def _sync(self, refresh: bool = True) -> None:
         """Replay the change log since the last applied change (cheap when nothing changed). The caller
         holds ``catching_up`` (the only writer of the index's state); the catalogue is read without the
         index's write lock, which is taken only to apply what was read: searches never wait on the network."""
@@ -183,7 +191,8 @@ class IndexFollower:
                     self._track(image_id, sku)
                 self._dirty.update(skus)  # a re-added image may bring a new vector under the same SKU
                 self.missing.difference_update(ids.tolist())
-            self._refresh_lookalikes(self._dirty)
+            if refresh:
+                self._refresh_lookalikes(self._dirty)
             memory()
             self.applied_seq = changes[-1].seq  # last: a request that sees it sees the rest
 
@@ -200,7 +209,6 @@ class IndexFollower:
             self.sku_of[image_id] = sku
             self.images_per_sku[sku] += 1
             self._ids_of.setdefault(sku, set()).add(image_id)
-            self._dirty.add(sku)
 
     def _forget(self, image_id: int) -> bool:
         sku = self.sku_of.pop(image_id, None)
@@ -220,20 +228,7 @@ class IndexFollower:
     def _refresh_lookalikes(self, skus: set[str] | None) -> None:
         """Recompute the centroids of ``skus`` (None: all, in a new book) from the index's vectors.
         Called with the index as it now is, under the write lock (or before anything searches)."""
-        full = skus is None
-        if skus is None:
-            self.lookalikes = CentroidBook(self.embedding_dim)
-            skus = set(self._ids_of)
-            row_ids, vectors = self.index.vectors()  # one pass over the whole index
-        else:
-            wanted = [i for sku in skus for i in self._ids_of.get(sku, ())]
-            row_ids, vectors = self.index.vectors(np.asarray(wanted, np.int64))
-        names, sums, counts = sku_sums(row_ids, vectors, self.sku_of, skus)  # photos and their views
-        if full:
-            self.lookalikes.load(names, sums, counts)
-        else:
-            for i, sku in enumerate(names):
-                self.lookalikes.set_sum(sku, sums[i], int(counts[i]))
+        self.lookalikes = refreshed(self.lookalikes, self.index, self.sku_of, self._ids_of, skus)
         self._dirty = set()
 
     def _follow(self) -> None:

@@ -103,7 +103,7 @@ class Recognition:
     known: bool
     matches: tuple[Match, ...]
     threshold: float
-    similarity: float = 0.0
+    similarity: float
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class CheckoutItemOut(BaseModel):
     )
     sku: str | None
     name: str | None
-    score: float
+    score: float = Field(description="The open-set score compared with the threshold (as RecognitionOut.score).")
     decision: Literal["known", "unknown"]
     unit_price: PriceText | None = Field(description="The SKU's price; null when unknown or without a price.")
 

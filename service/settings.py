@@ -32,7 +32,8 @@ class Settings(BaseSettings):
         None,
         ge=-1.0,
         le=1.0,
-        description="Open-set threshold on cosine score; default: the gallery's calibrated value, else the model's, else 0.5.",
+        description="Open-set threshold on the decision score (the cosine similarity less the model's lookalike "
+        "adjustment); default: the gallery's calibrated value for that score, else the model's, else 0.5.",
     )
     tta_flip: bool = Field(
         False,

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluation import metrics
-from evaluation.calibrate import calibrate_threshold
-from gallery.lookalike import adjusted_score, fit_beta, label_lookalikes
+from evaluation.calibrate import calibrate_threshold, fit_beta
+from gallery.lookalike import adjusted_score, label_lookalikes
 
 if TYPE_CHECKING:
     from training.config import TrainConfig

@@ -109,3 +109,24 @@ def test_recognize_decides_on_the_adjusted_score(tmp_path, catalog):
 def test_a_bad_beta_is_refused_with_its_value(tmp_path, beta):
     with pytest.raises(ValueError, match="lookalike_beta must be a number from 0 to 10, got"):
         Gallery(tmp_path, "model-a", DIM, lookalike_beta=beta)
+
+
+def test_a_stored_threshold_belongs_to_the_score_it_was_set_on(tmp_path, caplog):
+    plain = Gallery(tmp_path, "model-a", DIM)
+    plain.set_threshold(0.97)  # on the plain similarity
+    plain.close(snapshot=False)
+    with caplog.at_level("WARNING", logger="gallery.catalogue_memory"):
+        adjusted = Gallery(tmp_path, "model-a", DIM, lookalike_beta=0.2)
+    try:
+        assert adjusted.stored_threshold is None  # the model's own threshold applies
+        assert "calibrated on the plain similarity" in caplog.text and "0.97" in caplog.text
+        adjusted.set_threshold(0.8)
+        assert adjusted.stored_threshold == 0.8
+        assert adjusted.recognize(around(0, 1)[None], model_threshold=0.1)[0].threshold == 0.8
+    finally:
+        adjusted.close(snapshot=False)
+    again = Gallery(tmp_path, "model-a", DIM)
+    try:
+        assert again.stored_threshold == 0.97  # each score keeps its own
+    finally:
+        again.close(snapshot=False)
