@@ -151,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="a last round under py-spy: CPU by stage")
     parser.add_argument("--enrol-limit", type=int, default=None)
     parser.add_argument("--name", default="http_ab")
+    parser.add_argument(
+        "--after-model",
+        type=Path,
+        default=None,
+        help="a model folder for the 'after' side only (e.g. another precision): its gallery is enrolled "
+        "with it; default: both sides serve the same model",
+    )
     args = parser.parse_args(argv)
 
     run = Run(args.name)
@@ -165,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     run.data["settings"] = {
         **{k: v for k, v in vars(args).items() if k not in ("before", "after")},
         "model": model_label,
+        "after_model": str(args.after_model) if args.after_model else model_label,
         "trees": {side: {"path": str(root), "commit": tree_commit(root)} for side, root in roots.items()},
         "load_generator": "asyncio + httpx.AsyncClient, closed loop, keep-alive, same machine",
     }
@@ -191,15 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     servers: dict[str, Server] = {}
     rows: list[dict[str, Any]] = []
     try:
-        first = TreeServer(roots["before"], work / "before" / "data", model_dir).start()
-        try:
-            with first.client() as http:
-                run.data["enrolment"] = serverkit.enrol_folder(http, grocery / "train", limit=args.enrol_limit)
-        finally:
-            first.stop()
-        shutil.copytree(work / "before" / "data", work / "after" / "data")
+        models = {"before": model_dir, "after": args.after_model.resolve() if args.after_model else model_dir}
+        for side in SIDES if args.after_model else ("before",):  # another model: its own vectors
+            first = TreeServer(roots[side], work / side / "data", models[side]).start()
+            try:
+                with first.client() as http:
+                    enrolled = serverkit.enrol_folder(http, grocery / "train", limit=args.enrol_limit)
+                    run.data["enrolment" if side == "before" else "enrolment_after"] = enrolled
+            finally:
+                first.stop()
+        if not args.after_model:
+            shutil.copytree(work / "before" / "data", work / "after" / "data")
         for side in SIDES:
-            servers[side] = TreeServer(roots[side], work / side / "data", model_dir).start()
+            servers[side] = TreeServer(roots[side], work / side / "data", models[side]).start()
         total_rounds = args.rounds + (1 if args.profile else 0)
         for r in range(total_rounds):
             profiled = args.profile and r == args.rounds

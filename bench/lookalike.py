@@ -2,14 +2,16 @@
 
 ``python -m bench.lookalike [--vectors 100000] [--skus 1000,10000]``: for each index kind and SKU
 count, an index of ``--vectors`` unit vectors clustered around the SKUs, then the time of
-``refreshed`` (what the follower runs under the index's write lock after a catch-up; at start-up and
-after a rebuild the full build runs before anything searches or before the lock is taken):
+``refreshed`` (what the follower runs under the index's write lock after a catch-up that changed up
+to ``LOOKALIKE_INLINE_SKUS`` = 64 SKUs; a larger catch-up runs it on a copy outside the lock and only
+swaps the book under it; at start-up and after a rebuild the full build runs before anything
+searches or before the lock is taken):
 * **full**: every row read back from the index, summed per SKU, the book loaded at once;
 * **one image**: one image added to an existing SKU (median of ``--rounds``);
 * **new SKU**: a SKU enrolled with one image (median of ``--rounds``);
 * **SKU deleted** (median of ``--rounds``);
 * **1,000 SKUs at once**: a catch-up that brings one new image to each of 1,000 SKUs (a replica
-  behind a bulk enrolment).
+  behind a bulk enrolment; outside the write lock).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ ORDER = [
     "search",
     "gallery_search",
     "omp_check",
+    "lookalike",
     "enrolment",
     "reindex",
     "reindex_ray",
@@ -40,6 +41,7 @@ TITLES = {
     "search": "3. Gallery search",
     "gallery_search": "3b. Gallery.search at 100k (as the service searches)",
     "omp_check": "3c. FAISS thread setting per thread",
+    "lookalike": "3d. Keeping each SKU's lookalike current (the index follower)",
     "enrolment": "4. Enrolment",
     "reindex": "5. Re-index throughput",
     "reindex_ray": "5b. Re-index on Ray beside the local one, same 2 CPUs",
@@ -213,6 +215,8 @@ def section(name: str, d: dict[str, Any]) -> str:
         out += ab_tables(d)
     elif name == "omp_check":
         out += [table(d["rows"]), ""]
+    elif name == "lookalike":
+        out += [table(d["results"]), ""]
     elif name == "gallery_search":
         out += [table(d["rows"]), "", "One flat search as a function of k:", "", table(d["flat_cost_by_k"]), ""]
     elif name.startswith("search"):
@@ -276,7 +280,9 @@ def ab_tables(d: dict[str, Any]) -> list[str]:
     trees = "; ".join(f"{side}: `{t['commit']}` ({t['path']})" for side, t in s.get("trees", {}).items())
     how = f"{s.get('rounds')} timed rounds of {s.get('seconds')} s per level after {s.get('warmup')} s warm-up"
     out = [
-        f"Trees: {trees}. Model: {s.get('model')}; {s.get('load_generator')}; {how}, the side that goes first alternating.",
+        f"Trees: {trees}. Model: {s.get('model')}"
+        + (f" (after side: {s['after_model']})" if s.get("after_model", s.get("model")) != s.get("model") else "")
+        + f"; {s.get('load_generator')}; {how}, the side that goes first alternating.",
         "",
     ]
     keys = ["p50_ms", "p99_ms", "req/s", "server CPU ms/request", "event-loop thread CPU ms/request"]

@@ -120,3 +120,14 @@ def load_artifact(directory: str | os.PathLike[str]) -> ModelArtifact:
 def default_model_dir() -> Path:
     """The model shipped inside the package (``embedder/default_model``)."""
     return Path(str(resources.files("embedder") / "default_model"))
+
+
+#: the models shipped inside the package, by the name ``--model`` accepts (docs/model_card.md, Precision)
+SHIPPED_MODELS = {"float32": "default_model", "int8_float_head": "default_model_int8_float_head"}
+
+
+def shipped_model_dir(name: str) -> Path:
+    """The folder of the shipped model called ``name`` (a key of ``SHIPPED_MODELS``)."""
+    if name not in SHIPPED_MODELS:
+        raise ModelNotFound(f"no shipped model called {name!r}: the shipped ones are {sorted(SHIPPED_MODELS)}")
+    return Path(str(resources.files("embedder") / SHIPPED_MODELS[name]))

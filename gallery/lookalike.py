@@ -120,6 +120,15 @@ class CentroidBook:
     def __len__(self) -> int:
         return len(self._row)
 
+    def copy(self) -> CentroidBook:
+        """An independent copy (to change while searches read this one)."""
+        twin = CentroidBook(self.dim)
+        twin.rebuild_at = self.rebuild_at
+        twin._row, twin._skus, twin._free = dict(self._row), list(self._skus), list(self._free)
+        twin._sums, twin._units, twin._counts = self._sums.copy(), self._units.copy(), self._counts.copy()
+        twin._near, twin._near_row = self._near.copy(), self._near_row.copy()
+        return twin
+
     def lookalike(self, sku: str) -> float:
         row = self._row.get(sku)
         return NO_LOOKALIKE if row is None or self._near_row[row] < 0 else float(self._near[row])

@@ -25,7 +25,10 @@ def _settings_args(parser: argparse.ArgumentParser, serve: bool = False) -> None
         help="postgresql://... for a catalogue shared by replicas (SKULENS_CATALOG; "
         "default: SQLite in the data directory)",
     )
-    parser.add_argument("--model", help="model folder (SKULENS_MODEL; default: the shipped model)")
+    parser.add_argument(
+        "--model",
+        help="model folder, or a shipped model: float32 (default) or int8_float_head (SKULENS_MODEL)",
+    )
     parser.add_argument("--index-kind", choices=["flat", "hnsw"], help="SKULENS_INDEX_KIND (default flat)")
     parser.add_argument("--threads", type=int, dest="num_threads", help="inference threads (SKULENS_NUM_THREADS)")
     if serve:

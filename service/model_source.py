@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from embedder.artifact import ModelArtifact, ModelNotFound, default_model_dir, load_artifact
+from embedder.artifact import (
+    SHIPPED_MODELS,
+    ModelArtifact,
+    ModelNotFound,
+    default_model_dir,
+    load_artifact,
+    shipped_model_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +24,15 @@ UNTRAINED_WARNING = (
 
 
 def resolve_model(model: Path | None, data_dir: Path) -> ModelArtifact:
+    """``model``: a model folder, or the name of a shipped one (``SHIPPED_MODELS``: ``float32``, the
+    default, or ``int8_float_head``) when no folder of that name exists; None: the default."""
     if model is not None:
-        return load_artifact(model)
+        if str(model) in SHIPPED_MODELS and not Path(model).exists():
+            return load_artifact(shipped_model_dir(str(model)))
+        try:
+            return load_artifact(model)
+        except ModelNotFound as exc:
+            raise ModelNotFound(f"{exc}; or name a shipped model: {', '.join(sorted(SHIPPED_MODELS))}") from None
     try:
         return load_artifact(default_model_dir())
     except ModelNotFound:

@@ -168,3 +168,21 @@ def test_the_answer_is_decided_on_the_lookalike_adjusted_score(tmp_path, tiny_mo
     assert answer["sku"] == "milk" and answer["decision"] == "known"
     assert answer["similarity"] == pytest.approx(answer["matches"][0]["score"], abs=1e-6)
     assert answer["score"] == pytest.approx(answer["similarity"] - 0.5 * lookalike, abs=1e-4)
+
+
+def test_serving_the_shipped_int8_float_head_model_by_name(tmp_path):
+    """`skulens serve --model int8_float_head`: the mixed-precision file shipped beside the default, with
+    its own version and calibrated threshold, enrols and recognises over HTTP."""
+    from pathlib import Path
+
+    from embedder.artifact import load_artifact, shipped_model_dir
+
+    expected = load_artifact(shipped_model_dir("int8_float_head"))
+    with Server(tmp_path / "data", Path("int8_float_head")) as server, server.client() as http:
+        info = http.get("/readyz").json()
+        assert http.post("/v1/skus/milk/images", files=files(1, 2)).status_code == 201
+        http.post("/v1/skus/juice/images", files=files(3))
+        answer = http.post("/v1/recognize", files=files(2, field="image")).json()
+    assert answer["model_version"] == expected.version != load_artifact(shipped_model_dir("float32")).version
+    assert answer["threshold"] == pytest.approx(expected.threshold)
+    assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99, info

@@ -112,6 +112,15 @@ def test_loading_a_book_at_once_equals_setting_sku_by_sku() -> None:
         assert loaded.lookalike(name) == pytest.approx(stepwise.lookalike(name))
 
 
+def test_a_copy_changes_apart_from_its_original() -> None:
+    book = CentroidBook(2)
+    book.set_sums(["a", "b"], np.array([[1.0, 0.0], [0.6, 0.8]]), np.array([1, 1]))
+    twin = book.copy()
+    twin.set_sums(["b", "c"], np.array([[0.0, 1.0], [0.8, 0.6]]), np.array([1, 1]))
+    assert book.lookalike("a") == pytest.approx(0.6) and book.lookalike("c") == NO_LOOKALIKE
+    assert twin.lookalike("a") == pytest.approx(0.8) and twin.lookalike("b") == pytest.approx(0.6)
+
+
 def test_removing_every_photo_of_a_sku_forgets_it() -> None:
     book = CentroidBook(2)
     book.set_sums(["a", "b"], np.array([[1.0, 0.0], [0.6, 0.8]]), np.array([1, 1]))

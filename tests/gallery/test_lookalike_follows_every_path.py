@@ -62,8 +62,10 @@ class Walk:
             g.delete_image(sku, image_id)
 
 
-@pytest.mark.parametrize("kind, seed", [("flat", 0), ("hnsw", 1)])
-def test_lookalikes_stay_exact_on_every_path(tmp_path, monkeypatch, kind, seed):
+@pytest.mark.parametrize("kind, seed, inline", [("flat", 0, 64), ("hnsw", 1, 64), ("flat", 2, 0)])
+def test_lookalikes_stay_exact_on_every_path(tmp_path, monkeypatch, kind, seed, inline):
+    """``inline`` 0: every catch-up recomputes the lookalikes on a copy outside the write lock."""
+    monkeypatch.setattr(follower_module, "LOOKALIKE_INLINE_SKUS", inline)
     walk = Walk(seed)
     g = Gallery(tmp_path, MODEL, DIM, kind)
     other = Gallery(tmp_path, MODEL, DIM, kind)  # another process on the same catalogue
