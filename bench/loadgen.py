@@ -8,7 +8,8 @@ import itertools
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,32 +42,39 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _level(
-    url: str,
-    concurrency: int,
-    make_request: Callable[[int], dict[str, Any]],
-    judge: Judge | None,
-    seconds: float,
-    max_requests: int,
-    warmup_s: float,
-    on_start: Hook | None = None,
-    on_end: Hook | None = None,
-) -> LevelResult:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    counter = itertools.count()
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
+@dataclass(frozen=True)
+class Window:
+    """One level's measured window: ``seconds`` (at most ``max_requests``) after ``warmup_s`` not counted;
+    ``judge`` marks answers right or wrong; ``on_start`` / ``on_end`` run as the window opens / closes."""
 
-        async def worker(deadline: float, record: LevelResult | None) -> None:
+    seconds: float = 15.0
+    max_requests: int = 100_000
+    warmup_s: float = 2.0
+    judge: Judge | None = None
+    on_start: Hook | None = None
+    on_end: Hook | None = None
+
+
+#: ``send(n)`` → (status, body) of request ``n``
+Send = Callable[[int], Awaitable[tuple[int, bytes]]]
+#: one worker's connection: entered once per worker, yields its ``send``
+Session = Callable[[], AbstractAsyncContextManager[Send]]
+
+
+async def _closed_loop(concurrency: int, window: Window, session: Session) -> LevelResult:
+    """``concurrency`` workers, each sending its next request as soon as the last is answered: the warm-up,
+    then the measured window, recorded once for both clients."""
+    counter = itertools.count()
+
+    async def worker(deadline: float, record: LevelResult | None) -> None:
+        async with session() as send:
             while time.perf_counter() < deadline:
                 n = next(counter)
-                if record is not None and len(record.latencies_s) >= max_requests:
+                if record is not None and len(record.latencies_s) >= window.max_requests:
                     return
-                request = make_request(n)
                 started = time.perf_counter()
                 try:
-                    response = await client.post(**request)
-                    status = response.status_code
-                    body = response.content
+                    status, body = await send(n)
                 except httpx.HTTPError as exc:
                     if record is not None:
                         record.errors[type(exc).__name__] += 1
@@ -76,26 +84,42 @@ async def _level(
                     continue
                 record.latencies_s.append(elapsed)
                 record.statuses[status] += 1
-                if judge is not None and status == 200:
-                    right = judge(n, body)
+                if window.judge is not None and status == 200:
+                    right = window.judge(n, body)
                     if right is not None:
                         record.judged += 1
                         record.correct += float(right)
 
-        if warmup_s > 0:  # connections opened, interpreters of the usual batch sizes created
-            deadline = time.perf_counter() + warmup_s
-            await asyncio.gather(*(worker(deadline, None) for _ in range(concurrency)))
-        result = LevelResult(concurrency, 0.0)
-        if on_start:
-            on_start()
-        cpu0, started = _cpu(), time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(worker(deadline, result) for _ in range(concurrency)))
-        result.seconds = time.perf_counter() - started
-        result.client_cpu_s = _cpu() - cpu0
-        if on_end:
-            on_end()
+    if window.warmup_s > 0:  # connections opened, interpreters of the usual batch sizes created
+        deadline = time.perf_counter() + window.warmup_s
+        await asyncio.gather(*(worker(deadline, None) for _ in range(concurrency)))
+    result = LevelResult(concurrency, 0.0)
+    if window.on_start:
+        window.on_start()
+    cpu0, started = _cpu(), time.perf_counter()
+    await asyncio.gather(*(worker(started + window.seconds, result) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    result.client_cpu_s = _cpu() - cpu0
+    if window.on_end:
+        window.on_end()
     return result
+
+
+async def _httpx_level(
+    url: str, concurrency: int, make_request: Callable[[int], dict[str, Any]], window: Window
+) -> LevelResult:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
+
+        async def send(n: int) -> tuple[int, bytes]:
+            response = await client.post(**make_request(n))
+            return response.status_code, response.content
+
+        @asynccontextmanager
+        async def session() -> AsyncIterator[Send]:
+            yield send  # one pooled client for every worker
+
+        return await _closed_loop(concurrency, window, session)
 
 
 def run_level(
@@ -111,7 +135,8 @@ def run_level(
 ) -> LevelResult:
     """``make_request(n)`` returns ``client.post`` keyword arguments; ``judge(n, body)`` → True/False/None (or a
     fraction). ``on_start()`` / ``on_end()`` run right when the measured window (after the warm-up) opens / closes."""
-    return asyncio.run(_level(url, concurrency, make_request, judge, seconds, max_requests, warmup_s, on_start, on_end))
+    window = Window(seconds, max_requests, warmup_s, judge, on_start, on_end)
+    return asyncio.run(_httpx_level(url, concurrency, make_request, window))
 
 
 # --- a minimal raw HTTP/1.1 client: the same closed loop with far less client CPU ----------------
@@ -141,57 +166,24 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def _raw_level(
-    url: str,
-    concurrency: int,
-    encoded: list[bytes],
-    judge: Judge | None,
-    seconds: float,
-    max_requests: int,
-    warmup_s: float,
-    on_start: Hook | None = None,
-    on_end: Hook | None = None,
-) -> LevelResult:
+async def _raw_level(url: str, concurrency: int, encoded: list[bytes], window: Window) -> LevelResult:
     parsed = httpx.URL(url)
-    counter = itertools.count()
 
-    async def worker(deadline: float, record: LevelResult | None) -> None:
-        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)
+    @asynccontextmanager
+    async def session() -> AsyncIterator[Send]:
+        reader, writer = await asyncio.open_connection(parsed.host, parsed.port)  # one connection per worker
+
+        async def send(n: int) -> tuple[int, bytes]:
+            writer.write(encoded[n % len(encoded)])
+            await writer.drain()
+            return await _read_response(reader)
+
         try:
-            while time.perf_counter() < deadline:
-                n = next(counter)
-                if record is not None and len(record.latencies_s) >= max_requests:
-                    return
-                started = time.perf_counter()
-                writer.write(encoded[n % len(encoded)])
-                await writer.drain()
-                status, body = await _read_response(reader)
-                elapsed = time.perf_counter() - started
-                if record is None:
-                    continue
-                record.latencies_s.append(elapsed)
-                record.statuses[status] += 1
-                if judge is not None and status == 200:
-                    right = judge(n, body)
-                    if right is not None:
-                        record.judged += 1
-                        record.correct += float(right)
+            yield send
         finally:
             writer.close()
 
-    if warmup_s > 0:
-        deadline = time.perf_counter() + warmup_s
-        await asyncio.gather(*(worker(deadline, None) for _ in range(concurrency)))
-    result = LevelResult(concurrency, 0.0)
-    if on_start:
-        on_start()
-    cpu0, started = _cpu(), time.perf_counter()
-    await asyncio.gather(*(worker(started + seconds, result) for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - started
-    result.client_cpu_s = _cpu() - cpu0
-    if on_end:
-        on_end()
-    return result
+    return await _closed_loop(concurrency, window, session)
 
 
 def run_level_raw(
@@ -206,4 +198,5 @@ def run_level_raw(
     on_end: Hook | None = None,
 ) -> LevelResult:
     """Like ``run_level`` with pre-encoded requests (``encoded[n % len]``) on raw asyncio streams."""
-    return asyncio.run(_raw_level(url, concurrency, encoded, judge, seconds, max_requests, warmup_s, on_start, on_end))
+    window = Window(seconds, max_requests, warmup_s, judge, on_start, on_end)
+    return asyncio.run(_raw_level(url, concurrency, encoded, window))
