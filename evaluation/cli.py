@@ -251,6 +251,17 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
     settings = _calibrate_settings(args)
     artifact = resolve_model(settings.model, settings.data_dir)
+
+    def open_gallery() -> Gallery:
+        """The enrolled gallery, deciding on the model's score (its lookalike beta) as the service does."""
+        return Gallery(
+            settings.data_dir,
+            artifact.version,
+            artifact.embedding_dim,
+            settings.index_kind,
+            lookalike_beta=artifact.lookalike_beta,
+        )
+
     embedder = LiteRTEmbedder(artifact, num_threads=args.threads)
     queries = scan_folder(args.queries)
     cache = _cache(args, artifact.version)
@@ -283,13 +294,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
             raise SystemExit(
                 f"no gallery at {str(settings.data_dir)!r} (no {catalog.name}); enrol first or give --gallery-folder"
             )
-        store = Gallery(
-            settings.data_dir,
-            artifact.version,
-            artifact.embedding_dim,
-            settings.index_kind,
-            lookalike_beta=artifact.lookalike_beta,
-        )
+        store = open_gallery()
         try:
             enrolled = set(store.store.image_skus().values())
             answers = store.recognize(q_vectors, threshold=0.0, k=1)  # the served score; the threshold is unused
@@ -321,13 +326,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
     if args.dry_run:
         logger.info("--dry-run: threshold not stored")
     elif catalog.exists():
-        store = Gallery(
-            settings.data_dir,
-            artifact.version,
-            artifact.embedding_dim,
-            settings.index_kind,
-            lookalike_beta=artifact.lookalike_beta,
-        )
+        store = open_gallery()
         try:
             store.set_threshold(calibration.threshold)
             store.store.set_meta(f"calibration:{artifact.version}", json.dumps(record))

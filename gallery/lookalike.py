@@ -33,14 +33,18 @@ def adjusted_score(similarity: float | np.ndarray, lookalike: float | np.ndarray
     return np.asarray(similarity, dtype=np.float64) - beta * look
 
 
+def normalised(rows: np.ndarray) -> np.ndarray:
+    """Each row at unit length; an all-zero row stays zero."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    out: np.ndarray = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return out
+
+
 def unit_centroids(vectors: np.ndarray, labels: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     """Unit-length mean vector per label ``(n_labels, d)`` and which labels have any vector."""
     sums = np.zeros((n_labels, vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, np.asarray(labels, dtype=np.int64), vectors.astype(np.float64))
-    norms = np.linalg.norm(sums, axis=1)
-    present = norms > 0
-    sums[present] /= norms[present, None]
-    return sums, present
+    return normalised(sums), np.linalg.norm(sums, axis=1) > 0
 
 
 def nearest_other(centroids: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -141,7 +145,7 @@ class CentroidBook:
         self._row = {skus[i]: row for row, i in enumerate(live)}
         self._sums[:] = np.asarray(sums, np.float64)[live].reshape(len(live), self.dim)
         self._counts[:] = np.asarray(counts, np.int64)[live]
-        self._units[:] = self._normalised(self._sums)
+        self._units[:] = normalised(self._sums)
         self._recompute(np.arange(len(live)))
 
     def set_sums(self, skus: Sequence[str], sums: np.ndarray, counts: np.ndarray) -> None:
@@ -161,7 +165,7 @@ class CentroidBook:
             if count > 0:
                 row = self._slot(sku)
                 self._sums[row], self._counts[row] = total, count
-                self._units[row] = self._normalised(self._sums[row : row + 1])[0]
+                self._units[row] = normalised(self._sums[row : row + 1])[0]
                 changed.append(row)
             elif sku in self._row:
                 dropped.append(self._drop(sku))
@@ -183,11 +187,6 @@ class CentroidBook:
         stale = live & ~moved & np.isin(self._near_row, gone)  # their nearest moved away or left
         stale[changed] = False
         self._recompute(np.flatnonzero(stale))
-
-    def _normalised(self, sums: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        out: np.ndarray = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
-        return out
 
     def _slot(self, sku: str) -> int:
         row = self._row.get(sku)

@@ -92,14 +92,17 @@ def top1(
     return metrics.top_k_accuracy(scores, query_labels[rows], 1)
 
 
-def open_set_scores(queries: np.ndarray, v: Vectors, fold: set[int]) -> dict[str, Any]:
+def open_set_scores(
+    queries: np.ndarray, v: Vectors, fold: set[int], lookalikes: np.ndarray | None = None
+) -> dict[str, Any]:
     """Best score, its SKU's lookalike (``gallery.lookalike``), right-or-wrong and known-or-not of
-    every query with the fold's SKUs not enrolled."""
+    every query with the fold's SKUs not enrolled (``lookalikes`` per label: computed when not given)."""
     enrolled = np.array([lab not in fold for lab in v.gallery_labels])
     scores = metrics.best_score_per_sku(queries @ v.gallery[enrolled].T, v.gallery_labels[enrolled], len(v.skus))
     known = np.array([lab not in fold for lab in v.query_labels])
     correct = (metrics.true_sku_rank(scores, np.where(known, v.query_labels, -1)) < 1) & known
-    lookalikes = label_lookalikes(v.gallery[enrolled], v.gallery_labels[enrolled], len(v.skus))
+    if lookalikes is None:
+        lookalikes = label_lookalikes(v.gallery[enrolled], v.gallery_labels[enrolled], len(v.skus))
     return {
         "score": scores.max(axis=1),
         "lookalike": lookalikes[scores.argmax(axis=1)],
@@ -126,8 +129,10 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
         "never_trained": top1(tta, v.gallery, v.gallery_labels, v.query_labels, n, never),
     }
     row["open_set"] = {}
+    enrolled = np.array([lab not in fold for lab in v.gallery_labels])
+    lookalikes = label_lookalikes(v.gallery[enrolled], v.gallery_labels[enrolled], n)  # one gallery, both conditions
     for name, queries in (("clean", v.queries), ("shifted", v.shifted)):
-        s = open_set_scores(queries, v, fold)
+        s = open_set_scores(queries, v, fold, lookalikes)
         row["open_set"][name] = {
             "auroc": metrics.auroc(s["score"][s["known"]], s["score"][~s["known"]]),
             **{k: s[k].tolist() for k in ("score", "lookalike", "correct", "known")},
