@@ -61,6 +61,9 @@ class TrainConfig:
     pooling: str = "avg"  # "avg", or "gem": generalised mean with a learned exponent (embedder.pooling)
     ema_momentum: float | None = None  # e.g. 0.99: the model saved is the moving average of the weights
     catalogue_p: float = 0.0  # chance that a SKU's K photos in a batch include its catalogue (studio) photo
+    # > 1: the fine-tuning batches' SKUs come in groups of this size, a drawn SKU and its nearest SKUs by the
+    # untrained network's class centroids (training.class_neighbours), so look-alikes meet in batch-hard mining
+    lookalike_group: int = 1
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)  # raises on an unknown name
@@ -84,6 +87,12 @@ class TrainConfig:
                 f"pooling {self.pooling!r} needs schedule 'finetune' (the two-stage recipe caches average-pooled "
                 f"features), got schedule {self.schedule!r}"
             )
+        if not 1 <= self.lookalike_group <= self.finetune.p:
+            raise ValueError(
+                f"lookalike_group must be in [1, finetune.p={self.finetune.p}], got {self.lookalike_group!r}"
+            )
+        if self.lookalike_group > 1 and self.schedule != "finetune":
+            raise ValueError(f"lookalike_group > 1 needs schedule 'finetune', got schedule {self.schedule!r}")
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
 

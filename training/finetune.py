@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedder.backbones import get_backbone
+from training.class_neighbours import nearest_classes
 from training.config import TrainConfig
 from training.data import decode_images
 from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
@@ -115,6 +116,8 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
         steps_per_epoch=stage.steps_per_epoch,
         paired=paired,
         paired_p=config.catalogue_p,
+        neighbours=_class_neighbours(model, data, config.lookalike_group),
+        group=config.lookalike_group,
     )
     steps = sampler.steps_per_epoch * stage.epochs
     warmup = min(sampler.steps_per_epoch * config.warmup_epochs, steps - 1)
@@ -170,6 +173,22 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     )
     logger.info("fine-tuned: val recall@1 %.4f (monitoring only: no epoch was chosen by it)", recall)
     return save_model(model, config, directory, "finetune", recall)
+
+
+def _class_neighbours(model: keras.Model, data: Data, group: int) -> dict[int, tuple[int, ...]] | None:
+    """Each SKU's ``group - 1`` nearest SKUs by the untrained backbone's pooled features of the train photos
+    (deterministic: the same before a resume as after it); None when batches are not grouped."""
+    if group <= 1:
+        return None
+    from training.features import embed_pixels
+
+    base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+    neighbours = nearest_classes(embed_pixels(base, data.train_pixels), data.train.labels, group - 1)
+    names = data.train.class_names
+    logger.info(
+        "look-alike groups, e.g. %s", {names[c]: [names[n] for n in neighbours[c]] for c in list(neighbours)[:5]}
+    )
+    return neighbours
 
 
 def _trainer(model: keras.Model, classifier: keras.layers.Layer, input_size: int) -> keras.Model:

@@ -12,7 +12,7 @@ dropped (no positive pair can exist). Batches are a pure function of
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,9 +38,14 @@ class PKSampler:
         steps_per_epoch: int | None = None,
         paired: dict[int, int] | None = None,
         paired_p: float = 0.0,
+        neighbours: Mapping[int, Sequence[int]] | None = None,
+        group: int = 1,
     ):
         """``paired``: label → index of one extra sample (a SKU's catalogue photo) that takes one of
-        the label's K places with probability ``paired_p``; it is never drawn otherwise."""
+        the label's K places with probability ``paired_p``; it is never drawn otherwise.
+
+        ``group`` > 1: each label drawn brings up to ``group - 1`` of its ``neighbours`` (nearest first,
+        those not already in the batch) into the batch with it (``training.class_neighbours``)."""
         labels = np.asarray(labels)
         if labels.ndim != 1:
             raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
@@ -56,6 +61,12 @@ class PKSampler:
         self.by_label = {c: idx for c, idx in by_label.items() if len(idx) >= 2}
         if len(self.by_label) < p:
             raise ValueError(f"p={p} SKUs per batch but only {len(self.by_label)} have at least 2 samples")
+        if not 1 <= group <= p:
+            raise ValueError(f"group must be in [1, p={p}], got {group!r}")
+        if group > 1 and neighbours is None:
+            raise ValueError(f"group={group} needs the labels' neighbours")
+        self.group = group
+        self.neighbours = {c: [n for n in (neighbours or {}).get(c, ()) if n in self.by_label] for c in self.by_label}
         self.p, self.k, self.seed = p, k, seed
         total = sum(len(idx) for idx in self.by_label.values())
         self.steps_per_epoch = steps_per_epoch or max(1, total // (p * k))
@@ -80,6 +91,7 @@ class PKSampler:
                 cursor += 1
                 if c not in chosen:
                     chosen.append(c)
+                    chosen.extend(self._companions(c, chosen))
             picks = []
             for c in chosen:
                 idx = self.by_label[c]
@@ -89,6 +101,11 @@ class PKSampler:
                 picks.append(pick)
             batches[step] = np.concatenate(picks)
         return batches
+
+    def _companions(self, label: int, chosen: list[int]) -> list[int]:
+        """Up to ``group - 1`` nearest neighbours of ``label`` not yet in the batch, within its ``p``."""
+        room = min(self.group - 1, self.p - len(chosen))
+        return [n for n in self.neighbours[label] if n not in chosen][: max(room, 0)]
 
     def iter_epochs(self, start_epoch: int = 0) -> Iterator[tuple[int, np.ndarray]]:
         epoch = start_epoch

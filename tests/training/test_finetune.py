@@ -122,6 +122,31 @@ def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path):
     assert np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
 
 
+def test_finetune_with_look_alike_groups_trains_on_grouped_batches(shop, tmp_path, caplog):
+    from training.train import run
+
+    config = finetune_config(shop, lookalike_group=2, ema_momentum=None)
+    with caplog.at_level("INFO", logger="training.finetune"):
+        run(config, tmp_path / "run", resume=False)
+    groups = next(r.getMessage() for r in caplog.records if "look-alike groups" in r.getMessage())
+    assert all(sku in groups for sku in ("Apple", "Milk", "Juice")) and "Pear" not in groups  # held out
+    state = json.loads((tmp_path / "run" / "finetune" / "checkpoint" / "state.json").read_text())
+    assert len(state["history"]) == 2 and all(np.isfinite(row["loss"]) for row in state["history"])
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"lookalike_group": 0}, "lookalike_group must be in .1, finetune.p=2., got 0"),
+        ({"lookalike_group": 3}, "got 3"),
+        ({"lookalike_group": 2, "schedule": "two_stage"}, "needs schedule 'finetune'"),
+    ],
+)
+def test_lookalike_group_settings_are_checked(shop, changes, match):
+    with pytest.raises(ValueError, match=match):
+        finetune_config(shop, **changes)
+
+
 @pytest.mark.parametrize(
     "changes, match",
     [({"pooling": "max"}, "'max'"), ({"pooling": "gem", "schedule": "two_stage"}, "two_stage")],

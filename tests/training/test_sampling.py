@@ -85,3 +85,32 @@ def test_paired_catalogue_photo_takes_one_place_and_is_never_drawn_otherwise():
     assert 0.3 < share < 0.7  # about paired_p of the groups of SKUs 0 and 1
     plain = PKSampler(labels[:9], p=2, k=2, seed=0, steps_per_epoch=5)
     assert not np.isin(plain.epoch_batches(0), [9, 10]).any()
+
+
+def test_group_one_is_the_ungrouped_sampler():
+    neighbours = {0: [1], 1: [0], 2: [4], 3: [2], 4: [2]}
+    plain = PKSampler(LABELS, p=3, k=2, seed=4, steps_per_epoch=30)
+    one = PKSampler(LABELS, p=3, k=2, seed=4, steps_per_epoch=30, neighbours=neighbours, group=1)
+    assert np.array_equal(plain.epoch_batches(2), one.epoch_batches(2))
+
+
+def test_groups_bring_each_drawn_label_with_its_nearest_labels():
+    # 0↔1 and 2↔4 are look-alike pairs; label 3's neighbour 5 has a single photo (dropped), so 3 comes alone
+    neighbours = {0: [1, 2], 1: [0, 2], 2: [4, 0], 3: [5, 0], 4: [2, 1]}
+    sampler = PKSampler(LABELS, p=4, k=2, seed=5, steps_per_epoch=40, neighbours=neighbours, group=2)
+    for batch in sampler.epoch_batches(0):
+        order = list(dict.fromkeys(LABELS[batch].tolist()))  # labels in the order they entered the batch
+        assert len(order) == 4  # still p distinct SKUs
+        pairs = [tuple(sorted(order[i : i + 2])) for i in range(0, 4, 2)]
+        # every pair is a seed with its nearest label not yet in the batch; 3 has none left but 0
+        assert all(pair in {(0, 1), (2, 4), (0, 3), (1, 2), (0, 2), (1, 4)} or 3 in pair for pair in pairs), order
+    together = [batch for batch in sampler.epoch_batches(1) if {0, 1} <= set(LABELS[batch])]
+    plain = PKSampler(LABELS, p=4, k=2, seed=5, steps_per_epoch=40).epoch_batches(1)
+    assert len(together) > sum({0, 1} <= set(LABELS[b]) for b in plain)  # look-alikes meet more often
+
+
+def test_group_arguments_are_checked():
+    with pytest.raises(ValueError, match="group must be in"):
+        PKSampler(LABELS, p=2, k=2, neighbours={}, group=3)
+    with pytest.raises(ValueError, match="needs the labels' neighbours"):
+        PKSampler(LABELS, p=3, k=2, group=2)
