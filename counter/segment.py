@@ -10,7 +10,8 @@ replace later without touching the service. ``BackgroundSegmenter`` is the class
    darker by the same share in every channel (``shadow_like``: a shadow lowers the light, it keeps the
    chromaticity), plus the photo's edges that the empty counter does not have (a white carton on a pale
    counter), the counter's own faint edges (a belt's ridges) excluded;
-3. morphological opening/closing, holes filled;
+3. morphological opening/closing, holes filled; a long thin item that the opening erased entirely (a leek)
+   kept as an item of its own (``counter/thin.py``);
 4. connected components, small ones dropped; a component holding several items (they touch) cut at
    its outline's concavities, split by a watershed from its distance peaks (the photo's long edges inside
    it carved out first; as many seeds as its area holds typical items, ``item_area``) and over-splits of
@@ -32,6 +33,7 @@ import numpy as np
 
 from counter import DEFAULT_ITEM_AREA
 from counter.boxes import Box, reading_order
+from counter.thin import ThinConfig, thin_items
 from counter.touching import SplitConfig, TouchingSplitter, long_edges
 
 
@@ -58,6 +60,7 @@ class SegmenterConfig:
     close_size: int = 7  # px (working size): gaps closed inside an item
     open_size: int = 11  # px: specks and thin bridges removed
     split: SplitConfig = field(default_factory=SplitConfig)  # touching items (counter/touching.py)
+    thin: ThinConfig = field(default_factory=ThinConfig)  # thin items the opening erases (counter/thin.py)
     pad: float = 0.04  # box padding, fraction of its size
     border: int = 8  # px of border used to estimate a plain counter's colour (no background)
 
@@ -93,19 +96,22 @@ class BackgroundSegmenter(Segmenter):
             small = match_light(small, reference)
         else:
             reference = plain_counter(small, self.config.border)
-        mask = self.foreground(small, reference, plain=background is None)
+        before, mask = self.cleaned(small, reference, plain=background is None)
+        mask = large_components(mask, self.config.min_area * mask.size)
         seams = long_edges(small, self.config.split.seam_length) if self.config.split.seam_length else None
         colours = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-        boxes = [
-            Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale))
-            for b in self.components(mask, seams, colours)
-        ]
+        found = self.components(mask, seams, colours) + [box_of(t) for t in thin_items(before, mask, self.config.thin)]
+        boxes = [Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale)) for b in found]
         boxes = [b.padded(self.config.pad, width, height) for b in boxes]
         return [boxes[i] for i in reading_order(boxes)]
 
     def foreground(self, photo: np.ndarray, reference: np.ndarray, plain: bool = False) -> np.ndarray:
         """uint8 mask (255 = item) after thresholding and clean-up; ``plain``: the reference is a plain
         counter's colour (no background photo), compared with ``plain_threshold``."""
+        return self.cleaned(photo, reference, plain)[1]
+
+    def cleaned(self, photo: np.ndarray, reference: np.ndarray, plain: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The foreground mask before the last opening (thin items are still in it) and after it."""
         c = self.config
         threshold = c.plain_threshold if plain else c.threshold
         pf, rf = cv2.GaussianBlur(photo, (5, 5), 0), cv2.GaussianBlur(reference, (5, 5), 0)
@@ -122,7 +128,7 @@ class BackgroundSegmenter(Segmenter):
         )  # a white carton on a pale counter: its outline, not its colour
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disc(self.config.close_size))
         mask = fill_holes(mask)
-        return cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc(self.config.open_size))
+        return mask, cv2.morphologyEx(mask, cv2.MORPH_OPEN, disc(self.config.open_size))
 
     def components(
         self, mask: np.ndarray, seams: np.ndarray | None = None, colours: np.ndarray | None = None
@@ -145,6 +151,21 @@ class BackgroundSegmenter(Segmenter):
                         Box(x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)
                     )
         return boxes
+
+
+def large_components(mask: np.ndarray, min_area: float) -> np.ndarray:
+    """``mask`` (255 = item) without its components under ``min_area`` px."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.where(stats[:, cv2.CC_STAT_AREA] >= min_area, 255, 0).astype(np.uint8)
+    keep[0] = 0
+    large: np.ndarray = keep[labels]
+    return large
+
+
+def box_of(mask: np.ndarray) -> Box:
+    """The box of a mask's nonzero pixels."""
+    ys, xs = np.nonzero(mask)
+    return Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
 
 def disc(size: int) -> np.ndarray:

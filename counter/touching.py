@@ -14,8 +14,11 @@ Classical cues (OpenCV), none needing to know the products:
   than an item gives its seed up;
 * **the expected item size** (``item_area``, the lane's: its camera is fixed): a blob whose area holds
   several items gets at least that many seeds (the next most prominent peaks) and not many more;
-* **merge-back** (``merge_back``): two neighbouring parts of alike colours whose union is convex were
-  one item split in two.
+* **an edge across a convex part** (``split_at_seams``, ``counter/seam_split.py``): two products pressed
+  into a part as convex as one item are split along a long photo edge that divides it into two item-shaped
+  sides of clearly different colours;
+* **merge-back** (``merge_back``): two neighbouring parts of alike colours whose union is convex, or of
+  nearly the same mean colour whose union is as convex as one item, were one item split in two.
 
 A product made of several parts (a bunch of bananas, three onions) looks like touching items to all of
 them; ``min_solidity``, ``dynamic`` and the merge-back trade splitting those against merging items
@@ -26,10 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from counter.seam_split import SeamSplitConfig, seam_sides
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class SplitConfig:
     area_slack: float = 1.5  # ... and into at most this share of them, rounded up
     merge_similarity: float = 0.75  # neighbouring parts this alike in colour (0-1; above 1: never) ...
     merge_solidity: float = 0.85  # ... whose union is this convex are one item
+    merge_contrast: float = 13.0  # neighbouring parts whose mean colours (CIELAB) are this close ...
+    merge_convex: float = 0.93  # ... and whose union is this convex are one item too
     min_peak: float = 8.0  # px (working size): a thinner bulge is not an item of its own
     level_step: float = 1.0  # px between the distance levels swept for peaks, at least
     levels: int = 40  # levels swept at most
@@ -52,6 +59,7 @@ class SplitConfig:
     min_contrast: float = 55.0  # CIELAB distance between the mean colours of a cut's two sides
     min_cut_share: float = 0.08  # each side of a cut at least this share of the blob
     max_items: int = 16  # most pieces one blob is cut into
+    seam: SeamSplitConfig = field(default_factory=SeamSplitConfig)  # two products in one convex part
 
 
 class TouchingSplitter:
@@ -73,32 +81,55 @@ class TouchingSplitter:
         found = [
             part for piece in self.cut(component, colours) for part in self.split(piece, seams, min_area, item_area)
         ]
+        if colours is not None:
+            found = [side for part in found for side in self.split_at_seams(part, seams, colours, item_area)]
         if colours is None or len(found) < 2 or self.config.merge_similarity > 1:
             return found
         return self.merge_back(found, colours, item_area)
 
+    def split_at_seams(
+        self, part: np.ndarray, seams: np.ndarray | None, colours: np.ndarray, item_area: float
+    ) -> list[np.ndarray]:
+        """``part`` as one mask, or as two when a long edge runs across it between two products of different
+        colours (``counter/seam_split.py``); every pixel of the part to the side it reaches first."""
+        sides = seam_sides(part, seams, colours, item_area, self.config.seam)
+        if sides is None:
+            return [part]
+        markers = np.zeros(part.shape, np.int32)
+        markers[sides[0] > 0], markers[sides[1] > 0] = 1, 2
+        regions = fill_unassigned(markers, part, 2)
+        return [(regions == 1).astype(np.uint8), (regions == 2).astype(np.uint8)]
+
     def merge_back(self, parts: list[np.ndarray], colours: np.ndarray, item_area: float = 0.0) -> list[np.ndarray]:
-        """Over-splits undone: two neighbouring parts of alike colours (histogram intersection of their a*b*
-        colours at least ``merge_similarity``) whose union is convex (solidity at least ``merge_solidity``)
-        and not bigger than ``convex_items`` typical items are one item; the most alike pair first, repeated."""
+        """Over-splits undone: two neighbouring parts, together not bigger than ``convex_items`` typical items,
+        are one item when their colours are alike (histogram intersection of their a*b* colours at least
+        ``merge_similarity``) and their union is convex (solidity at least ``merge_solidity``), or when their
+        mean colours are as close as one product's two halves (CIELAB distance at most ``merge_contrast``)
+        and their union is as convex as one item (``merge_convex``); the most alike pair first, repeated."""
         parts = list(parts)
         kernel = np.ones((3, 3), np.uint8)
         while len(parts) >= 2:
-            best, best_similarity = None, self.config.merge_similarity
+            best, best_similarity = None, -1.0
             hists = [chroma_histogram(colours, part) for part in parts]
+            means = [colours[part > 0].mean(axis=0) for part in parts]
             grown = [cv2.dilate(part, kernel) for part in parts]
             for i in range(len(parts)):
                 for j in range(i + 1, len(parts)):
                     if not (grown[i] & parts[j]).any():
                         continue
                     similarity = float(np.minimum(hists[i], hists[j]).sum())
-                    if similarity < best_similarity:
+                    alike = similarity >= self.config.merge_similarity
+                    close = float(np.linalg.norm(means[i] - means[j])) <= self.config.merge_contrast
+                    if similarity < best_similarity or not (alike or close):
                         continue
                     union = parts[i] | parts[j]
                     if item_area > 0 and union.sum() > self.config.convex_items * item_area:
                         continue
                     contours, _ = cv2.findContours(union, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-                    if solidity(union, contours) >= self.config.merge_solidity:
+                    convex = solidity(union, contours)
+                    by_histogram = alike and convex >= self.config.merge_solidity
+                    by_mean = close and convex >= self.config.merge_convex
+                    if by_histogram or by_mean:
                         best, best_similarity = (i, j), similarity
             if best is None:
                 return parts

@@ -136,8 +136,9 @@ def test_a_convex_blob_several_items_big_is_split_one_big_item_is_not():
 
 
 def test_generated_grocery_scenes_from_the_tuning_range(grocery: Path):
-    """120 generated scenes of the tuning range (bench/README.md), never a held-out one: this change counts
-    69 of 72 apart and 30 of 48 touching right, the first segmenter 64 and 21."""
+    """120 generated scenes of the tuning range (bench/README.md), never a held-out one: the third round
+    (thin items, seams between products, merge-back by mean colour) counts 72 of 72 apart and 31 of 48 touching
+    right, the second 69 and 30, the first segmenter 64 and 21."""
     catalogue = [
         Product(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in sorted((grocery / "iconic").glob("*.jpg"))
     ]
@@ -150,5 +151,5 @@ def test_generated_grocery_scenes_from_the_tuning_range(grocery: Path):
             touching, touching_right = touching + 1, touching_right + right
         else:
             apart, apart_right = apart + 1, apart_right + right
-    assert apart_right >= 0.93 * apart, f"{apart_right} of {apart} scenes with items apart counted right"
-    assert touching_right >= 0.55 * touching, f"{touching_right} of {touching} touching scenes counted right"
+    assert apart_right >= 0.97 * apart, f"{apart_right} of {apart} scenes with items apart counted right"
+    assert touching_right >= 0.6 * touching, f"{touching_right} of {touching} touching scenes counted right"
