@@ -23,9 +23,7 @@ from typing import Any
 
 from gallery.stores.base import (
     CATALOG_ID_KEY,
-    META_CHANGE,
     SKU_CHANGE,
-    CatalogBase,
     PhotoStore,
 )
 from gallery.stores.open import describe
@@ -33,6 +31,7 @@ from gallery.stores.postgres import schema
 from gallery.stores.postgres.follower import Follower
 from gallery.stores.postgres.link import Connection, Link
 from gallery.stores.postgres.photos import PostgresPhotos
+from gallery.stores.sql_common import SqlCatalog
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +40,9 @@ PHOTO_TABLES = {"images": "photos", "lanes": "lane_photos"}
 WRITE_LOCK = 0x5C0_C4A9  # advisory lock key every write transaction holds: writers take turns
 
 
-class PostgresBase(CatalogBase):
+class PostgresBase(SqlCatalog):
     shared = True
+    PARAM = "%s"
 
     def __init__(self, url: str, currency: str | None = None, poll_s: float = 2.0):
         """``poll_s``: how often the follower asks for the newest change when no notification came."""
@@ -94,20 +94,6 @@ class PostgresBase(CatalogBase):
         rows = self._query(sql, params)
         return rows[0][0] if rows else None
 
-    # --- meta -------------------------------------------------------------------
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        value = self._one("SELECT value FROM meta WHERE key = %s", (key,))
-        return str(value) if value is not None else default
-
-    def set_meta(self, key: str, value: str, announce: bool = False) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-            if announce:
-                conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (%s, 0, %s)", (META_CHANGE, key))
-
     @staticmethod
     def _upsert_sku(
         conn: Connection,
@@ -142,9 +128,6 @@ class PostgresBase(CatalogBase):
         return sorted(digests - used)
 
     # --- change log -------------------------------------------------------------------
-    def last_seq(self) -> int:
-        return int(self._one("SELECT COALESCE(MAX(seq), 0) FROM changes"))
-
     def known_seq(self) -> int:
         """The newest seq heard (this process's writes, NOTIFY, the follower's poll): memory only."""
         return self._known

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from gallery.blobs import BlobStore
 from gallery.filelock import file_lock
 from gallery.money import Currency
-from gallery.stores.base import CATALOG_ID_KEY, META_CHANGE, SKU_CHANGE, CatalogBase, PhotoStore
+from gallery.stores.base import CATALOG_ID_KEY, SKU_CHANGE, PhotoStore
+from gallery.stores.sql_common import SqlCatalog
 from gallery.stores.sqlite import schema
 
 T = TypeVar("T")
@@ -35,7 +36,7 @@ def in_chunks(items: list[T], size: int = IN_CHUNK) -> list[list[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-class SqliteBase(CatalogBase):
+class SqliteBase(SqlCatalog):
     """The embedded catalogue (SQLite in the data directory, the default ``catalog``).
 
     Two connections: writes go through one (a transaction at a time), reads through another.
@@ -89,28 +90,13 @@ class SqliteBase(CatalogBase):
                 raise
             self._conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
             return self._reader.execute(sql, params).fetchall()
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """A read-only query on the read connection (for the catalogue's other tables: ``gallery.lanes``)."""
         return self._query(sql, params)
-
-    # --- meta ---------------------------------------------------------------
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else default
-
-    def set_meta(self, key: str, value: str, announce: bool = False) -> None:
-        """Store ``key``; ``announce``: also log a change, so that other processes reload it."""
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-            if announce:
-                conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (META_CHANGE, key))
 
     @staticmethod
     def _unreferenced(conn: sqlite3.Connection, digests: set[str]) -> list[str]:
