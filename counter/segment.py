@@ -97,10 +97,10 @@ class BackgroundSegmenter(Segmenter):
         else:
             reference = plain_counter(small, self.config.border)
         before, mask = self.cleaned(small, reference, plain=background is None)
-        mask = large_components(mask, self.config.min_area * mask.size)
+        thin = thin_items(before, mask, self.config.min_area * mask.size, self.config.thin)
         seams = long_edges(small, self.config.split.seam_length) if self.config.split.seam_length else None
         colours = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-        found = self.components(mask, seams, colours) + [box_of(t) for t in thin_items(before, mask, self.config.thin)]
+        found = self.components(mask, seams, colours) + [box_of(t) for t in thin]
         boxes = [Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale)) for b in found]
         boxes = [b.padded(self.config.pad, width, height) for b in boxes]
         return [boxes[i] for i in reading_order(boxes)]
@@ -151,15 +151,6 @@ class BackgroundSegmenter(Segmenter):
                         Box(x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)
                     )
         return boxes
-
-
-def large_components(mask: np.ndarray, min_area: float) -> np.ndarray:
-    """``mask`` (255 = item) without its components under ``min_area`` px."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = np.where(stats[:, cv2.CC_STAT_AREA] >= min_area, 255, 0).astype(np.uint8)
-    keep[0] = 0
-    large: np.ndarray = keep[labels]
-    return large
 
 
 def box_of(mask: np.ndarray) -> Box:

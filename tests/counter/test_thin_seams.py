@@ -55,13 +55,14 @@ def test_thin_items_are_only_what_the_clean_up_erased_entirely():
     cv2.line(before, (10, 90), (90, 30), 255, 6)  # long and thin, alone: an item
     before[20:80, 120:180] = 255
     cv2.line(before, (120, 50), (60, 95), 255, 6)  # as long and thin, but a part of a kept item (its stem)
-    kept = np.zeros_like(before)
-    kept[20:80, 120:180] = 255
-    found = thin_items(before, kept)
+    after = np.zeros_like(before)  # what the opening left: the item, and a speck of the stick
+    after[20:80, 120:180] = 255
+    after[58:62, 48:52] = 255
+    found = thin_items(before, after, min_item=500)
     assert len(found) == 1 and found[0][60, 50] == 1 and found[0][50, 150] == 0
     thick = np.zeros_like(before)
     thick[20:60, 10:110] = 255  # long but 40 px wide: not thin (the size filter's business)
-    assert thin_items(thick, np.zeros_like(thick)) == []
+    assert thin_items(thick, np.zeros_like(thick), min_item=500) == []
 
 
 def flush_pair(right: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
