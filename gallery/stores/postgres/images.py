@@ -2,61 +2,28 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from gallery.stores.base import (
     ADD,
-    REMOVE,
-    AddedImages,
     NewImage,
 )
+from gallery.stores.postgres.link import Connection
 from gallery.stores.postgres.plumbing import PostgresBase
-from gallery.types import ImageNotFound, ReferenceImage
 
 
 class PostgresImages(PostgresBase):
     # --- images and vectors -------------------------------------------------------
-    def add_images(
-        self,
-        sku: str,
-        images: list[NewImage],
-        vectors: np.ndarray | Sequence[np.ndarray],
-        model_version: str,
-        name: str | None = None,
-    ) -> AddedImages:
-        now = time.time()
-        ids: list[int] = []
-        created: list[int] = []
-        with self.transaction() as conn:
-            self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
-            for image, vector in zip(images, vectors, strict=True):
-                row = conn.execute(
-                    "SELECT MIN(id) FROM images WHERE sku = %s AND sha256 = %s", (sku, image.sha256)
-                ).fetchone()
-                if row is not None and row[0] is not None:  # already a reference image of this SKU: never twice
-                    ids.append(int(row[0]))
-                    continue
-                inserted = conn.execute(
-                    "INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (sku, image.sha256, image.media_type, image.width, image.height, now),
-                ).fetchone()
-                assert inserted is not None  # RETURNING answers one row per row inserted
-                image_id = int(inserted[0])
-                conn.execute(
-                    "INSERT INTO vectors(image_id, model_version, vector) VALUES (%s, %s, %s)",
-                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
-                )
-                conn.execute(
-                    "INSERT INTO changes(op, image_id, sku, model_version) VALUES (%s, %s, %s, %s)",
-                    (ADD, image_id, sku, model_version),
-                )
-                ids.append(image_id)
-                created.append(image_id)
-        return AddedImages(ids, created)
+    def _insert_image(self, conn: Connection, sku: str, image: NewImage, now: float) -> int:
+        inserted = conn.execute(
+            "INSERT INTO images(sku, sha256, media_type, width, height, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (sku, image.sha256, image.media_type, image.width, image.height, now),
+        ).fetchone()
+        assert inserted is not None  # RETURNING answers one row per row inserted
+        return int(inserted[0])
 
     def existing_images(self, sku: str, digests: list[str]) -> dict[str, int]:
         return {
@@ -88,27 +55,6 @@ class PostgresImages(PostgresBase):
                     [(ADD, i, sku_of[i], model_version) for i, _ in kept],
                 )
         return len(kept)
-
-    def get_image(self, sku: str, image_id: int) -> ReferenceImage:
-        rows = self._query(
-            "SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = %s AND sku = %s", (image_id, sku)
-        )
-        if not rows:
-            raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
-        i, s, sha, media, width, height = rows[0]
-        return ReferenceImage(int(i), s, sha, media, int(width), int(height))
-
-    def delete_image(self, sku: str, image_id: int) -> list[str]:
-        with self.transaction() as conn:
-            row = conn.execute("SELECT sha256 FROM images WHERE id = %s AND sku = %s", (image_id, sku)).fetchone()
-            if row is None:
-                raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
-            conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (%s, %s, %s)", (REMOVE, image_id, sku))
-            conn.execute("DELETE FROM images WHERE id = %s", (image_id,))
-            return self._unreferenced(conn, {row[0]})
-
-    def image_digests(self) -> set[str]:
-        return {r[0] for r in self._query("SELECT DISTINCT sha256 FROM images")}
 
     def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
         return [

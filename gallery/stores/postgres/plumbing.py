@@ -12,10 +12,8 @@ PostgreSQL delivers to listeners at commit (``gallery.stores.postgres.follower``
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +21,6 @@ from typing import Any
 
 from gallery.stores.base import (
     CATALOG_ID_KEY,
-    SKU_CHANGE,
     PhotoStore,
 )
 from gallery.stores.open import describe
@@ -31,16 +28,15 @@ from gallery.stores.postgres import schema
 from gallery.stores.postgres.follower import Follower
 from gallery.stores.postgres.link import Connection, Link
 from gallery.stores.postgres.photos import PostgresPhotos
-from gallery.stores.sql_common import SqlCatalog
+from gallery.stores.sql_records import SqlRecords
 
 logger = logging.getLogger(__name__)
 
-SKU_COLUMNS = "sku, name, price_minor, attributes, created_at, updated_at"
 PHOTO_TABLES = {"images": "photos", "lanes": "lane_photos"}
 WRITE_LOCK = 0x5C0_C4A9  # advisory lock key every write transaction holds: writers take turns
 
 
-class PostgresBase(SqlCatalog):
+class PostgresBase(SqlRecords):
     shared = True
     PARAM = "%s"
 
@@ -94,34 +90,7 @@ class PostgresBase(SqlCatalog):
         rows = self._query(sql, params)
         return rows[0][0] if rows else None
 
-    @staticmethod
-    def _upsert_sku(
-        conn: Connection,
-        sku: str,
-        name: str | None,
-        price: int | None,
-        attributes: dict[str, Any] | None,
-        only_if_missing: bool = False,
-    ) -> bool:
-        now = time.time()
-        exists = conn.execute("SELECT 1 FROM skus WHERE sku = %s", (sku,)).fetchone()
-        if exists and only_if_missing:
-            return False
-        if exists:
-            conn.execute(
-                "UPDATE skus SET name = %s, price_minor = %s, attributes = %s, updated_at = %s WHERE sku = %s",
-                (name or sku, price, json.dumps(attributes or {}), now, sku),
-            )
-        else:
-            conn.execute(
-                f"INSERT INTO skus({SKU_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-                (sku, name or sku, price, json.dumps(attributes or {}), now, now),
-            )
-        conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (%s, 0, %s)", (SKU_CHANGE, sku))
-        return not exists
-
-    @staticmethod
-    def _unreferenced(conn: Connection, digests: set[str]) -> list[str]:
+    def _unreferenced(self, conn: Connection, digests: set[str]) -> list[str]:
         used = {
             r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM images WHERE sha256 = ANY(%s)", (sorted(digests),))
         }

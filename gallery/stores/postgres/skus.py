@@ -10,32 +10,13 @@ from gallery.stores.base import (
     REMOVE,
     SKU_CHANGE,
 )
-from gallery.stores.postgres.plumbing import SKU_COLUMNS, PostgresBase
+from gallery.stores.postgres.plumbing import PostgresBase
+from gallery.stores.sql_records import SKU_COLUMNS
 from gallery.types import Page, Sku, SkuNotFound
 
 
 class PostgresSkus(PostgresBase):
     # --- SKUs -------------------------------------------------------------------
-    def put_sku(self, sku: str, name: str | None, price: int | None, attributes: dict[str, Any] | None) -> bool:
-        with self.transaction() as conn:
-            return self._upsert_sku(conn, sku, name, price, attributes)
-
-    def merge_sku(
-        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
-    ) -> bool:
-        with self.transaction() as conn:
-            row = conn.execute("SELECT name, price_minor, attributes FROM skus WHERE sku = %s", (sku,)).fetchone()
-            if row is None:
-                return self._upsert_sku(conn, sku, name, price, attributes)
-            self._upsert_sku(
-                conn,
-                sku,
-                name if name is not None else row[0],
-                price if price is not None else row[1],
-                {**json.loads(row[2]), **(attributes or {})},
-            )
-            return False
-
     @staticmethod
     def _sku(row: Sequence[Any], image_ids: tuple[int, ...] = ()) -> Sku:
         sku, name, price, attributes, created, updated = row

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from gallery.stores.postgres.follower import Follower
 from gallery.stores.postgres.images import PostgresImages
 from gallery.stores.postgres.link import Link
-from gallery.stores.postgres.plumbing import PHOTO_TABLES, SKU_COLUMNS, WRITE_LOCK, PostgresBase
+from gallery.stores.postgres.plumbing import PHOTO_TABLES, WRITE_LOCK, PostgresBase
 from gallery.stores.postgres.skus import PostgresSkus
+from gallery.stores.sql_records import SKU_COLUMNS
 
 __all__ = ["PHOTO_TABLES", "SKU_COLUMNS", "WRITE_LOCK", "PostgresBase", "PostgresCatalog"]
 

@@ -2,60 +2,24 @@
 
 from __future__ import annotations
 
-import time
+import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
 
-from gallery.stores.base import ADD, REMOVE, AddedImages, NewImage
+from gallery.stores.base import ADD, NewImage
 from gallery.stores.sqlite.plumbing import SqliteBase, in_chunks
-from gallery.types import ImageNotFound, ReferenceImage
 
 
 class SqliteImages(SqliteBase):
     # --- images and vectors -------------------------------------------------
-    def add_images(
-        self,
-        sku: str,
-        images: list[NewImage],
-        vectors: np.ndarray | Sequence[np.ndarray],
-        model_version: str,
-        name: str | None = None,
-    ) -> AddedImages:
-        """One transaction: the SKU (created if new), image records, vectors, change log.
-
-        Idempotent per content: an image whose bytes (SHA-256) are already a reference image of
-        ``sku`` is not stored again; its existing id is returned in its place, and left out of the
-        answer's ``created`` (the ids this call stored)."""
-        now = time.time()
-        ids: list[int] = []
-        created: list[int] = []
-        with self.transaction() as conn:
-            self._upsert_sku(conn, sku, name, None, None, only_if_missing=True)
-            for image, vector in zip(images, vectors, strict=True):
-                row = conn.execute(
-                    "SELECT id FROM images WHERE sku = ? AND sha256 = ? ORDER BY id LIMIT 1", (sku, image.sha256)
-                ).fetchone()
-                if row is not None:  # this content is already a reference image of this SKU: never twice
-                    ids.append(row[0])
-                    continue
-                cursor = conn.execute(
-                    "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (sku, image.sha256, image.media_type, image.width, image.height, now),
-                )
-                image_id = cursor.lastrowid
-                assert image_id is not None  # sqlite3 sets it after every successful INSERT
-                conn.execute(
-                    "INSERT INTO vectors(image_id, model_version, vector) VALUES (?, ?, ?)",
-                    (image_id, model_version, np.asarray(vector, np.float32).tobytes()),
-                )
-                conn.execute(
-                    "INSERT INTO changes(op, image_id, sku, model_version) VALUES (?, ?, ?, ?)",
-                    (ADD, image_id, sku, model_version),
-                )
-                ids.append(image_id)
-                created.append(image_id)
-        return AddedImages(ids, created)
+    def _insert_image(self, conn: sqlite3.Connection, sku: str, image: NewImage, now: float) -> int:
+        cursor = conn.execute(
+            "INSERT INTO images(sku, sha256, media_type, width, height, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (sku, image.sha256, image.media_type, image.width, image.height, now),
+        )
+        assert cursor.lastrowid is not None  # sqlite3 sets it after every successful INSERT
+        return cursor.lastrowid
 
     def existing_images(self, sku: str, digests: list[str]) -> dict[str, int]:
         """Of ``digests``, those already a reference image of ``sku``: digest → image id."""
@@ -88,26 +52,6 @@ class SqliteImages(SqliteBase):
                 )
                 added += 1
         return added
-
-    def get_image(self, sku: str, image_id: int) -> ReferenceImage:
-        rows = self._query(
-            "SELECT id, sku, sha256, media_type, width, height FROM images WHERE id = ? AND sku = ?", (image_id, sku)
-        )
-        if not rows:
-            raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
-        return ReferenceImage(*rows[0])
-
-    def delete_image(self, sku: str, image_id: int) -> list[str]:
-        with self.transaction() as conn:
-            row = conn.execute("SELECT sha256 FROM images WHERE id = ? AND sku = ?", (image_id, sku)).fetchone()
-            if row is None:
-                raise ImageNotFound(f"image {image_id} of SKU {sku!r} does not exist")
-            conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, ?, ?)", (REMOVE, image_id, sku))
-            conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
-            return self._unreferenced(conn, {row[0]})
-
-    def image_digests(self) -> set[str]:
-        return {row[0] for row in self._query("SELECT DISTINCT sha256 FROM images")}
 
     def images_missing_vectors(self, model_version: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
         return self._query(

@@ -10,10 +10,8 @@ snapshot catch up instead of being rebuilt.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,8 +21,8 @@ from typing import Any, TypeVar
 from gallery.blobs import BlobStore
 from gallery.filelock import file_lock
 from gallery.money import Currency
-from gallery.stores.base import CATALOG_ID_KEY, SKU_CHANGE, PhotoStore
-from gallery.stores.sql_common import SqlCatalog
+from gallery.stores.base import CATALOG_ID_KEY, PhotoStore
+from gallery.stores.sql_records import SqlRecords
 from gallery.stores.sqlite import schema
 
 T = TypeVar("T")
@@ -36,7 +34,7 @@ def in_chunks(items: list[T], size: int = IN_CHUNK) -> list[list[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-class SqliteBase(SqlCatalog):
+class SqliteBase(SqlRecords):
     """The embedded catalogue (SQLite in the data directory, the default ``catalog``).
 
     Two connections: writes go through one (a transaction at a time), reads through another.
@@ -98,37 +96,7 @@ class SqliteBase(SqlCatalog):
         """A read-only query on the read connection (for the catalogue's other tables: ``gallery.lanes``)."""
         return self._query(sql, params)
 
-    @staticmethod
-    def _unreferenced(conn: sqlite3.Connection, digests: set[str]) -> list[str]:
+    def _unreferenced(self, conn: sqlite3.Connection, digests: set[str]) -> list[str]:
         return [
             d for d in digests if conn.execute("SELECT 1 FROM images WHERE sha256 = ? LIMIT 1", (d,)).fetchone() is None
         ]
-
-    @staticmethod
-    def _upsert_sku(
-        conn: sqlite3.Connection,
-        sku: str,
-        name: str | None,
-        price: int | None,
-        attributes: dict[str, Any] | None,
-        only_if_missing: bool = False,
-    ) -> bool:
-        """True when the SKU was created (and a change logged, so that every process recounts)."""
-        now = time.time()
-        exists = conn.execute("SELECT 1 FROM skus WHERE sku = ?", (sku,)).fetchone()
-        if exists and only_if_missing:
-            return False
-        if exists:
-            conn.execute(
-                "UPDATE skus SET name = ?, price_minor = ?, attributes = ?, updated_at = ? WHERE sku = ?",
-                (name or sku, price, json.dumps(attributes or {}), now, sku),
-            )
-            # logged too: every process keeps names and prices in memory (``gallery.sku_directory``)
-            conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
-            return False
-        conn.execute(
-            "INSERT INTO skus(sku, name, price_minor, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (sku, name or sku, price, json.dumps(attributes or {}), now, now),
-        )
-        conn.execute("INSERT INTO changes(op, image_id, sku) VALUES (?, 0, ?)", (SKU_CHANGE, sku))
-        return True

@@ -13,29 +13,6 @@ from gallery.types import Page, Sku, SkuNotFound
 
 class SqliteSkus(SqliteBase):
     # --- SKUs ---------------------------------------------------------------
-    def put_sku(self, sku: str, name: str | None, price: int | None, attributes: dict[str, Any] | None) -> bool:
-        """Create or replace a SKU's metadata (``price``: minor units); True when it was created."""
-        with self.transaction() as conn:
-            return self._upsert_sku(conn, sku, name, price, attributes)
-
-    def merge_sku(
-        self, sku: str, name: str | None = None, price: int | None = None, attributes: dict[str, Any] | None = None
-    ) -> bool:
-        """Create the SKU, or change only the fields given (None keeps what is stored); True when created."""
-        with self.transaction() as conn:
-            row = conn.execute("SELECT name, price_minor, attributes FROM skus WHERE sku = ?", (sku,)).fetchone()
-            if row is None:
-                return self._upsert_sku(conn, sku, name, price, attributes)
-            merged_attributes = {**json.loads(row[2]), **(attributes or {})}
-            self._upsert_sku(
-                conn,
-                sku,
-                name if name is not None else row[0],
-                price if price is not None else row[1],
-                merged_attributes,
-            )
-            return False
-
     def get_sku(self, sku: str) -> Sku:
         rows = self._query(
             "SELECT sku, name, price_minor, attributes, created_at, updated_at FROM skus WHERE sku = ?", (sku,)
