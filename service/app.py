@@ -11,13 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from embedder.preprocess import configure_pixel_limit
 from embedder.runtime import Embedder, load_embedder
-from gallery.gallery import Gallery
 from gallery.types import ModelMismatch
 from service.auth import LoopbackOnly
 from service.batching import MicroBatcher
 from service.console import install_console
 from service.deps import AppState
 from service.errors import install_error_handlers
+from service.gallery_factory import open_gallery
 from service.metrics import BodySizeLimit, Metrics, MetricsMiddleware
 from service.model_source import resolve_model
 from service.routes import admin, checkout, health, lanes, recognize, session, skus
@@ -52,16 +52,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
             model_threshold, lookalike_beta = artifact.threshold, artifact.lookalike_beta
-        gallery = Gallery(
-            settings.data_dir,
-            model.version,
-            model.embedding_dim,
-            settings.index_kind,
-            search_threads=settings.search_threads,
-            currency=settings.currency,
-            catalog=settings.catalog,
-            lookalike_beta=lookalike_beta,
-        )
+        gallery = open_gallery(settings, model.version, model.embedding_dim, lookalike_beta=lookalike_beta)
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
         batcher = MicroBatcher(

@@ -53,23 +53,14 @@ def serve(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> Opened:
     from embedder.runtime import load_embedder
-    from gallery.gallery import Gallery
+    from service.gallery_factory import open_gallery
     from service.startup import check_catalogue, check_model
 
     settings = settings_from(args)
     check_catalogue(settings)
     artifact = check_model(settings)
     embedder = load_embedder(artifact, num_threads=settings.num_threads)
-    gallery = Gallery(
-        settings.data_dir,
-        embedder.version,
-        embedder.embedding_dim,
-        settings.index_kind,
-        search_threads=settings.search_threads,
-        currency=settings.currency,
-        catalog=settings.catalog,
-        lookalike_beta=artifact.lookalike_beta,
-    )
+    gallery = open_gallery(settings, embedder.version, embedder.embedding_dim, lookalike_beta=artifact.lookalike_beta)
     return settings, artifact, embedder, gallery
 
 
