@@ -12,40 +12,19 @@ from gallery.money import format_minor
 from service import checkout
 from service.deps import Checkout, StateDep
 from service.errors import ApiError
+from service.routes.openapi import file_field, files_field, multipart_body, string_field
 from service.schemas import AttentionOut, CheckoutItemOut, CheckoutLineOut, CheckoutOut
 from service.uploads import read_images
 
 router = APIRouter(prefix="/v1", tags=["recognise"])
 
-CHECKOUT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "photo": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "One photo of the whole counter (needs the counter extra: OpenCV)",
-                        },
-                        "lane": {
-                            "type": "string",
-                            "pattern": LANE_PATTERN,
-                            "description": "The lane the photo is from",
-                        },
-                        "images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "Crops, one item each (instead of 'photo')",
-                        },
-                    },
-                }
-            }
-        },
+CHECKOUT_BODY = multipart_body(
+    {
+        "photo": file_field("One photo of the whole counter (needs the counter extra: OpenCV)"),
+        "lane": string_field("The lane the photo is from", pattern=LANE_PATTERN),
+        "images": files_field("Crops, one item each (instead of 'photo')"),
     }
-}
+)
 
 
 def to_out(result: checkout.CheckoutResult, model_version: str) -> CheckoutOut:

@@ -12,6 +12,7 @@ from counter import DEFAULT_ITEM_AREA
 from gallery.lanes import LANE_PATTERN, Background
 from service import lanes
 from service.deps import Checkout, Merchandiser, StateDep
+from service.routes.openapi import file_field, multipart_body
 from service.schemas import LaneBackgroundOut, LaneOut, LaneSettingsIn
 from service.uploads import read_images
 
@@ -21,27 +22,11 @@ LaneId = Annotated[
     str, Path(pattern=LANE_PATTERN, description="Lane id: 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric")
 ]
 
-BACKGROUND_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The lane's empty counter, taken by its fixed camera",
-                        }
-                    },
-                }
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+BACKGROUND_BODY = multipart_body(
+    {"image": file_field("The lane's empty counter, taken by its fixed camera")},
+    required=["image"],
+    raw_media_types=["image/*"],
+)
 
 
 def background_out(record: Background) -> LaneBackgroundOut:

@@ -10,41 +10,14 @@ from fastapi import APIRouter, Request, Response
 from embedder.tta import flip_average, with_mirrored
 from gallery.types import Recognition
 from service.deps import AppState, Checkout, StateDep
+from service.routes.openapi import file_field, files_field, multipart_body
 from service.schemas import BatchRecognitionOut, RecognitionOut
 from service.uploads import decode_images, read_images
 
 router = APIRouter(prefix="/v1", tags=["recognise"])
 
-IMAGE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {"image": {"type": "string", "format": "binary"}},
-                }
-            },
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
-BATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["images"],
-                    "properties": {"images": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                }
-            }
-        },
-    }
-}
+IMAGE_BODY = multipart_body({"image": file_field()}, required=["image"], raw_media_types=["image/jpeg", "image/png"])
+BATCH_BODY = multipart_body({"images": files_field()}, required=["images"])
 
 
 def to_json(result: Recognition, model_version: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from service import enrolment, thumbnails
 from service.deps import Checkout, Merchandiser, StateDep
 from service.errors import ApiError
 from service.json_body import read_json_model
+from service.routes.openapi import files_field, multipart_body, string_field
 from service.schemas import EnrolOut, SkuIn, SkuOut, SkuPage
 from service.thumbnails import THUMB_MAX, THUMB_MIN
 from service.uploads import read_images
@@ -24,23 +25,9 @@ SkuId = Annotated[
 ]
 ImageId = Annotated[int, Path(ge=1, le=2**62)]
 
-ENROL_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["images"],
-                    "properties": {
-                        "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "name": {"type": "string", "description": "Name, if the SKU is new"},
-                    },
-                }
-            }
-        },
-    }
-}
+ENROL_BODY = multipart_body(
+    {"images": files_field(), "name": string_field("Name, if the SKU is new")}, required=["images"]
+)
 
 
 SKU_BODY = {
