@@ -109,6 +109,7 @@ class Gallery:
             embedding_dim,
             index_kind,
             score_name(self.lookalike_beta),
+            lookalikes=self.lookalike_beta > 0,  # the book is unused at beta 0 (``decide``)
         )
 
     @property
@@ -302,7 +303,8 @@ class Gallery:
             ]
 
     def lookalike(self, sku: str) -> float:
-        """The cosine between ``sku``'s reference centroid and the nearest other SKU's (``gallery.lookalike``)."""
+        """The cosine between ``sku``'s reference centroid and the nearest other SKU's (``gallery.lookalike``),
+        as the decision uses it: 0.0 in a gallery of lookalike beta 0, which does not keep the centroids."""
         with self.follower.lock.read():
             return self.follower.lookalikes.lookalike(sku)
 

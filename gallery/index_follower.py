@@ -56,12 +56,16 @@ class IndexFollower:
         embedding_dim: int,
         index_kind: str,
         score: str = "",
+        lookalikes: bool = True,
     ) -> None:
-        """``score``: which decision score the stored threshold is on (``CatalogueMemory``)."""
+        """``score``: which decision score the stored threshold is on (``CatalogueMemory``). ``lookalikes``:
+        keep each SKU's centroid and nearest other SKU (``self.lookalikes``); False where the decision does
+        not use them (a lookalike beta of 0): the book stays empty and no change computes it."""
         self.store = store
         self.model_version = model_version
         self.embedding_dim = embedding_dim
         self.index_kind = index_kind
+        self.keeps_lookalikes = lookalikes
         self.snapshot = IndexSnapshot(snapshot_path)
         self.lock = ReadWriteLock()  # searches read side by side; index changes write alone
         # one catch-up at a time: it reads the catalogue holding only this, then applies under the write lock
@@ -131,7 +135,8 @@ class IndexFollower:
             index.add(ids, vectors)
         sku_of = dict(zip(ids.tolist(), skus))
         book = CentroidBook(self.embedding_dim)
-        book.load(*sku_sums(ids, vectors, sku_of, set(skus)))
+        if self.keeps_lookalikes:
+            book.load(*sku_sums(ids, vectors, sku_of, set(skus)))
         with self.lock.write():  # searches go on while the catalogue is read; they wait only for the swap
             self.index, self.missing, self.lookalikes = index, missing, book
             self._set_sku_of(sku_of)
@@ -194,7 +199,7 @@ class IndexFollower:
                     self._track(image_id, sku)
                 self._dirty.update(skus)  # a re-added image may bring a new vector under the same SKU
                 self.missing.difference_update(ids.tolist())
-            inline = len(self._dirty) <= LOOKALIKE_INLINE_SKUS
+            inline = not self.keeps_lookalikes or len(self._dirty) <= LOOKALIKE_INLINE_SKUS
             if refresh and inline:
                 self._refresh_lookalikes(self._dirty)
             memory()
@@ -239,8 +244,10 @@ class IndexFollower:
 
     def _refresh_lookalikes(self, skus: set[str] | None) -> None:
         """Recompute the centroids of ``skus`` (None: all, in a new book) from the index's vectors.
-        Called with the index as it now is, under the write lock (or before anything searches)."""
-        self.lookalikes = refreshed(self.lookalikes, self.index, self.sku_of, self._ids_of, skus)
+        Called with the index as it now is, under the write lock (or before anything searches). Without
+        ``keeps_lookalikes``, only forgets which SKUs changed."""
+        if self.keeps_lookalikes:
+            self.lookalikes = refreshed(self.lookalikes, self.index, self.sku_of, self._ids_of, skus)
         self._dirty = set()
 
     def _follow(self) -> None:

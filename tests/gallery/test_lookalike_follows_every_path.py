@@ -19,6 +19,7 @@ from tests.conftest import make_jpeg
 DIM = 8
 MODEL = "m"
 SKUS = [f"s{i}" for i in range(6)]
+BETA = 0.5  # a gallery of beta 0 keeps no lookalikes (its decision does not use them)
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -67,8 +68,8 @@ def test_lookalikes_stay_exact_on_every_path(tmp_path, monkeypatch, kind, seed, 
     """``inline`` 0: every catch-up recomputes the lookalikes on a copy outside the write lock."""
     monkeypatch.setattr(follower_module, "LOOKALIKE_INLINE_SKUS", inline)
     walk = Walk(seed)
-    g = Gallery(tmp_path, MODEL, DIM, kind)
-    other = Gallery(tmp_path, MODEL, DIM, kind)  # another process on the same catalogue
+    g = Gallery(tmp_path, MODEL, DIM, kind, lookalike_beta=BETA)
+    other = Gallery(tmp_path, MODEL, DIM, kind, lookalike_beta=BETA)  # another process on the same catalogue
     paths_taken: set[str] = set()
     try:
         for step in range(70):
@@ -92,7 +93,7 @@ def test_lookalikes_stay_exact_on_every_path(tmp_path, monkeypatch, kind, seed, 
                 g.close()
                 walk.enrol(other)
                 walk.delete_image(other)
-                g = Gallery(tmp_path, MODEL, DIM, kind)
+                g = Gallery(tmp_path, MODEL, DIM, kind, lookalike_beta=BETA)
                 paths_taken.add("reopen")
             else:  # the log compacted past other: its catch-up rebuilds
                 monkeypatch.setattr(follower_module, "CHANGE_LOG_KEEP", 1)

@@ -11,6 +11,7 @@ from gallery.lookalike import label_lookalikes
 from tests.conftest import make_jpeg
 
 DIM = 8
+BETA = 0.5  # a gallery of beta 0 keeps no lookalikes (its decision does not use them)
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -40,7 +41,7 @@ def expected(enrolled: dict[str, list[np.ndarray]]) -> dict[str, float]:
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_lookalikes_follow_enrolment_deletion_and_reopening(tmp_path, catalog, kind):
-    g = Gallery(tmp_path, "model-a", DIM, kind, catalog=catalog)
+    g = Gallery(tmp_path, "model-a", DIM, kind, catalog=catalog, lookalike_beta=BETA)
     enrolled = {
         "gala": [around(0, s) for s in range(3)],
         "pink-lady": [around(0, s, 0.6) for s in range(10, 13)],  # near gala
@@ -60,7 +61,7 @@ def test_lookalikes_follow_enrolment_deletion_and_reopening(tmp_path, catalog, k
     assert g.lookalike("gala") == 0.0  # gone: nothing to be confused with
     g.close()  # snapshot written
 
-    reopened = Gallery(tmp_path, "model-a", DIM, kind, catalog=catalog)
+    reopened = Gallery(tmp_path, "model-a", DIM, kind, catalog=catalog, lookalike_beta=BETA)
     try:
         for sku, value in expected(enrolled).items():
             assert reopened.lookalike(sku) == pytest.approx(value, abs=1e-5)
@@ -69,8 +70,8 @@ def test_lookalikes_follow_enrolment_deletion_and_reopening(tmp_path, catalog, k
 
 
 def test_another_process_enrolment_reaches_the_lookalikes(tmp_path, catalog):
-    writer = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
-    reader = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    writer = Gallery(tmp_path, "model-a", DIM, catalog=catalog, lookalike_beta=BETA)
+    reader = Gallery(tmp_path, "model-a", DIM, catalog=catalog, lookalike_beta=BETA)
     try:
         enrol(writer, "gala", [around(0, 1)])
         enrol(writer, "oat-milk", [around(3, 2)])
@@ -103,6 +104,35 @@ def test_recognize_decides_on_the_adjusted_score(tmp_path, catalog):
     assert after.score == pytest.approx(before.similarity - 0.5 * look)
     assert not after.known and after.sku is None  # the look-alike pulled it under the threshold
     assert [m.score for m in after.matches] == [m.score for m in before.matches]  # matches stay similarities
+
+
+def test_beta_0_keeps_no_lookalikes_and_a_model_with_a_beta_finds_them_all(tmp_path, catalog):
+    """At beta 0 the centroids are not kept (the decision ignores them); a gallery opened on the same
+    catalogue with a beta (another model's calibration, a restart) computes every SKU's from its index."""
+    enrolled = {
+        "gala": [around(0, s) for s in range(3)],
+        "pink-lady": [around(0, s, 0.6) for s in range(10, 13)],
+        "oat-milk": [around(3, s) for s in range(20, 22)],
+    }
+    plain = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    try:
+        for sku, vectors in enrolled.items():
+            enrol(plain, sku, vectors)
+        answer = plain.recognize(around(0, 99, 0.2)[None], threshold=0.8)[0]
+        assert len(plain.follower.lookalikes) == 0 and plain.lookalike("gala") == 0.0
+        assert answer.score == answer.similarity and answer.known
+    finally:
+        plain.close()  # snapshot written: the next gallery loads it
+    for snapshot in (True, False):  # from the snapshot, and rebuilt from the catalogue
+        if not snapshot:
+            for path in (tmp_path / "index").iterdir():
+                path.unlink()
+        adjusted = Gallery(tmp_path, "model-a", DIM, catalog=catalog, lookalike_beta=BETA)
+        try:
+            for sku, value in expected(enrolled).items():
+                assert adjusted.lookalike(sku) == pytest.approx(value, abs=1e-5), (snapshot, sku)
+        finally:
+            adjusted.close(snapshot=False)
 
 
 @pytest.mark.parametrize("beta", [-0.1, float("nan"), "0.2"])
