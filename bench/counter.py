@@ -16,7 +16,14 @@ Reports:
 * latency of a 6-item photo at concurrency 1: segmentation, and segmentation + crops + one
   embedding batch (median of 20).
 
+With ``--recognised store|unknown`` the recogniser-guided split (``counter/recognised.py``: proposals for
+uncertain blobs judged by the recogniser, ``bench/counter_scorer.py``: a gallery of the grocery **train**
+photos only, never the catalogue photos the scenes are cut from; ``unknown``: the scene's own SKUs left out
+of it) runs beside the classical segmenter on every scene: ``before`` and ``after`` in one run, the 6-item
+latency alternating the two repeat by repeat.
+
     .venv/bin/python -m bench.counter [--scenes 200] [--first-seed 0] [--name counter] [--no-baskets]
+        [--recognised store|unknown]
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import logging
 import statistics
 import sys
 import time
-from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +45,8 @@ import numpy as np
 from PIL import Image
 
 from bench.common import Run, skip_without_grocery, table
-from counter.boxes import match
+from bench.counter_tally import Tally
+from counter.recognised import RecognisedSegmenter
 from counter.scenes import Product, make_scene
 from counter.segment import BackgroundSegmenter
 from embedder.preprocess import letterbox
@@ -49,6 +57,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from counter.boxes import Box
+    from counter.recognised import Scorer
+    from counter.segment import Segmenter
     from embedder.runtime import LiteRTEmbedder
 
 
@@ -93,6 +103,12 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="scenes are seeds FIRST..FIRST+N-1")
     parser.add_argument("--name", default="counter", help="results file bench/results/NAME.json")
     parser.add_argument("--no-baskets", action="store_true", help="counts and boxes only (no recogniser)")
+    parser.add_argument(
+        "--recognised",
+        choices=["store", "unknown"],
+        help="also run the recogniser-guided split (after) beside the classical segmenter (before), its gallery the "
+        "store photos of every SKU (store) or of the SKUs not in the scene (unknown)",
+    )
     args = parser.parse_args()
     run = Run(args.name)
     root = skip_without_grocery(run)
@@ -101,82 +117,97 @@ def main() -> None:
         return
     segmenter = BackgroundSegmenter()
     catalogue = products(root)
-    recognise = None if args.no_baskets else recogniser(root)[1]
-    found: dict[str, list[int]] = {}  # layout -> [true positives, boxes found, true boxes]
-    counts: dict[str, list[int]] = {}
-    baskets: dict[str, list[int]] = {}
-    no_background = [0, 0]
+    embedder, recognise_ = recogniser(root) if not args.no_baskets or args.recognised else (None, None)
+    recognise = None if args.no_baskets else recognise_
+    gallery = None
+    if args.recognised:
+        from bench.counter_scorer import StoreGallery
 
-    def tally(table_: dict[str, list[int]], key: str, ok: bool) -> None:
-        table_.setdefault(key, [0, 0])
-        table_[key][0] += int(ok)
-        table_[key][1] += 1
-
+        gallery = StoreGallery.load(embedder, root)  # type: ignore[arg-type]
+    sides = {"before": Tally(), "after": Tally()} if gallery else {"": Tally()}
+    judged = JudgedCount()
     seeds = range(args.first_seed, args.first_seed + args.scenes)
     for seed in seeds:
         scene = make_scene(catalogue, seed)
-        truth = [i.box for i in scene.items]
-        boxes = segmenter.segment(scene.photo, scene.background)
-        matched = match(boxes, truth)
-        layout = "touching" if scene.touching else "apart"
-        for key in (layout, "all"):
-            totals = found.setdefault(key, [0, 0, 0])
-            totals[0], totals[1], totals[2] = totals[0] + len(matched), totals[1] + len(boxes), totals[2] + len(truth)
-        right_count = len(boxes) == len(truth)
-        for key in (layout, f"{len(truth)} items", "all", scene.surface):
-            tally(counts, key, right_count)
-        if recognise is not None:
-            basket_right = Counter(recognise(crops_of(scene.photo, boxes))) == Counter(i.sku for i in scene.items)
-            for key in (layout, f"{len(truth)} items", "all", scene.surface):
-                tally(baskets, key, basket_right)
-        if not scene.touching:
-            no_background[0] += int(len(segmenter.segment(scene.photo)) == len(truth))
-            no_background[1] += 1
-    order = ["all", "apart", "touching"] + [f"{n} items" for n in range(1, 9)] + ["wood", "laminate", "belt"]
-    rows: list[dict[str, object]] = []
-    for k in order:
-        if k not in counts:
-            continue
-        row: dict[str, object] = {"scenes": k, "n": counts[k][1], "count right": counts[k][0] / counts[k][1]}
-        if recognise is not None:
-            row["basket exactly right"] = baskets[k][0] / baskets[k][1]
-        rows.append(row)
-    detection: dict[str, float] = {}
-    for key, (tp, n_found, n_true) in found.items():
-        suffix = "" if key == "all" else f"_{key}"
-        detection[f"precision_iou50{suffix}"] = tp / max(1, n_found)
-        detection[f"recall_iou50{suffix}"] = tp / max(1, n_true)
-    detection["no_background_apart_count_right"] = no_background[0] / max(1, no_background[1])
-    latency = six_item_latency(segmenter, catalogue, recognise)
-    run.data.update(
-        rows=rows, detection=detection, latency=latency, scenes=args.scenes, seeds=[seeds.start, seeds.stop - 1]
-    )
-    log.info("seeds %d-%d\n%s", seeds.start, seeds.stop - 1, table(rows))
-    log.info("%s", json.dumps(detection))
+        for side, tally_ in sides.items():
+            chosen: Segmenter = segmenter
+            if side == "after" and gallery is not None:
+                excluding = frozenset(i.sku for i in scene.items) if args.recognised == "unknown" else frozenset()
+                chosen = RecognisedSegmenter(segmenter, judged.counting(gallery.scorer(excluding)))
+            boxes = chosen.segment(scene.photo, scene.background)
+            tally_.add(scene, boxes, None if recognise is None else recognise(crops_of(scene.photo, boxes)))
+            if not scene.touching:
+                tally_.add_no_background(scene, chosen.segment(scene.photo))
+    for side, tally_ in sides.items():
+        log.info("%sseeds %d-%d\n%s", f"{side}: " if side else "", seeds.start, seeds.stop - 1, table(tally_.rows()))
+        log.info("%s", json.dumps(tally_.detection()))
+    if gallery is None:
+        latency = six_item_latency({"": segmenter}, catalogue, recognise)
+        run.data.update(rows=sides[""].rows(), detection=sides[""].detection())
+    else:
+        after = RecognisedSegmenter(segmenter, judged.counting(gallery.scorer(), six_item=True))
+        latency = six_item_latency({"before": segmenter, "after": after}, catalogue, recognise)
+        latency["six_item_judged_crops"] = judged.six_item
+        run.data.update(
+            {side: {"rows": t.rows(), "detection": t.detection()} for side, t in sides.items()},
+            recognised={
+                "gallery": f"{args.recognised}: grocery train photos (store photos), never the catalogue photos"
+                + (", the scene's own SKUs left out" if args.recognised == "unknown" else ""),
+                "decision": asdict(after.decision),
+                "proposal": asdict(after.proposal),
+                "scenes_with_proposals": judged.calls,
+                "judged_crops": judged.crops,
+            },
+        )
     log.info("%s", json.dumps(latency))
+    run.data.update(latency=latency, scenes=args.scenes, seeds=[seeds.start, seeds.stop - 1])
     run.save()
 
 
+@dataclass
+class JudgedCount:
+    """How often the recogniser-guided split asks the scorer, and about how many crops."""
+
+    calls: int = 0
+    crops: int = 0
+    six_item: int = 0
+
+    def counting(self, scorer: Scorer, six_item: bool = False) -> Scorer:
+        def score(crops: list[np.ndarray]) -> np.ndarray:
+            if six_item:
+                self.six_item = len(crops)
+            else:
+                self.calls, self.crops = self.calls + 1, self.crops + len(crops)
+            return scorer(crops)
+
+        return score
+
+
 def six_item_latency(
-    segmenter: BackgroundSegmenter,
+    segmenters: dict[str, Segmenter],
     catalogue: list[Product],
     recognise: Callable[[list[np.ndarray]], list[str]] | None,
     repeats: int = 20,
 ) -> dict[str, float]:
     """Median ms of a 6-item photo (seed 10000) at concurrency 1: segmentation, and segmentation + crops + one
-    embedding batch (when a recogniser is given)."""
+    embedding batch (when a recogniser is given); several segmenters alternate repeat by repeat."""
     six = make_scene(catalogue, 10_000, n_items=6, touching=False)
-    seg_ms, total_ms = [], []
+    seg_ms: dict[str, list[float]] = {side: [] for side in segmenters}
+    total_ms: dict[str, list[float]] = {side: [] for side in segmenters}
     for _ in range(repeats):
-        start = time.perf_counter()
-        boxes = segmenter.segment(six.photo, six.background)
-        seg_ms.append(1000 * (time.perf_counter() - start))
-        if recognise is not None:
-            recognise(crops_of(six.photo, boxes))
-            total_ms.append(1000 * (time.perf_counter() - start))
-    latency = {"six_item_segment_ms_median": statistics.median(seg_ms)}
-    if total_ms:
-        latency["six_item_segment_and_recognise_ms_median"] = statistics.median(total_ms)
+        for side, segmenter in segmenters.items():
+            start = time.perf_counter()
+            boxes = segmenter.segment(six.photo, six.background)
+            seg_ms[side].append(1000 * (time.perf_counter() - start))
+            if recognise is not None:
+                recognise(crops_of(six.photo, boxes))
+                total_ms[side].append(1000 * (time.perf_counter() - start))
+    latency = {}
+    for side in segmenters:
+        prefix = f"{side}_" if side else ""
+        latency[f"{prefix}six_item_segment_ms_median"] = statistics.median(seg_ms[side])
+        if total_ms[side]:
+            latency[f"{prefix}six_item_segment_and_recognise_ms_median"] = statistics.median(total_ms[side])
     return latency
 
 

@@ -32,7 +32,8 @@ import cv2
 import numpy as np
 
 from counter import DEFAULT_ITEM_AREA
-from counter.boxes import Box, reading_order
+from counter.blobs import Blob, Working, box_of
+from counter.boxes import Box
 from counter.thin import ThinConfig, thin_items
 from counter.touching import SplitConfig, TouchingSplitter, long_edges
 
@@ -80,6 +81,11 @@ class BackgroundSegmenter(Segmenter):
         return self if config is self.config else BackgroundSegmenter(config)  # cheap: a config and a splitter
 
     def segment(self, photo: np.ndarray, background: np.ndarray | None = None) -> list[Box]:
+        work = self.working(photo, background)
+        return work.to_photo([box for blob in work.blobs for box in blob.boxes] + work.thin)
+
+    def working(self, photo: np.ndarray, background: np.ndarray | None = None) -> Working:
+        """The photo segmented at the working size: each blob with the parts it was split into, the thin items."""
         photo = _check(photo, "photo")
         height, width = photo.shape[:2]
         scale = self.config.work_side / max(height, width)
@@ -100,10 +106,15 @@ class BackgroundSegmenter(Segmenter):
         thin = thin_items(before, mask, self.config.min_area * mask.size, self.config.thin)
         seams = long_edges(small, self.config.split.seam_length) if self.config.split.seam_length else None
         colours = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-        found = self.components(mask, seams, colours) + [box_of(t) for t in thin]
-        boxes = [Box(round(b.x0 / scale), round(b.y0 / scale), round(b.x1 / scale), round(b.y1 / scale)) for b in found]
-        boxes = [b.padded(self.config.pad, width, height) for b in boxes]
-        return [boxes[i] for i in reading_order(boxes)]
+        return Working(
+            photo,
+            scale,
+            self.config.pad,
+            self.blobs(mask, seams, colours),
+            [box_of(t) for t in thin],
+            self.config.min_area * mask.size,
+            self.config.item_area * mask.size,
+        )
 
     def foreground(self, photo: np.ndarray, reference: np.ndarray, plain: bool = False) -> np.ndarray:
         """uint8 mask (255 = item) after thresholding and clean-up; ``plain``: the reference is a plain
@@ -134,9 +145,13 @@ class BackgroundSegmenter(Segmenter):
         self, mask: np.ndarray, seams: np.ndarray | None = None, colours: np.ndarray | None = None
     ) -> list[Box]:
         """Boxes of the mask's items: components, touching items split by watershed, small ones dropped."""
+        return [box for blob in self.blobs(mask, seams, colours) for box in blob.boxes]
+
+    def blobs(self, mask: np.ndarray, seams: np.ndarray | None = None, colours: np.ndarray | None = None) -> list[Blob]:
+        """The mask's components (small ones dropped), each with the parts the splitter found in it."""
         min_area = self.config.min_area * mask.size
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        boxes = []
+        found = []
         for label in range(1, count):
             if stats[label, cv2.CC_STAT_AREA] < min_area:
                 continue
@@ -144,19 +159,9 @@ class BackgroundSegmenter(Segmenter):
             component = np.ascontiguousarray((labels[y : y + h, x : x + w] == label).astype(np.uint8))
             crease = None if seams is None else np.ascontiguousarray(seams[y : y + h, x : x + w])
             seen = None if colours is None else colours[y : y + h, x : x + w]
-            for part in self.splitter.parts(component, crease, min_area, seen, self.config.item_area * mask.size):
-                ys, xs = np.nonzero(part)
-                if len(xs) >= min_area:
-                    boxes.append(
-                        Box(x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)
-                    )
-        return boxes
-
-
-def box_of(mask: np.ndarray) -> Box:
-    """The box of a mask's nonzero pixels."""
-    ys, xs = np.nonzero(mask)
-    return Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            parts = self.splitter.parts(component, crease, min_area, seen, self.config.item_area * mask.size)
+            found.append(Blob(x, y, component, [p for p in parts if np.count_nonzero(p) >= min_area], crease, seen))
+        return found
 
 
 def disc(size: int) -> np.ndarray:
