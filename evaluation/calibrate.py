@@ -252,6 +252,27 @@ class BetaFit:
     samples: int
 
 
+def ridge_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2) -> np.ndarray:
+    """Weights ``(intercept, w_1, ..., w_d)`` of a logistic regression of ``labels`` (0/1) on the
+    columns of ``features`` ``(n, d)``, ridge-penalised on standardised columns, returned on the
+    original scale. Our own Newton solver: a handful of parameters, no scikit-learn in the install."""
+    x = np.asarray(features, np.float64)
+    y = np.asarray(labels, np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-12
+    design = np.c_[np.ones(len(x)), (x - mean) / std]
+    w = np.zeros(design.shape[1])
+    for _ in range(100):  # Newton steps; a few-parameter ridge logistic converges in a handful
+        p = 1.0 / (1.0 + np.exp(-design @ w))
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + l2 * np.eye(len(w))
+        step = np.linalg.solve(hessian, design.T @ (p - y) + l2 * w)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    slopes = w[1:] / std
+    weights: np.ndarray = np.concatenate([[w[0] - slopes @ mean], slopes])
+    return weights
+
+
 def fit_beta(similarity: np.ndarray, lookalike: np.ndarray, correct: np.ndarray, l2: float = 1e-2) -> BetaFit:
     """``beta`` of ``gallery.lookalike.adjusted_score``: a logistic regression of "the answer is right" on
     (similarity, lookalike).
@@ -266,18 +287,6 @@ def fit_beta(similarity: np.ndarray, lookalike: np.ndarray, correct: np.ndarray,
         raise ValueError(f"need ≥ 3 equal-length samples, got {len(s)}, {len(look)} and {len(y)}")
     if y.min() == y.max():
         raise ValueError(f"all {len(y)} answers are {'right' if y[0] else 'wrong'}: nothing to fit beta on")
-    x = np.c_[s, look]
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-12
-    design = np.c_[np.ones(len(x)), (x - mean) / std]
-    w = np.zeros(3)
-    for _ in range(100):  # Newton steps; a 3-parameter ridge logistic converges in a handful
-        p = 1.0 / (1.0 + np.exp(-design @ w))
-        hessian = design.T @ (design * (p * (1 - p))[:, None]) + l2 * np.eye(3)
-        step = np.linalg.solve(hessian, design.T @ (p - y) + l2 * w)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    w1, w2 = w[1] / std[0], w[2] / std[1]
-    w0 = w[0] - w1 * mean[0] - w2 * mean[1]
-    beta = max(0.0, float(-w2 / w1)) if w1 > 0 else 0.0
-    return BetaFit(beta=beta, weights=(float(w0), float(w1), float(w2)), samples=len(s))
+    w0, w1, w2 = (float(w) for w in ridge_logistic(np.c_[s, look], y, l2))
+    beta = max(0.0, -w2 / w1) if w1 > 0 else 0.0
+    return BetaFit(beta=beta, weights=(w0, w1, w2), samples=len(s))

@@ -1,0 +1,196 @@
+"""Which open-set score: cues beside the best similarity, combined and judged on the fold protocol.
+
+The shipped decision score is the best similarity less β × the SKU's lookalike. This study asks
+whether more cues, all of them computable in the service from what a search returns or from the
+gallery alone, would accept more known queries at the same precision:
+
+* ``runner_up``: the best similarity of the second SKU (the service's matches hold it);
+* ``cohort``: the mean best similarity of the SKUs ranked 2-6 (how crowded the query's neighbourhood is);
+* ``impostor``: the 99th percentile of other SKUs' reference photos' best similarity to the answer SKU;
+* ``genuine``: the median of the answer SKU's reference photos' leave-one-out best similarity to each other.
+
+Each combination is a linear score (the best similarity's weight 1) whose weights come from a
+logistic regression of "the answer is right" on the other folds (``evaluation.calibrate.ridge_logistic``),
+with the threshold for the target precision also from the other folds: a fold never judges its
+own weights or threshold, as for the shipped score (``training.folds.cross_fitted_thresholds``).
+
+``python -m training.score_study runs/folds/<run>``: the fold models' LiteRT float32 files embed
+(once; cached as ``fold*/vectors-float32.npz``) and a markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from evaluation import metrics
+from evaluation.calibrate import calibrate_threshold, ridge_logistic
+from gallery.lookalike import label_lookalikes
+from training.folds import Vectors
+
+logger = logging.getLogger(__name__)
+
+COMBINATIONS: tuple[tuple[str, ...], ...] = (
+    ("lookalike",),  # the shipped score
+    ("runner_up",),
+    ("lookalike", "runner_up"),
+    ("lookalike", "runner_up", "cohort"),
+    ("lookalike", "impostor"),
+    ("lookalike", "runner_up", "impostor", "genuine"),
+)
+
+
+@dataclass(frozen=True)
+class ScoreCues:
+    """One fold's open-set queries (fold SKUs not enrolled): the cues of each and what is true."""
+
+    similarity: np.ndarray
+    runner_up: np.ndarray
+    lookalike: np.ndarray
+    cohort: np.ndarray
+    impostor: np.ndarray
+    genuine: np.ndarray
+    correct: np.ndarray
+    known: np.ndarray
+
+
+def sku_reference_stats(gallery: np.ndarray, labels: np.ndarray, n_skus: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per SKU: the 99th percentile of other SKUs' photos' best similarity to it (impostors) and the
+    median of its own photos' leave-one-out best similarity to each other (genuine); 0 where undefined."""
+    best = metrics.best_score_per_sku(gallery @ gallery.T, labels, n_skus)
+    impostor, genuine = np.zeros(n_skus), np.zeros(n_skus)
+    for sku in np.unique(labels):
+        own = labels == sku
+        if (~own).any():
+            impostor[sku] = np.quantile(best[~own, sku], 0.99)
+        if own.sum() > 1:
+            sims = gallery[own] @ gallery[own].T
+            np.fill_diagonal(sims, -np.inf)
+            genuine[sku] = np.median(sims.max(axis=1))
+    return impostor, genuine
+
+
+def score_cues(v: Vectors, fold_skus: tuple[str, ...], queries: np.ndarray) -> ScoreCues:
+    fold = [v.skus.index(s) for s in fold_skus]
+    n = len(v.skus)
+    enrolled = ~np.isin(v.gallery_labels, fold)
+    gallery, labels = v.gallery[enrolled], v.gallery_labels[enrolled]
+    per_sku = metrics.best_score_per_sku(queries @ gallery.T, labels, n)
+    per_sku[:, fold] = -np.inf
+    ranked = -np.sort(-per_sku, axis=1)
+    neighbours = np.where(np.isfinite(ranked[:, 1:6]), ranked[:, 1:6], np.nan)  # fewer than 6 SKUs enrolled
+    answer = per_sku.argmax(axis=1)
+    known = ~np.isin(v.query_labels, fold)
+    impostor, genuine = sku_reference_stats(gallery, labels, n)
+    return ScoreCues(
+        similarity=ranked[:, 0],
+        runner_up=ranked[:, 1],
+        lookalike=np.maximum(label_lookalikes(gallery, labels, n)[answer], 0.0),
+        cohort=np.nanmean(neighbours, axis=1),
+        impostor=impostor[answer],
+        genuine=genuine[answer],
+        correct=(answer == v.query_labels) & known,
+        known=known,
+    )
+
+
+def _stack(parts: list[ScoreCues], cues: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.concatenate([np.c_[tuple(getattr(p, c) for c in ("similarity", *cues))] for p in parts])
+    return x, np.concatenate([p.correct for p in parts]), np.concatenate([p.known for p in parts])
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    cues: tuple[str, ...]
+    auroc: float
+    precision: float
+    known_accepted: float
+    known_accepted_std: float
+    weights: tuple[float, ...]  # mean over folds, per cue (the similarity's weight is 1)
+
+
+def cross_fitted(parts: list[ScoreCues], cues: tuple[str, ...], target: float = 0.95) -> StudyRow:
+    """Weights and threshold fitted on the other folds, judged on each fold; means over folds."""
+    aurocs, precisions, accepted, weights = [], [], [], []
+    for i, mine in enumerate(parts):
+        x, correct, known = _stack([p for j, p in enumerate(parts) if j != i], cues)
+        w = ridge_logistic(x, correct)[1:]
+        w = w / w[0]
+        threshold = calibrate_threshold(x @ w, correct, known, target).threshold
+        x_mine, correct_mine, known_mine = _stack([mine], cues)
+        score = x_mine @ w
+        result = metrics.open_set_at_threshold(score, correct_mine, known_mine, threshold)
+        aurocs.append(metrics.auroc(score[known_mine], score[~known_mine]))
+        precisions.append(result.precision)
+        accepted.append(result.known_acceptance)
+        weights.append(w[1:])
+    return StudyRow(
+        cues,
+        float(np.mean(aurocs)),
+        float(np.nanmean(precisions)),
+        float(np.mean(accepted)),
+        float(np.std(accepted)),
+        tuple(float(w) for w in np.mean(weights, axis=0)),
+    )
+
+
+def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, cache_dir: str) -> Vectors:
+    """The fold model's LiteRT float32 embeddings of the protocol's photos (cached beside it)."""
+    from embedder.artifact import load_artifact
+    from embedder.runtime import LiteRTEmbedder
+    from training.folds import embed_fold
+
+    cached = fold_dir / "vectors-float32.npz"
+    if cached.is_file():
+        with np.load(cached) as saved:
+            return Vectors(skus=skus, **{f.name: saved[f.name] for f in fields(Vectors) if f.name != "skus"})
+    embedder = LiteRTEmbedder(load_artifact(fold_dir / "litert-float32"), num_threads=2)
+    v = embed_fold(lambda pixels, desc=None: embedder.embed(np.asarray(pixels, np.uint8)), skus, root, size, cache_dir)
+    np.savez(cached, **{f.name: getattr(v, f.name) for f in fields(Vectors) if f.name != "skus"})
+    return v
+
+
+def main(argv: list[str] | None = None) -> None:
+    import json
+
+    from training.data import grocery_dir, list_skus
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="a `skulens folds` output folder measured with --precision float32")
+    parser.add_argument("--target", type=float, default=0.95)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = grocery_dir()
+    skus = tuple(list_skus(root / "train"))
+    folds = sorted(p.parent for p in args.run.glob("fold*/result-float32.json"))
+    if len(folds) < 2:
+        raise SystemExit(
+            f"need >= 2 folds measured with --precision float32 under {str(args.run)!r}, found {len(folds)}"
+        )
+    conditions: dict[str, list[ScoreCues]] = {"clean": [], "other day": []}
+    for fold_dir in folds:
+        config = json.loads((fold_dir / "config.json").read_text())
+        fold_skus = tuple(json.loads((fold_dir / "result-float32.json").read_text())["fold_skus"])
+        v = fold_vectors(fold_dir, skus, root, config["input_size"], config["cache_dir"])
+        conditions["clean"].append(score_cues(v, fold_skus, v.queries))
+        conditions["other day"].append(score_cues(v, fold_skus, v.shifted))
+    print(
+        f"| cues beside the best similarity | condition | AUROC | precision | known accepted at P={args.target} | weights |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for cues in COMBINATIONS:
+        for name, parts in conditions.items():
+            row = cross_fitted(parts, cues, args.target)
+            weights = ", ".join(f"{c} {w:+.3f}" for c, w in zip(cues, row.weights))
+            print(
+                f"| {' + '.join(cues)} | {name} | {row.auroc:.4f} | {row.precision:.3f} | "
+                f"{row.known_accepted:.3f} ± {row.known_accepted_std:.3f} | {weights} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
