@@ -7,7 +7,10 @@ loaded photo is posted to ``POST /v1/checkout`` with ``lane=bench``, both as JPE
 decoding, segmentation against the lane's background, padded crops, one micro-batched embedding,
 search, open-set decision and pricing a till gets, over loopback HTTP to ``skulens serve`` (uvicorn).
 The gallery: every SKU's train photos and its catalogue photo, enrolled through the API (catalogue
-views as the server's default), every SKU priced 1.00.
+views as the server's default), every SKU priced 1.00; with ``--store-photos-only`` the train photos only
+(the scenes are cut from the catalogue photos: recognising them against themselves is artificially easy).
+``--recognised-split`` serves with ``SKULENS_COUNTER_RECOGNISED_SPLIT=1`` (the recogniser deciding one item
+or two, docs/checkout.md).
 
 A basket is **exactly right** when its lines (SKU, quantity) are the scene's and nothing needs
 attention. Reported by items apart / touching and by number of items, at two stored thresholds:
@@ -16,6 +19,7 @@ calibrated one (95 % precision on the fold protocol; it accepts few known produc
 Latency: a 6-item photo (scene 10000) at concurrency 1, end to end, median of 20 posts.
 
     .venv/bin/python -m bench.counter_checkout [--scenes 200] [--first-seed 0] [--name counter_checkout]
+        [--store-photos-only] [--recognised-split]
 """
 
 from __future__ import annotations
@@ -55,10 +59,15 @@ def jpeg(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def enrol(http: httpx.Client, root: Path, skus: list[str]) -> dict[str, Any]:
-    """Train photos and catalogue photos of every SKU, each SKU priced 1.00."""
+def enrol(http: httpx.Client, root: Path, skus: list[str], catalogue_photos: bool = True) -> dict[str, Any]:
+    """Train photos and (unless ``catalogue_photos`` is False) catalogue photos of every SKU, each SKU priced 1.00."""
     enrolled = serverkit.enrol_folder(http, root / "train")
     for sku in skus:
+        r = http.put(f"/v1/skus/{sku}", json={"name": sku, "price": "1.00"})
+        if r.status_code not in (200, 201):
+            raise RuntimeError(f"price {sku}: {r.status_code} {r.text[:300]}")
+        if not catalogue_photos:
+            continue
         r = http.post(
             f"/v1/skus/{sku}/images",
             timeout=300.0,
@@ -66,9 +75,6 @@ def enrol(http: httpx.Client, root: Path, skus: list[str]) -> dict[str, Any]:
         )
         if r.status_code not in (200, 201):
             raise RuntimeError(f"enrol {sku}: {r.status_code} {r.text[:300]}")
-        r = http.put(f"/v1/skus/{sku}", json={"name": sku, "price": "1.00"})
-        if r.status_code not in (200, 201):
-            raise RuntimeError(f"price {sku}: {r.status_code} {r.text[:300]}")
     return enrolled
 
 
@@ -138,6 +144,12 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=0, help="scenes are seeds FIRST..FIRST+N-1")
     parser.add_argument("--name", default="counter_checkout", help="results file bench/results/NAME.json")
+    parser.add_argument(
+        "--store-photos-only",
+        action="store_true",
+        help="the gallery: the train (store) photos only, not the catalogue photos the scenes are cut from",
+    )
+    parser.add_argument("--recognised-split", action="store_true", help="serve with SKULENS_COUNTER_RECOGNISED_SPLIT=1")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
@@ -154,10 +166,11 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.scenes)
     scenes = [make_scene(catalogue, seed) for seed in seeds]
     with tempfile.TemporaryDirectory(prefix="counter-checkout-") as work:
-        server, ready_s = serverkit.start(Path(work) / "data", model_dir)
+        env = {"SKULENS_COUNTER_RECOGNISED_SPLIT": "1" if args.recognised_split else "0"}
+        server, ready_s = serverkit.start(Path(work) / "data", model_dir, env=env)
         try:
             with server.client() as http:
-                enrolled = enrol(http, root, [p.sku for p in catalogue])
+                enrolled = enrol(http, root, [p.sku for p in catalogue], not args.store_photos_only)
                 model_version = http.get("/v1/admin/info").json()["model_version"]
                 results: dict[str, Any] = {}
                 for label, threshold in (("nearest SKU (threshold 0)", 0.0), ("shipped threshold", calibrated)):
@@ -178,6 +191,8 @@ def main() -> None:
         model_version=model_version,
         server_ready_s=ready_s,
         enrolled=enrolled,
+        gallery="train (store) photos only" if args.store_photos_only else "train photos and catalogue photos",
+        recognised_split=args.recognised_split,
         scenes=args.scenes,
         seeds=[seeds.start, seeds.stop - 1],
         results=results,

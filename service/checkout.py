@@ -39,6 +39,7 @@ from service.photos import decode_photo
 if TYPE_CHECKING:
     from counter.boxes import Box
     from counter.segment import Segmenter
+    from service.checkout_split import Planned
     from service.deps import AppState
 
 logger = logging.getLogger(__name__)
@@ -190,9 +191,16 @@ def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented
 async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
     """Items found in one counter photo, in reading order (rows top to bottom, left to right)."""
     await require_segmenter()  # 501 before reading anything when OpenCV is missing
-    found = await run_in_threadpool(_segment, state, photo, lane)
-    boxes = found.boxes
-    items, basket = await _recognise_and_price(state, found.pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
+    found: Segmented | Planned
+    if state.settings.counter_recognised_split:  # the recogniser decides one item or two (service/checkout_split.py)
+        from service.checkout_split import items_of_photo
+
+        boxes, answers, found = await items_of_photo(state, photo, lane)
+        items, basket = price(state, answers, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
+    else:
+        found = await run_in_threadpool(_segment, state, photo, lane)
+        boxes = found.boxes
+        items, basket = await _recognise_and_price(state, found.pixels, [(b.x0, b.y0, b.x1, b.y1) for b in boxes])
     if not boxes:
         basket = Basket(
             (),

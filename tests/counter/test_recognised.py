@@ -9,7 +9,11 @@ pytest.importorskip("cv2", reason="the counter extra (opencv-python-headless) is
 
 from counter.alternatives import ProposalConfig, along_axis, between_peaks, proposals
 from counter.blobs import Blob
+from counter.boxes import reading_order
 from counter.hypotheses import Change, DecisionConfig, apply, choose, evidence, gain
+from counter.recognised import RecognisedSegmenter, plan
+from counter.scenes import Product, make_scene
+from counter.segment import BackgroundSegmenter
 
 SPLIT = Change((0,), (3, 4))  # part 0 split into crops 3 and 4
 MERGE = Change((1, 2), (5,))  # parts 1 and 2 merged into crop 5
@@ -85,3 +89,92 @@ def test_two_discs_are_split_between_their_distance_peaks():
     assert len(halves) == 2 and int(halves[0].sum() + halves[1].sum()) == int(part.sum())
     assert {int(np.nonzero(h)[1].mean()) // 10 for h in halves} == {3, 8}
     assert between_peaks(rectangle(20, 20), ProposalConfig()) == []
+
+
+def studio(colour: tuple[int, int, int], shape: str, size: int = 120) -> np.ndarray:
+    image = np.full((size, size, 3), 255, np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    if shape == "disc":
+        inside = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * 0.4) ** 2
+    else:
+        inside = (abs(yy - size / 2) < size * 0.42) & (abs(xx - size / 2) < size * 0.25)
+    image[inside] = colour
+    return image
+
+
+PRODUCTS = [
+    Product("red-apple", studio((200, 30, 30), "disc")),
+    Product("green-pear", studio((60, 160, 40), "disc")),
+    Product("blue-carton", studio((30, 60, 190), "box")),
+    Product("yellow-carton", studio((230, 200, 20), "box")),
+]
+
+COLOURS = np.array([(200, 30, 30), (60, 160, 40), (30, 60, 190), (230, 200, 20), (175, 60, 50)], np.float64)
+
+
+def colour_scorer(calls: list[int]):
+    """A toy recogniser: a crop's similarity to each product is the share of its item pixels (not the grey
+    counter) nearest that product's colour."""
+
+    def score(crops: list[np.ndarray]) -> np.ndarray:
+        calls.append(len(crops))
+        rows = []
+        for crop in crops:
+            pixels = crop.reshape(-1, 3).astype(np.float64)
+            item = np.abs(pixels - pixels.mean(axis=1, keepdims=True)).max(axis=1) > 25  # not grey
+            nearest = np.argmin(((pixels[item, None, :] - COLOURS[None]) ** 2).sum(axis=2), axis=1)
+            rows.append(np.bincount(nearest, minlength=len(COLOURS)) / max(1, int(item.sum())))
+        return np.array(rows)
+
+    return score
+
+
+def two_flush_cartons(right: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Two cartons side by side, flush: one convex blob two items big (a lane whose items are 9 % of the photo)."""
+    background = np.full((360, 480, 3), 120, np.uint8)
+    photo = background.copy()
+    photo[100:260, 100:200] = (200, 30, 30)
+    photo[100:260, 200:300] = right
+    return photo, background
+
+
+def test_the_recogniser_splits_two_products_the_classical_segmenter_takes_for_one():
+    base = BackgroundSegmenter().with_item_area(0.09)
+    photo, background = two_flush_cartons((175, 60, 50))  # another red: too alike for the colour cues
+    assert len(base.segment(photo, background)) == 1
+    calls: list[int] = []
+    boxes = RecognisedSegmenter(base, colour_scorer(calls)).segment(photo, background)
+    assert len(boxes) == 2 and boxes[0].x1 <= 215 and boxes[1].x0 >= 185
+    assert len(calls) == 1  # one batch per photo: the whole and the proposed parts
+    # one product: its halves are recognised no better than the whole, so it stays one item
+    photo, background = two_flush_cartons((200, 30, 30))
+    assert len(RecognisedSegmenter(base, colour_scorer(calls)).segment(photo, background)) == 1
+
+
+def test_nothing_proposed_no_scorer_call_and_the_classical_boxes():
+    base = BackgroundSegmenter()
+    calls: list[int] = []
+    recognised = RecognisedSegmenter(base, colour_scorer(calls))
+    background = np.full((360, 480, 3), 120, np.uint8)
+    photo = background.copy()
+    for x, colour in ((60, (200, 30, 30)), (200, (30, 60, 190)), (340, (230, 200, 20))):
+        photo[150:210, x : x + 60] = colour  # three items apart, each under one typical item
+    boxes = recognised.segment(photo, background)
+    assert len(boxes) == 3 and boxes == base.segment(photo, background)
+    assert calls == []
+    found = plan(base, photo, background, ProposalConfig())
+    assert found.changes == [] and found.items(None, DecisionConfig()) == found.baseline
+
+
+def test_generated_touching_scenes_with_a_scorer():
+    base = BackgroundSegmenter()
+    calls: list[int] = []
+    recognised = RecognisedSegmenter(base, colour_scorer(calls))
+    before = after = 0
+    for seed in range(8):
+        scene = make_scene(PRODUCTS, 200 + seed, n_items=4, touching=True)
+        boxes = recognised.segment(scene.photo, scene.background)
+        before += len(base.segment(scene.photo, scene.background)) == len(scene.items)
+        after += len(boxes) == len(scene.items)
+        assert reading_order(boxes) == list(range(len(boxes)))
+    assert after >= before >= 4, (before, after)
