@@ -22,9 +22,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_head", "int8_float_conv1", "int8_float_conv4")
-#: need representative photos to calibrate int8 activations
-CALIBRATED = ("int8", "int8_float_head", "int8_float_conv1", "int8_float_conv4")
+PRECISIONS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_head")
+CALIBRATED = ("int8", "int8_float_head")  # need representative photos to calibrate int8 activations
 
 
 def to_tflite(
@@ -36,8 +35,7 @@ def to_tflite(
     """``int8``: full-integer weights and activations, calibrated on ``representative`` (uint8 pixels
     ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always.
     ``int8_float_head``: the same, but everything after the backbone's last convolution (pooling,
-    projection, neck, L2 norm) kept float32; ``int8_float_conv1`` / ``int8_float_conv4`` the last 1 / 4
-    convolutions too (``embedder.mixed_precision``)."""
+    projection, neck, L2 norm) kept float32 (``embedder.mixed_precision``)."""
     import keras
     import tensorflow as tf
 
@@ -79,10 +77,10 @@ def to_tflite(
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.float32
-            from embedder.mixed_precision import MIXED_PRECISIONS, convert_int8_float_head
+            if precision == "int8_float_head":
+                from embedder.mixed_precision import convert_int8_float_head
 
-            if precision in MIXED_PRECISIONS:
-                return convert_int8_float_head(converter, calibration, MIXED_PRECISIONS[precision])
+                return convert_int8_float_head(converter, calibration)
         return bytes(converter.convert())
 
 

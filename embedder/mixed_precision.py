@@ -5,10 +5,7 @@ backbone's features to a learned power p ≈ 3 and averages them, and with int8 
 the features and their powers are rounded to 256 levels, so the rounding is amplified before the
 projection, neck and L2 norm (all int8 too) see it. ``int8_float_head`` quantises the trunk, where
 nearly all the time goes, and keeps the ops after its last convolution in float32: the pooling
-(GeM or average), the Dense projection, the BN neck and the L2 normalisation. ``int8_float_conv1``
-and ``int8_float_conv4`` keep the last 1 or 4 convolutions float32 as well (``MIXED_PRECISIONS``):
-the rounding of the last feature maps reaches the embedding unfiltered, and at 8×8 pixels those
-convolutions are a small share of the work.
+(GeM or average), the Dense projection, the BN neck and the L2 normalisation.
 
 Mechanism: TFLite's selective quantisation. The converter calibrates the float model on the
 representative photos (``tf.lite.experimental.QuantizationDebugger``), and the quantiser is then
@@ -29,34 +26,25 @@ if TYPE_CHECKING:
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
-#: mixed precisions: how many of the last convolutions each keeps float32 beside the head
-MIXED_PRECISIONS = {"int8_float_head": 0, "int8_float_conv1": 1, "int8_float_conv4": 4}
 
-
-def float_tail(ops: Sequence[dict[str, Any]], float_convs: int = 0) -> list[dict[str, Any]]:
-    """The ops downstream of the last convolution, in execution order; with ``float_convs`` > 0, the
-    ``float_convs``-th convolution from the end and everything downstream of it.
+def float_tail(ops: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ops downstream of the last convolution, in execution order.
 
     ``ops``: a LiteRT interpreter's ``_get_ops_details()`` (``op_name``, ``inputs``, ``outputs``
     as tensor indices), which lists them in execution order.
     """
-    if float_convs < 0:
-        raise ValueError(f"float_convs must be 0 or more, got {float_convs}")
-    convs = [i for i, op in enumerate(ops) if op["op_name"] in CONV_OPS]
-    if not convs:
+    last_conv = max((i for i, op in enumerate(ops) if op["op_name"] in CONV_OPS), default=None)
+    if last_conv is None:
         kinds = sorted({op["op_name"] for op in ops})
         raise ValueError(f"no convolution ({', '.join(CONV_OPS)}) among the model's {len(ops)} ops: {kinds}")
-    if float_convs > len(convs):
-        raise ValueError(f"float_convs={float_convs} but the model has only {len(convs)} convolutions")
-    start = convs[-float_convs] if float_convs else convs[-1]
-    reached = set(ops[start]["outputs"])
-    tail = [ops[start]] if float_convs else []
-    for op in ops[start + 1 :]:
+    reached = set(ops[last_conv]["outputs"])
+    tail = []
+    for op in ops[last_conv + 1 :]:
         if reached.intersection(op["inputs"]):
             reached.update(op["outputs"])
             tail.append(op)
-    if len(tail) == (1 if float_convs else 0):
-        raise ValueError(f"nothing follows the last convolution (op {convs[-1]} of {len(ops)}): no head to keep float")
+    if not tail:
+        raise ValueError(f"nothing follows the last convolution (op {last_conv} of {len(ops)}): no head to keep float")
     return tail
 
 
@@ -67,10 +55,10 @@ def _ops_and_names(model: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[s
     return interpreter._get_ops_details(), {t["index"]: t for t in interpreter.get_tensor_details()}
 
 
-def check_float_tail(model: bytes, float_convs: int = 0) -> list[str]:
-    """The op kinds of ``float_tail`` of a converted model; raises if one computes in int8."""
+def check_float_tail(model: bytes) -> list[str]:
+    """The op kinds after the last convolution of a converted model; raises if one computes in int8."""
     ops, tensors = _ops_and_names(model)
-    tail = float_tail(ops, float_convs)
+    tail = float_tail(ops)
     quantized = [
         f"{op['op_name']} -> {tensors[i]['name']!r} ({np.dtype(tensors[i]['dtype']).name})"
         for op in tail
@@ -78,23 +66,23 @@ def check_float_tail(model: bytes, float_convs: int = 0) -> list[str]:
         if np.dtype(tensors[i]["dtype"]) != np.float32
     ]
     if quantized:
-        raise ValueError(f"ops of the float tail ({float_convs} float convolutions) are not float32: {quantized}")
+        raise ValueError(f"ops after the last convolution are not float32: {quantized}")
     return [op["op_name"] for op in tail]
 
 
 def convert_int8_float_head(
-    converter: tf.lite.TFLiteConverter, calibration: Callable[[], Iterable[list[np.ndarray]]], float_convs: int = 0
+    converter: tf.lite.TFLiteConverter, calibration: Callable[[], Iterable[list[np.ndarray]]]
 ) -> bytes:
     """``converter`` set up for full-integer int8 (``representative_dataset`` = ``calibration``) →
-    the model with ``float_tail(ops, float_convs)`` kept float32."""
+    the model with everything after the last convolution kept float32."""
     import tensorflow as tf
 
     with warnings.catch_warnings():  # the debugger runs TF's own (deprecated) interpreter; LiteRT serves
         warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
         debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=calibration)
         ops, tensors = _ops_and_names(debugger.calibrated_model)
-        nodes = [tensors[i]["name"] for op in float_tail(ops, float_convs) for i in op["outputs"]]
+        nodes = [tensors[i]["name"] for op in float_tail(ops) for i in op["outputs"]]
         debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
         model = bytes(debugger.get_nondebug_quantized_model())
-    check_float_tail(model, float_convs)
+    check_float_tail(model)
     return model

@@ -28,27 +28,6 @@ def test_tail_is_what_follows_the_last_convolution():
     assert [o["op_name"] for o in float_tail(ops)] == ["MAXIMUM", "POW", "MEAN", "FULLY_CONNECTED", "MUL"]
 
 
-def test_float_convs_start_the_tail_that_many_convolutions_from_the_end():
-    ops = [
-        op("QUANTIZE", [0], [1]),
-        op("CONV_2D", [1, 20], [2]),
-        op("DEPTHWISE_CONV_2D", [2, 21], [3]),
-        op("ADD", [3, 1], [10]),  # a residual: its other input comes from before the tail
-        op("CONV_2D", [10, 22], [4]),
-        op("MEAN", [4, 25], [7]),
-        op("FULLY_CONNECTED", [7, 26, 27], [8]),
-    ]
-    head = ["MEAN", "FULLY_CONNECTED"]
-    assert [o["op_name"] for o in float_tail(ops, 0)] == head
-    assert [o["op_name"] for o in float_tail(ops, 1)] == ["CONV_2D", *head]
-    assert [o["op_name"] for o in float_tail(ops, 2)] == ["DEPTHWISE_CONV_2D", "ADD", "CONV_2D", *head]
-    assert len(float_tail(ops, 3)) == 6
-    with pytest.raises(ValueError, match="float_convs=4 but the model has only 3 convolutions"):
-        float_tail(ops, 4)
-    with pytest.raises(ValueError, match="float_convs must be 0 or more, got -1"):
-        float_tail(ops, -1)
-
-
 def test_no_convolution_or_no_tail_is_refused_with_what_was_found():
     with pytest.raises(ValueError, match=r"no convolution .* 2 ops: \['FULLY_CONNECTED', 'MUL'\]"):
         float_tail([op("FULLY_CONNECTED", [0], [1]), op("MUL", [1], [2])])
@@ -117,27 +96,6 @@ def test_convolutions_int8_and_gem_and_head_float32_close_to_keras(gem_model):
     assert mixed_error < int8_error / 4, (mixed_error, int8_error)
 
 
-def test_last_convolution_float_too_with_int8_float_conv1(gem_model):
-    from ai_edge_litert.interpreter import Interpreter
-
-    from embedder.export import to_tflite
-    from embedder.mixed_precision import check_float_tail
-
-    rng = np.random.default_rng(1)
-    representative = rng.integers(0, 256, (32, SIZE, SIZE, 3), dtype=np.uint8)
-    mixed = to_tflite(gem_model, SIZE, "int8_float_conv1", representative)
-    interpreter = Interpreter(model_content=mixed)
-    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    convs = [o for o in interpreter._get_ops_details() if o["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
-    assert [np.dtype(tensors[o["outputs"][0]]["dtype"]).name for o in convs] == ["int8", "int8", "float32"]
-    assert check_float_tail(mixed, 1)[0] == "CONV_2D"
-    with pytest.raises(ValueError, match="not float32"):  # the int8_float_head file keeps that conv int8
-        check_float_tail(to_tflite(gem_model, SIZE, "int8_float_head", representative), 1)
-    pixels = rng.integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8)
-    expected = gem_model.predict(pixels.astype(np.float32), verbose=0)
-    assert np.abs(embed(mixed, pixels) - expected).max() < 0.01
-
-
 def test_without_representative_pixels_is_refused_naming_the_precision(gem_model):
     from embedder.export import to_tflite
 
@@ -150,6 +108,5 @@ def test_cli_offers_it_for_export_and_folds():
 
     args = build_parser().parse_args(["export", "m", "--out", "o", "--precision", "int8_float_head"])
     assert args.precision == "int8_float_head"
-    for precision in ("int8_float_head", "int8_float_conv1", "int8_float_conv4"):
-        args = build_parser().parse_args(["folds", "--config", "c.json", "--out", "o", "--precision", precision])
-        assert args.precision == precision
+    args = build_parser().parse_args(["folds", "--config", "c.json", "--out", "o", "--precision", "int8_float_head"])
+    assert args.precision == "int8_float_head"
