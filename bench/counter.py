@@ -155,7 +155,7 @@ def main() -> None:
                 + (", the scene's own SKUs left out" if args.recognised == "unknown" else ""),
                 "decision": asdict(after.decision),
                 "proposal": asdict(after.proposal),
-                "scenes_with_proposals": judged.calls,
+                "scorer_calls": judged.calls,  # segment() calls with something proposed (no-background ones too)
                 "judged_crops": judged.crops,
             },
         )

@@ -10,7 +10,8 @@ The gallery: every SKU's train photos and its catalogue photo, enrolled through 
 views as the server's default), every SKU priced 1.00; with ``--store-photos-only`` the train photos only
 (the scenes are cut from the catalogue photos: recognising them against themselves is artificially easy).
 ``--recognised-split`` serves with ``SKULENS_COUNTER_RECOGNISED_SPLIT=1`` (the recogniser deciding one item
-or two, docs/checkout.md).
+or two, docs/checkout.md; the service's default since round 4); without it the server runs with it set to 0
+(the classical segmenter alone, as before round 4).
 
 A basket is **exactly right** when its lines (SKU, quantity) are the scene's and nothing needs
 attention. Reported by items apart / touching and by number of items, at two stored thresholds:

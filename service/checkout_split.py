@@ -1,6 +1,6 @@
 """A counter photo's items with the recogniser deciding one item or two (``counter/recognised.py``), for
-``POST /v1/checkout`` when ``SKULENS_COUNTER_RECOGNISED_SPLIT`` is on (off by default: docs/checkout.md,
-"Letting the recogniser decide").
+``POST /v1/checkout`` while ``SKULENS_COUNTER_RECOGNISED_SPLIT`` is on (the default since round 4:
+docs/checkout.md, "Letting the recogniser decide one item or two").
 
 The photo is segmented and the uncertain blobs' other cuts proposed (``counter.recognised.plan``) in a worker
 thread; every crop, the classical segmenter's items and the proposed parts alike, goes to the micro-batcher as
@@ -22,7 +22,7 @@ from counter.alternatives import ProposalConfig
 from counter.hypotheses import DecisionConfig
 from counter.recognised import Plan, plan
 from counter.segment import BackgroundSegmenter
-from service.checkout import LANE_BACKGROUND, PLAIN_COUNTER, crops_of, embed, load_segmenter, segmenter_for
+from service import checkout
 from service.lanes import background_for
 from service.photos import decode_photo
 
@@ -45,15 +45,15 @@ class Planned:
 
 
 def plan_photo(state: AppState, photo_bytes: bytes, lane: str | None) -> Planned:
-    segmenter = load_segmenter()
+    segmenter = checkout.load_segmenter()  # through the module: a test's stand-in is seen here too
     photo = decode_photo(photo_bytes, state.settings.max_pixels)
     background = background_for(state.gallery, lane, photo.shape, state.settings.max_pixels)
     if lane is not None:
-        segmenter = segmenter_for(segmenter, state.gallery.lanes.settings.current(lane))
+        segmenter = checkout.segmenter_for(segmenter, state.gallery.lanes.settings.current(lane))
     found = plan(segmenter, photo, background.pixels, PROPOSALS) if isinstance(segmenter, BackgroundSegmenter) else None
     boxes = found.photo_boxes(list(range(len(found.boxes)))) if found else segmenter.segment(photo, background.pixels)
-    how = LANE_BACKGROUND if background.pixels is not None else PLAIN_COUNTER
-    return Planned(found, boxes, crops_of(photo, boxes, state.embedder.input_size), how, background.note)
+    how = checkout.LANE_BACKGROUND if background.pixels is not None else checkout.PLAIN_COUNTER
+    return Planned(found, boxes, checkout.crops_of(photo, boxes, state.embedder.input_size), how, background.note)
 
 
 def similarities(recognitions: list[Recognition]) -> np.ndarray:
@@ -77,7 +77,7 @@ async def items_of_photo(
     if len(found.pixels) == 0:
         return [], [], found
     await run_in_threadpool(state.gallery.check_model)  # 409 before inference when the gallery is not ready
-    answers = await state.recognize_batched(await embed(state, found.pixels))
+    answers = await state.recognize_batched(await checkout.embed(state, found.pixels))
     if found.plan is None:
         return found.boxes, answers, found
     judged = found.plan.judged

@@ -58,10 +58,10 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     counter_recognised_split: bool = Field(
-        False,
+        True,
         description="A counter photo's uncertain blobs (a part two items big, two small neighbours) are also cut "
         "other ways and the recogniser keeps the cut whose parts it recognises clearly better (the proposed parts' "
-        "crops embedded in the same batch); docs/checkout.md.",
+        "crops embedded in the same batch); off: the classical segmenter's items alone. docs/checkout.md.",
     )
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")

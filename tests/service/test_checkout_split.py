@@ -1,5 +1,5 @@
-"""POST /v1/checkout with SKULENS_COUNTER_RECOGNISED_SPLIT on: the recogniser decides one item or two
-(service/checkout_split.py, counter/recognised.py); off by default, where nothing changes."""
+"""POST /v1/checkout with SKULENS_COUNTER_RECOGNISED_SPLIT on (the default): the recogniser decides one item
+or two (service/checkout_split.py, counter/recognised.py); where nothing is proposed, nothing changes."""
 
 import io
 
@@ -50,8 +50,8 @@ def checkout(client, photo: bytes, lane: str) -> dict:
 
 def test_the_checkout_with_the_recogniser_deciding(make_client):
     """A lane whose items are 9 % of the photo (a 100x160 px carton in 480x360)."""
-    plain = make_client(catalogue_views=0)
-    split = make_client(catalogue_views=0, counter_recognised_split=True)
+    plain = make_client(catalogue_views=0, counter_recognised_split=False)
+    split = make_client(catalogue_views=0)  # on by default
     apart, background = counter([(40, 100, (200, 30, 30)), (190, 100, (30, 60, 190)), (340, 100, (230, 200, 20))])
     flush, _ = counter([(140, 100, (200, 30, 30)), (240, 100, (175, 60, 50))])  # one blob two items big
     for client in (plain, split):
