@@ -12,8 +12,9 @@ from counter.blobs import Blob
 from counter.boxes import reading_order
 from counter.hypotheses import Change, DecisionConfig, apply, choose, evidence, gain
 from counter.recognised import RecognisedSegmenter, plan
-from counter.scenes import Product, make_scene
+from counter.scenes import make_scene
 from counter.segment import BackgroundSegmenter
+from tests.counter.toy_products import PRODUCTS
 
 SPLIT = Change((0,), (3, 4))  # part 0 split into crops 3 and 4
 MERGE = Change((1, 2), (5,))  # parts 1 and 2 merged into crop 5
@@ -90,24 +91,6 @@ def test_two_discs_are_split_between_their_distance_peaks():
     assert {int(np.nonzero(h)[1].mean()) // 10 for h in halves} == {3, 8}
     assert between_peaks(rectangle(20, 20), ProposalConfig()) == []
 
-
-def studio(colour: tuple[int, int, int], shape: str, size: int = 120) -> np.ndarray:
-    image = np.full((size, size, 3), 255, np.uint8)
-    yy, xx = np.mgrid[0:size, 0:size]
-    if shape == "disc":
-        inside = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * 0.4) ** 2
-    else:
-        inside = (abs(yy - size / 2) < size * 0.42) & (abs(xx - size / 2) < size * 0.25)
-    image[inside] = colour
-    return image
-
-
-PRODUCTS = [
-    Product("red-apple", studio((200, 30, 30), "disc")),
-    Product("green-pear", studio((60, 160, 40), "disc")),
-    Product("blue-carton", studio((30, 60, 190), "box")),
-    Product("yellow-carton", studio((230, 200, 20), "box")),
-]
 
 COLOURS = np.array([(200, 30, 30), (60, 160, 40), (30, 60, 190), (230, 200, 20), (175, 60, 50)], np.float64)
 

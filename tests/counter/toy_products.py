@@ -1,0 +1,26 @@
+"""Flat-coloured products on white, as catalogue photos, for the counter tests' generated scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from counter.scenes import Product
+
+
+def studio(colour: tuple[int, int, int], shape: str, size: int = 120) -> np.ndarray:
+    image = np.full((size, size, 3), 255, np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    if shape == "disc":
+        inside = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * 0.4) ** 2
+    else:
+        inside = (abs(yy - size / 2) < size * 0.42) & (abs(xx - size / 2) < size * 0.25)
+    image[inside] = colour
+    return image
+
+
+PRODUCTS = [
+    Product("red-apple", studio((200, 30, 30), "disc")),
+    Product("green-pear", studio((60, 160, 40), "disc")),
+    Product("blue-carton", studio((30, 60, 190), "box")),
+    Product("yellow-carton", studio((230, 200, 20), "box")),
+]
