@@ -21,8 +21,12 @@ of store photos (bench/README.md, "Counter segmenter, round 4").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from counter.verifier import Verifier
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class DecisionConfig:
     split_margin: float = 0.15  # a split's evidence must exceed this per item it adds ...
     merge_margin: float = 0.0  # ... a merge's evidence against the parts this per item it removes
     coherence: float = 0.75  # weight of "the finer parts are recognised as other products than the whole"
+    verifier: Verifier | None = None  # set: the learned verifier (``counter/verifier.py``) decides instead
 
 
 def evidence(change: Change, sims: np.ndarray, config: DecisionConfig) -> float:

@@ -9,13 +9,14 @@ batch): this package knows no embedder and no gallery (the service, or a benchma
 ``RecognisedSegmenter`` is the ``Segmenter`` (photo -> boxes) that does both with a synchronous scorer;
 where nothing is proposed the scorer is not called and the boxes are the classical segmenter's. A caller
 that embeds every crop anyway (a checkout) can embed ``Plan.boxes`` in one batch, score the judged rows and
-keep the vectors of ``Plan.items``.
+keep the vectors of ``Plan.items``. ``DecisionConfig(verifier=...)`` has a learned verifier
+(``counter/verifier.py``, round 5, measured and not the default) judge the changes instead of the rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from counter.blobs import Working
 from counter.boxes import Box, reading_order
 from counter.hypotheses import Change, DecisionConfig, apply, choose
 from counter.segment import BackgroundSegmenter, Segmenter
+from counter.verifier import choose_learned
+from counter.verifier_features import Shapes
 
 DEFAULT_DECISION = DecisionConfig()
 DEFAULT_PROPOSAL = ProposalConfig()
@@ -40,6 +43,7 @@ class Plan:
     boxes: list[Box]
     baseline: list[int]  # the classical segmenter's items (indices into ``boxes``)
     changes: list[Change]  # the proposals, as indices into ``boxes``
+    shapes: list[Shapes] = field(default_factory=list)  # each change's masks (``counter/verifier_features.py``)
 
     @property
     def judged(self) -> list[int]:
@@ -57,7 +61,12 @@ class Plan:
         if sims is not None and self.changes:
             rows = np.full((len(self.boxes), sims.shape[1]), np.nan)
             rows[self.judged] = sims
-            items = apply(self.baseline, choose(self.changes, rows, config))
+            taken = (
+                choose_learned(self.changes, self.shapes, rows, config.verifier, self.work.item_area)
+                if config.verifier is not None
+                else choose(self.changes, rows, config)
+            )
+            items = apply(self.baseline, taken)
         order = reading_order([self.work.photo_box(self.boxes[i]) for i in items])
         return [items[i] for i in order]
 
@@ -73,14 +82,16 @@ def plan(
     boxes = [box for blob in work.blobs for box in blob.boxes] + work.thin
     baseline = list(range(len(boxes)))
     changes: list[Change] = []
+    shapes: list[Shapes] = []
     first = 0
     for blob in work.blobs:
         for proposal in proposals(blob, work.min_area, work.item_area, config):
             start = len(boxes)
             boxes += [blob.box(mask) for mask in proposal.into]
             changes.append(Change(tuple(first + i for i in proposal.replaces), tuple(range(start, len(boxes)))))
+            shapes.append(Shapes([blob.parts[i] for i in proposal.replaces], proposal.into))
         first += len(blob.parts)
-    return Plan(work, boxes, baseline, changes)
+    return Plan(work, boxes, baseline, changes, shapes)
 
 
 class RecognisedSegmenter(Segmenter):
