@@ -20,27 +20,13 @@ cv2 = pytest.importorskip("cv2", reason="the counter extra (opencv-python-headle
 from counter.boxes import match  # noqa: E402
 from counter.scenes import Product, make_scene  # noqa: E402
 from counter.segment import BackgroundSegmenter  # noqa: E402
-
-
-def studio(colour: tuple[int, int, int], shape: str, seed: int, size: int = 120) -> np.ndarray:
-    """A textured product on white, as a catalogue photo."""
-    rng = np.random.default_rng(seed)
-    image = np.full((size, size, 3), 255, np.uint8)
-    yy, xx = np.mgrid[0:size, 0:size]
-    if shape == "disc":
-        inside = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * 0.4) ** 2
-    else:
-        inside = (abs(yy - size / 2) < size * 0.42) & (abs(xx - size / 2) < size * 0.25)
-    texture = np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((15, 15, 1))).astype(np.uint8)
-    image[inside] = (0.5 * np.array(colour) + 0.5 * texture[inside]).astype(np.uint8)
-    return image
-
+from tests.counter.toy_products import studio  # noqa: E402
 
 PRODUCTS = [
-    Product("red-apple", studio((200, 30, 30), "disc", 1)),
-    Product("green-pear", studio((60, 160, 40), "disc", 2)),
-    Product("blue-carton", studio((30, 60, 190), "box", 3)),
-    Product("yellow-carton", studio((230, 200, 20), "box", 4)),
+    Product("red-apple", studio((200, 30, 30), "disc", texture_seed=1)),
+    Product("green-pear", studio((60, 160, 40), "disc", texture_seed=2)),
+    Product("blue-carton", studio((30, 60, 190), "box", texture_seed=3)),
+    Product("yellow-carton", studio((230, 200, 20), "box", texture_seed=4)),
 ]
 
 
