@@ -33,13 +33,12 @@ from gallery.lanes import LaneSettings
 from gallery.money import Currency
 from gallery.types import Recognition
 from service.enrolment import decode_all
-from service.lanes import background_for
+from service.lanes import LaneBackground, background_for
 from service.photos import decode_photo
 
 if TYPE_CHECKING:
     from counter.boxes import Box
     from counter.segment import Segmenter
-    from service.checkout_split import Planned
     from service.deps import AppState
 
 logger = logging.getLogger(__name__)
@@ -151,10 +150,13 @@ async def _recognise_and_price(
 ) -> tuple[list[CheckedItem], Basket]:
     if len(pixels) == 0:
         return [], price_basket([])
+    return price(state, await recognise(state, pixels), boxes)
+
+
+async def recognise(state: AppState, pixels: np.ndarray) -> list[Recognition]:
+    """The answers for crops ``(n, size, size, 3)``, n >= 1: one micro-batcher submission, one search."""
     await run_in_threadpool(state.gallery.check_model)  # 409 before inference when the gallery is not ready
-    vectors = await embed(state, pixels)
-    recognitions = await state.recognize_batched(vectors)
-    return price(state, recognitions, boxes)
+    return await state.recognize_batched(await embed(state, pixels))
 
 
 async def checkout_crops(state: AppState, images: list[bytes]) -> CheckoutResult:
@@ -173,25 +175,40 @@ class Segmented:
     note: str | None
 
 
-def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented:
+@dataclass(frozen=True)
+class CounterPhoto:
+    """A decoded counter photo with what segments it: the lane's segmenter and background (or none)."""
+
+    segmenter: Segmenter
+    photo: np.ndarray
+    background: LaneBackground
+
+    def segmented(self, boxes: list[Box], input_size: int) -> Segmented:
+        """``boxes`` of this photo cropped for the embedder, with how the photo was segmented."""
+        how = LANE_BACKGROUND if self.background.pixels is not None else PLAIN_COUNTER
+        return Segmented(boxes, crops_of(self.photo, boxes, input_size), how, self.background.note)
+
+
+def counter_photo(state: AppState, photo_bytes: bytes, lane: str | None) -> CounterPhoto:
     segmenter = load_segmenter()
     photo = decode_photo(photo_bytes, state.settings.max_pixels)
     background = background_for(state.gallery, lane, photo.shape, state.settings.max_pixels)
     if lane is not None:
         segmenter = segmenter_for(segmenter, state.gallery.lanes.settings.current(lane))
-    boxes = segmenter.segment(photo, background.pixels)
-    return Segmented(
-        boxes,
-        crops_of(photo, boxes, state.embedder.input_size),
-        LANE_BACKGROUND if background.pixels is not None else PLAIN_COUNTER,
-        background.note,
+    return CounterPhoto(segmenter, photo, background)
+
+
+def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented:
+    counter = counter_photo(state, photo_bytes, lane)
+    return counter.segmented(
+        counter.segmenter.segment(counter.photo, counter.background.pixels), state.embedder.input_size
     )
 
 
 async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
     """Items found in one counter photo, in reading order (rows top to bottom, left to right)."""
     await require_segmenter()  # 501 before reading anything when OpenCV is missing
-    found: Segmented | Planned
+    found: Segmented
     if state.settings.counter_recognised_split:  # the recogniser decides one item or two (service/checkout_split.py)
         from service.checkout_split import items_of_photo
 
