@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from counter.alternatives import ProposalConfig
-from counter.hypotheses import DecisionConfig
-from counter.recognised import Plan, plan
+from counter.recognised import DEFAULT_DECISION, DEFAULT_PROPOSAL, Plan, plan
 from counter.segment import BackgroundSegmenter
 from service import checkout
 
@@ -28,16 +26,13 @@ if TYPE_CHECKING:
     from gallery.types import Recognition
     from service.deps import AppState
 
-PROPOSALS = ProposalConfig()
-DECISION = DecisionConfig()
-
 
 def plan_photo(state: AppState, photo_bytes: bytes, lane: str | None) -> tuple[Plan | None, checkout.Segmented]:
     """The photo's crops: the plan's (its items and every proposed part) where the segmenter is the classical
     one, else the segmenter's items (no plan: nothing to propose)."""
     counter = checkout.counter_photo(state, photo_bytes, lane)
     segmenter, photo, background = counter.segmenter, counter.photo, counter.background.pixels
-    found = plan(segmenter, photo, background, PROPOSALS) if isinstance(segmenter, BackgroundSegmenter) else None
+    found = plan(segmenter, photo, background, DEFAULT_PROPOSAL) if isinstance(segmenter, BackgroundSegmenter) else None
     boxes = found.photo_boxes(list(range(len(found.boxes)))) if found else segmenter.segment(photo, background)
     return found, counter.segmented(boxes, state.embedder.input_size)
 
@@ -66,5 +61,5 @@ async def items_of_photo(
     if found is None:
         return crops.boxes, answers, crops
     judged = found.judged
-    items = found.items(similarities([answers[i] for i in judged]) if judged else None, DECISION)
+    items = found.items(similarities([answers[i] for i in judged]) if judged else None, DEFAULT_DECISION)
     return [crops.boxes[i] for i in items], [answers[i] for i in items], crops
