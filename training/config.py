@@ -64,6 +64,10 @@ class TrainConfig:
     # > 1: the fine-tuning batches' SKUs come in groups of this size, a drawn SKU and its nearest SKUs by the
     # untrained network's class centroids (training.class_neighbours), so look-alikes meet in batch-hard mining
     lookalike_group: int = 1
+    # trained models (model.keras) whose mean cosine similarities the served embedding is pulled towards
+    # (training.distill); "{fold}" in a path is the fold number in the fold protocol (each fold its own teacher)
+    distill_from: tuple[str, ...] = ()
+    distill_weight: float = 25.0
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)  # raises on an unknown name
@@ -93,6 +97,13 @@ class TrainConfig:
             )
         if self.lookalike_group > 1 and self.schedule != "finetune":
             raise ValueError(f"lookalike_group > 1 needs schedule 'finetune', got schedule {self.schedule!r}")
+        if self.distill_from and (self.schedule != "finetune" or not self.neck):
+            raise ValueError(
+                f"distill_from needs schedule 'finetune' with neck true, got schedule {self.schedule!r}, "
+                f"neck {self.neck!r}"
+            )
+        if self.distill_weight < 0:
+            raise ValueError(f"distill_weight must be >= 0, got {self.distill_weight!r}")
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
 
@@ -104,6 +115,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["held_out"] = list(self.held_out)
+        out["distill_from"] = list(self.distill_from)
         return out
 
     @classmethod
@@ -118,8 +130,9 @@ class TrainConfig:
                 values[stage] = replace(getattr(cls(), stage), **values[stage])
         if isinstance(values.get("augment"), dict):
             values["augment"] = AugmentConfig.from_dict(values["augment"])
-        if "held_out" in values:
-            values["held_out"] = tuple(values["held_out"])
+        for name in ("held_out", "distill_from"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     @classmethod

@@ -19,6 +19,7 @@ from embedder.backbones import get_backbone
 from training.class_neighbours import nearest_classes
 from training.config import TrainConfig
 from training.data import decode_images
+from training.distill import similarity_distillation_loss, teacher_targets
 from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
 from training.losses import batch_hard_triplet_loss, cosine_margin_logits
 from training.sampling import PKSampler, image_dataset
@@ -55,16 +56,28 @@ def unfreeze(model: keras.Model, blocks: int) -> None:
             layer.trainable = False
 
 
-def joint_loss(head: keras.Model, classifier: keras.layers.Layer, config: TrainConfig, n_classes: int) -> LossFn:
+def joint_loss(
+    head: keras.Model,
+    classifier: keras.layers.Layer,
+    config: TrainConfig,
+    n_classes: int,
+    teacher: np.ndarray | None = None,
+) -> LossFn:
     """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output
-    through a linear or a cosine-margin (CosFace) classifier."""
+    through a linear or a cosine-margin (CosFace) classifier; with ``teacher`` (one row per photo,
+    ``training.distill.teacher_targets``; the labels then carry each photo's index), plus the relational
+    distillation loss on the served (post-neck) embedding."""
     import keras
     import tensorflow as tf
 
     projection, neck = head.get_layer("projection"), head.get_layer("neck")
     ce = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+    targets = None if teacher is None else tf.constant(teacher)
 
     def loss_fn(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        index = None
+        if targets is not None:
+            y, index = y[:, 0], y[:, 1]
         base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
         features = base(x, training=True)
         pre = projection(features)
@@ -79,6 +92,8 @@ def joint_loss(head: keras.Model, classifier: keras.layers.Layer, config: TrainC
         else:
             logits = classifier(post)
         loss = triplet + config.ce_weight * ce(one_hot, logits)
+        if targets is not None:
+            loss += config.distill_weight * similarity_distillation_loss(post, tf.gather(targets, index))
         return loss, tf.math.l2_normalize(post, axis=1)
 
     return loss_fn
@@ -127,7 +142,7 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     optimizer = keras.optimizers.Adam(
         schedule, use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99
     )
-    loss_fn = None
+    loss_fn, teacher = None, None
     if config.neck:
         classifier = keras.layers.Dense(
             n_classes,
@@ -136,7 +151,9 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
             kernel_initializer=keras.initializers.RandomNormal(0.0, 0.001, seed=config.seed),
         )
         classifier.build((None, config.embedding_dim))
-        loss_fn = joint_loss(head, classifier, config, n_classes)
+        if config.distill_from:
+            teacher = teacher_targets(config.distill_from, pixels, config.held_out, out / "finetune" / "teacher.npy")
+        loss_fn = joint_loss(head, classifier, config, n_classes, teacher)
         trainer = _trainer(model, classifier, config.input_size)
     else:
         trainer = model
@@ -156,7 +173,9 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     train_loop(
         trainer,
         spec,
-        lambda epoch: image_dataset(pixels, labels, sampler, epoch, config.augment, config.seed, studio=studio),
+        lambda epoch: image_dataset(
+            pixels, labels, sampler, epoch, config.augment, config.seed, studio=studio, with_index=teacher is not None
+        ),
         None,
         directory,
         resume,

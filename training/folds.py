@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,6 +239,15 @@ def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any
     return figures
 
 
+def save_vectors(v: Vectors, path: Path) -> None:
+    np.savez(path, **{f.name: getattr(v, f.name) for f in fields(Vectors) if f.name != "skus"})
+
+
+def load_vectors(path: Path, skus: tuple[str, ...]) -> Vectors:
+    with np.load(path) as saved:
+        return Vectors(skus=skus, **{f.name: saved[f.name] for f in fields(Vectors) if f.name != "skus"})
+
+
 def keras_embed(model_path: Path) -> Embed:
     """``pixels -> vectors`` with a saved Keras model."""
     from training.features import embed_pixels
@@ -320,7 +329,9 @@ def run_folds(
         if result_path.is_file():
             rows.append(json.loads(result_path.read_text()))
             continue
-        fold_config = replace(config, held_out=splits[f])
+        fold_config = replace(
+            config, held_out=splits[f], distill_from=tuple(p.replace("{fold}", str(f)) for p in config.distill_from)
+        )
         if precision:  # measure the model a plain run left; never train here
             model_path = directory / ("finetune" if config.schedule == "finetune" else "stage2") / "model.keras"
             if not model_path.is_file():
@@ -335,12 +346,14 @@ def run_folds(
             embed = litert_embed(model_path, directory / f"litert-{precision}", precision, fold_config, root)
         else:
             embed = keras_embed(model_path)
+        vectors = embed_fold(embed, all_skus, root, config.input_size, config.cache_dir)
+        save_vectors(vectors, directory / f"vectors-{precision or 'keras'}.npz")  # for studies over runs
         row = {
             "fold": f,
             "fold_skus": list(splits[f]),
             "model": str(model_path),
             "precision": precision or "keras",
-            **evaluate_fold(embed_fold(embed, all_skus, root, config.input_size, config.cache_dir), splits[f]),
+            **evaluate_fold(vectors, splits[f]),
         }
         result_path.write_text(json.dumps(row) + "\n")
         rows.append(row)

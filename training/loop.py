@@ -118,7 +118,8 @@ def train_loop(
             else:
                 loss, emb = loss_fn(model, tf.cast(x, tf.float32), y)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss, active_triplet_fraction(y, emb, spec.margin, spec.distance)
+        labels = y[:, 0] if len(y.shape) == 2 else y  # (b, 2): label and photo index (image_dataset's with_index)
+        return loss, active_triplet_fraction(labels, emb, spec.margin, spec.distance)
 
     if state["epoch"] == 0 and not state["history"] and validate is not None:
         recall = validate()

@@ -136,8 +136,11 @@ def image_dataset(
     seed: int,
     parallel: int | None = None,
     studio: np.ndarray | None = None,
+    with_index: bool = False,
 ) -> tf.data.Dataset:
-    """Stage 2: a ``tf.data.Dataset`` of one epoch of P×K batches ``(uint8 images, int32 labels)``.
+    """Stage 2: a ``tf.data.Dataset`` of one epoch of P×K batches ``(uint8 images, int32 labels)``;
+    ``with_index``: the labels are ``(b, 2)``, each photo's label beside its index in ``pixels``
+    (for per-photo targets such as a teacher's, ``training.distill``).
 
     Augmentation runs per image in parallel tf.data threads (``tf.numpy_function``
     around ``augment``); each image's generator is seeded by (seed, epoch,
@@ -166,7 +169,10 @@ def image_dataset(
         image.set_shape((size, size, 3))
         return image, label
 
-    ds = tf.data.Dataset.from_tensor_slices((flat, positions, labels[flat].astype(np.int32)))
+    targets = labels[flat].astype(np.int32)
+    if with_index:
+        targets = np.stack([targets, flat.astype(np.int32)], axis=1)
+    ds = tf.data.Dataset.from_tensor_slices((flat, positions, targets))
     ds = ds.map(mapper, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(sampler.batch_size, drop_remainder=True).prefetch(2)
 

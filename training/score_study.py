@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -142,15 +142,14 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, c
     """The fold model's LiteRT float32 embeddings of the protocol's photos (cached beside it)."""
     from embedder.artifact import load_artifact
     from embedder.runtime import LiteRTEmbedder
-    from training.folds import embed_fold
+    from training.folds import embed_fold, load_vectors, save_vectors
 
     cached = fold_dir / "vectors-float32.npz"
     if cached.is_file():
-        with np.load(cached) as saved:
-            return Vectors(skus=skus, **{f.name: saved[f.name] for f in fields(Vectors) if f.name != "skus"})
+        return load_vectors(cached, skus)
     embedder = LiteRTEmbedder(load_artifact(fold_dir / "litert-float32"), num_threads=2)
     v = embed_fold(lambda pixels, desc=None: embedder.embed(np.asarray(pixels, np.uint8)), skus, root, size, cache_dir)
-    np.savez(cached, **{f.name: getattr(v, f.name) for f in fields(Vectors) if f.name != "skus"})
+    save_vectors(v, cached)
     return v
 
 

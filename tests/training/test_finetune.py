@@ -214,3 +214,45 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
     assert json.loads((tmp_path / "folds" / "summary-int8.json").read_text())["precision"] == "int8"
     for k, q in zip(keras_rows, int8_rows):
         assert q["queries"] == k["queries"] and 0.0 <= q["clean"]["all"] <= 1.0
+
+
+def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop, tmp_path):
+    """Two seeds' fold runs → their ensemble's fold figures (training.ensemble_folds) → a student trained
+    with each fold's two teachers ("{fold}" in distill_from); a teacher from another fold is refused."""
+    from service.cli import main
+    from training.ensemble_folds import main as ensemble_main
+
+    stage = StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3)
+    for seed in (0, 1):
+        finetune_config(shop, finetune=stage, ema_momentum=None, seed=seed).save(tmp_path / f"t{seed}.json")
+        argv = ["folds", "--config", str(tmp_path / f"t{seed}.json"), "--out", str(tmp_path / f"t{seed}")]
+        assert main([*argv, "--n-folds", "2"]) == 0
+        assert (tmp_path / f"t{seed}" / "fold0" / "vectors-keras.npz").is_file()
+    assert ensemble_main([str(tmp_path / "t0"), str(tmp_path / "t1"), "--out", str(tmp_path / "ens")]) == 0
+    ensemble = json.loads((tmp_path / "ens" / "summary.json").read_text())["figures"]
+    assert len(ensemble["auroc_clean"]["folds"]) == 2 and 0 <= ensemble["top1_clean_all"]["mean"] <= 1
+    teachers = [str(tmp_path / f"t{seed}" / "fold{fold}" / "finetune" / "model.keras") for seed in (0, 1)]
+    finetune_config(shop, finetune=stage, ema_momentum=None, distill_from=teachers).save(tmp_path / "s.json")
+    argv = ["folds", "--config", str(tmp_path / "s.json"), "--out", str(tmp_path / "student"), "--n-folds", "2"]
+    assert main([*argv, "--folds", "1"]) == 0
+    targets = np.load(tmp_path / "student" / "fold1" / "finetune" / "teacher.npy")
+    assert targets.shape[1] == 2 * 16 and np.allclose(np.linalg.norm(targets, axis=1), 1.0, atol=1e-5)
+    saved = json.loads((tmp_path / "student" / "fold1" / "config.json").read_text())
+    assert saved["distill_from"][0].endswith("t0/fold1/finetune/model.keras")
+    wrong = [t.replace("{fold}", "1") for t in teachers]  # fold 1's teachers were trained on fold 0's SKUs
+    finetune_config(shop, finetune=stage, ema_momentum=None, distill_from=wrong).save(tmp_path / "w.json")
+    argv = ["folds", "--config", str(tmp_path / "w.json"), "--out", str(tmp_path / "leak"), "--n-folds", "2"]
+    with pytest.raises(ValueError, match="trained on SKUs the student holds out"):
+        main([*argv, "--folds", "0"])
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"distill_from": ("t.keras",), "neck": False}, "neck False"),
+        ({"distill_weight": -1.0}, "got -1.0"),
+    ],
+)
+def test_distillation_settings_are_checked(shop, changes, match):
+    with pytest.raises(ValueError, match=match):
+        finetune_config(shop, **changes)
