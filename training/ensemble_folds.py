@@ -20,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from training.distill import teacher_embedding
-from training.folds import Vectors, evaluate_fold, load_vectors, save_vectors, summarise
+from training.folds import Vectors, cached_vectors, evaluate_fold, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +42,14 @@ def combined(members: list[Vectors]) -> Vectors:
 
 def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:
     """The fold's Keras model's vectors, from ``skulens folds``' cache or embedded now (and cached)."""
-    cached = fold_dir / "vectors-keras.npz"
-    if cached.is_file():
-        return load_vectors(cached, skus)
     from training.folds import embed_fold, keras_embed
 
-    config = json.loads((fold_dir / "config.json").read_text())
-    v = embed_fold(
-        keras_embed(fold_dir / "finetune" / "model.keras"), skus, root, config["input_size"], config["cache_dir"]
-    )
-    save_vectors(v, cached)
-    return v
+    def make() -> Vectors:
+        config = json.loads((fold_dir / "config.json").read_text())
+        embed = keras_embed(fold_dir / "finetune" / "model.keras")
+        return embed_fold(embed, skus, root, config["input_size"], config["cache_dir"])
+
+    return cached_vectors(fold_dir / "vectors-keras.npz", skus, make)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -248,6 +248,15 @@ def load_vectors(path: Path, skus: tuple[str, ...]) -> Vectors:
         return Vectors(skus=skus, **{f.name: saved[f.name] for f in fields(Vectors) if f.name != "skus"})
 
 
+def cached_vectors(path: Path, skus: tuple[str, ...], make: Callable[[], Vectors]) -> Vectors:
+    """The vectors saved at ``path``, else ``make()``'s, saved there for the next study."""
+    if path.is_file():
+        return load_vectors(path, skus)
+    v = make()
+    save_vectors(v, path)
+    return v
+
+
 def keras_embed(model_path: Path) -> Embed:
     """``pixels -> vectors`` with a saved Keras model."""
     from training.features import embed_pixels

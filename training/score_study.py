@@ -142,15 +142,15 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, c
     """The fold model's LiteRT float32 embeddings of the protocol's photos (cached beside it)."""
     from embedder.artifact import load_artifact
     from embedder.runtime import LiteRTEmbedder
-    from training.folds import embed_fold, load_vectors, save_vectors
+    from training.folds import cached_vectors, embed_fold
 
-    cached = fold_dir / "vectors-float32.npz"
-    if cached.is_file():
-        return load_vectors(cached, skus)
-    embedder = LiteRTEmbedder(load_artifact(fold_dir / "litert-float32"), num_threads=2)
-    v = embed_fold(lambda pixels, desc=None: embedder.embed(np.asarray(pixels, np.uint8)), skus, root, size, cache_dir)
-    save_vectors(v, cached)
-    return v
+    def make() -> Vectors:
+        embedder = LiteRTEmbedder(load_artifact(fold_dir / "litert-float32"), num_threads=2)
+        return embed_fold(
+            lambda pixels, desc=None: embedder.embed(np.asarray(pixels, np.uint8)), skus, root, size, cache_dir
+        )
+
+    return cached_vectors(fold_dir / "vectors-float32.npz", skus, make)
 
 
 def main(argv: list[str] | None = None) -> None:
