@@ -216,11 +216,12 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
         assert q["queries"] == k["queries"] and 0.0 <= q["clean"]["all"] <= 1.0
 
 
-def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop, tmp_path):
+def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop, tmp_path, capsys):
     """Two seeds' fold runs → their ensemble's fold figures (training.ensemble_folds) → a student trained
     with each fold's two teachers ("{fold}" in distill_from); a teacher from another fold is refused."""
     from service.cli import main
     from training.ensemble_folds import main as ensemble_main
+    from training.whitening_study import main as whitening_main
 
     stage = StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3)
     for seed in (0, 1):
@@ -231,6 +232,8 @@ def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop,
     assert ensemble_main([str(tmp_path / "t0"), str(tmp_path / "t1"), "--out", str(tmp_path / "ens")]) == 0
     ensemble = json.loads((tmp_path / "ens" / "summary.json").read_text())["figures"]
     assert len(ensemble["auroc_clean"]["folds"]) == 2 and 0 <= ensemble["top1_clean_all"]["mean"] <= 1
+    assert whitening_main([str(tmp_path / "t0"), "--shrink", "1"]) == 0  # the fold vectors, mapped
+    assert "| whitening, shrink 1 |" in capsys.readouterr().out
     teachers = [str(tmp_path / f"t{seed}" / "fold{fold}" / "finetune" / "model.keras") for seed in (0, 1)]
     finetune_config(shop, finetune=stage, ema_momentum=None, distill_from=teachers).save(tmp_path / "s.json")
     argv = ["folds", "--config", str(tmp_path / "s.json"), "--out", str(tmp_path / "student"), "--n-folds", "2"]

@@ -1,0 +1,120 @@
+"""Would a linear map of the embedding, learned from the enrolled photos alone, separate products better?
+
+Within-class whitening (as in image retrieval's "learned whitening", Radenović et al.): from the
+gallery's reference photos, labelled by the SKUs they were enrolled as, the covariance of each photo
+around its SKU's mean is estimated and whitened away, so the directions in which one product's photos
+vary (light, angle) count less and the rest more. Shrinkage towards the identity (``shrink`` × the mean
+eigenvalue) keeps rarely seen directions from being blown up. Vectors are centred on the gallery mean,
+mapped, and normalised again.
+
+It needs no training, only the gallery, so the service could fit it at enrolment time. This study asks
+whether it helps, on the fold protocol: for each fold, the map is fitted on the gallery photos of the
+SKUs enrolled in the open-set condition (the trained ones; the fold's unknown products never take part)
+and every vector of the fold is mapped before ``training.folds.evaluate_fold``:
+
+    python -m training.whitening_study runs/folds/<run> [--shrink 0.1 0.3 1 3]
+
+It reads the ``fold*/vectors-keras.npz`` that ``skulens folds`` leaves (or embeds them, as
+``training.ensemble_folds`` does) and prints one markdown row per shrinkage (and one without the map).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from training.folds import Vectors, evaluate_fold, summarise
+
+logger = logging.getLogger(__name__)
+
+FIGURES = (
+    ("top1_clean_all", "top-1 clean"),
+    ("top1_clean_never_trained", "never-trained"),
+    ("top1_shifted_all", "top-1 other-day"),
+    ("auroc_clean", "AUROC clean"),
+    ("auroc_shifted", "AUROC other-day"),
+    ("at_p95_clean_lookalike_known_acceptance", "accepted at P=0.95, clean"),
+    ("at_p95_clean_lookalike_precision", "precision reached, clean"),
+    ("at_p95_shifted_lookalike_known_acceptance", "accepted at P=0.95, other-day"),
+    ("at_p95_shifted_lookalike_precision", "precision reached, other-day"),
+)
+
+
+@dataclass(frozen=True)
+class Whitener:
+    """``apply(x) = normalise((x - mean) @ projection)``."""
+
+    mean: np.ndarray
+    projection: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        y = (np.asarray(x, np.float64) - self.mean) @ self.projection
+        out: np.ndarray = (y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return out
+
+
+def within_class_whitener(vectors: np.ndarray, labels: np.ndarray, shrink: float) -> Whitener:
+    """The symmetric inverse square root of the within-class covariance of ``vectors`` (rows labelled by
+    ``labels``), shrunk towards ``shrink`` × its mean eigenvalue × identity."""
+    if shrink < 0:
+        raise ValueError(f"shrink must be >= 0, got {shrink!r}")
+    x = np.asarray(vectors, np.float64)
+    centred = np.concatenate([x[labels == c] - x[labels == c].mean(axis=0) for c in np.unique(labels)])
+    covariance = centred.T @ centred / len(centred)
+    dim = len(covariance)
+    values, basis = np.linalg.eigh(covariance + shrink * np.trace(covariance) / dim * np.eye(dim))
+    values = np.maximum(values, 1e-12 * max(float(values.max()), 1e-12))
+    return Whitener(mean=x.mean(axis=0), projection=basis @ np.diag(values**-0.5) @ basis.T)
+
+
+def whitened(v: Vectors, fold_skus: tuple[str, ...], shrink: float) -> Vectors:
+    """Every vector of the fold mapped by the whitener of the gallery photos of the trained SKUs."""
+    fold = [v.skus.index(s) for s in fold_skus]
+    enrolled = ~np.isin(v.gallery_labels, fold)
+    w = within_class_whitener(v.gallery[enrolled], v.gallery_labels[enrolled], shrink)
+    mapped = {
+        f.name: w.apply(getattr(v, f.name))
+        for f in fields(Vectors)
+        if f.name != "skus" and not f.name.endswith("labels")
+    }
+    labels = {f.name: getattr(v, f.name) for f in fields(Vectors) if f.name.endswith("labels")}
+    return Vectors(skus=v.skus, **mapped, **labels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from training.data import grocery_dir, list_skus
+    from training.ensemble_folds import fold_vectors
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="a `skulens folds` output folder (finetune schedule)")
+    parser.add_argument("--shrink", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    folds = sorted(p.parent for p in args.run.glob("fold*/result.json"))
+    if len(folds) < 2:
+        raise SystemExit(f"need >= 2 folds with a result.json under {str(args.run)!r}, found {len(folds)}")
+    config = json.loads((folds[0] / "config.json").read_text())
+    root = Path(config["data_dir"]) if config.get("data_dir") else grocery_dir()
+    skus = tuple(list_skus(root / "train"))
+    loaded = []
+    for fold_dir in folds:
+        fold_skus = tuple(json.loads((fold_dir / "result.json").read_text())["fold_skus"])
+        loaded.append((fold_skus, fold_vectors(fold_dir, skus, root)))
+    print(f"{len(folds)} folds of {args.run}\n")
+    print("| map | " + " | ".join(name for _, name in FIGURES) + " |")
+    print("| --- |" + " --- |" * len(FIGURES))
+    for shrink in [None, *args.shrink]:
+        rows = [evaluate_fold(v if shrink is None else whitened(v, s, shrink), s) for s, v in loaded]
+        figures = summarise(rows)
+        label = "none" if shrink is None else f"whitening, shrink {shrink:g}"
+        print(f"| {label} | " + " | ".join(f"{figures[key]['mean']:.3f}" for key, _ in FIGURES) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
