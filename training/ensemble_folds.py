@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from training.distill import teacher_embedding
-from training.folds import Vectors, cached_vectors, evaluate_fold, summarise
+from training.folds import EMBEDDING_FIELDS, Vectors, cached_vectors, evaluate_fold, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +32,8 @@ def combined(members: list[Vectors]) -> Vectors:
     for other in members[1:]:
         if other.skus != first.skus or (other.query_labels != first.query_labels).any():
             raise ValueError("the runs' vectors are not of the same photos")
-    values = {
-        f.name: teacher_embedding([getattr(m, f.name) for m in members])
-        for f in fields(Vectors)
-        if f.name != "skus" and not f.name.endswith("labels")
-    }
-    labels = {f.name: getattr(first, f.name) for f in fields(Vectors) if f.name.endswith("labels")}
-    return Vectors(skus=first.skus, **values, **labels)
+    mapped: dict[str, Any] = {name: teacher_embedding([getattr(m, name) for m in members]) for name in EMBEDDING_FIELDS}
+    return replace(first, **mapped)
 
 
 def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:

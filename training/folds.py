@@ -239,6 +239,10 @@ def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any
     return figures
 
 
+#: the fields of ``Vectors`` that hold embeddings (the rest are labels and the SKU names)
+EMBEDDING_FIELDS = tuple(f.name for f in fields(Vectors) if f.name != "skus" and not f.name.endswith("labels"))
+
+
 def save_vectors(v: Vectors, path: Path) -> None:
     np.savez(path, **{f.name: getattr(v, f.name) for f in fields(Vectors) if f.name != "skus"})
 

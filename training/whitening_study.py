@@ -23,12 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from training.folds import Vectors, evaluate_fold, summarise
+from training.folds import EMBEDDING_FIELDS, Vectors, evaluate_fold, summarise
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,8 @@ def whitened(v: Vectors, fold_skus: tuple[str, ...], shrink: float) -> Vectors:
     fold = [v.skus.index(s) for s in fold_skus]
     enrolled = ~np.isin(v.gallery_labels, fold)
     w = within_class_whitener(v.gallery[enrolled], v.gallery_labels[enrolled], shrink)
-    mapped = {
-        f.name: w.apply(getattr(v, f.name))
-        for f in fields(Vectors)
-        if f.name != "skus" and not f.name.endswith("labels")
-    }
-    labels = {f.name: getattr(v, f.name) for f in fields(Vectors) if f.name.endswith("labels")}
-    return Vectors(skus=v.skus, **mapped, **labels)
+    mapped: dict[str, Any] = {name: w.apply(getattr(v, name)) for name in EMBEDDING_FIELDS}
+    return replace(v, **mapped)
 
 
 def main(argv: list[str] | None = None) -> int:
