@@ -16,6 +16,10 @@ Reports:
 * latency of a 6-item photo at concurrency 1: segmentation, and segmentation + crops + one
   embedding batch (median of 20).
 
+With ``--learned`` the segmenter of the learned item-centre detector (``counter/centres.py``) runs beside the
+classical one (before / after); ``--products even|odd`` makes the scenes of half the catalogue (the centre model
+trains on scenes of the even half, so the odd half measures it on products it never saw).
+
 With ``--recognised store|unknown`` the recogniser-guided split (``counter/recognised.py``: proposals for
 uncertain blobs judged by the recogniser, ``bench/counter_scorer.py``: a gallery of the grocery **train**
 photos only, never the catalogue photos the scenes are cut from; ``unknown``: the scene's own SKUs left out
@@ -23,7 +27,7 @@ of it) runs beside the classical segmenter on every scene: ``before`` and ``afte
 latency alternating the two repeat by repeat.
 
     .venv/bin/python -m bench.counter [--scenes 200] [--first-seed 0] [--name counter] [--no-baskets]
-        [--recognised store|unknown]
+        [--recognised store|unknown] [--learned] [--products all|even|odd]
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from PIL import Image
 from bench.common import Run, skip_without_grocery, table
 from bench.counter_tally import Tally
 from counter.recognised import RecognisedSegmenter
-from counter.scenes import Product, make_scene
+from counter.scenes import Product, catalogue_products, make_scene
 from counter.segment import BackgroundSegmenter
 from embedder.preprocess import letterbox
 
@@ -63,7 +67,7 @@ if TYPE_CHECKING:
 
 
 def products(root: Path) -> list[Product]:
-    return [Product(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in sorted((root / "iconic").glob("*.jpg"))]
+    return catalogue_products(root)
 
 
 def recogniser(root: Path) -> tuple[LiteRTEmbedder, Callable[[list[np.ndarray]], list[str]]]:
@@ -109,6 +113,18 @@ def main() -> None:
         help="also run the recogniser-guided split (after) beside the classical segmenter (before), its gallery the "
         "store photos of every SKU (store) or of the SKUs not in the scene (unknown)",
     )
+    parser.add_argument(
+        "--learned",
+        action="store_true",
+        help="after: the learned centre detector's segmenter (counter/centres.py); before: the classical one "
+        "(both recogniser-guided with --recognised)",
+    )
+    parser.add_argument(
+        "--products",
+        choices=["all", "even", "odd"],
+        default="all",
+        help="the catalogue products the scenes are made of, in name order (the centre model trains on the even)",
+    )
     args = parser.parse_args()
     run = Run(args.name)
     root = skip_without_grocery(run)
@@ -116,7 +132,13 @@ def main() -> None:
         run.save()
         return
     segmenter = BackgroundSegmenter()
+    learned = None
+    if args.learned:
+        from counter.centres import CentreDetector, LearnedSegmenter
+
+        learned = LearnedSegmenter(CentreDetector())
     catalogue = products(root)
+    catalogue = catalogue if args.products == "all" else catalogue[0 if args.products == "even" else 1 :: 2]
     embedder, recognise_ = recogniser(root) if not args.no_baskets or args.recognised else (None, None)
     recognise = None if args.no_baskets else recognise_
     gallery = None
@@ -124,16 +146,18 @@ def main() -> None:
         from bench.counter_scorer import StoreGallery
 
         gallery = StoreGallery.load(embedder, root)  # type: ignore[arg-type]
-    sides = {"before": Tally(), "after": Tally()} if gallery else {"": Tally()}
+    compared = gallery is not None or learned is not None
+    sides = {"before": Tally(), "after": Tally()} if compared else {"": Tally()}
+    bases = {"": segmenter, "before": segmenter, "after": learned or segmenter}
     judged = JudgedCount()
     seeds = range(args.first_seed, args.first_seed + args.scenes)
     for seed in seeds:
         scene = make_scene(catalogue, seed)
         for side, tally_ in sides.items():
-            chosen: Segmenter = segmenter
-            if side == "after" and gallery is not None:
+            chosen: Segmenter = bases[side]
+            if gallery is not None and (side == "after" or learned is not None):
                 excluding = frozenset(i.sku for i in scene.items) if args.recognised == "unknown" else frozenset()
-                chosen = RecognisedSegmenter(segmenter, judged.counting(gallery.scorer(excluding)))
+                chosen = RecognisedSegmenter(bases[side], judged.counting(gallery.scorer(excluding)))
             boxes = chosen.segment(scene.photo, scene.background)
             tally_.add(scene, boxes, None if recognise is None else recognise(crops_of(scene.photo, boxes)))
             if not scene.touching:
@@ -141,26 +165,39 @@ def main() -> None:
     for side, tally_ in sides.items():
         log.info("%sseeds %d-%d\n%s", f"{side}: " if side else "", seeds.start, seeds.stop - 1, table(tally_.rows()))
         log.info("%s", json.dumps(tally_.detection()))
-    if gallery is None:
+    if not compared:
         latency = six_item_latency({"": segmenter}, catalogue, recognise)
         run.data.update(rows=sides[""].rows(), detection=sides[""].detection())
     else:
-        after = RecognisedSegmenter(segmenter, judged.counting(gallery.scorer(), six_item=True))
-        latency = six_item_latency({"before": segmenter, "after": after}, catalogue, recognise)
+        plain: dict[str, BackgroundSegmenter] = {"before": segmenter, "after": bases["after"]}
+        timed: dict[str, Segmenter] = dict(plain)
+        if gallery is not None:
+            timed = {
+                side: RecognisedSegmenter(base, judged.counting(gallery.scorer(), six_item=True))
+                if side == "after" or learned is not None
+                else base
+                for side, base in plain.items()
+            }
+        latency = six_item_latency(timed, catalogue, recognise)
         latency["six_item_judged_crops"] = judged.six_item
-        run.data.update(
-            {side: {"rows": t.rows(), "detection": t.detection()} for side, t in sides.items()},
-            recognised={
+        run.data.update({side: {"rows": t.rows(), "detection": t.detection()} for side, t in sides.items()})
+        if learned is not None:
+            run.data["learned"] = {
+                "segmenter": "counter.centres.LearnedSegmenter",
+                "model": learned.detector.info.provenance,
+            }
+        if gallery is not None:
+            recognised = next(s for s in timed.values() if isinstance(s, RecognisedSegmenter))
+            run.data["recognised"] = {
                 "gallery": f"{args.recognised}: grocery train photos (store photos), never the catalogue photos"
                 + (", the scene's own SKUs left out" if args.recognised == "unknown" else ""),
-                "decision": asdict(after.decision),
-                "proposal": asdict(after.proposal),
+                "decision": asdict(recognised.decision),
+                "proposal": asdict(recognised.proposal),
                 "scorer_calls": judged.calls,  # segment() calls with something proposed (no-background ones too)
                 "judged_crops": judged.crops,
-            },
-        )
+            }
     log.info("%s", json.dumps(latency))
-    run.data.update(latency=latency, scenes=args.scenes, seeds=[seeds.start, seeds.stop - 1])
+    run.data.update(latency=latency, scenes=args.scenes, seeds=[seeds.start, seeds.stop - 1], products=args.products)
     run.save()
 
 

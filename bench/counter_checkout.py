@@ -11,7 +11,8 @@ views as the server's default), every SKU priced 1.00; with ``--store-photos-onl
 (the scenes are cut from the catalogue photos: recognising them against themselves is artificially easy).
 ``--recognised-split`` serves with ``SKULENS_COUNTER_RECOGNISED_SPLIT=1`` (the recogniser deciding one item
 or two, docs/checkout.md; the service's default since round 4); without it the server runs with it set to 0
-(the classical segmenter alone, as before round 4).
+(the classical segmenter alone, as before round 4). ``--segmenter classical`` serves with the classical cues
+cutting the blobs instead of the learned item-centre model (``counter/centres.py``, the default since round 6).
 
 A basket is **exactly right** when its lines (SKU, quantity) are the scene's and nothing needs
 attention. Reported by items apart / touching and by number of items, at two stored thresholds:
@@ -20,7 +21,7 @@ calibrated one (95 % precision on the fold protocol; it accepts few known produc
 Latency: a 6-item photo (scene 10000) at concurrency 1, end to end, median of 20 posts.
 
     .venv/bin/python -m bench.counter_checkout [--scenes 200] [--first-seed 0] [--name counter_checkout]
-        [--store-photos-only] [--recognised-split]
+        [--store-photos-only] [--recognised-split] [--segmenter learned|classical]
 """
 
 from __future__ import annotations
@@ -151,6 +152,12 @@ def main() -> None:
         help="the gallery: the train (store) photos only, not the catalogue photos the scenes are cut from",
     )
     parser.add_argument("--recognised-split", action="store_true", help="serve with SKULENS_COUNTER_RECOGNISED_SPLIT=1")
+    parser.add_argument(
+        "--segmenter",
+        choices=["learned", "classical"],
+        default="learned",
+        help="serve with SKULENS_COUNTER_SEGMENTER (learned: the item-centre model, the default since round 6)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
@@ -167,7 +174,10 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.scenes)
     scenes = [make_scene(catalogue, seed) for seed in seeds]
     with tempfile.TemporaryDirectory(prefix="counter-checkout-") as work:
-        env = {"SKULENS_COUNTER_RECOGNISED_SPLIT": "1" if args.recognised_split else "0"}
+        env = {
+            "SKULENS_COUNTER_RECOGNISED_SPLIT": "1" if args.recognised_split else "0",
+            "SKULENS_COUNTER_SEGMENTER": args.segmenter,
+        }
         server, ready_s = serverkit.start(Path(work) / "data", model_dir, env=env)
         try:
             with server.client() as http:
@@ -194,6 +204,7 @@ def main() -> None:
         enrolled=enrolled,
         gallery="train (store) photos only" if args.store_photos_only else "train photos and catalogue photos",
         recognised_split=args.recognised_split,
+        segmenter=args.segmenter,
         scenes=args.scenes,
         seeds=[seeds.start, seeds.stop - 1],
         results=results,

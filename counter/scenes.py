@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -41,6 +42,11 @@ class Scene:
     items: tuple[Item, ...]  # in placement order
     surface: str
     touching: bool  # some items touch or overlap
+
+
+def catalogue_products(root: Path) -> list[Product]:
+    """Every catalogue photo of the grocery set (``root/iconic/*.jpg``) as a product, in name order."""
+    return [Product(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in sorted((root / "iconic").glob("*.jpg"))]
 
 
 def surface(kind: str, rng: np.random.Generator, width: int, height: int) -> np.ndarray:

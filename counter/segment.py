@@ -36,6 +36,7 @@ from counter.blobs import Blob, Working, box_of
 from counter.boxes import Box
 from counter.thin import ThinConfig, thin_items
 from counter.touching import SplitConfig, TouchingSplitter, long_edges
+from counter.watershed import Centres, split_at_centres
 
 
 class Segmenter(ABC):
@@ -110,11 +111,16 @@ class BackgroundSegmenter(Segmenter):
             photo,
             scale,
             self.config.pad,
-            self.blobs(mask, seams, colours),
+            self.blobs(mask, seams, colours, self.centres(photo, small)),
             [box_of(t) for t in thin],
             self.config.min_area * mask.size,
             self.config.item_area * mask.size,
         )
+
+    def centres(self, photo: np.ndarray, small: np.ndarray) -> Centres | None:
+        """The items' centres in the working copy ``small`` of ``photo`` when a learned detector knows them
+        (``counter/centres.py``); None here: the classical cues decide how many items a blob holds."""
+        return None
 
     def foreground(self, photo: np.ndarray, reference: np.ndarray, plain: bool = False) -> np.ndarray:
         """uint8 mask (255 = item) after thresholding and clean-up; ``plain``: the reference is a plain
@@ -147,8 +153,15 @@ class BackgroundSegmenter(Segmenter):
         """Boxes of the mask's items: components, touching items split by watershed, small ones dropped."""
         return [box for blob in self.blobs(mask, seams, colours) for box in blob.boxes]
 
-    def blobs(self, mask: np.ndarray, seams: np.ndarray | None = None, colours: np.ndarray | None = None) -> list[Blob]:
-        """The mask's components (small ones dropped), each with the parts the splitter found in it."""
+    def blobs(
+        self,
+        mask: np.ndarray,
+        seams: np.ndarray | None = None,
+        colours: np.ndarray | None = None,
+        centres: Centres | None = None,
+    ) -> list[Blob]:
+        """The mask's components (small ones dropped), each with the parts the splitter found in it, or, given
+        a learned detector's ``centres`` (over the mask's pixels), cut at the centres inside it."""
         min_area = self.config.min_area * mask.size
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         found = []
@@ -159,7 +172,12 @@ class BackgroundSegmenter(Segmenter):
             component = np.ascontiguousarray((labels[y : y + h, x : x + w] == label).astype(np.uint8))
             crease = None if seams is None else np.ascontiguousarray(seams[y : y + h, x : x + w])
             seen = None if colours is None else colours[y : y + h, x : x + w]
-            parts = self.splitter.parts(component, crease, min_area, seen, self.config.item_area * mask.size)
+            if centres is None:
+                parts = self.splitter.parts(component, crease, min_area, seen, self.config.item_area * mask.size)
+            else:
+                inside = [(cy - y, cx - x) for cy, cx in centres.points if 0 <= cy - y < h and 0 <= cx - x < w]
+                inside = [(py, px) for py, px in inside if component[py, px]]
+                parts = split_at_centres(component, inside, centres.heat[y : y + h, x : x + w], min_area)
             found.append(Blob(x, y, component, [p for p in parts if np.count_nonzero(p) >= min_area], crease, seen))
         return found
 

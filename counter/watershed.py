@@ -12,6 +12,7 @@ not many more.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -42,22 +43,58 @@ def split_at_peaks(
     padded = cv2.copyMakeBorder(carved, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 5)
     found = seeds(distance, wanted, allowed, config)
+    relief = (255 - cv2.normalize(distance, np.empty_like(distance), 0, 255, cv2.NORM_MINMAX)).astype(np.uint8)
+    return flood(component, relief, found, [max(1, int(distance[y, x] * 0.3)) for y, x in found], min_area)
+
+
+@dataclass(frozen=True)
+class Centres:
+    """The items' centres ``(y, x)`` a learned detector found in the working copy (``counter/centres.py``),
+    and its heatmap over the same pixels (float32, 0-1, highest at a centre)."""
+
+    points: list[tuple[int, int]]
+    heat: np.ndarray
+
+
+def split_at_centres(
+    component: np.ndarray, centres: list[tuple[int, int]], heat: np.ndarray, min_area: float
+) -> list[np.ndarray]:
+    """One mask per centre ``(y, x)`` of ``component``, a watershed on the detector's heatmap over its pixels
+    (basins at the centres; the ridge where one item's heat gives way to the next's is the cut); fewer than two
+    centres: the component whole."""
+    if len(centres) < 2:
+        return [component]
+    level = (255 * (1 - np.clip(heat, 0.0, 1.0))).astype(np.uint8)
+    relief = cv2.copyMakeBorder(level, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    return flood(component, relief, [(y + 1, x + 1) for y, x in centres], [2] * len(centres), min_area)
+
+
+def flood(
+    component: np.ndarray,
+    relief: np.ndarray,
+    found: list[tuple[int, int]],
+    radii: list[int],
+    min_area: float,
+) -> list[np.ndarray]:
+    """One mask per seed ``(y, x)`` (a disc of its radius), a watershed on ``relief`` (uint8, ``component``
+    padded by 1 px, low where an item's middle is); a region under ``min_area`` px gives up its seed and the
+    rest flood again. Fewer than two seeds: the component whole."""
+    found, radii = list(found), list(radii)
     outside = cv2.copyMakeBorder(component, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0) == 0
-    relief = cv2.cvtColor(
-        (255 - cv2.normalize(distance, np.empty_like(distance), 0, 255, cv2.NORM_MINMAX)).astype(np.uint8),
-        cv2.COLOR_GRAY2BGR,
-    )
+    image = cv2.cvtColor(relief, cv2.COLOR_GRAY2BGR)
     while len(found) >= 2:
-        markers = np.zeros(distance.shape, np.int32)
-        for number, (y, x) in enumerate(found, start=1):
-            cv2.circle(markers, (x, y), max(1, int(distance[y, x] * 0.3)), number, -1)
+        markers = np.zeros(relief.shape, np.int32)
+        for number, ((y, x), radius) in enumerate(zip(found, radii), start=1):
+            cv2.circle(markers, (x, y), radius, number, -1)
         markers[outside] = len(found) + 1  # the counter is a basin of its own
-        cv2.watershed(relief, markers)
+        cv2.watershed(image, markers)
         regions = fill_unassigned(markers[1:-1, 1:-1], component, len(found))
         areas = np.bincount(regions[component > 0], minlength=len(found) + 1)[1:]
         if areas.min() >= min_area:  # every region an item: done; else drop the smallest's seed and flood again
             return [(regions == i).astype(np.uint8) for i in range(1, len(found) + 1)]
-        found.pop(int(np.argmin(areas)))
+        smallest = int(np.argmin(areas))
+        found.pop(smallest)
+        radii.pop(smallest)
     return [component]
 
 

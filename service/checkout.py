@@ -67,11 +67,12 @@ class CheckoutResult:
     note: str | None = None
 
 
-@functools.lru_cache(maxsize=1)
-def segmenter_outcome() -> Segmenter | str:
-    """The counter segmenter, or why there is none: found once per process (a missing OpenCV is not
-    looked for again on every request). Importing OpenCV takes a while: ``require_segmenter`` runs
-    the first look in a worker thread."""
+@functools.lru_cache(maxsize=2)
+def segmenter_outcome(kind: str = "classical") -> Segmenter | str:
+    """The counter segmenter of ``kind`` (``classical``, or ``learned``: the item-centre model,
+    ``counter/centres.py``), or why there is none: found once per process (a missing OpenCV is not looked for
+    again on every request). Importing OpenCV takes a while: ``require_segmenter`` runs the first look in a
+    worker thread."""
     try:
         importlib.import_module("cv2")
         from counter.segment import BackgroundSegmenter
@@ -80,22 +81,26 @@ def segmenter_outcome() -> Segmenter | str:
             f"a counter photo needs OpenCV, which is not installed here ({exc}): install the counter extra, "
             "pip install 'skulens[counter]'; crops (multipart field 'images') work without it"
         )
+    if kind == "learned":
+        from counter.centres import CentreDetector, LearnedSegmenter
+
+        return LearnedSegmenter(CentreDetector())
     return BackgroundSegmenter()
 
 
-def load_segmenter() -> Segmenter:
-    """The counter segmenter (one per process), or ``CounterUnavailable`` naming the extra to install."""
-    outcome = segmenter_outcome()
+def load_segmenter(kind: str = "classical") -> Segmenter:
+    """The counter segmenter of ``kind`` (one per process), or ``CounterUnavailable`` naming the extra to install."""
+    outcome = segmenter_outcome(kind)
     if isinstance(outcome, str):
         raise CounterUnavailable(outcome)
     return outcome
 
 
-async def require_segmenter() -> Segmenter:
-    """``load_segmenter`` for the event loop: its first call (the import) in a worker thread."""
-    if segmenter_outcome.cache_info().currsize == 0:
-        await run_in_threadpool(segmenter_outcome)
-    return load_segmenter()
+async def require_segmenter(kind: str = "classical") -> Segmenter:
+    """``load_segmenter`` for the event loop: its first call (the import, the model) in a worker thread."""
+    if segmenter_outcome.cache_info().currsize == 0 or kind == "learned":
+        await run_in_threadpool(segmenter_outcome, kind)  # cached: a dictionary look-up after the first
+    return load_segmenter(kind)
 
 
 def segmenter_for(segmenter: Segmenter, settings: LaneSettings | None) -> Segmenter:
@@ -190,7 +195,7 @@ class CounterPhoto:
 
 
 def counter_photo(state: AppState, photo_bytes: bytes, lane: str | None) -> CounterPhoto:
-    segmenter = load_segmenter()
+    segmenter = load_segmenter(state.settings.counter_segmenter)
     photo = decode_photo(photo_bytes, state.settings.max_pixels)
     background = background_for(state.gallery, lane, photo.shape, state.settings.max_pixels)
     if lane is not None:
@@ -207,7 +212,7 @@ def _segment(state: AppState, photo_bytes: bytes, lane: str | None) -> Segmented
 
 async def checkout_photo(state: AppState, photo: bytes, lane: str | None) -> CheckoutResult:
     """Items found in one counter photo, in reading order (rows top to bottom, left to right)."""
-    await require_segmenter()  # 501 before reading anything when OpenCV is missing
+    await require_segmenter(state.settings.counter_segmenter)  # 501 before reading anything when OpenCV is missing
     found: Segmented
     if state.settings.counter_recognised_split:  # the recogniser decides one item or two (service/checkout_split.py)
         from service.checkout_split import items_of_photo

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         "other ways and the recogniser keeps the cut whose parts it recognises clearly better (the proposed parts' "
         "crops embedded in the same batch); off: the classical segmenter's items alone. docs/checkout.md.",
     )
+    counter_segmenter: Literal["classical", "learned"] = Field(
+        "learned",
+        description="How a counter photo's blobs are cut into items: the classical cues (outline concavities, "
+        "distance peaks, edges, colours), or a learned class-agnostic item-centre detector (counter/centres.py, "
+        "a small LiteRT model) cutting each blob where one item's centre gives way to the next. docs/checkout.md.",
+    )
     index_kind: Literal["flat", "hnsw"] = Field("flat", description="Exact (flat) or approximate (hnsw) search.")
     num_threads: int = Field(2, ge=1, le=64, description="LiteRT inference threads.")
     search_threads: int = Field(

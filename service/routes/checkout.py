@@ -115,7 +115,7 @@ async def post_checkout(request: Request, state: StateDep, _role: str | None = C
                 f"expected one counter photo in field 'photo', received "
                 f"{len(photos)}; send several crops in field 'images' instead",
             )
-        await checkout.require_segmenter()  # 501 naming the extra, before reading the photo
+        await checkout.require_segmenter(settings.counter_segmenter)  # 501 naming the extra, before reading the photo
         ((data, _),) = await read_images(request, settings, "photo", single=True)
         result = await checkout.checkout_photo(state, data, lane)
     return to_out(result, state.embedder.version)

@@ -6,10 +6,12 @@ and a lane's checkout segmented with its own ``item_area``.
 
 As in test_checkout.py, the model is untrained and the threshold 0.999: each product is enrolled with
 the very crop the server cuts from the photo (found here by the same segmenter on the same decoded JPEGs).
-The server runs with ``SKULENS_COUNTER_RECOGNISED_SPLIT=0`` so that its boxes are exactly the classical
-segmenter's: with the recogniser deciding one item or two, an untrained model's near-ties decide, and those
-differ between CPUs (a CI machine merged two of the small-item lane's boxes that this machine kept apart).
-The recogniser's decision through a lane is tested in tests/service/test_checkout_split.py."""
+The server runs with ``SKULENS_COUNTER_RECOGNISED_SPLIT=0`` and ``SKULENS_COUNTER_SEGMENTER=classical`` so that
+its boxes are exactly the classical segmenter's: with the recogniser deciding one item or two, an untrained
+model's near-ties decide, and those differ between CPUs (a CI machine merged two of the small-item lane's boxes
+that this machine kept apart); the learned segmenter through the server is tested in
+tests/service/test_checkout_learned.py, the recogniser's decision through a lane in
+tests/service/test_checkout_split.py."""
 
 import io
 
@@ -45,7 +47,11 @@ def server(tmp_path_factory, tiny_model_dir):
         tmp_path_factory.mktemp("lanes") / "data",
         tiny_model_dir,
         ["--threshold", "0.999"],
-        env={"SKULENS_CATALOGUE_VIEWS": "0", "SKULENS_COUNTER_RECOGNISED_SPLIT": "0"},
+        env={
+            "SKULENS_CATALOGUE_VIEWS": "0",
+            "SKULENS_COUNTER_RECOGNISED_SPLIT": "0",
+            "SKULENS_COUNTER_SEGMENTER": "classical",
+        },
     ).start()
     yield server
     server.stop()

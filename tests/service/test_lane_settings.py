@@ -65,10 +65,10 @@ def test_the_checkout_segments_a_lanes_photo_with_its_item_area(tmp_path, monkey
     gallery.lanes.settings.put("lane-reset", None)
     state = SimpleNamespace(
         gallery=gallery,
-        settings=SimpleNamespace(max_pixels=10_000_000),
+        settings=SimpleNamespace(max_pixels=10_000_000, counter_segmenter="classical"),
         embedder=SimpleNamespace(input_size=32),
     )
-    monkeypatch.setattr(checkout, "load_segmenter", Recording)
+    monkeypatch.setattr(checkout, "load_segmenter", lambda kind="classical": Recording())
     monkeypatch.setattr(Recording, "used", [])
     photo = make_jpeg(1, (96, 64))
     for lane in ("lane-high", "lane-low", "lane-reset", "lane-never-set", None):
