@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from counter.scenes import Product, catalogue_products, make_scene
+from counter.scenes import Product, catalogue_products
+from training.centre_scenes import chosen, scene_data
 from training.centre_targets import centre_targets, flip_boxes
 
 if TYPE_CHECKING:
@@ -58,41 +57,6 @@ class CentreConfig:
     threshold: float = 0.2  # written into centres.json: a peak this high is an item's centre (chosen on seeds
     window: int = 9  # ... 1000-1399 of the odd products); one higher within this many working-copy px is the same
     valley: float = 0.3  # ... and so is one whose ridge to a higher peak stays above this share of its height
-
-
-def chosen(products: list[Product], which: str) -> list[Product]:
-    if which not in ("even", "odd", "all"):
-        raise ValueError(f"products must be even, odd or all, got {which!r}")
-    return products if which == "all" else products[0 if which == "even" else 1 :: 2]
-
-
-def _scenes(products: list[Product], seeds: list[int], config: CentreConfig) -> tuple[np.ndarray, list[np.ndarray]]:
-    import cv2
-
-    size = (config.input_width, config.input_height)
-    photos, boxes = [], []
-    for seed in seeds:
-        touching = bool(np.random.default_rng(seed + 7).random() < config.touching_p)
-        scene = make_scene(products, seed, touching=touching)
-        height, width = scene.photo.shape[:2]
-        photos.append(cv2.resize(scene.photo, size, interpolation=cv2.INTER_AREA))
-        sx, sy = config.input_width / width, config.input_height / height
-        boxes.append(
-            np.array([[i.box.x0 * sx, i.box.y0 * sy, i.box.x1 * sx, i.box.y1 * sy] for i in scene.items], np.float32)
-        )
-    return np.stack(photos), boxes
-
-
-def scene_data(products: list[Product], config: CentreConfig, workers: int = 2) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The training scenes at the model's input size and their item boxes, made in ``workers`` processes."""
-    seeds = list(range(config.first_seed, config.first_seed + config.scenes))
-    shares = [seeds[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_scenes, [products] * workers, shares, [config] * workers))
-    order = np.argsort(np.concatenate([np.asarray(s) for s in shares]))
-    photos = np.concatenate([p for p, _ in parts])[order]
-    boxes = [b for _, bs in parts for b in bs]
-    return photos, [boxes[i] for i in order]
 
 
 def build_trunk(config: CentreConfig) -> keras.Model:
@@ -198,61 +162,6 @@ def train(config: CentreConfig, out: Path, products: list[Product], workers: int
     return head
 
 
-def full_model(config: CentreConfig, out: Path) -> keras.Model:
-    """The trunk and head trained in ``out``, and a sigmoid: raw RGB in, the heatmap out."""
-    import keras
-
-    trunk = build_trunk(config)
-    trunk.load_weights(out / "trunk.weights.h5")
-    head = build_head(config, (int(trunk.outputs[0].shape[-1]), int(trunk.outputs[1].shape[-1])))
-    head.load_weights(out / "head.weights.h5")
-    pixels = keras.Input((config.input_height, config.input_width, 3))
-    return keras.Model(pixels, keras.ops.sigmoid(head(trunk(pixels))), name="centres")
-
-
-def export(out: Path, directory: Path) -> Path:
-    """The trained model in ``out`` as ``directory/centres.tflite`` (float32, uint8 input) + ``centres.json``."""
-    import keras
-    import tensorflow as tf
-
-    from counter.centres import INFO_FILE, MODEL_FILE
-
-    trained = json.loads((out / "training.json").read_text())
-    config = CentreConfig(**trained["config"])
-    model = full_model(config, out)
-
-    def serve(pixels: tf.Tensor) -> tf.Tensor:
-        return model(tf.cast(pixels, tf.float32), training=False)
-
-    archive = keras.export.ExportArchive()  # as embedder.export: a SavedModel first, its variables frozen right
-    archive.track(model)
-    spec = tf.TensorSpec([1, config.input_height, config.input_width, 3], tf.uint8, name="pixels")
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
-    with tempfile.TemporaryDirectory() as tmp:
-        archive.write_out(tmp, verbose=False)
-        converted = tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / MODEL_FILE).write_bytes(converted)
-    info = {
-        "input_width": config.input_width,
-        "input_height": config.input_height,
-        "stride": config.stride,
-        "threshold": config.threshold,
-        "window": config.window,
-        "valley": config.valley,
-        "provenance": {
-            "trained": f"training/centres.py, {config.scenes} synthetic scenes (seeds {config.first_seed}-"
-            f"{config.first_seed + config.scenes - 1}), the {config.products} catalogue products",
-            "config": trained["config"],
-            "final_loss": {k: v[-1] for k, v in trained["loss"].items()},
-            **({"note": trained["note"]} if "note" in trained else {}),
-            "exported": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        },
-    }
-    (directory / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
-    return directory
-
-
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -264,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export", type=Path, help="export the trained model in --out to this folder instead")
     args = parser.parse_args(argv)
     if args.export:
+        from training.centre_export import export
+
         log.info("exported to %s", export(args.out, args.export))
         return
     from training.data import grocery_dir

@@ -62,7 +62,8 @@ def test_a_tiny_run_trains_exports_and_is_read_by_the_detector(tmp_path):
     pytest.importorskip("ai_edge_litert")
     from counter.centres import CentreDetector
     from tests.counter.toy_products import PRODUCTS
-    from training.centres import CentreConfig, export, train
+    from training.centre_export import export
+    from training.centres import CentreConfig, train
 
     config = CentreConfig(input_width=128, input_height=96, scenes=6, epochs=1, batch_size=4, weights="none")
     train(config, tmp_path / "run", PRODUCTS, workers=1)
