@@ -66,10 +66,6 @@ if TYPE_CHECKING:
     from embedder.runtime import LiteRTEmbedder
 
 
-def products(root: Path) -> list[Product]:
-    return catalogue_products(root)
-
-
 def recogniser(root: Path) -> tuple[LiteRTEmbedder, Callable[[list[np.ndarray]], list[str]]]:
     """``crops -> SKUs``: the shipped model, nearest reference image among train + catalogue photos."""
     from embedder.artifact import default_model_dir, load_artifact
@@ -137,7 +133,7 @@ def main() -> None:
         from counter.centres import CentreDetector, LearnedSegmenter
 
         learned = LearnedSegmenter(CentreDetector())
-    catalogue = products(root)
+    catalogue = catalogue_products(root)
     catalogue = catalogue if args.products == "all" else catalogue[0 if args.products == "even" else 1 :: 2]
     embedder, recognise_ = recogniser(root) if not args.no_baskets or args.recognised else (None, None)
     recognise = None if args.no_baskets else recognise_

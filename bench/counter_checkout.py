@@ -46,9 +46,8 @@ from PIL import Image
 
 from bench import serverkit
 from bench.common import Run, serving_model_dir, skip_without_grocery, table
-from bench.counter import products
 from counter.boxes import Box, match
-from counter.scenes import Scene, make_scene
+from counter.scenes import Scene, catalogue_products, make_scene
 
 log = logging.getLogger("bench.counter_checkout")
 
@@ -170,7 +169,7 @@ def main() -> None:
 
     model_dir, model_label = serving_model_dir(run)
     calibrated = load_artifact(model_dir).threshold
-    catalogue = products(root)
+    catalogue = catalogue_products(root)
     seeds = range(args.first_seed, args.first_seed + args.scenes)
     scenes = [make_scene(catalogue, seed) for seed in seeds]
     with tempfile.TemporaryDirectory(prefix="counter-checkout-") as work:

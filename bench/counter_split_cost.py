@@ -26,12 +26,11 @@ import numpy as np
 from PIL import Image
 
 from bench.common import Run, skip_without_grocery
-from bench.counter import products
 from bench.counter_scorer import StoreGallery
 from counter.alternatives import ProposalConfig
 from counter.hypotheses import DecisionConfig
 from counter.recognised import plan
-from counter.scenes import make_scene
+from counter.scenes import catalogue_products, make_scene
 from counter.segment import BackgroundSegmenter
 from embedder.preprocess import letterbox
 
@@ -55,7 +54,7 @@ def main() -> None:
 
     embedder = LiteRTEmbedder(load_artifact(default_model_dir()), num_threads=2)
     gallery = StoreGallery.load(embedder, root)
-    segmenter, catalogue = BackgroundSegmenter(), products(root)
+    segmenter, catalogue = BackgroundSegmenter(), catalogue_products(root)
     size = embedder.input_size
 
     def embed(photo: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:

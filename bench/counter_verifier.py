@@ -44,9 +44,9 @@ SETS = {  # name: (products, first seed, scenes)
 
 
 def collect_set(name: str, cache: Path) -> None:
-    from bench.counter import products
     from bench.counter_scorer import StoreGallery
     from bench.counter_verifier_data import Recogniser, collect
+    from counter.scenes import catalogue_products
     from counter.segment import BackgroundSegmenter
     from embedder.artifact import default_model_dir, load_artifact
     from embedder.runtime import LiteRTEmbedder
@@ -62,7 +62,7 @@ def collect_set(name: str, cache: Path) -> None:
     iconic = sorted((root / "iconic").glob("*.jpg"))
     catalogue = embedder.embed(decode_images([str(p) for p in iconic], embedder.input_size))
     recogniser = Recogniser(gallery, catalogue, [p.stem for p in iconic])
-    every = products(root)
+    every = catalogue_products(root)
     half, first, count = SETS[name]
     chosen = every if half == "all" else every[0::2] if half == "A" else every[1::2]
     collect(cache / f"{name}.pkl", BackgroundSegmenter(), chosen, range(first, first + count), recogniser)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +36,6 @@ def to_tflite(
     ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always.
     ``int8_float_head``: the same, but everything after the backbone's last convolution (pooling,
     projection, neck, L2 norm) kept float32 (``embedder.mixed_precision``)."""
-    import keras
     import tensorflow as tf
 
     if precision not in PRECISIONS:
@@ -49,17 +48,7 @@ def to_tflite(
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return {"embeddings": model(tf.cast(images, tf.float32), training=False)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        name="serving_default",
-        fn=serve,
-        input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.uint8, name="images")],
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        saved = os.path.join(tmp, "saved_model")
-        archive.write_out(saved, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    def convert(converter: Any) -> bytes:
         if precision == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
@@ -82,6 +71,28 @@ def to_tflite(
 
                 return convert_int8_float_head(converter, calibration)
         return bytes(converter.convert())
+
+    spec = tf.TensorSpec([None, input_size, input_size, 3], tf.uint8, name="images")
+    return saved_model_tflite(model, serve, spec, convert)
+
+
+def saved_model_tflite(
+    model: keras.Model, serve: Callable[[Any], Any], spec: Any, convert: Callable[[Any], bytes] | None = None
+) -> bytes:
+    """``model`` behind the endpoint ``serve`` (its input ``spec``, a ``tf.TensorSpec``) as LiteRT bytes: written
+    as a SavedModel first, so that its variables are frozen right (a Keras 3 model's concrete function converted
+    directly gave NaNs), then converted by ``convert(converter)`` (default: float32 as it is)."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = os.path.join(tmp, "saved_model")
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        return convert(converter) if convert else bytes(converter.convert())
 
 
 def export_model(

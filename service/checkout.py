@@ -97,10 +97,9 @@ def load_segmenter(kind: str = "classical") -> Segmenter:
 
 
 async def require_segmenter(kind: str = "classical") -> Segmenter:
-    """``load_segmenter`` for the event loop: its first call (the import, the model) in a worker thread."""
-    if segmenter_outcome.cache_info().currsize == 0 or kind == "learned":
-        await run_in_threadpool(segmenter_outcome, kind)  # cached: a dictionary look-up after the first
-    return load_segmenter(kind)
+    """``load_segmenter`` for the event loop, in a worker thread: its first call for a kind imports OpenCV and
+    loads the model there; later ones are a cached look-up."""
+    return await run_in_threadpool(load_segmenter, kind)
 
 
 def segmenter_for(segmenter: Segmenter, settings: LaneSettings | None) -> Segmenter:

@@ -4,7 +4,6 @@ reads: float32, uint8 RGB in, the sigmoid heatmap out; the provenance written be
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,10 +28,10 @@ def full_model(config: CentreConfig, out: Path) -> keras.Model:
 
 def export(out: Path, directory: Path) -> Path:
     """The trained model in ``out`` as ``directory/centres.tflite`` (float32, uint8 input) + ``centres.json``."""
-    import keras
     import tensorflow as tf
 
     from counter.centres import INFO_FILE, MODEL_FILE
+    from embedder.export import saved_model_tflite
 
     trained = json.loads((out / "training.json").read_text())
     config = CentreConfig(**trained["config"])
@@ -41,13 +40,8 @@ def export(out: Path, directory: Path) -> Path:
     def serve(pixels: tf.Tensor) -> tf.Tensor:
         return model(tf.cast(pixels, tf.float32), training=False)
 
-    archive = keras.export.ExportArchive()  # as embedder.export: a SavedModel first, its variables frozen right
-    archive.track(model)
     spec = tf.TensorSpec([1, config.input_height, config.input_width, 3], tf.uint8, name="pixels")
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
-    with tempfile.TemporaryDirectory() as tmp:
-        archive.write_out(tmp, verbose=False)
-        converted = tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
+    converted = saved_model_tflite(model, serve, spec)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(converted)
     info = {
