@@ -64,6 +64,9 @@ class TrainConfig:
     # > 1: the fine-tuning batches' SKUs come in groups of this size, a drawn SKU and its nearest SKUs by the
     # untrained network's class centroids (training.class_neighbours), so look-alikes meet in batch-hard mining
     lookalike_group: int = 1
+    # < 1: the backbone's weights step at this share of the schedule's rate, the head's at the full rate
+    # (training.scaled_adam), so fine-tuning moves the ImageNet features less; finetune schedule only
+    backbone_lr_scale: float = 1.0
     # trained models (model.keras) whose mean cosine similarities the served embedding is pulled towards
     # (training.distill); "{fold}" in a path is the fold number in the fold protocol (each fold its own teacher)
     distill_from: tuple[str, ...] = ()
@@ -102,6 +105,10 @@ class TrainConfig:
                 f"distill_from needs schedule 'finetune' with neck true, got schedule {self.schedule!r}, "
                 f"neck {self.neck!r}"
             )
+        if not 0.0 < self.backbone_lr_scale <= 1.0:
+            raise ValueError(f"backbone_lr_scale must be in (0, 1], got {self.backbone_lr_scale!r}")
+        if self.backbone_lr_scale != 1.0 and self.schedule != "finetune":
+            raise ValueError(f"backbone_lr_scale needs schedule 'finetune', got schedule {self.schedule!r}")
         if self.distill_weight < 0:
             raise ValueError(f"distill_weight must be >= 0, got {self.distill_weight!r}")
         if self.distance not in ("l2", "squared_l2", "cosine"):

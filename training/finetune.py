@@ -42,6 +42,11 @@ def catalogue_photos(root: Path, class_names: tuple[str, ...]) -> dict[int, str]
     return out
 
 
+def backbone_layer(model: keras.Model) -> keras.Model:
+    """The embedder's ImageNet backbone, a nested model named ``backbone_<name>``."""
+    return next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+
+
 def unfreeze(model: keras.Model, blocks: int) -> None:
     """``blocks`` < 0: every backbone layer but BatchNorm trainable; else the top ``blocks`` blocks."""
     import keras
@@ -49,7 +54,7 @@ def unfreeze(model: keras.Model, blocks: int) -> None:
     if blocks >= 0:
         unfreeze_top(model, blocks)
         return
-    base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+    base = backbone_layer(model)
     base.trainable = True
     for layer in base._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -103,6 +108,7 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     import keras
 
     from embedder.model import build_head
+    from training.scaled_adam import ScaledAdam
 
     seed_everything(config.seed)
     stage = config.finetune
@@ -139,8 +145,12 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     schedule = keras.optimizers.schedules.CosineDecay(
         stage.learning_rate * 0.01, steps - warmup, alpha=0.01, warmup_target=stage.learning_rate, warmup_steps=warmup
     )
-    optimizer = keras.optimizers.Adam(
-        schedule, use_ema=config.ema_momentum is not None, ema_momentum=config.ema_momentum or 0.99
+    optimizer = ScaledAdam(
+        schedule,
+        scaled=backbone_layer(model).trainable_variables,
+        scale=config.backbone_lr_scale,
+        use_ema=config.ema_momentum is not None,
+        ema_momentum=config.ema_momentum or 0.99,
     )
     loss_fn, teacher = None, None
     if config.neck:
