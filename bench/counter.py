@@ -121,6 +121,11 @@ def main() -> None:
         default="all",
         help="the catalogue products the scenes are made of, in name order (the centre model trains on the even)",
     )
+    parser.add_argument(
+        "--centre-model",
+        type=Path,
+        help="with --learned: a centre model folder (centres.tflite + centres.json; default the shipped one)",
+    )
     args = parser.parse_args()
     run = Run(args.name)
     root = skip_without_grocery(run)
@@ -132,7 +137,7 @@ def main() -> None:
     if args.learned:
         from counter.centres import CentreDetector, LearnedSegmenter
 
-        learned = LearnedSegmenter(CentreDetector())
+        learned = LearnedSegmenter(CentreDetector(args.centre_model) if args.centre_model else CentreDetector())
     catalogue = catalogue_products(root)
     catalogue = catalogue if args.products == "all" else catalogue[0 if args.products == "even" else 1 :: 2]
     embedder, recognise_ = recogniser(root) if not args.no_baskets or args.recognised else (None, None)

@@ -57,7 +57,8 @@ def test_focal_loss_matches_a_naive_loop():
     assert float(focal_loss(np.zeros_like(y), logits)) == pytest.approx(naive_focal(np.zeros_like(y), logits), rel=1e-4)
 
 
-def test_a_tiny_run_trains_exports_and_is_read_by_the_detector(tmp_path):
+@pytest.mark.parametrize("regularisers", [{"dropout": 0.0}, {"dropout": 0.5, "weight_decay": 0.1}])
+def test_a_tiny_run_trains_exports_and_is_read_by_the_detector(tmp_path, regularisers):
     pytest.importorskip("tensorflow")
     pytest.importorskip("ai_edge_litert")
     from counter.centres import CentreDetector
@@ -65,13 +66,29 @@ def test_a_tiny_run_trains_exports_and_is_read_by_the_detector(tmp_path):
     from training.centre_export import export
     from training.centres import CentreConfig, train
 
-    config = CentreConfig(input_width=128, input_height=96, scenes=6, epochs=1, batch_size=4, weights="none")
+    config = CentreConfig(
+        input_width=128, input_height=96, scenes=6, epochs=1, batch_size=4, weights="none", **regularisers
+    )
     train(config, tmp_path / "run", PRODUCTS, workers=1)
     assert all((tmp_path / "run" / f).exists() for f in ("features.npz", "head.weights.h5", "trunk.weights.h5"))
     detector = CentreDetector(export(tmp_path / "run", tmp_path / "model"))
     assert detector.info.input_width == 128 and detector.info.provenance["config"]["scenes"] == 6
+    assert all(detector.info.provenance["config"][name] == value for name, value in regularisers.items())
     photo = np.random.default_rng(1).integers(0, 256, (150, 200, 3), dtype=np.uint8)
     heat = detector.heat(photo)
     assert heat.shape == (150, 200) and np.isfinite(heat).all() and 0.0 <= heat.min() <= heat.max() <= 1.0
     with pytest.raises(FileNotFoundError, match="centres.tflite"):
         CentreDetector(tmp_path)
+
+
+def test_feature_dropout_acts_in_training_only():
+    pytest.importorskip("tensorflow")
+    from training.centres import CentreConfig, build_head
+
+    config = CentreConfig(input_width=64, input_height=32, width=8, dropout=0.5)
+    head = build_head(config, (6, 5))
+    rng = np.random.default_rng(0)
+    fine, coarse = rng.normal(size=(2, 4, 8, 6)).astype(np.float32), rng.normal(size=(2, 2, 4, 5)).astype(np.float32)
+    served = np.asarray(head([fine, coarse], training=False))
+    np.testing.assert_array_equal(served, np.asarray(head([fine, coarse], training=False)))
+    assert not np.allclose(served, np.asarray(head([fine, coarse], training=True)))
