@@ -50,6 +50,7 @@ from PIL import Image
 
 from bench.common import Run, skip_without_grocery, table
 from bench.counter_tally import Tally
+from counter.centres import DEFAULT_CENTRE_MODEL
 from counter.recognised import RecognisedSegmenter
 from counter.scenes import Product, catalogue_products, make_scene
 from counter.segment import BackgroundSegmenter
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument(
         "--centre-model",
         type=Path,
+        default=DEFAULT_CENTRE_MODEL,
         help="with --learned: a centre model folder (centres.tflite + centres.json; default the shipped one)",
     )
     args = parser.parse_args()
@@ -137,7 +139,7 @@ def main() -> None:
     if args.learned:
         from counter.centres import CentreDetector, LearnedSegmenter
 
-        learned = LearnedSegmenter(CentreDetector(args.centre_model) if args.centre_model else CentreDetector())
+        learned = LearnedSegmenter(CentreDetector(args.centre_model))
     catalogue = catalogue_products(root)
     catalogue = catalogue if args.products == "all" else catalogue[0 if args.products == "even" else 1 :: 2]
     embedder, recognise_ = recogniser(root) if not args.no_baskets or args.recognised else (None, None)

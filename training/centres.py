@@ -154,11 +154,8 @@ def train(config: CentreConfig, out: Path, products: list[Product], workers: int
     held = np.arange(len(targets)) % 10 == 0  # a tenth of the scenes watch the loss, nothing is chosen on them
     steps = config.epochs * max(1, int((~held).sum()) // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
-    optimizer = (
-        keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-        if config.weight_decay > 0
-        else keras.optimizers.Adam(schedule)
-    )
+    # Keras' Adam takes a decoupled weight decay itself (AdamW is Adam with one); None leaves it off
+    optimizer = keras.optimizers.Adam(schedule, weight_decay=config.weight_decay or None)
     head.compile(optimizer=optimizer, loss=focal_loss)
     history = head.fit(
         [fine[~held], coarse[~held]],

@@ -23,7 +23,7 @@ from training.distill import similarity_distillation_loss, teacher_targets
 from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
 from training.losses import batch_hard_triplet_loss, cosine_margin_logits
 from training.sampling import PKSampler, image_dataset
-from training.train import Data, build_model, save_model, seed_everything, unfreeze_top
+from training.train import Data, backbone_layer, build_model, save_model, seed_everything, unfreeze_top
 
 if TYPE_CHECKING:
     import keras
@@ -40,11 +40,6 @@ def catalogue_photos(root: Path, class_names: tuple[str, ...]) -> dict[int, str]
         if path.is_file():
             out[label] = str(path)
     return out
-
-
-def backbone_layer(model: keras.Model) -> keras.Model:
-    """The embedder's ImageNet backbone, a nested model named ``backbone_<name>``."""
-    return next(layer for layer in model.layers if layer.name.startswith("backbone_"))
 
 
 def unfreeze(model: keras.Model, blocks: int) -> None:
@@ -83,7 +78,7 @@ def joint_loss(
         index = None
         if targets is not None:
             y, index = y[:, 0], y[:, 1]
-        base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+        base = backbone_layer(model)
         features = base(x, training=True)
         pre = projection(features)
         post = neck(pre, training=True)
@@ -211,7 +206,7 @@ def _class_neighbours(model: keras.Model, data: Data, group: int) -> dict[int, t
         return None
     from training.features import embed_pixels
 
-    base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+    base = backbone_layer(model)
     neighbours = nearest_classes(embed_pixels(base, data.train_pixels), data.train.labels, group - 1)
     names = data.train.class_names
     logger.info(

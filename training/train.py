@@ -171,6 +171,11 @@ def run_stage1(config: TrainConfig, data: Data, out: Path, resume: bool) -> Path
     return save_model(build_model(config, head=head), config, directory, "stage1", state["best_recall_at_1"])
 
 
+def backbone_layer(model: keras.Model) -> keras.Model:
+    """The embedder's ImageNet backbone, a nested model named ``backbone_<name>`` (``embedder.backbones``)."""
+    return next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+
+
 def unfreeze_top(model: keras.Model, blocks: int) -> list[str]:
     """Make the last ``blocks`` inverted-residual blocks and every layer after them trainable.
 
@@ -179,7 +184,7 @@ def unfreeze_top(model: keras.Model, blocks: int) -> list[str]:
     """
     import keras
 
-    base = next(layer for layer in model.layers if layer.name.startswith("backbone_"))
+    base = backbone_layer(model)
     inner = next(layer for layer in base.layers if isinstance(layer, keras.Model))
     pattern = re.compile(r"^(?:block|expanded_conv)_(\d+)_")
     ids = [int(m.group(1)) for layer in inner.layers if (m := pattern.match(layer.name))]
