@@ -17,8 +17,9 @@ Reports:
   embedding batch (median of 20).
 
 With ``--learned`` the segmenter of the learned item-centre detector (``counter/centres.py``) runs beside the
-classical one (before / after); ``--products even|odd`` makes the scenes of half the catalogue (the centre model
-trains on scenes of the even half, so the odd half measures it on products it never saw).
+classical one (before / after); ``--products SHARE`` makes the scenes of a share of the catalogue
+(``counter.scenes.PRODUCT_SETS``: a centre model trained on scenes of ``even`` is measured on ``odd``, one trained
+on ``even_odd_a`` on ``odd_b``: products it never saw).
 
 With ``--recognised store|unknown`` the recogniser-guided split (``counter/recognised.py``: proposals for
 uncertain blobs judged by the recogniser, ``bench/counter_scorer.py``: a gallery of the grocery **train**
@@ -27,7 +28,7 @@ of it) runs beside the classical segmenter on every scene: ``before`` and ``afte
 latency alternating the two repeat by repeat.
 
     .venv/bin/python -m bench.counter [--scenes 200] [--first-seed 0] [--name counter] [--no-baskets]
-        [--recognised store|unknown] [--learned] [--products all|even|odd]
+        [--recognised store|unknown] [--learned] [--products all|even|odd|odd_a|odd_b|even_odd_a]
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from bench.common import Run, skip_without_grocery, table
 from bench.counter_tally import Tally
 from counter.centres import DEFAULT_CENTRE_MODEL
 from counter.recognised import RecognisedSegmenter
-from counter.scenes import Product, catalogue_products, make_scene
+from counter.scenes import PRODUCT_SETS, Product, catalogue_products, make_scene, product_set
 from counter.segment import BackgroundSegmenter
 from embedder.preprocess import letterbox
 
@@ -118,7 +119,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--products",
-        choices=["all", "even", "odd"],
+        choices=list(PRODUCT_SETS),
         default="all",
         help="the catalogue products the scenes are made of, in name order (the centre model trains on the even)",
     )
@@ -141,7 +142,7 @@ def main() -> None:
 
         learned = LearnedSegmenter(CentreDetector(args.centre_model))
     catalogue = catalogue_products(root)
-    catalogue = catalogue if args.products == "all" else catalogue[0 if args.products == "even" else 1 :: 2]
+    catalogue = product_set(catalogue, args.products)
     embedder, recognise_ = recogniser(root) if not args.no_baskets or args.recognised else (None, None)
     recognise = None if args.no_baskets else recognise_
     gallery = None

@@ -49,6 +49,26 @@ def catalogue_products(root: Path) -> list[Product]:
     return [Product(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in sorted((root / "iconic").glob("*.jpg"))]
 
 
+# Disjoint shares of the catalogue (in name order, by position modulo 4), so that a model trained on scenes of one
+# share is measured on products it never saw: the centre model trains on ``even`` and is measured on ``odd``;
+# ``even_odd_a`` (three quarters) against ``even``, both measured on ``odd_b``, asks whether more products help.
+PRODUCT_SETS: dict[str, tuple[int, ...]] = {
+    "all": (0, 1, 2, 3),
+    "even": (0, 2),
+    "odd": (1, 3),
+    "odd_a": (1,),
+    "odd_b": (3,),
+    "even_odd_a": (0, 1, 2),
+}
+
+
+def product_set(products: list[Product], which: str) -> list[Product]:
+    """The products of the share ``which`` (a key of ``PRODUCT_SETS``) of ``products`` in name order."""
+    if which not in PRODUCT_SETS:
+        raise ValueError(f"products must be one of {', '.join(PRODUCT_SETS)}, got {which!r}")
+    return [p for i, p in enumerate(products) if i % 4 in PRODUCT_SETS[which]]
+
+
 def surface(kind: str, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """A counter surface of ``kind`` (wood, laminate or belt), ``(height, width, 3)`` uint8."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)

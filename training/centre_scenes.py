@@ -13,12 +13,6 @@ if TYPE_CHECKING:
     from training.centres import CentreConfig
 
 
-def chosen(products: list[Product], which: str) -> list[Product]:
-    if which not in ("even", "odd", "all"):
-        raise ValueError(f"products must be even, odd or all, got {which!r}")
-    return products if which == "all" else products[0 if which == "even" else 1 :: 2]
-
-
 def _scenes(products: list[Product], seeds: list[int], config: CentreConfig) -> tuple[np.ndarray, list[np.ndarray]]:
     import cv2
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from counter.scenes import Product, catalogue_products
-from training.centre_scenes import chosen, scene_data
+from counter.scenes import PRODUCT_SETS, Product, catalogue_products, product_set
+from training.centre_scenes import scene_data
 from training.centre_targets import centre_targets, flip_boxes
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class CentreConfig:
     scenes: int = 2400
     first_seed: int = 100_000  # clear of every benchmark range (0-199, 1000-1399, 10000, 20000-20199)
     touching_p: float = 0.6
-    products: str = "even"  # the catalogue products in name order it trains on: even, odd or all
+    products: str = "even"  # the share of the catalogue it trains on (counter.scenes.PRODUCT_SETS)
     epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -141,7 +141,7 @@ def train(config: CentreConfig, out: Path, products: list[Product], workers: int
         cached = np.load(cache, allow_pickle=False)
         fine, coarse, targets = cached["fine"], cached["coarse"], cached["targets"]
     else:
-        photos, boxes = scene_data(chosen(products, config.products), config, workers)
+        photos, boxes = scene_data(product_set(products, config.products), config, workers)
         log.info("%d scenes made in %.0f s", len(photos), time.time() - started)
         fine, coarse = (
             np.concatenate(pair) for pair in zip(features(trunk, photos), features(trunk, photos[:, :, ::-1]))
@@ -178,10 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="training folder (features cache, head weights)")
     parser.add_argument("--scenes", type=int, default=CentreConfig.scenes)
     parser.add_argument("--epochs", type=int, default=CentreConfig.epochs)
-    parser.add_argument("--products", default=CentreConfig.products, choices=["even", "odd", "all"])
+    parser.add_argument(
+        "--products", default=CentreConfig.products, choices=list(PRODUCT_SETS), help="counter.scenes.PRODUCT_SETS"
+    )
     parser.add_argument("--width", type=int, default=CentreConfig.width, help="the head's channels")
     parser.add_argument("--dropout", type=float, default=CentreConfig.dropout, help="feature-map dropout in training")
     parser.add_argument("--weight-decay", type=float, default=CentreConfig.weight_decay, help="AdamW weight decay")
+    parser.add_argument("--seed", type=int, default=CentreConfig.seed, help="the head's initialisation and dropout")
     parser.add_argument("--weights", default=CentreConfig.weights, help="backbone ImageNet weights file, or none")
     parser.add_argument("--export", type=Path, help="export the trained model in --out to this folder instead")
     args = parser.parse_args(argv)
@@ -200,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         width=args.width,
         dropout=args.dropout,
         weight_decay=args.weight_decay,
+        seed=args.seed,
     )
     train(config, args.out, catalogue_products(grocery_dir()))
 
