@@ -19,8 +19,12 @@ def test_even_and_odd_are_the_halves_by_name_order() -> None:
 
 
 @pytest.mark.parametrize(("train", "test"), [("even", "odd"), ("even_odd_a", "odd_b"), ("odd_a", "odd_b")])
-def test_training_and_measuring_shares_are_disjoint_and_cover(train: str, test: str) -> None:
+def test_training_and_measuring_shares_are_disjoint(train: str, test: str) -> None:
+    assert skus(train) and skus(test)
     assert not skus(train) & skus(test)
+
+
+def test_the_quarters_make_up_the_halves() -> None:
     assert skus("odd_a") | skus("odd_b") == skus("odd")
     assert skus("even_odd_a") == skus("even") | skus("odd_a")
     assert len(skus("odd_b")) == 15 and len(skus("even_odd_a")) == 46
