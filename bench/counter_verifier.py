@@ -1,7 +1,8 @@
 """Benchmark and fit: the learned verifier of the counter's proposals against round 4's rule (round 5).
 
 ``collect --set NAME``: plan and recognise the scenes of one set once (``bench/counter_verifier_data.py``;
-cached under ``--cache``). Sets: ``tuning`` (seeds 1000-1399, every catalogue product), ``heldout`` (0-199),
+cached under ``--cache``; ``--segmenter learned``: cut by the learned item centres, ``counter/centres.py``, cached
+as ``learned_NAME.pkl``, for ``bench/counter_rule_refit.py``). Sets: ``tuning`` (seeds 1000-1399, every catalogue product), ``heldout`` (0-199),
 ``heldout2`` (20000-20199); for the check across products, ``halfA_tuning`` (seeds 1000-1399, the even-numbered
 catalogue products in name order) and ``halfB_heldout`` / ``halfB_heldout2`` (0-199 / 20000-20199, the
 odd-numbered ones).
@@ -43,16 +44,17 @@ SETS = {  # name: (products, first seed, scenes)
 }
 
 
-def collect_set(name: str, cache: Path) -> None:
+def collect_set(name: str, cache: Path, segmenter_name: str = "classical") -> None:
     from bench.counter_scorer import StoreGallery
     from bench.counter_verifier_data import Recogniser, collect
-    from counter.scenes import catalogue_products
+    from counter.scenes import catalogue_products, product_set
     from counter.segment import BackgroundSegmenter
     from embedder.artifact import default_model_dir, load_artifact
     from embedder.runtime import LiteRTEmbedder
     from training.data import decode_images
 
-    run = Run(f"counter_r5_collect_{name}")
+    stem = name if segmenter_name == "classical" else f"{segmenter_name}_{name}"
+    run = Run(f"counter_r5_collect_{stem}")
     root = skip_without_grocery(run)
     if root is None:
         run.save()
@@ -64,8 +66,13 @@ def collect_set(name: str, cache: Path) -> None:
     recogniser = Recogniser(gallery, catalogue, [p.stem for p in iconic])
     every = catalogue_products(root)
     half, first, count = SETS[name]
-    chosen = every if half == "all" else every[0::2] if half == "A" else every[1::2]
-    collect(cache / f"{name}.pkl", BackgroundSegmenter(), chosen, range(first, first + count), recogniser)
+    chosen = product_set(every, {"all": "all", "A": "even", "B": "odd"}[half])
+    segmenter = BackgroundSegmenter()
+    if segmenter_name == "learned":
+        from counter.centres import CentreDetector, LearnedSegmenter
+
+        segmenter = LearnedSegmenter(CentreDetector())
+    collect(cache / f"{stem}.pkl", segmenter, chosen, range(first, first + count), recogniser)
     log.info("%s: %d scenes collected", name, count)
 
 
@@ -75,11 +82,17 @@ def main() -> None:
     parser.add_argument("what", choices=["collect", "fit"])
     parser.add_argument("--set", action="append", choices=list(SETS), help="collect: the set(s) to collect")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/counter_r5"))
+    parser.add_argument(
+        "--segmenter",
+        choices=["classical", "learned"],
+        default="classical",
+        help="collect: the cut the proposals start from (learned: the shipped centre model)",
+    )
     parser.add_argument("--write-weights", action="store_true")
     args = parser.parse_args()
     if args.what == "collect":
         for name in args.set or []:
-            collect_set(name, args.cache)
+            collect_set(name, args.cache, args.segmenter)
     else:
         fit_and_replay(args.cache, args.write_weights)
 

@@ -61,9 +61,24 @@ def enrol_folder(http: httpx.Client, folder: Path, per_request: int = 16, limit:
 
 
 def cpu_seconds(pid: int) -> float:
-    """user + system CPU seconds of a process (all its threads) from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """user + system CPU seconds of a process (all its threads) and of its live descendants (``--workers N``
+    runs the app in N child processes) from /proc; a process that ends meanwhile counts as 0."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS + sum(cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """The process's live child processes (every thread's ``children`` list in /proc)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return found
 
 
 def scrape(http: httpx.Client) -> dict[str, float]:

@@ -11,10 +11,15 @@ where nothing is proposed the scorer is not called and the boxes are the classic
 that embeds every crop anyway (a checkout) can embed ``Plan.boxes`` in one batch, score the judged rows and
 keep the vectors of ``Plan.items``. ``DecisionConfig(verifier=...)`` has a learned verifier
 (``counter/verifier.py``, round 5, measured and not the default) judge the changes instead of the rule.
+
+What is proposed and how it is judged depends on the cut the proposals start from (``split_settings``): round 4's
+margins were fitted on the classical cut; on the learned centres' cut (round 9, ``bench/counter_rule_refit.py``)
+merges never helped and only a clear split does, so there nothing is merged and a split needs more evidence.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +28,7 @@ import numpy as np
 from counter.alternatives import ProposalConfig, proposals
 from counter.blobs import Working
 from counter.boxes import Box, reading_order
+from counter.centres import LearnedSegmenter
 from counter.hypotheses import Change, DecisionConfig, apply, choose
 from counter.segment import BackgroundSegmenter, Segmenter
 from counter.verifier import choose_learned
@@ -30,6 +36,28 @@ from counter.verifier_features import Shapes
 
 DEFAULT_DECISION = DecisionConfig()
 DEFAULT_PROPOSAL = ProposalConfig()
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """What to propose and how to judge it, for one kind of cut."""
+
+    proposal: ProposalConfig
+    decision: DecisionConfig
+
+
+CLASSICAL_SPLIT = SplitSettings(DEFAULT_PROPOSAL, DEFAULT_DECISION)  # round 4, fitted on the classical cut
+# Round 9, refitted on the learned cut (tuning seeds 1000-1399; docs/checkout.md): no merge proposed, a split taken
+# when its parts' mean best similarity beats the whole's by 0.2 per item added.
+LEARNED_SPLIT = SplitSettings(
+    ProposalConfig(merge_items=0.0), DecisionConfig(split_margin=0.2, merge_margin=math.inf, coherence=0.0)
+)
+
+
+def split_settings(segmenter: BackgroundSegmenter) -> SplitSettings:
+    """The settings fitted for ``segmenter``'s cut."""
+    return LEARNED_SPLIT if isinstance(segmenter, LearnedSegmenter) else CLASSICAL_SPLIT
+
 
 Scorer = Callable[[list[np.ndarray]], np.ndarray]  # crops ((h, w, 3) uint8 RGB) -> (n, products) similarities
 
@@ -101,10 +129,13 @@ class RecognisedSegmenter(Segmenter):
         self,
         base: BackgroundSegmenter,
         scorer: Scorer,
-        decision: DecisionConfig = DEFAULT_DECISION,
-        proposal: ProposalConfig = DEFAULT_PROPOSAL,
+        decision: DecisionConfig | None = None,
+        proposal: ProposalConfig | None = None,
     ):
-        self.base, self.scorer, self.decision, self.proposal = base, scorer, decision, proposal
+        """``decision`` and ``proposal``: those fitted for ``base``'s cut (``split_settings``) unless given."""
+        fitted = split_settings(base)
+        self.base, self.scorer = base, scorer
+        self.decision, self.proposal = decision or fitted.decision, proposal or fitted.proposal
 
     def with_item_area(self, item_area: float) -> RecognisedSegmenter:
         base = self.base.with_item_area(item_area)

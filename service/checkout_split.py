@@ -12,12 +12,14 @@ Imported by ``service.checkout`` only when the setting is on (it needs OpenCV).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from counter.recognised import DEFAULT_DECISION, DEFAULT_PROPOSAL, Plan, plan
+from counter.hypotheses import DecisionConfig
+from counter.recognised import Plan, plan, split_settings
 from counter.segment import BackgroundSegmenter
 from service import checkout
 
@@ -27,14 +29,29 @@ if TYPE_CHECKING:
     from service.deps import AppState
 
 
-def plan_photo(state: AppState, photo_bytes: bytes, lane: str | None) -> tuple[Plan | None, checkout.Segmented]:
-    """The photo's crops: the plan's (its items and every proposed part) where the segmenter is the classical
-    one, else the segmenter's items (no plan: nothing to propose)."""
+@dataclass(frozen=True)
+class PlannedPhoto:
+    """A counter photo's crops, with the plan they come from and the decision fitted for its cut."""
+
+    plan: Plan | None  # None: the segmenter proposes nothing (not a background segmenter)
+    decision: DecisionConfig | None
+    crops: checkout.Segmented
+
+
+def plan_photo(state: AppState, photo_bytes: bytes, lane: str | None) -> PlannedPhoto:
+    """The photo's crops: the plan's (its items and every proposed part) where the segmenter cuts the difference
+    against the background (classical or learned; each with the settings fitted for it), else the segmenter's
+    items (no plan: nothing to propose)."""
     counter = checkout.counter_photo(state, photo_bytes, lane)
     segmenter, photo, background = counter.segmenter, counter.photo, counter.background.pixels
-    found = plan(segmenter, photo, background, DEFAULT_PROPOSAL) if isinstance(segmenter, BackgroundSegmenter) else None
-    boxes = found.photo_boxes(list(range(len(found.boxes)))) if found else segmenter.segment(photo, background)
-    return found, counter.segmented(boxes, state.embedder.input_size)
+    if not isinstance(segmenter, BackgroundSegmenter):
+        return PlannedPhoto(
+            None, None, counter.segmented(segmenter.segment(photo, background), state.embedder.input_size)
+        )
+    settings = split_settings(segmenter)
+    found = plan(segmenter, photo, background, settings.proposal)
+    boxes = found.photo_boxes(list(range(len(found.boxes))))
+    return PlannedPhoto(found, settings.decision, counter.segmented(boxes, state.embedder.input_size))
 
 
 def similarities(recognitions: list[Recognition]) -> np.ndarray:
@@ -54,12 +71,13 @@ async def items_of_photo(
     state: AppState, photo: bytes, lane: str | None
 ) -> tuple[list[Box], list[Recognition], checkout.Segmented]:
     """The photo's items (boxes in reading order) and their answers, one embedding submission for every crop."""
-    found, crops = await run_in_threadpool(plan_photo, state, photo, lane)
+    planned = await run_in_threadpool(plan_photo, state, photo, lane)
+    found, crops = planned.plan, planned.crops
     if len(crops.pixels) == 0:
         return [], [], crops
     answers = await checkout.recognise(state, crops.pixels)
-    if found is None:
+    if found is None or planned.decision is None:
         return crops.boxes, answers, crops
     judged = found.judged
-    items = found.items(similarities([answers[i] for i in judged]) if judged else None, DEFAULT_DECISION)
+    items = found.items(similarities([answers[i] for i in judged]) if judged else None, planned.decision)
     return [crops.boxes[i] for i in items], [answers[i] for i in items], crops

@@ -59,9 +59,10 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=100, description="Matches returned per query (one per SKU).")
     counter_recognised_split: bool = Field(
         True,
-        description="A counter photo's uncertain blobs (a part two items big, two small neighbours) are also cut "
-        "other ways and the recogniser keeps the cut whose parts it recognises clearly better (the proposed parts' "
-        "crops embedded in the same batch); off: the classical segmenter's items alone. docs/checkout.md.",
+        description="A counter photo's uncertain blobs (a part two items big; with the classical segmenter also two "
+        "small neighbours) are also cut other ways and the recogniser keeps the cut whose parts it recognises clearly "
+        "better (the proposed parts' crops embedded in the same batch; the settings fitted for each segmenter's cut); "
+        "off: the segmenter's items alone. docs/checkout.md.",
     )
     counter_segmenter: Literal["classical", "learned"] = Field(
         "learned",

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.augment import AugmentConfig, augment, view_rng
-from training.data import ImageFolder
+from training.data import ImageFolder, write_cache
 
 if TYPE_CHECKING:
     import keras
@@ -137,14 +137,15 @@ def build_feature_cache(
         logger.info("features of view %d/%d done", view, views)
     features = np.stack(per_view, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(
-        tmp,
-        features=features,
-        labels=folder.labels,
-        paths=np.asarray(folder.paths),
-        class_names=np.asarray(folder.class_names),
+    write_cache(
+        path,
+        lambda f: np.savez(
+            f,
+            features=features,
+            labels=folder.labels,
+            paths=np.asarray(folder.paths),
+            class_names=np.asarray(folder.class_names),
+        ),
     )
-    os.replace(tmp, path)
     logger.info("cached features %s to %s", features.shape, path)
     return FeatureCache(features, folder.labels, path)

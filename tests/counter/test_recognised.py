@@ -11,7 +11,7 @@ from counter.alternatives import ProposalConfig, along_axis, between_peaks, prop
 from counter.blobs import Blob
 from counter.boxes import reading_order
 from counter.hypotheses import Change, DecisionConfig, apply, choose, evidence, gain
-from counter.recognised import RecognisedSegmenter, plan
+from counter.recognised import CLASSICAL_SPLIT, LEARNED_SPLIT, RecognisedSegmenter, plan, split_settings
 from counter.scenes import make_scene
 from counter.segment import BackgroundSegmenter
 from tests.counter.toy_products import PRODUCTS
@@ -62,6 +62,29 @@ def test_overlapping_changes_the_most_gainful_first():
     assert taken == [whole]  # gain 0.4 - 0.1 beats 0.2 - 0.05; the merge then replaces parts already replaced
     assert apply([0, 1, 2], taken) == [6]
     assert apply([0, 1, 2], choose([MERGE], s, CONFIG)) == [0, 5]
+
+
+def test_the_learned_cut_gets_its_own_settings_no_merge_and_only_a_clear_split():
+    """Round 9 (bench/counter_rule_refit.py): refitted on the learned centres' cut, merges never helped there."""
+    from counter.centres import CentreDetector, LearnedSegmenter
+
+    learned = LearnedSegmenter(CentreDetector())
+    classical = BackgroundSegmenter()
+    assert split_settings(learned) == LEARNED_SPLIT and split_settings(classical) == CLASSICAL_SPLIT
+    assert RecognisedSegmenter(learned, lambda crops: np.zeros((len(crops), 1))).decision == LEARNED_SPLIT.decision
+    assert RecognisedSegmenter(classical, lambda crops: np.zeros((len(crops), 1))).proposal == CLASSICAL_SPLIT.proposal
+    left, right, both = np.zeros((20, 80), np.uint8), np.zeros((20, 80), np.uint8), np.ones((20, 80), np.uint8)
+    left[:, :40], right[:, 40:] = 1, 1
+    blob = Blob(0, 0, both, [left, right])
+    assert [p.replaces for p in proposals(blob, 100, 1000, CLASSICAL_SPLIT.proposal)] == [(0, 1)]
+    assert proposals(blob, 100, 1000, LEARNED_SPLIT.proposal) == []  # nothing to merge is proposed
+    s = sims((0, 0), (0.55, 0.3), (0.5, 0.35), (0, 0), (0, 0), (0.99, 0.1))
+    assert choose([MERGE], s, LEARNED_SPLIT.decision) == []  # nor taken, however well the whole is recognised
+    clear = sims((0.5, 0.2, 0.2), (0, 0, 0), (0, 0, 0), (0.3, 0.71, 0), (0.3, 0, 0.71), (0, 0, 0))
+    unclear = sims((0.5, 0.2, 0.2), (0, 0, 0), (0, 0, 0), (0.3, 0.69, 0), (0.3, 0, 0.69), (0, 0, 0))
+    assert choose([SPLIT], clear, LEARNED_SPLIT.decision) == [SPLIT]  # 0.21 better per item added
+    assert choose([SPLIT], unclear, LEARNED_SPLIT.decision) == []  # 0.19: round 4's rule took it
+    assert choose([SPLIT], unclear, CLASSICAL_SPLIT.decision) == [SPLIT]
 
 
 def rectangle(height: int, width: int) -> np.ndarray:
