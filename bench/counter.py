@@ -25,10 +25,13 @@ With ``--recognised store|unknown`` the recogniser-guided split (``counter/recog
 uncertain blobs judged by the recogniser, ``bench/counter_scorer.py``: a gallery of the grocery **train**
 photos only, never the catalogue photos the scenes are cut from; ``unknown``: the scene's own SKUs left out
 of it) runs beside the classical segmenter on every scene: ``before`` and ``after`` in one run, the 6-item
-latency alternating the two repeat by repeat.
+latency alternating the two repeat by repeat. Each cut is judged with the settings fitted for it
+(``counter.recognised.split_settings``: round 9's on the learned cut); ``--decision round4`` judges both with round
+4's, as rounds 6-8 measured.
 
     .venv/bin/python -m bench.counter [--scenes 200] [--first-seed 0] [--name counter] [--no-baskets]
-        [--recognised store|unknown] [--learned] [--products all|even|odd|odd_a|odd_b|even_odd_a]
+        [--recognised store|unknown [--decision fitted|round4]] [--learned]
+        [--products all|even|odd|odd_a|odd_b|even_odd_a]
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ from PIL import Image
 
 from bench.common import Run, skip_without_grocery, table
 from bench.counter_tally import Tally
+from bench.counter_verifier_replay import describe_decision
 from counter.centres import DEFAULT_CENTRE_MODEL
-from counter.recognised import RecognisedSegmenter
+from counter.recognised import DEFAULT_DECISION, DEFAULT_PROPOSAL, RecognisedSegmenter
 from counter.scenes import PRODUCT_SETS, Product, catalogue_products, make_scene, product_set
 from counter.segment import BackgroundSegmenter
 from embedder.preprocess import letterbox
@@ -118,6 +122,13 @@ def main() -> None:
         "(both recogniser-guided with --recognised)",
     )
     parser.add_argument(
+        "--decision",
+        choices=["fitted", "round4"],
+        default="fitted",
+        help="with --recognised: each cut's own settings (counter.recognised.split_settings: round 9's on the learned "
+        "cut) or round 4's on both (as rounds 6-8 measured)",
+    )
+    parser.add_argument(
         "--products",
         choices=list(PRODUCT_SETS),
         default="all",
@@ -151,6 +162,7 @@ def main() -> None:
 
         gallery = StoreGallery.load(embedder, root)  # type: ignore[arg-type]
     compared = gallery is not None or learned is not None
+    settings = (DEFAULT_DECISION, DEFAULT_PROPOSAL) if args.decision == "round4" else (None, None)
     sides = {"before": Tally(), "after": Tally()} if compared else {"": Tally()}
     bases = {"": segmenter, "before": segmenter, "after": learned or segmenter}
     judged = JudgedCount()
@@ -161,7 +173,7 @@ def main() -> None:
             chosen: Segmenter = bases[side]
             if gallery is not None and (side == "after" or learned is not None):
                 excluding = frozenset(i.sku for i in scene.items) if args.recognised == "unknown" else frozenset()
-                chosen = RecognisedSegmenter(bases[side], judged.counting(gallery.scorer(excluding)))
+                chosen = RecognisedSegmenter(bases[side], judged.counting(gallery.scorer(excluding)), *settings)
             boxes = chosen.segment(scene.photo, scene.background)
             tally_.add(scene, boxes, None if recognise is None else recognise(crops_of(scene.photo, boxes)))
             if not scene.touching:
@@ -177,7 +189,7 @@ def main() -> None:
         timed: dict[str, Segmenter] = dict(plain)
         if gallery is not None:
             timed = {
-                side: RecognisedSegmenter(base, judged.counting(gallery.scorer(), six_item=True))
+                side: RecognisedSegmenter(base, judged.counting(gallery.scorer(), six_item=True), *settings)
                 if side == "after" or learned is not None
                 else base
                 for side, base in plain.items()
@@ -191,12 +203,12 @@ def main() -> None:
                 "model": learned.detector.info.provenance,
             }
         if gallery is not None:
-            recognised = next(s for s in timed.values() if isinstance(s, RecognisedSegmenter))
+            recognised = {side: s for side, s in timed.items() if isinstance(s, RecognisedSegmenter)}
             run.data["recognised"] = {
                 "gallery": f"{args.recognised}: grocery train photos (store photos), never the catalogue photos"
                 + (", the scene's own SKUs left out" if args.recognised == "unknown" else ""),
-                "decision": asdict(recognised.decision),
-                "proposal": asdict(recognised.proposal),
+                "decision": {side: describe_decision(s.decision) for side, s in recognised.items()},
+                "proposal": {side: asdict(s.proposal) for side, s in recognised.items()},
                 "scorer_calls": judged.calls,  # segment() calls with something proposed (no-background ones too)
                 "judged_crops": judged.crops,
             }

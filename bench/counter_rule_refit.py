@@ -7,7 +7,9 @@ less). This replays every ``DecisionConfig`` of a grid over the scenes collected
 (``bench/counter_verifier.py collect --segmenter learned``: every crop embedded once), chooses on the tuning
 seeds 1000-1399 alone (the most scenes counted right with every SKU enrolled and with the scene's own SKUs left
 out, together; a tie goes to the config nearest round 4's), and only then replays the chosen config beside round
-4's and beside no decision at all on the held-out ranges 0-199 and 20000-20199.
+4's and beside no decision at all on the held-out ranges 0-199 and 20000-20199 (and, when collected, the same
+ranges with only the odd-numbered products, which the centre model never trained on: ``halfB_heldout``,
+``halfB_heldout2``).
 
     .venv/bin/python -m bench.counter_verifier collect --segmenter learned --set tuning --set heldout --set heldout2
     .venv/bin/python -m bench.counter_rule_refit [--cache /tmp/counter_r5]
@@ -22,18 +24,19 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from bench.counter_verifier_data import Planned
+from bench.counter_verifier_replay import RULE as ROUND4
+from bench.counter_verifier_replay import Decide, changed, decide_by, describe_decision, load, replay
 from counter.hypotheses import DecisionConfig
 
 log = logging.getLogger("bench.counter_rule_refit")
 
-ROUND4 = DecisionConfig()
 SPLIT_MARGINS = (0.0, 0.05, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, math.inf)  # inf: never split
 MERGE_MARGINS = (-0.05, 0.0, 0.05, 0.1, 0.2, math.inf)  # inf: never merge
 COHERENCES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -76,21 +79,8 @@ def best(scored: list[Scored]) -> Scored:
     return min(scored, key=lambda s: (-s.total, distance(s.config)))
 
 
-def describe(config: DecisionConfig) -> dict[str, Any]:
-    def number(v: float) -> float | str:
-        return "never" if math.isinf(v) else v
-
-    return {
-        "split_margin": number(config.split_margin),
-        "merge_margin": number(config.merge_margin),
-        "coherence": config.coherence,
-    }
-
-
 def main() -> None:
     from bench.common import Run, skip_without_grocery
-    from bench.counter_verifier_replay import changed, load, replay
-    from counter.hypotheses import choose
     from training.data import list_image_folder
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -105,44 +95,40 @@ def main() -> None:
         return
     train = list_image_folder(root / "train")
     skus = [train.class_names[i] for i in np.unique(np.asarray(train.labels))]  # StoreGallery's column order
-    sets = {n: load(args.cache, f"learned_{n}") for n in ("tuning", "heldout", "heldout2")}
+    names = ("tuning", "heldout", "heldout2", "halfB_heldout", "halfB_heldout2")  # halfB: odd products only
+    sets = {n: load(args.cache, f"learned_{n}") for n in names if (args.cache / f"learned_{n}.pkl").exists()}
 
-    def rule(config: DecisionConfig | None) -> Any:
-        return None if config is None else (lambda scene, sims: choose(scene.changes, sims, config))
-
-    def right(scenes: list[Any], config: DecisionConfig | None, unknown: bool) -> int:
-        tally = replay(scenes, skus, rule(config), unknown)
-        return tally.counts["all"][0]
+    def right(scenes: list[Planned], config: DecisionConfig, unknown: bool) -> int:
+        return replay(scenes, skus, decide_by(config), unknown).counts["all"][0]
 
     scored = [Scored(c, right(sets["tuning"], c, False), right(sets["tuning"], c, True)) for c in grid()]
     chosen = best(scored)
-    log.info("chosen on tuning: %s (%d + %d right)", describe(chosen.config), chosen.store, chosen.unknown)
-    run.data["grid"] = [{**describe(s.config), "store": s.store, "unknown": s.unknown} for s in scored]
-    run.data["chosen"] = describe(chosen.config)
-    sides = {"learned cut alone": None, "round 4 rule": ROUND4, "refitted rule": chosen.config}
-    results: dict[str, Any] = {}
+    log.info("chosen on tuning: %s (%d + %d right)", describe_decision(chosen.config), chosen.store, chosen.unknown)
+    run.data["grid"] = [{**describe_decision(s.config), "store": s.store, "unknown": s.unknown} for s in scored]
+    run.data["chosen"] = describe_decision(chosen.config)
+    sides: dict[str, Decide | None] = {
+        "learned cut alone": None,
+        "round 4 rule": decide_by(ROUND4),
+        "refitted rule": decide_by(chosen.config),
+    }
+    results: dict[str, dict[str, dict[str, object]]] = {}
     for name, scenes in sets.items():
         for mode in ("store", "unknown"):
-            for side, config in sides.items():
-                tally = replay(scenes, skus, rule(config), mode == "unknown")
-                rows = {r["scenes"]: r for r in tally.rows()}
-                results.setdefault(name, {}).setdefault(mode, {})[side] = {
-                    "rows": tally.rows(),
-                    "detection": tally.detection(),
-                }
-                det = tally.detection()
+            unknown = mode == "unknown"
+            for side, decide in sides.items():
+                tally = replay(scenes, skus, decide, unknown)
+                rows, detection = tally.rows(), tally.detection()
+                results.setdefault(name, {}).setdefault(mode, {})[side] = {"rows": rows, "detection": detection}
+                by = {r["scenes"]: r for r in rows}
                 print(
-                    f"{name:9s} {mode:8s} {side:18s} apart {rows['apart']['count right']:.3f} "
-                    f"touching {rows['touching']['count right']:.3f} all {rows['all']['count right']:.3f} "
-                    f"P/R {det['precision_iou50']:.3f}/{det['recall_iou50']:.3f} "
-                    f"basket {rows['all'].get('basket exactly right', float('nan')):.3f}"
+                    f"{name:9s} {mode:8s} {side:18s} apart {by['apart']['count right']:.3f} "
+                    f"touching {by['touching']['count right']:.3f} all {by['all']['count right']:.3f} "
+                    f"P/R {detection['precision_iou50']:.3f}/{detection['recall_iou50']:.3f} "
+                    f"basket {by['all'].get('basket exactly right', float('nan')):.3f}"
                 )
-            results[name][mode]["refitted_against_round4"] = changed(
-                scenes, skus, rule(ROUND4), rule(chosen.config), mode == "unknown"
-            )
-            print(
-                f"{name:9s} {mode:8s} refitted against round 4, scenes: {results[name][mode]['refitted_against_round4']}"
-            )
+            against = changed(scenes, skus, decide_by(ROUND4), decide_by(chosen.config), unknown)
+            results[name][mode]["refitted_against_round4"] = against
+            print(f"{name:9s} {mode:8s} refitted against round 4, scenes: {against}")
     run.data["results"] = results
     run.save()
 

@@ -3,11 +3,13 @@ the classical items, round 4's rule, or the learned verifier; every SKU enrolled
 
 from __future__ import annotations
 
+import math
 import pickle
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +19,31 @@ from counter.hypotheses import Change, DecisionConfig, apply, choose
 from counter.scenes import Scene
 from counter.verifier import Verifier, choose_learned
 
-RULE = DecisionConfig()
+RULE = DecisionConfig()  # round 4's rule
 Decide = Callable[[Planned, np.ndarray], list[Change]]
+
+
+def decide_by(config: DecisionConfig) -> Decide:
+    """The rule with ``config``'s margins."""
+
+    def decide(scene: Planned, sims: np.ndarray) -> list[Change]:
+        return choose(scene.changes, sims, config)
+
+    return decide
+
+
+def describe_decision(config: DecisionConfig) -> dict[str, Any]:
+    """``config``'s margins for a results file (JSON has no infinity: a margin never met reads "never")."""
+
+    def number(value: float) -> float | str:
+        return "never" if math.isinf(value) else value
+
+    return {
+        "split_margin": number(config.split_margin),
+        "merge_margin": number(config.merge_margin),
+        "coherence": config.coherence,
+        "verifier": config.verifier is not None,
+    }
 
 
 def load(cache: Path, name: str) -> list[Planned]:
@@ -34,8 +59,7 @@ def sims_of(scene: Planned, skus: list[str], unknown: bool) -> np.ndarray:
     return scene.sims[:, [k for k, s in enumerate(skus) if s not in own]].astype(np.float64)
 
 
-def decide_rule(scene: Planned, sims: np.ndarray) -> list[Change]:
-    return choose(scene.changes, sims, RULE)
+decide_rule = decide_by(RULE)
 
 
 def decide_with(verifier: Verifier) -> Decide:

@@ -253,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         server_cpu = marks["cpu1"] - marks["cpu0"]
                         threads0, threads1 = marks["threads0"], marks["threads1"]
-                        per_thread = serverkit.thread_cpu_delta(pid, threads0, threads1, result.seconds)
+                        workers = serverkit.children(pid)
+                        per_thread: dict[str, float] | None = (
+                            None  # the split reads the supervisor's threads only: none of the workers'
+                            if workers
+                            else serverkit.thread_cpu_delta(pid, threads0, threads1, result.seconds)
+                        )
                         after = serverkit.scrape(http)
                         row = {
                             "endpoint": "/v1/recognize"
@@ -273,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                             "top-1": result.correct / result.judged if result.judged else None,
                             "server CPU cores": server_cpu / result.seconds,
                             "client CPU cores": result.client_cpu_s / result.seconds,
-                            "server RSS MiB": rss_mib(process.pid),
+                            "server RSS MiB": rss_mib(process.pid) + sum(rss_mib(w) for w in workers),
+                            "server child processes": len(workers),
                             "statuses": dict(result.statuses),
                             "client errors": dict(result.errors),
                             "seconds": result.seconds,

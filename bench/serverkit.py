@@ -72,12 +72,16 @@ def cpu_seconds(pid: int) -> float:
 
 def children(pid: int) -> list[int]:
     """The process's live child processes (every thread's ``children`` list in /proc)."""
-    found: list[int] = []
     try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except (FileNotFoundError, ProcessLookupError):
         return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            continue
     return found
 
 

@@ -318,9 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", default="startup,install")
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--kinds", default="flat,hnsw", help="index kinds for the large gallery")
+    parser.add_argument("--name", default="serving", help="results file bench/results/NAME.json")
     args = parser.parse_args(argv)
 
-    run = Run("serving")
+    run = Run(args.name)
     sections = args.sections.split(",")
     if "startup" in sections:
         grocery = skip_without_grocery(run)

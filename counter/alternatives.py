@@ -29,7 +29,7 @@ from counter.watershed import fill_unassigned
 class ProposalConfig:
     split_items: float = 1.8  # a part this many typical items big may hold two
     split3_items: float = 0.0  # ... this many, three (0: never proposed)
-    merge_items: float = 2.0  # neighbouring parts together at most this many typical items may be one
+    merge_items: float = 2.0  # neighbouring parts together at most this many typical items may be one (0: never)
     min_peak: float = 8.0  # px (working size): a distance peak lower than this seeds no item
     peak_dynamic: float = 0.05  # ... nor one that drops less than this share of its height to a higher one
 

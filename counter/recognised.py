@@ -135,7 +135,8 @@ class RecognisedSegmenter(Segmenter):
         """``decision`` and ``proposal``: those fitted for ``base``'s cut (``split_settings``) unless given."""
         fitted = split_settings(base)
         self.base, self.scorer = base, scorer
-        self.decision, self.proposal = decision or fitted.decision, proposal or fitted.proposal
+        self.decision = decision if decision is not None else fitted.decision
+        self.proposal = proposal if proposal is not None else fitted.proposal
 
     def with_item_area(self, item_area: float) -> RecognisedSegmenter:
         base = self.base.with_item_area(item_area)

@@ -63,7 +63,7 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+def write_atomically(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
     """The one way skulens writes a file that must be whole and survive a crash: a hidden temporary
     file beside it, written and fsynced, renamed over ``path``, then the folder fsynced (the rename
     itself is durable). Readers see the old file or the new one, never a part."""

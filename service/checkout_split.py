@@ -2,8 +2,9 @@
 ``POST /v1/checkout`` while ``SKULENS_COUNTER_RECOGNISED_SPLIT`` is on (the default since round 4:
 docs/checkout.md, "Letting the recogniser decide one item or two").
 
-The photo is segmented and the uncertain blobs' other cuts proposed (``counter.recognised.plan``) in a worker
-thread; every crop, the classical segmenter's items and the proposed parts alike, goes to the micro-batcher as
+The photo is segmented and the uncertain blobs' other cuts proposed (``counter.recognised.plan``, with the settings
+fitted for the segmenter's cut: ``split_settings``) in a worker thread; every crop, the segmenter's items and the
+proposed parts alike, goes to the micro-batcher as
 **one submission** and is searched once; the proposals are judged on those searches (each crop's matches, one
 per SKU, as its similarity to each SKU), and the items kept take the answers already computed:
 the only extra work over a plain checkout is the proposed parts' crops, and only where something is proposed.

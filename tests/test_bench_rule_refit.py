@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from bench.counter_rule_refit import ROUND4, Scored, best, describe, distance, grid
+from bench.counter_rule_refit import ROUND4, Scored, best, distance, grid
+from bench.counter_verifier_replay import describe_decision
 from counter.hypotheses import DecisionConfig
 
 
@@ -41,8 +42,9 @@ def test_an_empty_grid_is_refused():
 
 
 def test_describe_spells_out_never():
-    assert describe(DecisionConfig(math.inf, 0.05, 1.0)) == {
+    assert describe_decision(DecisionConfig(math.inf, 0.05, 1.0)) == {
         "split_margin": "never",
         "merge_margin": 0.05,
         "coherence": 1.0,
+        "verifier": False,
     }

@@ -1,5 +1,7 @@
 """bench.serverkit.cpu_seconds counts a server's worker processes too (``skulens serve --workers 2``)."""
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +25,7 @@ def test_a_parents_cpu_includes_its_live_childrens():
         assert cpu_seconds(parent.pid) >= cpu_seconds(child) + 0.01  # the parent's own start-up, plus the child
     finally:
         for pid in children(parent.pid):
-            subprocess.run(["kill", str(pid)], check=False)
+            os.kill(pid, signal.SIGTERM)
         parent.kill()
         parent.wait()
 

@@ -119,7 +119,7 @@ def write_cache(path: Path, save: Callable[[io.BytesIO], None]) -> None:
     once (a benchmark beside a training) each write their own temporary file, never another's."""
     buffer = io.BytesIO()
     save(buffer)
-    write_atomically(path, buffer.getvalue())
+    write_atomically(path, buffer.getbuffer())  # no second copy of a large array
 
 
 def cached_pixels(folder: ImageFolder, size: int, cache_dir: str | os.PathLike[str] | None) -> np.ndarray:

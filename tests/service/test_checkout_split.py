@@ -66,3 +66,28 @@ def test_the_checkout_with_the_recogniser_deciding(make_client):
     out = checkout(split, flush, "a")  # proposals judged by the (untrained) test model: one item or two
     assert 1 <= len(out["items"]) <= 2 and all(0 <= i["box"][0] < i["box"][2] <= 480 for i in out["items"])
     assert len(out["lines"]) + len(out["needs_attention"]) >= 1
+
+
+def test_each_segmenters_cut_is_judged_with_the_settings_fitted_for_it(make_client, monkeypatch):
+    """Round 9: the learned cut gets no merge proposed and a stricter split; the classical keeps round 4's."""
+    from counter.recognised import CLASSICAL_SPLIT, LEARNED_SPLIT
+    from counter.segment import Segmenter
+    from service import checkout as checkout_module
+    from service.checkout_split import plan_photo
+
+    flush, background = counter([(140, 100, (200, 30, 30)), (240, 100, (175, 60, 50))])
+    for kind, settings in (("learned", LEARNED_SPLIT), ("classical", CLASSICAL_SPLIT)):
+        client = make_client(catalogue_views=0, counter_segmenter=kind)
+        client.put("/v1/lanes/a/background", content=background, headers={"Content-Type": "image/png"})
+        client.put("/v1/lanes/a/settings", json={"item_area": 0.09})
+        planned = plan_photo(client.app.state.skulens, flush, "a")
+        assert planned.plan is not None and planned.decision == settings.decision
+        assert len(planned.crops.pixels) == len(planned.plan.boxes)  # every item and proposed part, one batch
+
+    class Boxes(Segmenter):  # a segmenter that proposes nothing (not a background difference)
+        def segment(self, photo, background=None):
+            return []
+
+    monkeypatch.setattr(checkout_module, "load_segmenter", lambda kind: Boxes())
+    planned = plan_photo(client.app.state.skulens, flush, None)
+    assert planned.plan is None and planned.decision is None and len(planned.crops.pixels) == 0
