@@ -28,7 +28,6 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 
 from bench.counter_verifier_data import Planned
 from bench.counter_verifier_replay import RULE as ROUND4
@@ -81,7 +80,7 @@ def best(scored: list[Scored]) -> Scored:
 
 def main() -> None:
     from bench.common import Run, skip_without_grocery
-    from training.data import list_image_folder
+    from bench.counter_scorer import store_skus
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -93,8 +92,7 @@ def main() -> None:
     if root is None:
         run.save()
         return
-    train = list_image_folder(root / "train")
-    skus = [train.class_names[i] for i in np.unique(np.asarray(train.labels))]  # StoreGallery's column order
+    skus = store_skus(root)
     names = ("tuning", "heldout", "heldout2", "halfB_heldout", "halfB_heldout2")  # halfB: odd products only
     sets = {n: load(args.cache, f"learned_{n}") for n in names if (args.cache / f"learned_{n}.pkl").exists()}
 

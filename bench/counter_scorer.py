@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from embedder.runtime import LiteRTEmbedder
 
 
+def store_skus(root: Path) -> list[str]:
+    """The SKUs with train photos in ``StoreGallery``'s column order, without embedding anything (for replays)."""
+    from training.data import list_image_folder
+
+    train = list_image_folder(root / "train")
+    return [train.class_names[i] for i in np.unique(np.asarray(train.labels))]
+
+
 @dataclass(frozen=True)
 class StoreGallery:
     embedder: LiteRTEmbedder

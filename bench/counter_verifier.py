@@ -28,7 +28,6 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 
 from bench.common import Run, skip_without_grocery
 
@@ -98,17 +97,16 @@ def main() -> None:
 
 
 def fit_and_replay(cache: Path, write_weights: bool) -> None:
+    from bench.counter_scorer import store_skus
     from bench.counter_verifier_fit import both_ways, fit, penalties, thresholds
     from bench.counter_verifier_replay import changed, decide_rule, decide_with, decision_ms, load, replay
-    from training.data import list_image_folder
 
     run = Run("counter_r5_fit")
     root = skip_without_grocery(run)
     if root is None:
         run.save()
         return
-    train = list_image_folder(root / "train")
-    skus = [train.class_names[i] for i in np.unique(np.asarray(train.labels))]  # StoreGallery's column order
+    skus = store_skus(root)
     scenes = {name: load(cache, name) for name in SETS if (cache / f"{name}.pkl").exists()}
     verifiers = {}
     for name, fit_on in (("all", "tuning"), ("half A", "halfA_tuning")):
