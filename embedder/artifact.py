@@ -10,10 +10,11 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 MODEL_FILE = "model.tflite"
 CARD_FILE = "model.json"
@@ -63,15 +64,22 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """The one way skulens writes a file that must be whole and survive a crash: a hidden temporary
     file beside it, written and fsynced, renamed over ``path``, then the folder fsynced (the rename
     itself is durable). Readers see the old file or the new one, never a part."""
+    write_atomically_with(path, lambda handle: handle.write(data))
+
+
+def write_atomically_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
+    """``write_atomically`` for a writer that streams into the file (``np.save`` of a large array), so that no
+    copy of the whole content is held in memory first. Each writer (process and thread) has its own temporary
+    file, so two runs filling the same cache at once do not clash."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -11,17 +11,16 @@ with the network for the CPU, and the whole grocery train split at 224 px is
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from embedder.artifact import write_atomically
+from embedder.artifact import write_atomically_with
 from embedder.preprocess import IMAGE_SUFFIXES, load_image_file
 
 logger = logging.getLogger(__name__)
@@ -114,14 +113,6 @@ def decode_images(paths: Sequence[str], size: int, workers: int = 2) -> np.ndarr
     return out
 
 
-def write_cache(path: Path, save: Callable[[io.BytesIO], None]) -> None:
-    """A cache file written whole through ``embedder.artifact.write_atomically``: runs that fill the same cache at
-    once (a benchmark beside a training) each write their own temporary file, never another's."""
-    buffer = io.BytesIO()
-    save(buffer)
-    write_atomically(path, buffer.getbuffer())  # no second copy of a large array
-
-
 def cached_pixels(folder: ImageFolder, size: int, cache_dir: str | os.PathLike[str] | None) -> np.ndarray:
     """``decode_images`` once, kept as ``<cache_dir>/pixels-<fingerprint>-<size>.npy`` (memory-mapped on reuse)."""
     if cache_dir is None:
@@ -133,6 +124,6 @@ def cached_pixels(folder: ImageFolder, size: int, cache_dir: str | os.PathLike[s
         return cached
     pixels = decode_images(folder.paths, size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_cache(path, lambda f: np.save(f, pixels))
+    write_atomically_with(path, lambda f: np.save(f, pixels))  # its own temporary file: runs may share a cache
     logger.info("decoded %d images at %d px into %s", len(pixels), size, path)
     return pixels

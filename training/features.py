@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
+from embedder.artifact import write_atomically_with
 from training.augment import AugmentConfig, augment, view_rng
-from training.data import ImageFolder, write_cache
+from training.data import ImageFolder
 
 if TYPE_CHECKING:
     import keras
@@ -137,7 +138,7 @@ def build_feature_cache(
         logger.info("features of view %d/%d done", view, views)
     features = np.stack(per_view, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_cache(
+    write_atomically_with(
         path,
         lambda f: np.savez(
             f,
