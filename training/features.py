@@ -93,6 +93,12 @@ def inference_fn(model: keras.Model) -> Inference:
     return fn
 
 
+def forget_inference(model: keras.Model) -> None:
+    """Drop ``model``'s traced inference function, so the next call traces it again (after its layers
+    were patched or restored, ``training.int8_simulation``)."""
+    _INFER.pop(model, None)
+
+
 def embed_pixels(model: keras.Model, pixels: np.ndarray, batch_size: int = 32, desc: str | None = None) -> np.ndarray:
     """Run ``model`` over uint8 pixels in batches (with a progress bar); float32 outputs."""
     infer = inference_fn(model)
