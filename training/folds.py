@@ -310,6 +310,17 @@ def embed_fold(
     )
 
 
+def fold_splits(root: Path, n_folds: int = 4, fold_seed: int = 0) -> list[tuple[str, ...]]:
+    """``sku_folds`` of the data under ``root`` (its ``train`` and ``val`` folders)."""
+    from training.data import list_skus
+
+    all_skus = list_skus(root / "train")
+    with_val = set(list_skus(root / "val"))
+    return sku_folds(
+        [s for s in all_skus if s in with_val], [s for s in all_skus if s not in with_val], n_folds, fold_seed
+    )
+
+
 def run_folds(
     config: TrainConfig,
     out: str | Path,
@@ -330,10 +341,7 @@ def run_folds(
     out = Path(out)
     root = Path(config.data_dir) if config.data_dir else grocery_dir()
     all_skus = tuple(list_skus(root / "train"))
-    with_val = set(list_skus(root / "val"))
-    splits = sku_folds(
-        [s for s in all_skus if s in with_val], [s for s in all_skus if s not in with_val], n_folds, fold_seed
-    )
+    splits = fold_splits(root, n_folds, fold_seed)
     chosen = list(range(n_folds)) if folds is None else folds
     rows = []
     for f in chosen:

@@ -16,15 +16,11 @@ import logging
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.config import TrainConfig
 from training.int8_simulation import record_ranges, simulate_int8
-
-if TYPE_CHECKING:
-    import keras
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +38,6 @@ def cosine_distance(student: np.ndarray, teacher: np.ndarray) -> float:
     return float(np.mean(1.0 - np.sum(np.asarray(student) * np.asarray(teacher), axis=1)))
 
 
-def trunk(model: keras.Model) -> keras.Model:
-    """The applications network inside the embedder's backbone (where the int8 rounding happens)."""
-    import keras
-
-    from training.train import backbone_layer
-
-    return next(layer for layer in backbone_layer(model).layers if isinstance(layer, keras.Model))
-
-
 def qat_finetune(
     model_path: Path, config: TrainConfig, root: Path, out: Path, qat: QatConfig = QatConfig()
 ) -> dict[str, float]:
@@ -63,13 +50,13 @@ def qat_finetune(
     from training.data import cached_pixels, list_image_folder
     from training.features import augmented_copies, embed_pixels, forget_inference
     from training.fold_export import representative_pixels
-    from training.train import load_trained_model
+    from training.train import backbone_network, load_trained_model
 
     keras.utils.set_random_seed(qat.seed)
     teacher, student = load_trained_model(model_path), load_trained_model(model_path)
     representative = representative_pixels(config, root)
     reference = embed_pixels(teacher, representative)
-    network = trunk(student)
+    network = backbone_network(student)
     undo = simulate_int8(network, record_ranges(network, student, representative))
     forget_inference(student)
     before = cosine_distance(embed_pixels(student, representative), reference)
@@ -116,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     ``skulens folds --out runs/folds/A_qat --precision int8_float_head`` measures it."""
     from dataclasses import replace
 
-    from training.data import grocery_dir, list_skus
-    from training.folds import sku_folds
+    from training.data import grocery_dir
+    from training.folds import fold_splits
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--from", dest="source", type=Path, required=True)
@@ -130,9 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = TrainConfig.load(args.config)
     root = Path(config.data_dir) if config.data_dir else grocery_dir()
-    all_skus = list_skus(root / "train")
-    with_val = set(list_skus(root / "val"))
-    splits = sku_folds([s for s in all_skus if s in with_val], [s for s in all_skus if s not in with_val], 4, 0)
+    splits = fold_splits(root)
     qat = QatConfig(steps=args.steps, learning_rate=args.learning_rate, seed=config.seed)
     for f in [int(x) for x in args.folds.split(",")]:
         target = args.out / f"fold{f}" / "finetune"

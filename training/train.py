@@ -176,6 +176,13 @@ def backbone_layer(model: keras.Model) -> keras.Model:
     return next(layer for layer in model.layers if layer.name.startswith("backbone_"))
 
 
+def backbone_network(model: keras.Model) -> keras.Model:
+    """The applications network (e.g. ``MobileNetV3Large``) inside the embedder's backbone."""
+    import keras
+
+    return next(layer for layer in backbone_layer(model).layers if isinstance(layer, keras.Model))
+
+
 def unfreeze_top(model: keras.Model, blocks: int) -> list[str]:
     """Make the last ``blocks`` inverted-residual blocks and every layer after them trainable.
 
@@ -185,7 +192,7 @@ def unfreeze_top(model: keras.Model, blocks: int) -> list[str]:
     import keras
 
     base = backbone_layer(model)
-    inner = next(layer for layer in base.layers if isinstance(layer, keras.Model))
+    inner = backbone_network(model)
     pattern = re.compile(r"^(?:block|expanded_conv)_(\d+)_")
     ids = [int(m.group(1)) for layer in inner.layers if (m := pattern.match(layer.name))]
     if not ids:
