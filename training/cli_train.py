@@ -150,7 +150,8 @@ def train_command(args: argparse.Namespace) -> int:
 
 def folds_command(args: argparse.Namespace) -> int:
     from training.config import TrainConfig
-    from training.folds import run_folds, summary_markdown
+    from training.fold_summary import summary_markdown
+    from training.folds import run_folds
 
     folds = None
     if args.folds:
@@ -195,7 +196,7 @@ def export_command(args: argparse.Namespace) -> int:
     threshold = args.threshold
     if args.calibration_from_folds:
         from evaluation.calibrate import CalibrationRefused
-        from training.folds import pooled_calibration
+        from training.fold_calibration import pooled_calibration
 
         try:
             folds_dir = Path(args.calibration_from_folds)

@@ -21,7 +21,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.folds import FIGURE_NAMES, summarise
+from training.fold_summary import FIGURE_NAMES, summarise
 
 ROWS = (
     "top1_clean_all",

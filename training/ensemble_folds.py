@@ -3,7 +3,7 @@
 For each fold that every run has, each run's fold model embeds the protocol's photos (cached by
 ``skulens folds`` as ``fold*/vectors-keras.npz``; embedded here when missing), the runs' unit vectors are
 concatenated over ``sqrt(n_runs)`` (``training.distill.teacher_embedding``: inner products are the mean of the
-runs' cosine similarities) and measured exactly as one model's (``training.folds.evaluate_fold``). The
+runs' cosine similarities) and measured exactly as one model's (``training.fold_metrics.evaluate_fold``). The
 result is written as a fold run of its own, so ``training.compare_folds`` puts it beside its members:
 
     python -m training.ensemble_folds --out runs/folds/ensemble runs/folds/seed0 runs/folds/seed1
@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from training.distill import teacher_embedding
-from training.folds import EMBEDDING_FIELDS, Vectors, cached_vectors, evaluate_fold, summarise
+from training.fold_metrics import EMBEDDING_FIELDS, Vectors, evaluate_fold
+from training.fold_summary import summarise
+from training.folds import cached_vectors
 
 logger = logging.getLogger(__name__)
 

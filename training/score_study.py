@@ -12,7 +12,7 @@ gallery alone, would accept more known queries at the same precision:
 Each combination is a linear score (the best similarity's weight 1) whose weights come from a
 logistic regression of "the answer is right" on the other folds (``evaluation.calibrate.ridge_logistic``),
 with the threshold for the target precision also from the other folds: a fold never judges its
-own weights or threshold, as for the shipped score (``training.folds.cross_fitted_thresholds``).
+own weights or threshold, as for the shipped score (``training.fold_summary.cross_fitted_thresholds``).
 
 ``python -m training.score_study runs/folds/<run>``: the fold models' LiteRT float32 files embed
 (once; cached as ``fold*/vectors-float32.npz``) and a markdown table is printed.
@@ -30,7 +30,7 @@ import numpy as np
 from evaluation import metrics
 from evaluation.calibrate import calibrate_threshold, ridge_logistic
 from gallery.lookalike import label_lookalikes
-from training.folds import Vectors
+from training.fold_metrics import Vectors
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ mapped, and normalised again.
 It needs no training, only the gallery, so the service could fit it at enrolment time. This study asks
 whether it helps, on the fold protocol: for each fold, the map is fitted on the gallery photos of the
 SKUs enrolled in the open-set condition (the trained ones; the fold's unknown products never take part)
-and every vector of the fold is mapped before ``training.folds.evaluate_fold``:
+and every vector of the fold is mapped before ``training.fold_metrics.evaluate_fold``:
 
     python -m training.whitening_study runs/folds/<run> [--shrink 0.1 0.3 1 3]
 
@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from training.folds import EMBEDDING_FIELDS, Vectors, evaluate_fold, summarise
+from training.fold_metrics import EMBEDDING_FIELDS, Vectors, evaluate_fold
+from training.fold_summary import summarise
 
 logger = logging.getLogger(__name__)
 

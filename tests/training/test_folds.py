@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from training.folds import Vectors, cross_fitted_thresholds, evaluate_fold, pooled_calibration, sku_folds, summarise
+from training.fold_calibration import pooled_calibration
+from training.fold_metrics import Vectors, evaluate_fold
+from training.fold_summary import cross_fitted_thresholds, summarise
+from training.folds import sku_folds
 
 
 def test_folds_are_disjoint_cover_everything_and_balance_val_skus():

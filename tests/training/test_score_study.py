@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.folds import Vectors
+from training.fold_metrics import Vectors
 from training.score_study import ScoreCues, cross_fitted, score_cues, sku_reference_stats
 
 

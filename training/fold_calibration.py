@@ -1,0 +1,65 @@
+"""The threshold shipped with a model, calibrated on its recipe's fold models (``skulens export
+--calibration-from-folds``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluation.calibrate import fit_beta
+from gallery.lookalike import adjusted_score
+
+
+def pooled_calibration(
+    out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted"), result_name: str = "result.json"
+) -> dict[str, Any]:
+    """Threshold for ``target`` on the open-set scores of every fold in ``out`` pooled (clean and other-day).
+
+    The fold models never saw their fold's SKUs, so those queries are genuine unknown products;
+    a model trained on every SKU has none left to calibrate with, hence the fold models' scores.
+    """
+    from evaluation.calibrate import calibrate_for_till, calibration_record
+
+    rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"fold*/{result_name}"))]
+    if not rows:
+        raise FileNotFoundError(f"no fold*/result.json under {str(out)!r}: run `skulens folds` first")
+    parts = [r["open_set"][c] for r in rows for c in conditions]
+    scores, correct, known = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("score", "correct", "known"))
+    lookalike: dict[str, Any] | None = None
+    if all("lookalike" in p for p in parts) and 0 < correct.sum() < len(correct):
+        look = np.concatenate([np.asarray(p["lookalike"]) for p in parts])
+        fit = fit_beta(scores, look, correct)
+        scores = adjusted_score(scores, look, fit.beta)
+        lookalike = {
+            "beta": fit.beta,
+            "score": "best similarity - beta x the cosine between the SKU's reference centroid and the "
+            "nearest other enrolled SKU's (gallery.lookalike)",
+            "fit": {
+                "method": "logistic regression of a right answer on (similarity, lookalike)",
+                "weights": list(fit.weights),
+                "samples": fit.samples,
+            },
+        }
+    calibration = calibrate_for_till(scores, correct.astype(bool), known.astype(bool), target)
+    summary = json.loads((Path(out) / "summary.json").read_text()) if (Path(out) / "summary.json").is_file() else {}
+    record = calibration_record(
+        calibration,
+        scores,
+        correct,
+        known,
+        "fold models of this recipe",
+        {
+            "fold_run": str(out),
+            "fold_results": result_name,
+            "folds": [r["fold"] for r in rows],
+            "conditions": list(conditions),
+            "fold_seed": summary.get("fold_seed"),
+            "recipe": summary.get("config"),
+        },
+    )
+    if lookalike is not None:
+        record["lookalike"] = lookalike
+    return record

@@ -1,0 +1,135 @@
+"""The summary of a fold run: mean and spread over folds, and the cross-fitted thresholds.
+
+A fold never judges its own threshold or lookalike β: both are fitted on the other folds' pooled
+open-set scores (``cross_fitted_thresholds``), so the precision and acceptance reported are what a
+threshold chosen elsewhere does on products it was not chosen on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from evaluation import metrics
+from evaluation.calibrate import calibrate_threshold, fit_beta
+from gallery.lookalike import adjusted_score
+
+logger = logging.getLogger(__name__)
+
+
+def _pooled(parts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
+
+
+def _beta(pooled: dict[str, np.ndarray]) -> float:
+    """``fit_beta`` on pooled open-set scores; 0 where they cannot support a fit (all answers right or wrong)."""
+    try:
+        return fit_beta(pooled["score"], pooled["lookalike"], pooled["correct"]).beta
+    except ValueError as exc:
+        logger.warning("no lookalike beta (0 used): %s", exc)
+        return 0.0
+
+
+def cross_fitted_thresholds(
+    rows: list[dict[str, Any]], condition: str, target: float, lookalike: bool = False
+) -> list[dict[str, Any]]:
+    """For each fold: the threshold calibrated on the other folds' pooled open-set scores, and what it does here.
+
+    ``lookalike``: the decision score is ``gallery.lookalike.adjusted_score``, its ``beta`` fitted on
+    the other folds too (a fold never judges its own beta or threshold).
+    """
+    keys = ("score", "lookalike", "correct", "known") if lookalike else ("score", "correct", "known")
+    out = []
+    for i, row in enumerate(rows):
+        pooled = _pooled([r["open_set"][condition] for j, r in enumerate(rows) if j != i], keys)
+        mine = _pooled([row["open_set"][condition]], keys)
+        beta = _beta(pooled) if lookalike else 0.0
+        if lookalike:
+            pooled["score"] = adjusted_score(pooled["score"], pooled["lookalike"], beta)
+            mine["score"] = adjusted_score(mine["score"], mine["lookalike"], beta)
+        cal = calibrate_threshold(pooled["score"], pooled["correct"], pooled["known"], target)
+        result = metrics.open_set_at_threshold(mine["score"], mine["correct"], mine["known"], cal.threshold)
+        known = mine["known"].astype(bool)
+        out.append(
+            {
+                "threshold": cal.threshold,
+                "beta": beta,
+                "auroc": metrics.auroc(mine["score"][known], mine["score"][~known]),
+                "reached_on_other_folds": cal.reached,
+                "precision": result.precision,
+                "known_acceptance": result.known_acceptance,
+                "known_accuracy": result.known_accuracy,
+                "unknown_rejection": result.unknown_rejection,
+            }
+        )
+    return out
+
+
+def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any]:
+    """Mean and spread (population std) over folds of every figure; cross-fitted threshold figures."""
+
+    def stat(values: list[float]) -> dict[str, Any]:
+        arr = np.asarray(values, dtype=np.float64)
+        return {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr)), "folds": arr.tolist()}
+
+    def pick(path: tuple[str, ...]) -> list[float]:
+        out = []
+        for r in rows:
+            value: Any = r
+            for key in path:
+                value = value[key]
+            out.append(float(value))
+        return out
+
+    figures = {}
+    for cond in ("clean", "shifted"):
+        for group in ("all", "trained", "never_trained"):
+            figures[f"top1_{cond}_{group}"] = stat(pick((cond, group)))
+        figures[f"auroc_{cond}"] = stat(pick(("open_set", cond, "auroc")))
+    for group in ("all", "never_trained"):
+        figures[f"top1_clean_flip_tta_{group}"] = stat(pick(("clean_flip_tta", group)))
+        for kind in ("photo_only", "with_views"):
+            figures[f"catalogue_{kind}_{group}"] = stat(pick(("catalogue", kind, group)))
+    if len(rows) >= 2:
+        with_lookalike = all("lookalike" in r["open_set"]["clean"] for r in rows)  # older results lack it
+        for cond in ("clean", "shifted"):
+            fitted = cross_fitted_thresholds(rows, cond, target)
+            for key in ("precision", "known_acceptance", "known_accuracy", "unknown_rejection", "threshold"):
+                figures[f"at_p{int(target * 100)}_{cond}_{key}"] = stat([f[key] for f in fitted])
+            if with_lookalike:
+                fitted = cross_fitted_thresholds(rows, cond, target, lookalike=True)
+                figures[f"auroc_{cond}_lookalike"] = stat([f["auroc"] for f in fitted])
+                for key in ("precision", "known_acceptance", "unknown_rejection", "threshold", "beta"):
+                    figures[f"at_p{int(target * 100)}_{cond}_lookalike_{key}"] = stat([f[key] for f in fitted])
+    return figures
+
+
+FIGURE_NAMES = {
+    "top1_clean_all": "top-1 clean, all SKUs",
+    "top1_clean_trained": "top-1 clean, trained SKUs",
+    "top1_clean_never_trained": "top-1 clean, never-trained SKUs",
+    "top1_shifted_all": "top-1 other-day, all SKUs",
+    "top1_shifted_trained": "top-1 other-day, trained SKUs",
+    "top1_shifted_never_trained": "top-1 other-day, never-trained SKUs",
+    "top1_clean_flip_tta_all": "top-1 clean + flip TTA, all",
+    "top1_clean_flip_tta_never_trained": "top-1 clean + flip TTA, never-trained",
+    "auroc_clean": "open-set AUROC, clean",
+    "auroc_shifted": "open-set AUROC, other-day",
+    "auroc_clean_lookalike": "open-set AUROC, clean, lookalike-adjusted score (cross-fitted beta)",
+    "auroc_shifted_lookalike": "open-set AUROC, other-day, lookalike-adjusted score (cross-fitted beta)",
+    "catalogue_photo_only_all": "catalogue photo only: top-1 all",
+    "catalogue_photo_only_never_trained": "catalogue photo only: top-1 never-trained",
+    "catalogue_with_views_all": "catalogue photo + synthetic views: top-1 all",
+    "catalogue_with_views_never_trained": "catalogue photo + synthetic views: top-1 never-trained",
+}
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    lines = ["| figure | mean | std | per fold |", "| --- | --- | --- | --- |"]
+    for key, value in summary["figures"].items():
+        name = FIGURE_NAMES.get(key, key.replace("_", " "))
+        folds = " / ".join(f"{x:.3f}" for x in value["folds"])
+        lines.append(f"| {name} | {value['mean']:.4f} | {value['std']:.4f} | {folds} |")
+    return "\n".join(lines)
