@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WEIGHTS_ENV = "SKULENS_BACKBONE_WEIGHTS"
+POOLINGS = ("avg", "gem", "gem_multiscale")  # build_backbone says what each is
 
 
 class WeightsUnavailable(RuntimeError):
@@ -31,16 +32,30 @@ class Backbone:
     feature_dim: int
     builtin_rescaling: bool  # True: model takes 0..255 itself; False: we rescale to [-1, 1]
     minimalistic: bool = False  # MobileNetV3 without squeeze-excite and hard-swish (ReLU, 3x3 kernels)
+    # For ``gem_multiscale``: the layer whose *input* is the stride-16 feature map tapped beside the last one
+    # (the expanded, activated map of the block that steps down to stride 32), and its channels.
+    mid_tap: str | None = None
+    mid_dim: int = 0
 
 
 BACKBONES: dict[str, Backbone] = {
-    "mobilenet_v3_large": Backbone("mobilenet_v3_large", "MobileNetV3Large", 960, True),
+    "mobilenet_v3_large": Backbone(
+        "mobilenet_v3_large", "MobileNetV3Large", 960, True, mid_tap="expanded_conv_12_depthwise_pad", mid_dim=672
+    ),
     # ReLU and no squeeze-excite: quantises well to int8 (../shared/weights/README.md has ImageNet weights).
     "mobilenet_v3_large_minimalistic": Backbone(
-        "mobilenet_v3_large_minimalistic", "MobileNetV3Large", 960, True, minimalistic=True
+        "mobilenet_v3_large_minimalistic",
+        "MobileNetV3Large",
+        960,
+        True,
+        minimalistic=True,
+        mid_tap="expanded_conv_12_depthwise_pad",
+        mid_dim=672,
     ),
-    "mobilenet_v3_small": Backbone("mobilenet_v3_small", "MobileNetV3Small", 576, True),
-    "mobilenet_v2": Backbone("mobilenet_v2", "MobileNetV2", 1280, False),
+    "mobilenet_v3_small": Backbone(
+        "mobilenet_v3_small", "MobileNetV3Small", 576, True, mid_tap="expanded_conv_8_depthwise_pad", mid_dim=288
+    ),
+    "mobilenet_v2": Backbone("mobilenet_v2", "MobileNetV2", 1280, False, mid_tap="block_13_pad", mid_dim=576),
 }
 
 
@@ -49,6 +64,13 @@ def get_backbone(name: str) -> Backbone:
         return BACKBONES[name]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+
+
+def pooled_feature_dim(name: str, pooling: str) -> int:
+    """Width of the backbone's pooled features: the last map's channels, plus the stride-16 map's for
+    ``gem_multiscale``."""
+    spec = get_backbone(name)
+    return spec.feature_dim + (spec.mid_dim if pooling == "gem_multiscale" else 0)
 
 
 def describe_weights(weights: str | None) -> str:
@@ -63,8 +85,10 @@ def describe_weights(weights: str | None) -> str:
 def build_backbone(name: str, input_size: int, weights: str | None, pooling: str = "avg") -> keras.Model:
     """A ``keras.Model`` from 0..255 RGB to pooled features of ``feature_dim``.
 
-    ``pooling``: ``"avg"`` (global average) or ``"gem"`` (generalised mean with a learned
-    exponent, ``embedder.pooling``).
+    ``pooling``: ``"avg"`` (global average), ``"gem"`` (generalised mean with a learned
+    exponent, ``embedder.pooling``) or ``"gem_multiscale"``: GeM of the last map concatenated with
+    GeM of the stride-16 map (``Backbone.mid_tap``), whose finer grid and earlier features keep
+    detail (a label's print, a fruit's skin) that the last map has pooled away.
 
     ``weights``: ``"imagenet"`` (Keras' standard download into its cache),
     a path to a ``.weights.h5`` file for this backbone without its top, or
@@ -72,7 +96,7 @@ def build_backbone(name: str, input_size: int, weights: str | None, pooling: str
     """
     import keras
 
-    from embedder.pooling import POOLINGS, GeMPooling
+    from embedder.pooling import GeMPooling
 
     spec = get_backbone(name)
     if pooling not in POOLINGS:
@@ -106,7 +130,25 @@ def build_backbone(name: str, input_size: int, weights: str | None, pooling: str
     x = inputs
     if not spec.builtin_rescaling:
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
+    if pooling == "gem_multiscale":
+        mid, last = _two_scales(base, spec)(x, training=False)
+        features = keras.layers.Concatenate(name="multiscale_features")(
+            [GeMPooling(name="gem_pooling")(last), GeMPooling(name="gem_pooling_mid")(mid)]
+        )
+        return keras.Model(inputs, features, name=f"backbone_{name}")
     features = base(x, training=False)
     if pooling == "gem":
         features = GeMPooling(name="gem_pooling")(features)
     return keras.Model(inputs, features, name=f"backbone_{name}")
+
+
+def _two_scales(base: keras.Model, spec: Backbone) -> keras.Model:
+    """``base`` with two outputs, the stride-16 map and the last one (the same layers, so the same weights)."""
+    import keras
+
+    if spec.mid_tap is None:
+        raise ValueError(f"backbone {spec.name!r} has no stride-16 tap for pooling 'gem_multiscale'")
+    mid = base.get_layer(spec.mid_tap).input
+    if mid.shape[-1] != spec.mid_dim:
+        raise ValueError(f"{spec.name}: {spec.mid_tap!r} takes {mid.shape[-1]} channels, expected {spec.mid_dim}")
+    return keras.Model(base.inputs, [mid, base.outputs[0]], name=base.name)

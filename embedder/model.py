@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from embedder.backbones import build_backbone, get_backbone
+from embedder.backbones import build_backbone, pooled_feature_dim
 
 if TYPE_CHECKING:
     import keras
@@ -53,7 +53,7 @@ def build_embedding_model(
 
     base = build_backbone(backbone, input_size, weights, pooling=pooling)
     if head is None:
-        head = build_head(get_backbone(backbone).feature_dim, embedding_dim, seed=seed)
+        head = build_head(pooled_feature_dim(backbone, pooling), embedding_dim, seed=seed)
     pixels = keras.Input((input_size, input_size, 3), name="pixels")
     embeddings = head(base(pixels))
     return keras.Model(pixels, embeddings, name=f"skulens_{backbone}")

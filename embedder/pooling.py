@@ -14,8 +14,6 @@ from typing import Any
 import keras
 from keras import ops
 
-POOLINGS = ("avg", "gem")
-
 
 @keras.saving.register_keras_serializable(package="skulens")
 class GeMPooling(keras.layers.Layer):  # type: ignore[misc]  # Keras ships no types

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from embedder.backbones import WEIGHTS_ENV, get_backbone
+from embedder.backbones import POOLINGS, WEIGHTS_ENV, get_backbone
 from embedder.model import DEFAULT_BACKBONE, DEFAULT_EMBEDDING_DIM, DEFAULT_INPUT_SIZE
 from evaluation.data import HELD_OUT_SKUS
 from training.augment import AugmentConfig
@@ -58,7 +58,9 @@ class TrainConfig:
     classifier: str = "linear"
     cosine_scale: float = 30.0
     cosine_margin: float = 0.25
-    pooling: str = "avg"  # "avg", or "gem": generalised mean with a learned exponent (embedder.pooling)
+    # "avg", "gem" (generalised mean with a learned exponent) or "gem_multiscale" (GeM of the last map and of the
+    # stride-16 map, concatenated): embedder.backbones.build_backbone
+    pooling: str = "avg"
     ema_momentum: float | None = None  # e.g. 0.99: the model saved is the moving average of the weights
     catalogue_p: float = 0.0  # chance that a SKU's K photos in a batch include its catalogue (studio) photo
     # > 1: the fine-tuning batches' SKUs come in groups of this size, a drawn SKU and its nearest SKUs by the
@@ -87,8 +89,8 @@ class TrainConfig:
                 f"cosine_scale must be > 0 and cosine_margin in [0, 1), got {self.cosine_scale!r} "
                 f"and {self.cosine_margin!r}"
             )
-        if self.pooling not in ("avg", "gem"):
-            raise ValueError(f"pooling {self.pooling!r} is not one of avg, gem")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r} is not one of {', '.join(POOLINGS)}")
         if self.pooling != "avg" and self.schedule != "finetune":
             raise ValueError(
                 f"pooling {self.pooling!r} needs schedule 'finetune' (the two-stage recipe caches average-pooled "

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedder.backbones import get_backbone
+from embedder.backbones import pooled_feature_dim
 from training.class_neighbours import nearest_classes
 from training.config import TrainConfig
 from training.data import decode_images
@@ -109,7 +109,7 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     stage = config.finetune
     n_classes = len(data.train.class_names)
     head = build_head(
-        get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed, neck=config.neck
+        pooled_feature_dim(config.backbone, config.pooling), config.embedding_dim, seed=config.seed, neck=config.neck
     )
     model = build_model(config, head=head)
     unfreeze(model, config.unfreeze_blocks)

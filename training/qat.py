@@ -113,12 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", default="0,1,2,3")
     parser.add_argument("--steps", type=int, default=QatConfig.steps)
     parser.add_argument("--learning-rate", type=float, default=QatConfig.learning_rate)
+    parser.add_argument("--seed", type=int, help="QAT's own batches and augmentation (default: the config's seed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = TrainConfig.load(args.config)
     root = Path(config.data_dir) if config.data_dir else grocery_dir()
     splits = fold_splits(root)
-    qat = QatConfig(steps=args.steps, learning_rate=args.learning_rate, seed=config.seed)
+    qat = QatConfig(
+        steps=args.steps, learning_rate=args.learning_rate, seed=config.seed if args.seed is None else args.seed
+    )
     for f in [int(x) for x in args.folds.split(",")]:
         target = args.out / f"fold{f}" / "finetune"
         if (target / "model.keras").is_file():

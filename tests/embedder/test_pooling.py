@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from embedder.backbones import build_backbone  # noqa: E402
+from embedder.backbones import build_backbone, pooled_feature_dim  # noqa: E402
 from embedder.export import export_model  # noqa: E402
 from embedder.model import build_embedding_model  # noqa: E402
 from embedder.pooling import GeMPooling  # noqa: E402
@@ -68,11 +68,14 @@ def test_unknown_pooling_is_refused():
         build_backbone("mobilenet_v3_small", 64, weights=None, pooling="max")
 
 
-def test_gem_model_saves_loads_and_exports(tmp_path):
+@pytest.mark.parametrize("pooling, n_gem, width", [("gem", 1, 576), ("gem_multiscale", 2, 576 + 288)])
+def test_gem_model_saves_loads_and_exports(tmp_path, pooling, n_gem, width):
     from training.train import load_trained_model
 
-    model = build_embedding_model("mobilenet_v3_small", weights=None, input_size=64, seed=0, pooling="gem")
-    assert any(isinstance(layer, GeMPooling) for layer in model.get_layer("backbone_mobilenet_v3_small").layers)
+    model = build_embedding_model("mobilenet_v3_small", weights=None, input_size=64, seed=0, pooling=pooling)
+    backbone = model.get_layer("backbone_mobilenet_v3_small")
+    assert sum(isinstance(layer, GeMPooling) for layer in backbone.layers) == n_gem
+    assert backbone.output.shape[-1] == width == pooled_feature_dim("mobilenet_v3_small", pooling)
     pixels = np.random.default_rng(2).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
     expected = model.predict(pixels, verbose=0)
     model.save(tmp_path / "model.keras")
@@ -89,3 +92,30 @@ def test_gem_model_saves_loads_and_exports(tmp_path):
     )
     served = LiteRTEmbedder(artifact).embed(pixels.astype(np.uint8).astype(np.float32))
     np.testing.assert_allclose(served, model.predict(pixels.astype(np.uint8).astype(np.float32), verbose=0), atol=1e-4)
+
+
+def test_multiscale_taps_the_stride_16_map_of_the_same_weights():
+    """The mid-level GeM sees the backbone's own stride-16 map: a 64 px input gives a 4x4 map there."""
+    backbone = build_backbone("mobilenet_v3_small", 64, weights=None, pooling="gem_multiscale")
+    network = next(layer for layer in backbone.layers if isinstance(layer, keras.Model))
+    mid, last = network.outputs
+    assert tuple(mid.shape[1:]) == (4, 4, 288) and tuple(last.shape[1:]) == (2, 2, 576)
+    mid_gem = backbone.get_layer("gem_pooling_mid")
+    pixels = np.random.default_rng(3).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    mid_map = np.asarray(network(pixels)[0])
+    p = float(np.asarray(mid_gem.p))
+    expected = np.mean(np.maximum(mid_map, 1e-6) ** p, axis=(1, 2)) ** (1 / p)
+    np.testing.assert_allclose(np.asarray(backbone(pixels))[:, 576:], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_multiscale_without_a_tap_is_refused_with_the_backbone():
+    from dataclasses import replace
+
+    from embedder.backbones import _two_scales, get_backbone
+
+    spec = get_backbone("mobilenet_v3_small")
+    base = keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), include_top=False, weights=None)
+    with pytest.raises(ValueError, match="'mobilenet_v3_small' has no stride-16 tap"):
+        _two_scales(base, replace(spec, mid_tap=None))
+    with pytest.raises(ValueError, match="takes 288 channels, expected 100"):
+        _two_scales(base, replace(spec, mid_dim=100))
