@@ -103,12 +103,13 @@ def test_finetune_with_the_cosine_margin_classifier_trains_and_moves_its_weights
     assert y.shape == (2, 16) and np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
 
 
-def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path):
+@pytest.mark.parametrize("pooling", ["gem", "gem_multiscale"])
+def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path, pooling):
     from training.train import load_trained_model, run
 
     config = finetune_config(
         shop,
-        pooling="gem",
+        pooling=pooling,
         finetune=StageConfig(p=2, k=2, epochs=2, steps_per_epoch=2, learning_rate=1e-2),
         ema_momentum=None,
     )
