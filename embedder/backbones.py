@@ -70,7 +70,11 @@ def pooled_feature_dim(name: str, pooling: str) -> int:
     """Width of the backbone's pooled features: the last map's channels, plus the stride-16 map's for
     ``gem_multiscale``."""
     spec = get_backbone(name)
-    return spec.feature_dim + (spec.mid_dim if pooling == "gem_multiscale" else 0)
+    if pooling != "gem_multiscale":
+        return spec.feature_dim
+    if spec.mid_tap is None:
+        raise ValueError(f"backbone {name!r} has no stride-16 tap for pooling 'gem_multiscale'")
+    return spec.feature_dim + spec.mid_dim
 
 
 def describe_weights(weights: str | None) -> str:
@@ -83,7 +87,7 @@ def describe_weights(weights: str | None) -> str:
 
 
 def build_backbone(name: str, input_size: int, weights: str | None, pooling: str = "avg") -> keras.Model:
-    """A ``keras.Model`` from 0..255 RGB to pooled features of ``feature_dim``.
+    """A ``keras.Model`` from 0..255 RGB to pooled features (``pooled_feature_dim(name, pooling)`` wide).
 
     ``pooling``: ``"avg"`` (global average), ``"gem"`` (generalised mean with a learned
     exponent, ``embedder.pooling``) or ``"gem_multiscale"``: GeM of the last map concatenated with

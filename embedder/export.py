@@ -34,8 +34,8 @@ def to_tflite(
 ) -> bytes:
     """``int8``: full-integer weights and activations, calibrated on ``representative`` (uint8 pixels
     ``(n, size, size, 3)``, a few hundred training photos); uint8 input and float32 output as always.
-    ``int8_float_head``: the same, but everything after the backbone's last convolution (pooling,
-    projection, neck, L2 norm) kept float32 (``embedder.mixed_precision``)."""
+    ``int8_float_head``: the same, but the pooling, projection, neck and L2 norm (every op downstream
+    of a convolution that no convolution depends on) kept float32 (``embedder.mixed_precision``)."""
     import tensorflow as tf
 
     if precision not in PRECISIONS:

@@ -28,23 +28,31 @@ CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 def float_tail(ops: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ops downstream of the last convolution, in execution order.
+    """The ops downstream of a convolution that no convolution depends on, in execution order: the
+    pooling and head after the last convolution, and a pooling branch taken off earlier (two-scale GeM).
 
     ``ops``: a LiteRT interpreter's ``_get_ops_details()`` (``op_name``, ``inputs``, ``outputs``
     as tensor indices), which lists them in execution order.
     """
-    last_conv = max((i for i, op in enumerate(ops) if op["op_name"] in CONV_OPS), default=None)
-    if last_conv is None:
+    convs = [i for i, op in enumerate(ops) if op["op_name"] in CONV_OPS]
+    if not convs:
         kinds = sorted({op["op_name"] for op in ops})
         raise ValueError(f"no convolution ({', '.join(CONV_OPS)}) among the model's {len(ops)} ops: {kinds}")
-    reached = set(ops[last_conv]["outputs"])
+    feeds_conv: set[int] = set()  # tensors some convolution's input depends on
+    for op in reversed(ops):
+        if op["op_name"] in CONV_OPS or feeds_conv.intersection(op["outputs"]):
+            feeds_conv.update(op["inputs"])
+    reached: set[int] = set()  # tensors that depend on a convolution's output
     tail = []
-    for op in ops[last_conv + 1 :]:
-        if reached.intersection(op["inputs"]):
+    for op in ops:
+        if op["op_name"] in CONV_OPS:
             reached.update(op["outputs"])
-            tail.append(op)
+        elif reached.intersection(op["inputs"]):
+            reached.update(op["outputs"])
+            if not feeds_conv.intersection(op["outputs"]):
+                tail.append(op)
     if not tail:
-        raise ValueError(f"nothing follows the last convolution (op {last_conv} of {len(ops)}): no head to keep float")
+        raise ValueError(f"nothing follows the last convolution (op {convs[-1]} of {len(ops)}): no head to keep float")
     return tail
 
 
@@ -56,7 +64,7 @@ def _ops_and_names(model: bytes) -> tuple[list[dict[str, Any]], dict[int, dict[s
 
 
 def check_float_tail(model: bytes) -> list[str]:
-    """The op kinds after the last convolution of a converted model; raises if one computes in int8."""
+    """The op kinds of a converted model's float tail (``float_tail``); raises if one computes in int8."""
     ops, tensors = _ops_and_names(model)
     tail = float_tail(ops)
     quantized = [

@@ -1,4 +1,4 @@
-"""The embedding network: backbone → global pooling (average or GeM) → Dense(256) → L2 norm.
+"""The embedding network: backbone → global pooling (average, GeM or two-scale GeM) → Dense(256) → L2 norm.
 
 Split in two so training can cache the frozen backbone's pooled features and
 train the head on them (``build_head``), then join both (``build_embedding_model``).

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedder.backbones import describe_weights, get_backbone
+from embedder.backbones import describe_weights, pooled_feature_dim
 from training.config import StageConfig, TrainConfig
 from training.data import ImageFolder, cached_pixels, grocery_dir, list_image_folder
 from training.features import build_feature_cache, cache_key, embed_pixels
@@ -144,7 +144,8 @@ def run_stage1(config: TrainConfig, data: Data, out: Path, resume: bool) -> Path
         config.augment,
     )
     val_features = embed_pixels(backbone, data.val_pixels, desc="val features")
-    head = build_head(get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed)
+    # two-stage caches average-pooled features (TrainConfig refuses another pooling for it)
+    head = build_head(pooled_feature_dim(config.backbone, "avg"), config.embedding_dim, seed=config.seed)
     stage = config.stage1
     sampler = PKSampler(cache.labels, stage.p, stage.k, seed=config.seed, steps_per_epoch=stage.steps_per_epoch)
     directory = out / "stage1"
@@ -216,7 +217,8 @@ def run_stage2(config: TrainConfig, data: Data, out: Path, resume: bool, stage1_
 
     seed_everything(config.seed)
     stage1_dir = stage1_dir or out / "stage1"
-    head = build_head(get_backbone(config.backbone).feature_dim, config.embedding_dim, seed=config.seed)
+    # two-stage caches average-pooled features (TrainConfig refuses another pooling for it)
+    head = build_head(pooled_feature_dim(config.backbone, "avg"), config.embedding_dim, seed=config.seed)
     head.load_weights(str(stage1_dir / "head.weights.h5"))
     model = build_model(config, head=head)  # rebuilt, not loaded: the backbone is called with training=False
     for layer in model.layers:

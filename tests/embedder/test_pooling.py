@@ -108,12 +108,17 @@ def test_multiscale_taps_the_stride_16_map_of_the_same_weights():
     np.testing.assert_allclose(np.asarray(backbone(pixels))[:, 576:], expected, rtol=1e-4, atol=1e-6)
 
 
-def test_multiscale_without_a_tap_is_refused_with_the_backbone():
+def test_multiscale_without_a_tap_is_refused_with_the_backbone(monkeypatch):
     from dataclasses import replace
 
+    from embedder import backbones
     from embedder.backbones import _two_scales, get_backbone
 
     spec = get_backbone("mobilenet_v3_small")
+    monkeypatch.setitem(backbones.BACKBONES, "no_tap", replace(spec, name="no_tap", mid_tap=None))
+    assert pooled_feature_dim("no_tap", "gem") == 576
+    with pytest.raises(ValueError, match="'no_tap' has no stride-16 tap"):
+        pooled_feature_dim("no_tap", "gem_multiscale")
     base = keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), include_top=False, weights=None)
     with pytest.raises(ValueError, match="'mobilenet_v3_small' has no stride-16 tap"):
         _two_scales(base, replace(spec, mid_tap=None))

@@ -105,6 +105,7 @@ def test_finetune_with_the_cosine_margin_classifier_trains_and_moves_its_weights
 
 @pytest.mark.parametrize("pooling", ["gem", "gem_multiscale"])
 def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path, pooling):
+    from embedder.backbones import pooled_feature_dim
     from training.train import load_trained_model, run
 
     config = finetune_config(
@@ -116,7 +117,10 @@ def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path, pooling):
     out = tmp_path / "run"
     run(config, out, resume=False)
     model = load_trained_model(out / "finetune" / "model.keras")
-    gem = model.get_layer(f"backbone_{config.backbone}").get_layer("gem_pooling")
+    backbone = model.get_layer(f"backbone_{config.backbone}")
+    gem = backbone.get_layer("gem_pooling")
+    assert backbone.output.shape[-1] == pooled_feature_dim(config.backbone, pooling)
+    assert (pooling == "gem_multiscale") == any(layer.name == "gem_pooling_mid" for layer in backbone.layers)
     assert gem.p.trainable  # (random weights at 32 px give a 1x1 map: p's gradient is ~0 here, so it is not
     # checked to move; tests/embedder/test_pooling.py checks its gradient and that a changed p survives a reload)
     y = np.asarray(model(np.zeros((2, SIZE, SIZE, 3), np.float32), training=False))
