@@ -72,9 +72,14 @@ def pooled_feature_dim(name: str, pooling: str) -> int:
     spec = get_backbone(name)
     if pooling != "gem_multiscale":
         return spec.feature_dim
-    if spec.mid_tap is None:
-        raise ValueError(f"backbone {name!r} has no stride-16 tap for pooling 'gem_multiscale'")
+    _mid_tap(spec)  # raises for a backbone without one
     return spec.feature_dim + spec.mid_dim
+
+
+def _mid_tap(spec: Backbone) -> str:
+    if spec.mid_tap is None:
+        raise ValueError(f"backbone {spec.name!r} has no stride-16 tap for pooling 'gem_multiscale'")
+    return spec.mid_tap
 
 
 def describe_weights(weights: str | None) -> str:
@@ -150,9 +155,7 @@ def _two_scales(base: keras.Model, spec: Backbone) -> keras.Model:
     """``base`` with two outputs, the stride-16 map and the last one (the same layers, so the same weights)."""
     import keras
 
-    if spec.mid_tap is None:
-        raise ValueError(f"backbone {spec.name!r} has no stride-16 tap for pooling 'gem_multiscale'")
-    mid = base.get_layer(spec.mid_tap).input
+    mid = base.get_layer(_mid_tap(spec)).input
     if mid.shape[-1] != spec.mid_dim:
         raise ValueError(f"{spec.name}: {spec.mid_tap!r} takes {mid.shape[-1]} channels, expected {spec.mid_dim}")
     return keras.Model(base.inputs, [mid, base.outputs[0]], name=base.name)
