@@ -57,3 +57,39 @@ def build_embedding_model(
     pixels = keras.Input((input_size, input_size, 3), name="pixels")
     embeddings = head(base(pixels))
     return keras.Model(pixels, embeddings, name=f"skulens_{backbone}")
+
+
+def pooling_of(model: keras.Model) -> str:
+    """The pooling a built embedder uses, read from its backbone's layer names (``build_backbone``)."""
+    names = {layer.name for layer in _backbone_of(model).layers}
+    if "gem_pooling_mid" in names:
+        return "gem_multiscale"
+    return "gem" if "gem_pooling" in names else "avg"
+
+
+def at_input_size(model: keras.Model, backbone: str, size: int) -> keras.Model:
+    """``model`` (an embedder of ``build_embedding_model``) rebuilt for ``size`` × ``size`` pixels, same weights.
+
+    Everything up to the global pooling is convolutional, so trained weights run at any size; serving a
+    model above its training size shows products at the scale its random-resized-crop training saw them
+    ("FixRes", Touvron et al. 2019); ``training.resolution_study`` measures whether it helps.
+    """
+    import keras
+
+    if isinstance(size, bool) or not isinstance(size, int) or size < 32:
+        raise ValueError(f"input size must be an integer of at least 32 pixels, got {size!r}")
+
+    trained = _backbone_of(model)
+    head = next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer is not trained)
+    base = build_backbone(backbone, size, weights=None, pooling=pooling_of(model))
+    base.set_weights(trained.get_weights())
+    pixels = keras.Input((size, size, 3), name="pixels")
+    return keras.Model(pixels, head(base(pixels)), name=model.name)
+
+
+def _backbone_of(model: keras.Model) -> keras.Model:
+    found = [layer for layer in model.layers if layer.name.startswith("backbone_")]
+    if len(found) != 1:
+        raise ValueError(f"expected one backbone_* layer in model {model.name!r}, found {[x.name for x in found]}")
+    layer: keras.Model = found[0]
+    return layer

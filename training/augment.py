@@ -50,6 +50,10 @@ class AugmentConfig:
     # Random erasing (Zhong et al. 2020): a rectangle of random noise, imitating a hand or another product.
     erase_p: float = 0.0
     erase_area: tuple[float, float] = (0.02, 0.25)
+    # Farther away: the photo shrunk to a fraction of its side on a padded canvas. The crop above only
+    # ever zooms in, so without this a product small in the frame is never seen. Off (0) by default.
+    zoom_out_p: float = 0.0
+    zoom_out_scale: tuple[float, float] = (0.5, 1.0)  # the shrunk photo's side / the frame's side
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +102,19 @@ def low_resolution(image: Image.Image, side: int) -> Image.Image:
     return small.resize((width, height), Image.Resampling.BILINEAR)
 
 
+def zoom_out(image: Image.Image, scale: float, rng: np.random.Generator) -> Image.Image:
+    """``image`` shrunk by ``scale`` (0 < scale <= 1) at a random place on a padded canvas of its own size."""
+    if not 0 < scale <= 1:
+        raise ValueError(f"zoom-out scale must be in (0, 1], got {scale!r}")
+    width, height = image.size
+    inner = (max(1, round(width * scale)), max(1, round(height * scale)))
+    canvas = Image.new("RGB", (width, height), (PAD_VALUE,) * 3)
+    left = int(rng.integers(0, width - inner[0] + 1))
+    top = int(rng.integers(0, height - inner[1] + 1))
+    canvas.paste(image.resize(inner, Image.Resampling.BILINEAR), (left, top))
+    return canvas
+
+
 def color_temperature(image: Image.Image, shift: float) -> Image.Image:
     """Warmer (``shift`` > 0: more red, less blue) or cooler light."""
     gains = np.array([1.0 + shift, 1.0, 1.0 - shift], dtype=np.float32)
@@ -141,6 +158,8 @@ def augment(pixels: np.ndarray, rng: np.random.Generator, config: AugmentConfig 
     if rng.random() < config.rotate_p:
         angle = rng.uniform(-config.max_rotation, config.max_rotation)
         image = image.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=(PAD_VALUE,) * 3)
+    if config.zoom_out_p and rng.random() < config.zoom_out_p:  # no draw when off: earlier runs unchanged
+        image = zoom_out(image, rng.uniform(*config.zoom_out_scale), rng)
     if rng.random() < config.color_p:
         for enhancer, amount in (
             (ImageEnhance.Brightness, config.brightness),

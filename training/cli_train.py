@@ -70,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="measure each fold's trained model exported to LiteRT at this precision (no training; "
         "writes result-<precision>.json and summary-<precision>.md)",
     )
+    p.add_argument(
+        "--serve-size",
+        dest="serve_size",
+        type=int,
+        help="measure each fold's trained model served at this input size in px instead of its training "
+        "size (no training; with or without --precision; writes result-<precision or keras>-<size>px.json)",
+    )
     p.set_defaults(func=folds_command)
 
     p = subparsers.add_parser("export", help="convert a trained Keras model into a skulens model folder (LiteRT)")
@@ -82,6 +89,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="int8: full-integer, activations calibrated on 300 seeded train photos of the model's "
         "training SKUs (--data-dir); int8_float_head: the same for the backbone's convolutions, with "
         "the pooling, projection, neck and L2 norm kept float32",
+    )
+    p.add_argument(
+        "--serve-size",
+        dest="serve_size",
+        type=int,
+        help="input size in px of the exported file, when it should differ from the training size (the "
+        "weights are the same; measure it first with `skulens folds --serve-size`, whose results "
+        "--calibration-from-folds then reads)",
     )
     p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
     p.add_argument(
@@ -171,8 +186,9 @@ def folds_command(args: argparse.Namespace) -> int:
             args.fold_seed,
             args.target_precision,
             args.precision,
+            args.serve_size,
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"folds: {exc}") from None
     print(summary_markdown(summary))
     return 0
@@ -192,22 +208,35 @@ def export_command(args: argparse.Namespace) -> int:
     if not meta_path.is_file():
         raise SystemExit(f"{META_FILE} missing next to {path}: it records the backbone and weights origin")
     meta = json.loads(meta_path.read_text())
-    extra = {}
+    size = args.serve_size or meta["input_size"]
+    extra: dict[str, Any] = {}
+    if size != meta["input_size"]:
+        extra["trained_input_size"] = meta["input_size"]
     threshold = args.threshold
     if args.calibration_from_folds:
         from evaluation.calibrate import CalibrationRefused
         from training.fold_calibration import pooled_calibration
+        from training.folds import variant_tag
 
         try:
             folds_dir = Path(args.calibration_from_folds)
-            # the fold models measured at this file's precision when that was run, else as Keras models
-            name = f"result-{args.precision}.json"
-            name = name if any(folds_dir.glob(f"fold*/{name}")) else "result.json"
+            # the fold models measured as this file will be served (precision and size) when that was run;
+            # at the training size, the Keras models' results stand in for a precision not measured
+            name = f"result-{variant_tag(args.precision, args.serve_size)}.json"
+            if args.serve_size is None and not any(folds_dir.glob(f"fold*/{name}")):
+                name = "result.json"
             extra["calibration"] = pooled_calibration(folds_dir, args.target_precision, result_name=name)
         except (CalibrationRefused, FileNotFoundError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]
     model = load_trained_model(path)
+    if size != meta["input_size"]:
+        from embedder.model import at_input_size
+
+        try:
+            model = at_input_size(model, meta["backbone"], size)
+        except ValueError as exc:
+            raise SystemExit(f"export: --serve-size: {exc}") from None
     representative = None
     if args.precision in CALIBRATED:
         from training.config import TrainConfig
@@ -218,7 +247,7 @@ def export_command(args: argparse.Namespace) -> int:
         representative = representative_pixels(
             TrainConfig(
                 backbone=meta["backbone"],
-                input_size=meta["input_size"],
+                input_size=size,
                 held_out=tuple(meta.get("held_out_skus") or ()),
             ),
             root,
@@ -227,7 +256,7 @@ def export_command(args: argparse.Namespace) -> int:
         model,
         args.out,
         backbone=meta["backbone"],
-        input_size=meta["input_size"],
+        input_size=size,
         embedding_dim=meta["embedding_dim"],
         weights_origin=meta["weights_origin"],
         trained=meta["trained"],

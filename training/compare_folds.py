@@ -5,7 +5,10 @@ folds and one measured on two are compared on those two (the table says which); 
 gives each run's own figures on all its folds.
 
     .venv/bin/python -m training.compare_folds LABEL=runs/folds/baseline LABEL=runs/folds/recipe_v3 ...
-        [--summary summary-int8.json]
+        [--result result-int8.json]
+
+A run given as ``LABEL=DIR,RESULT`` is read from its own per-fold file (e.g. the same fold models served
+at another size: ``"288 px=runs/folds/gem_seed0,result-keras-288px.json"``).
 """
 
 from __future__ import annotations
@@ -80,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = {}
     for spec in args.runs:
-        label, _, path = spec.rpartition("=")
-        rows = load_rows(Path(path), args.result)
+        label, _, target = spec.rpartition("=")
+        path, _, result = target.partition(",")
+        rows = load_rows(Path(path), result or args.result)
         if not rows:
-            raise SystemExit(f"no fold*/{args.result} under {path!r}")
+            raise SystemExit(f"no fold*/{result or args.result} under {path!r}")
         runs[label or Path(path).name] = rows
     shared = sorted(set.intersection(*(set(r) for r in runs.values())))
     print(f"### On the folds every run has ({', '.join(map(str, shared))})\n")

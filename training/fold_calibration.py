@@ -25,7 +25,7 @@ def pooled_calibration(
 
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"fold*/{result_name}"))]
     if not rows:
-        raise FileNotFoundError(f"no fold*/result.json under {str(out)!r}: run `skulens folds` first")
+        raise FileNotFoundError(f"no fold*/{result_name} under {str(out)!r}: run `skulens folds` first")
     parts = [r["open_set"][c] for r in rows for c in conditions]
     scores, correct, known = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("score", "correct", "known"))
     lookalike: dict[str, Any] | None = None

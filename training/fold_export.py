@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,11 +34,14 @@ def representative_pixels(
     return np.asarray(pixels[chosen])
 
 
-def export_litert(model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path) -> ModelArtifact:
-    """``out`` as a skulens model folder (exported once, reused)."""
+def export_litert(
+    model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path, serve_size: int | None = None
+) -> ModelArtifact:
+    """``out`` as a skulens model folder (exported once, reused); at ``serve_size`` px when given."""
 
     from embedder.artifact import ModelNotFound, load_artifact
     from embedder.export import CALIBRATED, export_model
+    from embedder.model import at_input_size
     from training.train import load_trained_model
 
     try:
@@ -45,12 +49,16 @@ def export_litert(model_path: Path, out: Path, precision: str, config: TrainConf
     except ModelNotFound:
         pass
     meta = json.loads((Path(model_path).parent / "training_meta.json").read_text())
-    representative = representative_pixels(config, root) if precision in CALIBRATED else None
+    size = serve_size or meta["input_size"]
+    model = load_trained_model(model_path)
+    if size != meta["input_size"]:
+        model = at_input_size(model, meta["backbone"], size)
+    representative = representative_pixels(replace(config, input_size=size), root) if precision in CALIBRATED else None
     return export_model(
-        load_trained_model(model_path),
+        model,
         out,
         backbone=meta["backbone"],
-        input_size=meta["input_size"],
+        input_size=size,
         embedding_dim=meta["embedding_dim"],
         weights_origin=meta["weights_origin"],
         trained=meta["trained"],
@@ -60,10 +68,13 @@ def export_litert(model_path: Path, out: Path, precision: str, config: TrainConf
     )
 
 
-def litert_embed(model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path) -> Embed:
-    """``pixels -> vectors`` through the LiteRT file of ``model_path`` at ``precision``."""
+def litert_embed(
+    model_path: Path, out: Path, precision: str, config: TrainConfig, root: Path, serve_size: int | None = None
+) -> Embed:
+    """``pixels -> vectors`` through the LiteRT file of ``model_path`` at ``precision`` (and ``serve_size``)."""
     from embedder.runtime import LiteRTEmbedder
 
-    embedder = LiteRTEmbedder(export_litert(model_path, out, precision, config, root), num_threads=2)
+    artifact = export_litert(model_path, out, precision, config, root, serve_size)
+    embedder = LiteRTEmbedder(artifact, num_threads=2)
     logger.info("fold model %s as LiteRT %s (version %s)", model_path, precision, embedder.version)
     return lambda pixels, desc=None: embedder.embed(np.asarray(pixels, dtype=np.uint8))

@@ -81,12 +81,15 @@ def cached_vectors(path: Path, skus: tuple[str, ...], make: Callable[[], Vectors
     return v
 
 
-def keras_embed(model_path: Path) -> Embed:
-    """``pixels -> vectors`` with a saved Keras model."""
+def keras_embed(model_path: Path, serve_size: int | None = None, backbone: str = "") -> Embed:
+    """``pixels -> vectors`` with a saved Keras model (rebuilt for ``serve_size`` px when given)."""
+    from embedder.model import at_input_size
     from training.features import embed_pixels
     from training.train import load_trained_model
 
     model = load_trained_model(model_path)
+    if serve_size is not None:
+        model = at_input_size(model, backbone, serve_size)
     return lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)
 
 
@@ -130,6 +133,13 @@ def embed_fold(
     )
 
 
+def variant_tag(precision: str | None, serve_size: int | None) -> str:
+    """How a measurement's files are named: ``""`` (Keras, training size), ``float32``, ``keras-288px``, ``float32-288px``."""
+    if serve_size is None:
+        return precision or ""
+    return f"{precision or 'keras'}-{serve_size}px"
+
+
 def fold_splits(root: Path, n_folds: int = 4, fold_seed: int = 0) -> list[tuple[str, ...]]:
     """``sku_folds`` of the data under ``root`` (its ``train`` and ``val`` folders)."""
     from training.data import list_skus
@@ -149,11 +159,15 @@ def run_folds(
     fold_seed: int = 0,
     target: float = 0.95,
     precision: str | None = None,
+    serve_size: int | None = None,
 ) -> dict[str, Any]:
     """Train (resuming) and evaluate each fold of ``config``'s recipe; write per-fold JSON and the summary.
 
     ``precision`` (``float32``, ``int8``, ...): measure each fold's model exported to LiteRT at that
     precision instead of the Keras model (``result-<precision>.json``, ``summary-<precision>.*``).
+    ``serve_size``: measure each fold's model served at that input size instead of the one it was
+    trained at (``embedder.model.at_input_size``; every photo decoded and shifted at that size;
+    ``result-<precision or keras>-<size>px.json``). Neither option ever trains.
     """
     from training.data import grocery_dir, list_skus
     from training.train import run
@@ -164,36 +178,40 @@ def run_folds(
     splits = fold_splits(root, n_folds, fold_seed)
     chosen = list(range(n_folds)) if folds is None else folds
     rows = []
+    tag = variant_tag(precision, serve_size)
+    size = serve_size or config.input_size
     for f in chosen:
         directory = out / f"fold{f}"
-        result_path = directory / (f"result-{precision}.json" if precision else "result.json")
+        result_path = directory / (f"result-{tag}.json" if tag else "result.json")
         if result_path.is_file():
             rows.append(json.loads(result_path.read_text()))
             continue
         fold_config = replace(
             config, held_out=splits[f], distill_from=tuple(p.replace("{fold}", str(f)) for p in config.distill_from)
         )
-        if precision:  # measure the model a plain run left; never train here
+        if tag:  # measure the model a plain run left; never train here
             model_path = directory / ("finetune" if config.schedule == "finetune" else "stage2") / "model.keras"
             if not model_path.is_file():
                 raise FileNotFoundError(
-                    f"no trained model {str(model_path)!r}: run `skulens folds` without --precision first"
+                    f"no trained model {str(model_path)!r}: "
+                    "run `skulens folds` without --precision or --serve-size first"
                 )
         else:
             model_path = list(run(fold_config, directory, stage="all", resume=True).values())[-1]
         if precision:
             from training.fold_export import litert_embed
 
-            embed = litert_embed(model_path, directory / f"litert-{precision}", precision, fold_config, root)
+            embed = litert_embed(model_path, directory / f"litert-{tag}", precision, fold_config, root, serve_size)
         else:
-            embed = keras_embed(model_path)
-        vectors = embed_fold(embed, all_skus, root, config.input_size, config.cache_dir)
-        save_vectors(vectors, directory / f"vectors-{precision or 'keras'}.npz")  # for studies over runs
+            embed = keras_embed(model_path, serve_size, config.backbone)
+        vectors = embed_fold(embed, all_skus, root, size, config.cache_dir)
+        save_vectors(vectors, directory / f"vectors-{variant_tag(precision or 'keras', serve_size)}.npz")
         row = {
             "fold": f,
             "fold_skus": list(splits[f]),
             "model": str(model_path),
             "precision": precision or "keras",
+            "input_size": size,
             **evaluate_fold(vectors, splits[f]),
         }
         result_path.write_text(json.dumps(row) + "\n")
@@ -208,8 +226,9 @@ def run_folds(
         "target_precision": target,
         "figures": summarise(rows, target),
     }
-    suffix = f"-{precision}" if precision else ""
+    suffix = f"-{tag}" if tag else ""
     summary["precision"] = precision or "keras"
+    summary["input_size"] = size
     (out / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / f"summary{suffix}.md").write_text(summary_markdown(summary) + "\n")
     return summary

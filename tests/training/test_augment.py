@@ -77,3 +77,46 @@ def test_light_and_erasing_transforms():
     config = AugmentConfig(temperature_p=1.0, gamma_p=1.0, erase_p=1.0)
     out = augment(np.full((32, 32, 3), 100, np.uint8), np.random.default_rng(1), config)
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+
+
+def test_zoom_out_shrinks_the_photo_onto_a_padded_canvas():
+    from embedder.preprocess import PAD_VALUE
+    from training.augment import zoom_out
+
+    image = Image.fromarray(np.full((40, 60, 3), 9, np.uint8))
+    out = np.asarray(zoom_out(image, 0.5, np.random.default_rng(0)))
+    assert out.shape == (40, 60, 3)
+    product = (out == 9).all(axis=2)
+    assert product.sum() == 20 * 30  # the photo at half its side, whole
+    assert (out[~product] == PAD_VALUE).all()  # the rest is the letterbox's padding
+    rows, cols = np.flatnonzero(product.any(axis=1)), np.flatnonzero(product.any(axis=0))
+    assert len(rows) == 20 and len(cols) == 30 and np.ptp(rows) == 19 and np.ptp(cols) == 29  # one block
+    assert np.array_equal(np.asarray(zoom_out(image, 1.0, np.random.default_rng(0))), np.asarray(image))
+    with pytest.raises(ValueError, match="1.5"):
+        zoom_out(image, 1.5, np.random.default_rng(0))
+
+
+class CountingRng:
+    """A generator that counts its ``random()`` draws (the "does this transform happen" coin flips)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng, self.flips = np.random.default_rng(seed), 0
+
+    def random(self) -> float:
+        self.flips += 1
+        return float(self.rng.random())
+
+    def __getattr__(self, name: str):
+        return getattr(self.rng, name)
+
+
+def test_zoom_out_off_flips_no_coin_so_earlier_runs_augment_as_before(pixels):
+    """With ``zoom_out_p`` 0 (the default) a view makes the same draws as before the setting existed: one
+    coin per transform, none for zoom-out; on, one more coin and the photo shrinks."""
+    assert AugmentConfig().zoom_out_p == 0.0
+    nothing = {"crop_p": 0, "hflip_p": 0, "rotate_p": 0, "color_p": 0, "blur_p": 0, "lowres_p": 0, "jpeg_p": 0}
+    off, on = CountingRng(0), CountingRng(0)
+    plain = augment(pixels, off, AugmentConfig(**nothing))  # type: ignore[arg-type]
+    shrunk = augment(pixels, on, AugmentConfig(**nothing, zoom_out_p=1.0, zoom_out_scale=(0.5, 0.5)))  # type: ignore[arg-type]
+    assert off.flips == 11 and on.flips == 12  # crop, flips x2, rotate, colour, light x2, blur, low-res, JPEG, erase
+    assert np.array_equal(plain, pixels) and (shrunk == pixels).all(axis=2).mean() < 0.3

@@ -208,7 +208,7 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
     )
     config.save(tmp_path / "c.json")
     argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
-    with pytest.raises(SystemExit, match="without --precision first"):
+    with pytest.raises(SystemExit, match="without --precision or --serve-size first"):
         main([*argv, "--precision", "int8"])
     assert main(argv) == 0
     assert main([*argv, "--precision", "int8"]) == 0
@@ -219,6 +219,48 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
     assert json.loads((tmp_path / "folds" / "summary-int8.json").read_text())["precision"] == "int8"
     for k, q in zip(keras_rows, int8_rows):
         assert q["queries"] == k["queries"] and 0.0 <= q["clean"]["all"] <= 1.0
+
+
+def test_fold_models_are_measured_and_exported_at_a_serving_size_above_the_training_one(shop, tmp_path):
+    """``--serve-size``: the fold models measured at another input size (Keras and LiteRT), never
+    retrained; ``export --serve-size`` writes a file for that size and calibrates only on that size."""
+    from embedder.artifact import load_artifact
+    from service.cli import main
+
+    config = finetune_config(
+        shop,
+        finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
+        ema_momentum=None,
+        catalogue_p=0.0,
+    )
+    config.save(tmp_path / "c.json")
+    folds = tmp_path / "folds"
+    argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(folds), "--n-folds", "2"]
+    with pytest.raises(SystemExit, match="without --precision or --serve-size first"):
+        main([*argv, "--serve-size", str(SIZE + 32)])
+    assert main(argv) == 0
+    trained = (folds / "fold0" / "finetune" / "model.keras").stat().st_mtime_ns
+    assert main([*argv, "--serve-size", str(SIZE + 32)]) == 0
+    assert main([*argv, "--serve-size", str(SIZE + 32), "--precision", "float32"]) == 0
+    assert (folds / "fold0" / "finetune" / "model.keras").stat().st_mtime_ns == trained
+    keras_row = json.loads((folds / "fold0" / f"result-keras-{SIZE + 32}px.json").read_text())
+    litert_row = json.loads((folds / "fold0" / f"result-float32-{SIZE + 32}px.json").read_text())
+    assert keras_row["input_size"] == litert_row["input_size"] == SIZE + 32
+    assert json.loads((folds / "fold0" / "result.json").read_text())["input_size"] == SIZE
+    assert load_artifact(folds / "fold0" / f"litert-float32-{SIZE + 32}px").input_size == SIZE + 32
+    assert np.load(folds / "fold0" / f"vectors-keras-{SIZE + 32}px.npz")["queries"].shape[1] == 16
+    assert json.loads((folds / f"summary-float32-{SIZE + 32}px.json").read_text())["input_size"] == SIZE + 32
+
+    model = str(folds / "fold0" / "finetune")
+    out = tmp_path / "served"
+    assert main(["export", model, "--out", str(out), "--serve-size", str(SIZE + 32)]) == 0
+    artifact = load_artifact(out)
+    assert artifact.input_size == SIZE + 32 and artifact.extra["trained_input_size"] == SIZE
+    with pytest.raises(SystemExit, match=f"result-float32-{SIZE + 64}px.json"):  # that size was never measured
+        main(["export", model, "--out", str(tmp_path / "x"), "--serve-size", str(SIZE + 64),
+              "--calibration-from-folds", str(folds)])  # fmt: skip
+    with pytest.raises(SystemExit, match="at least 32 pixels, got 8"):
+        main(["export", model, "--out", str(tmp_path / "y"), "--serve-size", "8"])
 
 
 def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop, tmp_path, capsys):

@@ -151,3 +151,19 @@ def test_compare_folds_table_uses_the_shared_folds(tmp_path, capsys):
     assert "| folds | 2 | 2 |" in out and "| folds | 3 | 2 |" in out
     with pytest.raises(SystemExit, match="no fold"):
         main([f"x={tmp_path / 'nothing'}"])
+
+
+def test_compare_folds_reads_a_runs_own_result_file(tmp_path, capsys):
+    """``LABEL=DIR,RESULT``: the same fold models measured another way (e.g. served at another size)."""
+    from training.compare_folds import main
+
+    (tmp_path / "a" / "fold0").mkdir(parents=True)
+    row = {"fold": 0, **evaluate_fold(toy_vectors(), ("c",))}
+    (tmp_path / "a" / "fold0" / "result.json").write_text(json.dumps(row))
+    worse = json.loads(json.dumps(row))
+    worse["clean"]["all"] = 0.25
+    (tmp_path / "a" / "fold0" / "result-keras-288px.json").write_text(json.dumps(worse))
+    assert main([f"256={tmp_path / 'a'}", f"288={tmp_path / 'a'},result-keras-288px.json"]) == 0
+    assert "| top-1 clean, all SKUs | 0.750 ± 0.000 | 0.250 ± 0.000 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no fold\\*/result-int8.json"):
+        main([f"x={tmp_path / 'a'},result-int8.json"])
