@@ -61,6 +61,20 @@ def shift_one(pixels: np.ndarray, rng: np.random.Generator, config: ShiftConfig 
     return letterbox(jpeg_recompress(Image.fromarray(out, "RGB"), quality), size)
 
 
+def drawn_scales(count: int, seed: int = 0, config: ShiftConfig = ShiftConfig()) -> np.ndarray:
+    """The scale ``other_day`` drew for each of ``count`` queries: ``shift_one``'s fourth draw (after
+    temperature, exposure and rotation), from the same per-query generator. For breaking a figure down
+    by how small the product was in the shifted frame (``training.scale_study``)."""
+    scales = []
+    for i in range(count):
+        rng = np.random.default_rng([seed, i])
+        rng.uniform(-config.temperature, config.temperature)
+        rng.uniform(np.log(config.gamma[0]), np.log(config.gamma[1]))
+        rng.uniform(-config.max_rotation, config.max_rotation)
+        scales.append(rng.uniform(*config.scale))
+    return np.asarray(scales, np.float64)
+
+
 def other_day(pixels: np.ndarray, seed: int = 0, config: ShiftConfig = ShiftConfig()) -> np.ndarray:
     """The shifted copy of every query in ``pixels`` ((n, size, size, 3) uint8); same shape."""
     pixels = np.asarray(pixels)

@@ -167,3 +167,17 @@ def test_compare_folds_reads_a_runs_own_result_file(tmp_path, capsys):
     assert "| top-1 clean, all SKUs | 0.750 ± 0.000 | 0.250 ± 0.000 |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no fold\\*/result-int8.json"):
         main([f"x={tmp_path / 'a'},result-int8.json"])
+
+
+def test_shifted_top1_by_scale_band_counts_by_hand():
+    """toy shifted queries: right, right, wrong, wrong; scales put the two wrong ones in the small band."""
+    from training.scale_study import top1_by_scale
+
+    v = toy_vectors()
+    bands = top1_by_scale(v, np.array([0.95, 1.0, 0.61, 0.7]), [0.6, 0.8, 1.0])
+    assert bands == [(0.0, 2), (1.0, 2)]  # 1.0 falls in the last band, its upper edge included
+    assert top1_by_scale(v, np.array([0.95, 0.65, 0.61, 0.7]), [0.6, 0.8, 1.0]) == [(1 / 3, 3), (1.0, 1)]
+    with pytest.raises(ValueError, match="3 scales for 4"):
+        top1_by_scale(v, np.array([0.9, 0.9, 0.9]), [0.6, 1.0])
+    with pytest.raises(ValueError, match=r"\[1.0, 0.6\]"):
+        top1_by_scale(v, np.full(4, 0.9), [1.0, 0.6])
