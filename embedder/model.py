@@ -67,24 +67,26 @@ def pooling_of(model: keras.Model) -> str:
     return "gem" if "gem_pooling" in names else "avg"
 
 
-def at_input_size(model: keras.Model, backbone: str, size: int) -> keras.Model:
+def at_input_size(model: keras.Model, size: int) -> keras.Model:
     """``model`` (an embedder of ``build_embedding_model``) rebuilt for ``size`` × ``size`` pixels, same weights.
 
     Everything up to the global pooling is convolutional, so trained weights run at any size; serving a
-    model above its training size shows products at the scale its random-resized-crop training saw them
-    ("FixRes", Touvron et al. 2019); ``training.resolution_study`` measures whether it helps.
+    model above its training size shows products larger, as its random-resized-crop training saw them
+    ("FixRes", Touvron et al. 2019). ``skulens folds --serve-size`` measures whether that helps.
     """
     import keras
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 32:
         raise ValueError(f"input size must be an integer of at least 32 pixels, got {size!r}")
-
     trained = _backbone_of(model)
-    head = next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer is not trained)
+    heads = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer is not trained]
+    if len(heads) != 1:
+        raise ValueError(f"expected one head model in {model.name!r}, found {[x.name for x in model.layers]}")
+    backbone = trained.name.removeprefix("backbone_")
     base = build_backbone(backbone, size, weights=None, pooling=pooling_of(model))
     base.set_weights(trained.get_weights())
     pixels = keras.Input((size, size, 3), name="pixels")
-    return keras.Model(pixels, head(base(pixels)), name=model.name)
+    return keras.Model(pixels, heads[0](base(pixels)), name=model.name)
 
 
 def _backbone_of(model: keras.Model) -> keras.Model:

@@ -55,6 +55,13 @@ class AugmentConfig:
     zoom_out_p: float = 0.0
     zoom_out_scale: tuple[float, float] = (0.5, 1.0)  # the shrunk photo's side / the frame's side
 
+    def __post_init__(self) -> None:
+        low, high = self.zoom_out_scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(
+                f"zoom_out_scale must be (low, high) with 0 < low <= high <= 1, got {self.zoom_out_scale!r}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--serve-size",
         dest="serve_size",
-        type=int,
+        type=serve_size_arg,
         help="measure each fold's trained model served at this input size in px instead of its training "
         "size (no training; with or without --precision; writes result-<precision or keras>-<size>px.json)",
     )
@@ -93,10 +93,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--serve-size",
         dest="serve_size",
-        type=int,
+        type=serve_size_arg,
         help="input size in px of the exported file, when it should differ from the training size (the "
-        "weights are the same; measure it first with `skulens folds --serve-size`, whose results "
-        "--calibration-from-folds then reads)",
+        "weights are the same; measure it first with `skulens folds --serve-size`, whose results at this "
+        "precision, else the Keras models' at this size, --calibration-from-folds then reads)",
     )
     p.add_argument("--threshold", type=float, help="open-set threshold to record in model.json")
     p.add_argument(
@@ -163,6 +163,17 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_size_arg(text: str) -> int:
+    """``--serve-size``: an input size in px of at least 32 (the backbone's stride)."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an input size in px, got {text!r}") from None
+    if size < 32:
+        raise argparse.ArgumentTypeError(f"an input size must be at least 32 px, got {size}")
+    return size
+
+
 def folds_command(args: argparse.Namespace) -> int:
     from training.config import TrainConfig
     from training.fold_summary import summary_markdown
@@ -188,7 +199,7 @@ def folds_command(args: argparse.Namespace) -> int:
             args.precision,
             args.serve_size,
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
         raise SystemExit(f"folds: {exc}") from None
     print(summary_markdown(summary))
     return 0
@@ -208,9 +219,10 @@ def export_command(args: argparse.Namespace) -> int:
     if not meta_path.is_file():
         raise SystemExit(f"{META_FILE} missing next to {path}: it records the backbone and weights origin")
     meta = json.loads(meta_path.read_text())
-    size = args.serve_size or meta["input_size"]
+    serve_size = None if args.serve_size == meta["input_size"] else args.serve_size
+    size = meta["input_size"] if serve_size is None else serve_size
     extra: dict[str, Any] = {}
-    if size != meta["input_size"]:
+    if serve_size is not None:
         extra["trained_input_size"] = meta["input_size"]
     threshold = args.threshold
     if args.calibration_from_folds:
@@ -220,23 +232,16 @@ def export_command(args: argparse.Namespace) -> int:
 
         try:
             folds_dir = Path(args.calibration_from_folds)
-            # the fold models measured as this file will be served (precision and size) when that was run;
-            # at the training size, the Keras models' results stand in for a precision not measured
-            name = f"result-{variant_tag(args.precision, args.serve_size)}.json"
-            if args.serve_size is None and not any(folds_dir.glob(f"fold*/{name}")):
-                name = "result.json"
+            # the fold models measured as this file will be served (precision and size) when that was run,
+            # else the Keras models' results at the same size stand in; never another size's
+            name = f"result-{variant_tag(args.precision, serve_size)}.json"
+            if not any(folds_dir.glob(f"fold*/{name}")):
+                name = f"result-{variant_tag(None, serve_size)}.json" if serve_size else "result.json"
             extra["calibration"] = pooled_calibration(folds_dir, args.target_precision, result_name=name)
         except (CalibrationRefused, FileNotFoundError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]
-    model = load_trained_model(path)
-    if size != meta["input_size"]:
-        from embedder.model import at_input_size
-
-        try:
-            model = at_input_size(model, meta["backbone"], size)
-        except ValueError as exc:
-            raise SystemExit(f"export: --serve-size: {exc}") from None
+    model = load_trained_model(path, size)
     representative = None
     if args.precision in CALIBRATED:
         from training.config import TrainConfig

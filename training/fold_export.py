@@ -41,7 +41,6 @@ def export_litert(
 
     from embedder.artifact import ModelNotFound, load_artifact
     from embedder.export import CALIBRATED, export_model
-    from embedder.model import at_input_size
     from training.train import load_trained_model
 
     try:
@@ -49,10 +48,8 @@ def export_litert(
     except ModelNotFound:
         pass
     meta = json.loads((Path(model_path).parent / "training_meta.json").read_text())
-    size = serve_size or meta["input_size"]
-    model = load_trained_model(model_path)
-    if size != meta["input_size"]:
-        model = at_input_size(model, meta["backbone"], size)
+    size = meta["input_size"] if serve_size is None else serve_size
+    model = load_trained_model(model_path, size)
     representative = representative_pixels(replace(config, input_size=size), root) if precision in CALIBRATED else None
     return export_model(
         model,

@@ -81,15 +81,12 @@ def cached_vectors(path: Path, skus: tuple[str, ...], make: Callable[[], Vectors
     return v
 
 
-def keras_embed(model_path: Path, serve_size: int | None = None, backbone: str = "") -> Embed:
+def keras_embed(model_path: Path, serve_size: int | None = None) -> Embed:
     """``pixels -> vectors`` with a saved Keras model (rebuilt for ``serve_size`` px when given)."""
-    from embedder.model import at_input_size
     from training.features import embed_pixels
     from training.train import load_trained_model
 
-    model = load_trained_model(model_path)
-    if serve_size is not None:
-        model = at_input_size(model, backbone, serve_size)
+    model = load_trained_model(model_path, serve_size)
     return lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)
 
 
@@ -178,8 +175,10 @@ def run_folds(
     splits = fold_splits(root, n_folds, fold_seed)
     chosen = list(range(n_folds)) if folds is None else folds
     rows = []
+    if serve_size == config.input_size:  # the size it was trained at: the plain measurement
+        serve_size = None
     tag = variant_tag(precision, serve_size)
-    size = serve_size or config.input_size
+    size = config.input_size if serve_size is None else serve_size
     for f in chosen:
         directory = out / f"fold{f}"
         result_path = directory / (f"result-{tag}.json" if tag else "result.json")
@@ -203,7 +202,7 @@ def run_folds(
 
             embed = litert_embed(model_path, directory / f"litert-{tag}", precision, fold_config, root, serve_size)
         else:
-            embed = keras_embed(model_path, serve_size, config.backbone)
+            embed = keras_embed(model_path, serve_size)
         vectors = embed_fold(embed, all_skus, root, size, config.cache_dir)
         save_vectors(vectors, directory / f"vectors-{variant_tag(precision or 'keras', serve_size)}.npz")
         row = {

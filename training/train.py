@@ -77,13 +77,18 @@ def build_model(config: TrainConfig, head: keras.Model | None = None) -> keras.M
     )
 
 
-def load_trained_model(path: str | os.PathLike[str]) -> keras.Model:
-    """A saved ``model.keras``, with skulens' own layers (GeM pooling) registered first."""
+def load_trained_model(path: str | os.PathLike[str], input_size: int | None = None) -> keras.Model:
+    """A saved ``model.keras``, with skulens' own layers (GeM pooling) registered first; rebuilt for
+    ``input_size`` px (``embedder.model.at_input_size``) when that is given and not its own size."""
     import keras
 
     import embedder.pooling  # noqa: F401  (registers GeMPooling)
+    from embedder.model import at_input_size
 
-    return keras.models.load_model(path)
+    model = keras.models.load_model(path)
+    if input_size is not None and input_size != model.input_shape[1]:
+        model = at_input_size(model, input_size)
+    return model
 
 
 def save_model(model: keras.Model, config: TrainConfig, directory: Path, stage: str, recall: float | None) -> Path:

@@ -120,3 +120,9 @@ def test_zoom_out_off_flips_no_coin_so_earlier_runs_augment_as_before(pixels):
     shrunk = augment(pixels, on, AugmentConfig(**nothing, zoom_out_p=1.0, zoom_out_scale=(0.5, 0.5)))  # type: ignore[arg-type]
     assert off.flips == 11 and on.flips == 12  # crop, flips x2, rotate, colour, light x2, blur, low-res, JPEG, erase
     assert np.array_equal(plain, pixels) and (shrunk == pixels).all(axis=2).mean() < 0.3
+
+
+@pytest.mark.parametrize("scale", [(0.0, 1.0), (0.5, 1.2), (0.9, 0.5)])
+def test_a_zoom_out_range_outside_0_1_is_refused_when_the_config_is_read(scale):
+    with pytest.raises(ValueError, match=str(scale).replace("(", r"\(").replace(")", r"\)")):
+        AugmentConfig.from_dict({"zoom_out_scale": list(scale)})

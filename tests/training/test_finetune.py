@@ -221,7 +221,7 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
         assert q["queries"] == k["queries"] and 0.0 <= q["clean"]["all"] <= 1.0
 
 
-def test_fold_models_are_measured_and_exported_at_a_serving_size_above_the_training_one(shop, tmp_path):
+def test_fold_models_are_measured_and_exported_at_a_serving_size_above_the_training_one(shop, tmp_path, capsys):
     """``--serve-size``: the fold models measured at another input size (Keras and LiteRT), never
     retrained; ``export --serve-size`` writes a file for that size and calibrates only on that size."""
     from embedder.artifact import load_artifact
@@ -256,11 +256,21 @@ def test_fold_models_are_measured_and_exported_at_a_serving_size_above_the_train
     assert main(["export", model, "--out", str(out), "--serve-size", str(SIZE + 32)]) == 0
     artifact = load_artifact(out)
     assert artifact.input_size == SIZE + 32 and artifact.extra["trained_input_size"] == SIZE
-    with pytest.raises(SystemExit, match=f"result-float32-{SIZE + 64}px.json"):  # that size was never measured
-        main(["export", model, "--out", str(tmp_path / "x"), "--serve-size", str(SIZE + 64),
-              "--calibration-from-folds", str(folds)])  # fmt: skip
-    with pytest.raises(SystemExit, match="at least 32 pixels, got 8"):
+    calibrate = ["--calibration-from-folds", str(folds), "--target-precision", "0.2"]
+    with pytest.raises(SystemExit, match=f"result-keras-{SIZE + 64}px.json"):  # that size was never measured
+        main(["export", model, "--out", str(tmp_path / "x"), "--serve-size", str(SIZE + 64), *calibrate])
+    # int8 at the serving size: calibrated on photos decoded at that size; the threshold from the Keras
+    # models' results at that size (no int8 results there), never from another size's
+    int8 = tmp_path / "served-int8"
+    argv = ["export", model, "--out", str(int8), "--serve-size", str(SIZE + 32), "--precision", "int8", *calibrate]
+    assert main(argv) == 0
+    record = load_artifact(int8).extra["calibration"]
+    assert load_artifact(int8).input_size == SIZE + 32
+    assert record["provenance"]["data"]["fold_results"] == f"result-keras-{SIZE + 32}px.json"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
         main(["export", model, "--out", str(tmp_path / "y"), "--serve-size", "8"])
+    assert "at least 32 px, got 8" in capsys.readouterr().err
 
 
 def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop, tmp_path, capsys):
