@@ -91,13 +91,18 @@ def describe_weights(weights: str | None) -> str:
     return f"local file {os.path.basename(weights)}"
 
 
-def build_backbone(name: str, input_size: int, weights: str | None, pooling: str = "avg") -> keras.Model:
+def build_backbone(
+    name: str, input_size: int, weights: str | None, pooling: str = "avg", train_batchnorm: bool = False
+) -> keras.Model:
     """A ``keras.Model`` from 0..255 RGB to pooled features (``pooled_feature_dim(name, pooling)`` wide).
 
     ``pooling``: ``"avg"`` (global average), ``"gem"`` (generalised mean with a learned
     exponent, ``embedder.pooling``) or ``"gem_multiscale"``: GeM of the last map concatenated with
     GeM of the stride-16 map (``Backbone.mid_tap``), whose finer grid and earlier features keep
     detail (a label's print, a fruit's skin) that the last map has pooled away.
+
+    ``train_batchnorm``: the ImageNet network is called in the mode of the call (its BatchNorm layers use
+    batch statistics while training, if they are made trainable) instead of always in inference mode.
 
     ``weights``: ``"imagenet"`` (Keras' standard download into its cache),
     a path to a ``.weights.h5`` file for this backbone without its top, or
@@ -140,12 +145,12 @@ def build_backbone(name: str, input_size: int, weights: str | None, pooling: str
     if not spec.builtin_rescaling:
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
     if pooling == "gem_multiscale":
-        mid, last = _two_scales(base, spec)(x, training=False)
+        mid, last = _two_scales(base, spec)(x) if train_batchnorm else _two_scales(base, spec)(x, training=False)
         features = keras.layers.Concatenate(name="multiscale_features")(
             [GeMPooling(name="gem_pooling")(last), GeMPooling(name="gem_pooling_mid")(mid)]
         )
         return keras.Model(inputs, features, name=f"backbone_{name}")
-    features = base(x, training=False)
+    features = base(x) if train_batchnorm else base(x, training=False)
     if pooling == "gem":
         features = GeMPooling(name="gem_pooling")(features)
     return keras.Model(inputs, features, name=f"backbone_{name}")

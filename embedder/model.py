@@ -47,11 +47,12 @@ def build_embedding_model(
     head: keras.Model | None = None,
     seed: int | None = None,
     pooling: str = "avg",
+    train_batchnorm: bool = False,
 ) -> keras.Model:
     """Full model: uint8-range RGB pixels (float) → float32 unit vectors of ``embedding_dim``."""
     import keras
 
-    base = build_backbone(backbone, input_size, weights, pooling=pooling)
+    base = build_backbone(backbone, input_size, weights, pooling=pooling, train_batchnorm=train_batchnorm)
     if head is None:
         head = build_head(pooled_feature_dim(backbone, pooling), embedding_dim, seed=seed)
     pixels = keras.Input((input_size, input_size, 3), name="pixels")

@@ -61,6 +61,9 @@ class TrainConfig:
     # "avg", "gem" (generalised mean with a learned exponent) or "gem_multiscale" (GeM of the last map and of the
     # stride-16 map, concatenated): embedder.backbones.build_backbone
     pooling: str = "avg"
+    # "frozen": the backbone's BatchNorm layers keep their ImageNet statistics and scales (inference mode);
+    # "train": they learn scale and shift and use batch statistics while fine-tuning; finetune schedule only
+    batchnorm: str = "frozen"
     ema_momentum: float | None = None  # e.g. 0.99: the model saved is the moving average of the weights
     catalogue_p: float = 0.0  # chance that a SKU's K photos in a batch include its catalogue (studio) photo
     # > 1: the fine-tuning batches' SKUs come in groups of this size, a drawn SKU and its nearest SKUs by the
@@ -95,6 +98,13 @@ class TrainConfig:
             raise ValueError(
                 f"pooling {self.pooling!r} needs schedule 'finetune' (the two-stage recipe caches average-pooled "
                 f"features), got schedule {self.schedule!r}"
+            )
+        if self.batchnorm not in ("frozen", "train"):
+            raise ValueError(f"batchnorm {self.batchnorm!r} is not one of frozen, train")
+        if self.batchnorm == "train" and (self.schedule != "finetune" or self.unfreeze_blocks >= 0):
+            raise ValueError(
+                f"batchnorm 'train' needs schedule 'finetune' with unfreeze_blocks -1, got schedule "
+                f"{self.schedule!r}, unfreeze_blocks {self.unfreeze_blocks!r}"
             )
         if not 1 <= self.lookalike_group <= self.finetune.p:
             raise ValueError(

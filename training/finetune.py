@@ -42,8 +42,9 @@ def catalogue_photos(root: Path, class_names: tuple[str, ...]) -> dict[int, str]
     return out
 
 
-def unfreeze(model: keras.Model, blocks: int) -> None:
-    """``blocks`` < 0: every backbone layer but BatchNorm trainable; else the top ``blocks`` blocks."""
+def unfreeze(model: keras.Model, blocks: int, train_batchnorm: bool = False) -> None:
+    """``blocks`` < 0: every backbone layer trainable, BatchNorm too with ``train_batchnorm`` (else frozen);
+    else the top ``blocks`` blocks."""
     import keras
 
     if blocks >= 0:
@@ -53,7 +54,7 @@ def unfreeze(model: keras.Model, blocks: int) -> None:
     base.trainable = True
     for layer in base._flatten_layers(include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+            layer.trainable = train_batchnorm
 
 
 def joint_loss(
@@ -112,7 +113,7 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
         pooled_feature_dim(config.backbone, config.pooling), config.embedding_dim, seed=config.seed, neck=config.neck
     )
     model = build_model(config, head=head)
-    unfreeze(model, config.unfreeze_blocks)
+    unfreeze(model, config.unfreeze_blocks, config.batchnorm == "train")
     pixels, labels = data.train_pixels, data.train.labels
     studio = np.zeros(len(labels), dtype=bool)
     paired: dict[int, int] = {}

@@ -74,6 +74,7 @@ def build_model(config: TrainConfig, head: keras.Model | None = None) -> keras.M
         head=head,
         seed=config.seed,
         pooling=config.pooling,
+        train_batchnorm=config.batchnorm == "train",
     )
 
 

@@ -127,6 +127,31 @@ def test_finetune_with_gem_pooling_trains_and_reloads(shop, tmp_path, pooling):
     assert np.allclose(np.linalg.norm(y, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("batchnorm", ["frozen", "train"])
+def test_batchnorm_setting_decides_whether_the_backbones_statistics_and_scales_move(shop, tmp_path, batchnorm):
+    """Random-init BatchNorm starts at mean 0, variance 1, scale 1, shift 0: "frozen" keeps every one of
+    them, "train" learns the scales and follows the batches' statistics; the saved model serves the same."""
+    import keras
+
+    from training.train import backbone_network, load_trained_model, run
+
+    config = finetune_config(
+        shop,
+        batchnorm=batchnorm,
+        finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=2, learning_rate=1e-2),
+        ema_momentum=None,
+    )
+    run(config, tmp_path / "run", resume=False)
+    model = load_trained_model(tmp_path / "run" / "finetune" / "model.keras")
+    norms = [x for x in backbone_network(model).layers if isinstance(x, keras.layers.BatchNormalization)]
+    initial = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": 1.0}
+    moved = {name: any(not np.allclose(np.asarray(getattr(x, name)), v) for x in norms) for name, v in initial.items()}
+    assert moved == dict.fromkeys(initial, batchnorm == "train")
+    x = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype(np.float32)
+    # served in inference mode: a photo's vector does not depend on the other photos of its batch
+    np.testing.assert_allclose(np.asarray(model(x))[:1], np.asarray(model(x[:1])), atol=1e-5)
+
+
 def test_finetune_with_look_alike_groups_trains_on_grouped_batches(shop, tmp_path, caplog):
     from training.train import run
 
@@ -154,9 +179,14 @@ def test_lookalike_group_settings_are_checked(shop, changes, match):
 
 @pytest.mark.parametrize(
     "changes, match",
-    [({"pooling": "max"}, "'max'"), ({"pooling": "gem", "schedule": "two_stage"}, "two_stage")],
+    [
+        ({"pooling": "max"}, "'max'"),
+        ({"pooling": "gem", "schedule": "two_stage"}, "two_stage"),
+        ({"batchnorm": "learn"}, "'learn'"),
+        ({"batchnorm": "train", "unfreeze_blocks": 3}, "unfreeze_blocks 3"),
+    ],
 )
-def test_pooling_settings_are_checked(shop, changes, match):
+def test_pooling_and_batchnorm_settings_are_checked(shop, changes, match):
     with pytest.raises(ValueError, match=match):
         finetune_config(shop, **changes)
 
