@@ -227,9 +227,8 @@ def test_fold_protocol_writes_every_figure(shop, tmp_path):
     assert "| top-1 clean, never-trained SKUs |" in (tmp_path / "folds" / "summary.md").read_text()
 
 
-def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_path):
-    from service.cli import main
-
+def quick_folds_argv(shop, tmp_path) -> list[str]:
+    """``skulens folds`` of two folds of a one-step recipe, without catalogue photos."""
     config = finetune_config(
         shop,
         finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
@@ -237,7 +236,13 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
         catalogue_p=0.0,
     )
     config.save(tmp_path / "c.json")
-    argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
+    return ["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
+
+
+def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_path):
+    from service.cli import main
+
+    argv = quick_folds_argv(shop, tmp_path)
     with pytest.raises(SystemExit, match="without --precision or --serve-size first"):
         main([*argv, "--precision", "int8"])
     assert main(argv) == 0
@@ -257,15 +262,7 @@ def test_fold_models_are_measured_and_exported_at_a_serving_size_above_the_train
     from embedder.artifact import load_artifact
     from service.cli import main
 
-    config = finetune_config(
-        shop,
-        finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3),
-        ema_momentum=None,
-        catalogue_p=0.0,
-    )
-    config.save(tmp_path / "c.json")
-    folds = tmp_path / "folds"
-    argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(folds), "--n-folds", "2"]
+    argv, folds = quick_folds_argv(shop, tmp_path), tmp_path / "folds"
     with pytest.raises(SystemExit, match="without --precision or --serve-size first"):
         main([*argv, "--serve-size", str(SIZE + 32)])
     assert main(argv) == 0
