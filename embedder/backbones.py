@@ -144,13 +144,15 @@ def build_backbone(
     x = inputs
     if not spec.builtin_rescaling:
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
+    # Frozen BatchNorm: the ImageNet network always runs in inference mode, whatever the call's mode.
+    call_mode: dict[str, bool] = {} if train_batchnorm else {"training": False}
     if pooling == "gem_multiscale":
-        mid, last = _two_scales(base, spec)(x) if train_batchnorm else _two_scales(base, spec)(x, training=False)
+        mid, last = _two_scales(base, spec)(x, **call_mode)
         features = keras.layers.Concatenate(name="multiscale_features")(
             [GeMPooling(name="gem_pooling")(last), GeMPooling(name="gem_pooling_mid")(mid)]
         )
         return keras.Model(inputs, features, name=f"backbone_{name}")
-    features = base(x) if train_batchnorm else base(x, training=False)
+    features = base(x, **call_mode)
     if pooling == "gem":
         features = GeMPooling(name="gem_pooling")(features)
     return keras.Model(inputs, features, name=f"backbone_{name}")

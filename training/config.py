@@ -76,6 +76,9 @@ class TrainConfig:
     # (training.distill); "{fold}" in a path is the fold number in the fold protocol (each fold its own teacher)
     distill_from: tuple[str, ...] = ()
     distill_weight: float = 25.0
+    # > 0: a centre loss (training.losses.centre_loss) at this weight on the triplet's feature, one learned centre
+    # per SKU (starting at zero, trained with the network); finetune schedule with neck only
+    centre_weight: float = 0.0
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)  # raises on an unknown name
@@ -123,6 +126,13 @@ class TrainConfig:
             raise ValueError(f"backbone_lr_scale needs schedule 'finetune', got schedule {self.schedule!r}")
         if self.distill_weight < 0:
             raise ValueError(f"distill_weight must be >= 0, got {self.distill_weight!r}")
+        if self.centre_weight < 0:
+            raise ValueError(f"centre_weight must be >= 0, got {self.centre_weight!r}")
+        if self.centre_weight > 0 and (self.schedule != "finetune" or not self.neck):
+            raise ValueError(
+                f"centre_weight > 0 needs schedule 'finetune' with neck true, got schedule {self.schedule!r}, "
+                f"neck {self.neck!r}"
+            )
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
 

@@ -21,7 +21,7 @@ from training.config import TrainConfig
 from training.data import decode_images
 from training.distill import similarity_distillation_loss, teacher_targets
 from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
-from training.losses import batch_hard_triplet_loss, cosine_margin_logits
+from training.losses import batch_hard_triplet_loss, centre_loss, cosine_margin_logits
 from training.sampling import PKSampler, image_dataset
 from training.train import Data, backbone_layer, build_model, save_model, seed_everything, unfreeze_top
 
@@ -63,11 +63,13 @@ def joint_loss(
     config: TrainConfig,
     n_classes: int,
     teacher: np.ndarray | None = None,
+    centres: keras.Variable | None = None,
 ) -> LossFn:
     """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output
     through a linear or a cosine-margin (CosFace) classifier; with ``teacher`` (one row per photo,
     ``training.distill.teacher_targets``; the labels then carry each photo's index), plus the relational
-    distillation loss on the served (post-neck) embedding."""
+    distillation loss on the served (post-neck) embedding; with ``centres`` ``(n_classes, d)``, plus the centre
+    loss on the triplet's (normalised pre-neck) feature."""
     import keras
     import tensorflow as tf
 
@@ -84,15 +86,16 @@ def joint_loss(
         pre = projection(features)
         post = neck(pre, training=True)
         # on the unit sphere, like the served vectors: a soft margin on raw features would just grow their scale
-        triplet = batch_hard_triplet_loss(
-            y, tf.math.l2_normalize(pre, axis=1), config.margin, config.soft_margin, config.distance
-        )
+        unit_pre = tf.math.l2_normalize(pre, axis=1)
+        triplet = batch_hard_triplet_loss(y, unit_pre, config.margin, config.soft_margin, config.distance)
         one_hot = tf.one_hot(y, n_classes)
         if config.classifier == "cosine":
             logits = cosine_margin_logits(post, classifier.kernel, one_hot, config.cosine_scale, config.cosine_margin)
         else:
             logits = classifier(post)
         loss = triplet + config.ce_weight * ce(one_hot, logits)
+        if centres is not None:
+            loss += config.centre_weight * centre_loss(y, unit_pre, centres)
         if targets is not None:
             loss += config.distill_weight * similarity_distillation_loss(post, tf.gather(targets, index))
         return loss, tf.math.l2_normalize(post, axis=1)
@@ -159,8 +162,9 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
         classifier.build((None, config.embedding_dim))
         if config.distill_from:
             teacher = teacher_targets(config.distill_from, pixels, config.held_out, out / "finetune" / "teacher.npy")
-        loss_fn = joint_loss(head, classifier, config, n_classes, teacher)
-        trainer = _trainer(model, classifier, config.input_size)
+        centres = _centres(n_classes, config.embedding_dim) if config.centre_weight > 0 else None
+        loss_fn = joint_loss(head, classifier, config, n_classes, teacher, None if centres is None else centres.centres)
+        trainer = _trainer(model, classifier, config.input_size, centres)
     else:
         trainer = model
     directory = out / "finetune"
@@ -216,15 +220,30 @@ def _class_neighbours(model: keras.Model, data: Data, group: int) -> dict[int, t
     return neighbours
 
 
-def _trainer(model: keras.Model, classifier: keras.layers.Layer, input_size: int) -> keras.Model:
-    """The served model plus the training-only classifier as one Keras model, so that checkpoints
-    hold both and ``trainable_variables`` covers both."""
+def _centres(n_classes: int, dim: int) -> keras.layers.Layer:
+    """A layer holding one trainable centre per SKU (``.centres``, ``(n_classes, dim)``), starting at zero: on
+    unit vectors a zero centre pulls nowhere until the centres have moved towards their SKUs' photos."""
+    import keras
+
+    layer = keras.layers.Layer(name="centres")
+    layer.centres = layer.add_weight(shape=(n_classes, dim), initializer="zeros", name="centres")
+    layer.built = True  # never called: its one weight is read by the loss
+    return layer
+
+
+def _trainer(
+    model: keras.Model, classifier: keras.layers.Layer, input_size: int, centres: keras.layers.Layer | None = None
+) -> keras.Model:
+    """The served model plus the training-only classifier (and centres) as one Keras model, so that
+    checkpoints hold them all and ``trainable_variables`` covers them all."""
     import keras
 
     class Trainer(keras.Model):
         def __init__(self) -> None:
             super().__init__(name="trainer")
             self.embedder, self.classifier = model, classifier
+            if centres is not None:
+                self.centres = centres
 
         def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
             return self.embedder(x, training=training)

@@ -114,6 +114,15 @@ def cosine_margin_logits(
     return scale * (cosine - margin * ops.cast(one_hot, cosine.dtype))
 
 
+def centre_loss(labels: tf.Tensor, embeddings: tf.Tensor, centres: tf.Tensor) -> tf.Tensor:
+    """Centre loss (Wen et al. 2016; Luo et al. 2019 add it beside the batch-hard triplet for re-identification):
+    the batch mean of half the squared distance from each embedding ``(n, d)`` to its class's centre, a row of
+    ``centres`` ``(c, d)`` picked by the integer ``labels`` ``(n,)``. The triplet only orders distances within a
+    batch; this pulls every photo of a SKU towards one point, so an unknown product has a tighter cluster to miss."""
+    own = ops.take(centres, ops.cast(ops.convert_to_tensor(labels), "int32"), axis=0)
+    return ops.mean(0.5 * ops.sum(ops.square(embeddings - own), axis=1))
+
+
 @keras.saving.register_keras_serializable(package="skulens")
 class BatchHardTripletLoss(keras.losses.Loss):
     """``keras.losses.Loss`` wrapper: ``y_true`` integer labels ``(n,)``, ``y_pred`` embeddings ``(n, d)``."""

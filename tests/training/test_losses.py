@@ -146,3 +146,15 @@ def test_cosine_margin_logits_ignore_the_scale_of_features_and_weights():
     a = np.asarray(cosine_margin_logits(features, weights, one_hot))
     b = np.asarray(cosine_margin_logits(7.0 * features, 0.01 * weights, one_hot))
     np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_centre_loss_matches_a_loop():
+    from training.losses import centre_loss
+
+    rng = np.random.default_rng(4)
+    embeddings, centres = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    labels = np.array([3, 0, 0, 2, 3])
+    expected = np.mean([0.5 * sum((embeddings[i, j] - centres[labels[i], j]) ** 2 for j in range(3)) for i in range(5)])
+    got = float(centre_loss(labels, embeddings.astype(np.float32), centres.astype(np.float32)))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert float(centre_loss(labels, centres[labels].astype(np.float32), centres.astype(np.float32))) == 0.0
