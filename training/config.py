@@ -76,9 +76,11 @@ class TrainConfig:
     # (training.distill); "{fold}" in a path is the fold number in the fold protocol (each fold its own teacher)
     distill_from: tuple[str, ...] = ()
     distill_weight: float = 25.0
-    # > 0: a centre loss (training.losses.centre_loss) at this weight on the triplet's feature, one learned centre
-    # per SKU (starting at zero, trained with the network); finetune schedule with neck only
+    # > 0: a centre loss (training.losses.centre_loss) at this weight on the triplet's feature, one centre per SKU
+    # starting at zero and stepped towards its batch photos at rate centre_alpha (training.losses.centre_update);
+    # finetune schedule with neck only
     centre_weight: float = 0.0
+    centre_alpha: float = 0.5
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)  # raises on an unknown name
@@ -128,6 +130,8 @@ class TrainConfig:
             raise ValueError(f"distill_weight must be >= 0, got {self.distill_weight!r}")
         if self.centre_weight < 0:
             raise ValueError(f"centre_weight must be >= 0, got {self.centre_weight!r}")
+        if not 0.0 < self.centre_alpha <= 1.0:
+            raise ValueError(f"centre_alpha must be in (0, 1], got {self.centre_alpha!r}")
         if self.centre_weight > 0 and (self.schedule != "finetune" or not self.neck):
             raise ValueError(
                 f"centre_weight > 0 needs schedule 'finetune' with neck true, got schedule {self.schedule!r}, "

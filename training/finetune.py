@@ -21,7 +21,7 @@ from training.config import TrainConfig
 from training.data import decode_images
 from training.distill import similarity_distillation_loss, teacher_targets
 from training.loop import LoopSpec, LossFn, recall_at_1, train_loop
-from training.losses import batch_hard_triplet_loss, centre_loss, cosine_margin_logits
+from training.losses import batch_hard_triplet_loss, centre_loss, centre_update, cosine_margin_logits
 from training.sampling import PKSampler, image_dataset
 from training.train import Data, backbone_layer, build_model, save_model, seed_everything, unfreeze_top
 
@@ -68,8 +68,8 @@ def joint_loss(
     """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output
     through a linear or a cosine-margin (CosFace) classifier; with ``teacher`` (one row per photo,
     ``training.distill.teacher_targets``; the labels then carry each photo's index), plus the relational
-    distillation loss on the served (post-neck) embedding; with ``centres`` ``(n_classes, d)``, plus the centre
-    loss on the triplet's (normalised pre-neck) feature."""
+    distillation loss on the served (post-neck) embedding; with ``centres`` (a ``(n_classes, d)`` variable), plus
+    the centre loss on the triplet's (normalised pre-neck) feature, and each step moves the batch's centres."""
     import keras
     import tensorflow as tf
 
@@ -96,6 +96,7 @@ def joint_loss(
         loss = triplet + config.ce_weight * ce(one_hot, logits)
         if centres is not None:
             loss += config.centre_weight * centre_loss(y, unit_pre, centres)
+            centres.assign(centre_update(y, tf.stop_gradient(unit_pre), centres, config.centre_alpha))
         if targets is not None:
             loss += config.distill_weight * similarity_distillation_loss(post, tf.gather(targets, index))
         return loss, tf.math.l2_normalize(post, axis=1)
@@ -162,9 +163,9 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
         classifier.build((None, config.embedding_dim))
         if config.distill_from:
             teacher = teacher_targets(config.distill_from, pixels, config.held_out, out / "finetune" / "teacher.npy")
-        centres = _centres(n_classes, config.embedding_dim) if config.centre_weight > 0 else None
-        loss_fn = joint_loss(head, classifier, config, n_classes, teacher, None if centres is None else centres.centres)
+        centres = (n_classes, config.embedding_dim) if config.centre_weight > 0 else None
         trainer = _trainer(model, classifier, config.input_size, centres)
+        loss_fn = joint_loss(head, classifier, config, n_classes, teacher, getattr(trainer, "centres", None))
     else:
         trainer = model
     directory = out / "finetune"
@@ -220,22 +221,12 @@ def _class_neighbours(model: keras.Model, data: Data, group: int) -> dict[int, t
     return neighbours
 
 
-def _centres(n_classes: int, dim: int) -> keras.layers.Layer:
-    """A layer holding one trainable centre per SKU (``.centres``, ``(n_classes, dim)``), starting at zero: on
-    unit vectors a zero centre pulls nowhere until the centres have moved towards their SKUs' photos."""
-    import keras
-
-    layer = keras.layers.Layer(name="centres")
-    layer.centres = layer.add_weight(shape=(n_classes, dim), initializer="zeros", name="centres")
-    layer.built = True  # never called: its one weight is read by the loss
-    return layer
-
-
 def _trainer(
-    model: keras.Model, classifier: keras.layers.Layer, input_size: int, centres: keras.layers.Layer | None = None
+    model: keras.Model, classifier: keras.layers.Layer, input_size: int, centres: tuple[int, int] | None = None
 ) -> keras.Model:
-    """The served model plus the training-only classifier (and centres) as one Keras model, so that
-    checkpoints hold them all and ``trainable_variables`` covers them all."""
+    """The served model plus the training-only classifier as one Keras model, so that checkpoints hold both and
+    ``trainable_variables`` covers both; with ``centres`` (shape), also the centre loss's centres (``.centres``,
+    zeros, not trainable: ``training.losses.centre_update`` moves them) in the checkpoint."""
     import keras
 
     class Trainer(keras.Model):
@@ -243,7 +234,7 @@ def _trainer(
             super().__init__(name="trainer")
             self.embedder, self.classifier = model, classifier
             if centres is not None:
-                self.centres = centres
+                self.centres = self.add_weight(shape=centres, initializer="zeros", trainable=False, name="centres")
 
         def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
             return self.embedder(x, training=training)

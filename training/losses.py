@@ -123,6 +123,17 @@ def centre_loss(labels: tf.Tensor, embeddings: tf.Tensor, centres: tf.Tensor) ->
     return ops.mean(0.5 * ops.sum(ops.square(embeddings - own), axis=1))
 
 
+def centre_update(labels: tf.Tensor, embeddings: tf.Tensor, centres: tf.Tensor, alpha: float = 0.5) -> tf.Tensor:
+    """Wen et al.'s step for the centres, not a gradient one: ``c_j - alpha * sum_i (c_j - x_i) / (1 + n_j)`` over
+    the ``n_j`` embeddings of class ``j`` in the batch; classes absent from the batch keep their centre.
+    (An optimizer such as Adam would move every centre by about its learning rate per step, far slower than
+    the features it should follow, and keep moving absent classes on momentum.)"""
+    one_hot = ops.one_hot(ops.cast(ops.convert_to_tensor(labels), "int32"), ops.shape(centres)[0], dtype=centres.dtype)
+    counts = ops.expand_dims(ops.sum(one_hot, axis=0), 1)
+    sums = ops.matmul(ops.transpose(one_hot), embeddings)
+    return centres - alpha * (counts * centres - sums) / (1.0 + counts)
+
+
 @keras.saving.register_keras_serializable(package="skulens")
 class BatchHardTripletLoss(keras.losses.Loss):
     """``keras.losses.Loss`` wrapper: ``y_true`` integer labels ``(n,)``, ``y_pred`` embeddings ``(n, d)``."""

@@ -152,37 +152,49 @@ def test_batchnorm_setting_decides_whether_the_backbones_statistics_and_scales_m
     np.testing.assert_allclose(np.asarray(model(x))[:1], np.asarray(model(x[:1])), atol=1e-5)
 
 
-def test_finetune_with_the_centre_loss_learns_a_centre_per_sku_and_resumes_with_them(shop, tmp_path):
-    """The centres (one per trained SKU, starting at zero) are trained and checkpointed with the network, and
-    stay out of the served model."""
+def test_finetune_with_the_centre_loss_moves_a_centre_per_sku_and_resumes_with_them(shop, tmp_path, monkeypatch):
+    """The centres (one per trained SKU, starting at zero) follow the batches, are checkpointed with the network
+    and restored on resume, and stay out of the served model (moving average of the weights on, as shipped)."""
     import h5py
     import keras
 
+    from training import loop
     from training.train import run
 
-    config = finetune_config(shop, centre_weight=1.0, ema_momentum=None)
+    config = finetune_config(shop, centre_weight=1.0)
     out = tmp_path / "run"
     run(config, out, resume=False)
 
-    def centres() -> np.ndarray:
+    def saved_centres() -> np.ndarray:
         found: list[np.ndarray] = []
         with h5py.File(out / "finetune" / "checkpoint" / "model.weights.h5") as f:
-            f.visititems(
-                lambda name, item: found.append(item[()]) if "centres" in name and hasattr(item, "shape") else None
-            )
-        assert len(found) == 1, found
-        return found[0]
+            f.visititems(lambda name, item: found.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+        shaped = [x for x in found if x.shape == (3, 16)]  # 3 trained SKUs (Pear held out), 16-d
+        assert len(shaped) == 1, [x.shape for x in found]
+        return shaped[0]
 
-    first = centres()
-    assert first.shape == (3, 16) and np.abs(first).sum() > 0  # 3 trained SKUs (Pear held out), moved off zero
+    first = saved_centres()
+    norms = np.linalg.norm(first, axis=1)
+    assert np.all(norms > 0.05) and np.all(norms <= 1.0)  # moved off zero towards their unit-vector photos
     model = keras.models.load_model(out / "finetune" / "model.keras")
     assert not any("centres" in w.path for w in model.weights)
+
+    restored: list[np.ndarray] = []
+    original = loop.Checkpoint.restore
+
+    def recording_restore(self, trainer, optimizer):
+        state = original(self, trainer, optimizer)
+        restored.append(np.asarray(trainer.centres))
+        return state
+
+    monkeypatch.setattr(loop.Checkpoint, "restore", recording_restore)
     grown = {**config.to_dict(), "finetune": {**config.to_dict()["finetune"], "epochs": 3}}
     run(config.__class__.from_dict(grown), out, resume=True)
+    np.testing.assert_array_equal(restored[0], first)  # resumed from the checkpoint's centres, not from zero
     state = json.loads((out / "finetune" / "checkpoint" / "state.json").read_text())
     assert [row["epoch"] for row in state["history"]] == [1, 2, 3]
     assert all(np.isfinite(row["loss"]) for row in state["history"])
-    assert not np.allclose(centres(), first)  # resumed from the checkpoint's centres and kept training them
+    assert not np.allclose(saved_centres(), first)  # and kept moving them
 
 
 def test_finetune_with_look_alike_groups_trains_on_grouped_batches(shop, tmp_path, caplog):
@@ -230,11 +242,24 @@ def test_pooling_and_batchnorm_settings_are_checked(shop, changes, match):
         ({"classifier": "arcface"}, "arcface"),
         ({"cosine_margin": 1.5}, "1.5"),
         ({"cosine_scale": 0.0}, "0.0"),
-        ({"centre_weight": -0.5}, "centre_weight must be >= 0, got -0.5"),
-        ({"centre_weight": 0.5, "neck": False}, "neck False"),
     ],
 )
 def test_classifier_settings_are_checked(shop, changes, match):
+    with pytest.raises(ValueError, match=match):
+        finetune_config(shop, **changes)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"centre_weight": -0.5}, "centre_weight must be >= 0, got -0.5"),
+        ({"centre_weight": 0.5, "neck": False}, "neck False"),
+        ({"centre_weight": 0.5, "schedule": "two_stage"}, "schedule 'two_stage'"),
+        ({"centre_alpha": 0.0}, "centre_alpha must be in .0, 1., got 0.0"),
+        ({"centre_alpha": 1.5}, "got 1.5"),
+    ],
+)
+def test_centre_loss_settings_are_checked(shop, changes, match):
     with pytest.raises(ValueError, match=match):
         finetune_config(shop, **changes)
 

@@ -158,3 +158,17 @@ def test_centre_loss_matches_a_loop():
     got = float(centre_loss(labels, embeddings.astype(np.float32), centres.astype(np.float32)))
     assert got == pytest.approx(expected, rel=1e-5)
     assert float(centre_loss(labels, centres[labels].astype(np.float32), centres.astype(np.float32))) == 0.0
+
+
+def test_centre_update_matches_wen_et_al_s_rule_in_a_loop():
+    from training.losses import centre_update
+
+    rng = np.random.default_rng(5)
+    embeddings, centres = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    labels = np.array([3, 0, 0, 2, 3])  # class 1 absent
+    got = np.asarray(centre_update(labels, embeddings.astype(np.float32), centres.astype(np.float32), alpha=0.5))
+    for j in range(4):
+        members = [i for i in range(5) if labels[i] == j]
+        delta = sum((centres[j] - embeddings[i] for i in members), np.zeros(3)) / (1 + len(members))
+        np.testing.assert_allclose(got[j], centres[j] - 0.5 * delta, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[1], centres[1].astype(np.float32))  # absent: unchanged
