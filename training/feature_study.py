@@ -10,8 +10,10 @@ is normalised from them and measured with ``training.fold_metrics.evaluate_fold`
 
     python -m training.feature_study runs/folds/gem_seed0 [--pooled-weights 0.5 1]
 
-``--pooled-weights w``: also the pooled feature joined to the served one at weight ``w`` (unit vectors,
-``[w * pooled, post]`` normalised again). The ``post-neck`` row reproduces ``skulens folds``' figures.
+``--pooled-weights w``: also the pooled feature joined to the served one (unit vectors, ``[w * pooled, post]``
+normalised again, so the pooled cosine counts ``w² / (1 + w²)`` of the joined one: 20 % at w = 0.5, half at 1).
+The ``post-neck`` row reproduces ``skulens folds``' figures. The feature cache is made again when the fold's
+model is newer than it.
 """
 
 from __future__ import annotations
@@ -25,22 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gallery.lookalike import normalised
 from training.fold_metrics import EMBEDDING_FIELDS, Vectors, evaluate_fold
-from training.fold_summary import summarise
-from training.whitening_study import FIGURES
+from training.fold_summary import STUDY_FIGURES, study_header, study_row, summarise
 
 if TYPE_CHECKING:
     import keras
 
 logger = logging.getLogger(__name__)
 
-SHOWN = (*FIGURES, ("catalogue_photo_only_never_trained", "catalogue photo only, never-trained"))
+SHOWN = (*STUDY_FIGURES, ("catalogue_photo_only_never_trained", "catalogue photo only, never-trained"))
 VARIANTS = ("pooled", "pre-neck", "post-neck", "pre + post")
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    out: np.ndarray = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    return out
 
 
 def feature_model(model: keras.Model) -> keras.Model:
@@ -50,29 +47,32 @@ def feature_model(model: keras.Model) -> keras.Model:
 
     from training.train import backbone_layer
 
-    base = backbone_layer(model)
-    heads = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer is not base]
-    if len(heads) != 1 or "neck" not in {layer.name for layer in heads[0].layers}:
-        raise ValueError(f"expected one head with a neck in model {model.name!r}, found {[x.name for x in heads]}")
+    head = model.get_layer("head")
+    if "neck" not in {layer.name for layer in head.layers}:
+        raise ValueError(f"model {model.name!r} has no neck: its head's layers are {[x.name for x in head.layers]}")
     pixels = keras.Input(model.input_shape[1:], name="pixels")
-    pooled = base(pixels)
-    projection = heads[0].get_layer("projection")(pooled)
-    post = heads[0].get_layer("neck")(projection, training=False)
+    pooled = backbone_layer(model)(pixels)
+    projection = head.get_layer("projection")(pooled)
+    post = head.get_layer("neck")(projection, training=False)
     return keras.Model(pixels, keras.layers.Concatenate()([pooled, projection, post]), name="features")
 
 
 def variant(raw: np.ndarray, dim: int, name: str) -> np.ndarray:
     """One served-feature choice from ``feature_model``'s raw rows (``dim``: the embedding's width);
     ``name`` one of ``VARIANTS`` or ``"pooled@w"`` (``[w * pooled, post]``, unit vectors joined)."""
+    raw = np.asarray(raw, np.float32)
     pooled, pre, post = raw[:, : -2 * dim], raw[:, -2 * dim : -dim], raw[:, -dim:]
     if name.startswith("pooled@"):
-        return unit(np.concatenate([float(name[7:]) * unit(pooled), unit(post)], axis=1))
+        weight = float(name[7:])
+        if not 0 < weight < float("inf"):
+            raise ValueError(f"the pooled feature's weight must be a positive number, got {name!r}")
+        return normalised(np.concatenate([weight * normalised(pooled), normalised(post)], axis=1))
     chosen = {"pooled": pooled, "pre-neck": pre, "post-neck": post}
     if name == "pre + post":
-        return unit(np.concatenate([unit(pre), unit(post)], axis=1))
+        return normalised(np.concatenate([normalised(pre), normalised(post)], axis=1))
     if name not in chosen:
         raise ValueError(f"unknown feature {name!r}: one of {VARIANTS} or 'pooled@<weight>'")
-    return unit(chosen[name])
+    return normalised(chosen[name])
 
 
 def fold_features(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:
@@ -87,7 +87,11 @@ def fold_features(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:
         embed = lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)  # noqa: E731
         return embed_fold(embed, skus, root, config["input_size"], config["cache_dir"])
 
-    return cached_vectors(fold_dir / "vectors-features.npz", skus, make)
+    cache = fold_dir / "vectors-features.npz"
+    if cache.is_file() and cache.stat().st_mtime < (fold_dir / "finetune" / "model.keras").stat().st_mtime:
+        logger.info("%s is older than the fold's model: embedding again", cache)
+        cache.unlink()
+    return cached_vectors(cache, skus, make)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     folds = sorted(p.parent for p in args.run.glob("fold*/result.json"))
-    if not folds:
-        raise SystemExit(f"no fold*/result.json under {str(args.run)!r}: run `skulens folds` first")
+    if len(folds) < 2:  # the cross-fitted threshold figures need another fold to fit on
+        raise SystemExit(f"need >= 2 folds with a result.json under {str(args.run)!r}, found {len(folds)}")
     config = json.loads((folds[0] / "config.json").read_text())
     root = Path(config["data_dir"]) if config.get("data_dir") else grocery_dir()
     skus, dim = tuple(list_skus(root / "train")), int(config["embedding_dim"])
@@ -109,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         fold_skus = tuple(json.loads((fold_dir / "result.json").read_text())["fold_skus"])
         loaded.append((fold_skus, fold_features(fold_dir, skus, root)))
     print(f"{len(folds)} folds of {args.run}\n")
-    print("| served feature | " + " | ".join(name for _, name in SHOWN) + " |")
-    print("| --- |" + " --- |" * len(SHOWN))
+    print(study_header("served feature", SHOWN))
     for name in [*VARIANTS, *(f"pooled@{w:g}" for w in args.pooled_weights)]:
         rows = []
         for fold_skus, raw in loaded:
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(evaluate_fold(replace(raw, **mapped), fold_skus))
         figures = summarise(rows)
         label = f"pooled at {name[7:]} + post-neck" if name.startswith("pooled@") else name
-        print(f"| {label} | " + " | ".join(f"{figures[key]['mean']:.3f}" for key, _ in SHOWN) + " |")
+        print(study_row(label, figures, SHOWN))
     return 0
 
 

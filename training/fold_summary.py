@@ -133,3 +133,27 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         folds = " / ".join(f"{x:.3f}" for x in value["folds"])
         lines.append(f"| {name} | {value['mean']:.4f} | {value['std']:.4f} | {folds} |")
     return "\n".join(lines)
+
+
+#: (figure key, column name) of the side-by-side tables the ``*_study`` modules print
+STUDY_FIGURES = (
+    ("top1_clean_all", "top-1 clean"),
+    ("top1_clean_never_trained", "never-trained"),
+    ("top1_shifted_all", "top-1 other-day"),
+    ("auroc_clean", "AUROC clean"),
+    ("auroc_shifted", "AUROC other-day"),
+    ("at_p95_clean_lookalike_known_acceptance", "accepted at P=0.95, clean"),
+    ("at_p95_clean_lookalike_precision", "precision reached, clean"),
+    ("at_p95_shifted_lookalike_known_acceptance", "accepted at P=0.95, other-day"),
+    ("at_p95_shifted_lookalike_precision", "precision reached, other-day"),
+)
+
+
+def study_header(first: str, shown: tuple[tuple[str, str], ...]) -> str:
+    """The header and rule of a markdown table with one column per ``shown`` figure."""
+    return f"| {first} | " + " | ".join(name for _, name in shown) + " |\n| --- |" + " --- |" * len(shown)
+
+
+def study_row(label: str, figures: dict[str, Any], shown: tuple[tuple[str, str], ...]) -> str:
+    """One row of that table: the mean over folds of each figure of ``summarise``'s output."""
+    return f"| {label} | " + " | ".join(f"{figures[key]['mean']:.3f}" for key, _ in shown) + " |"

@@ -30,21 +30,9 @@ from typing import Any
 import numpy as np
 
 from training.fold_metrics import EMBEDDING_FIELDS, Vectors, evaluate_fold
-from training.fold_summary import summarise
+from training.fold_summary import STUDY_FIGURES, study_header, study_row, summarise
 
 logger = logging.getLogger(__name__)
-
-FIGURES = (
-    ("top1_clean_all", "top-1 clean"),
-    ("top1_clean_never_trained", "never-trained"),
-    ("top1_shifted_all", "top-1 other-day"),
-    ("auroc_clean", "AUROC clean"),
-    ("auroc_shifted", "AUROC other-day"),
-    ("at_p95_clean_lookalike_known_acceptance", "accepted at P=0.95, clean"),
-    ("at_p95_clean_lookalike_precision", "precision reached, clean"),
-    ("at_p95_shifted_lookalike_known_acceptance", "accepted at P=0.95, other-day"),
-    ("at_p95_shifted_lookalike_precision", "precision reached, other-day"),
-)
 
 
 @dataclass(frozen=True)
@@ -103,13 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         fold_skus = tuple(json.loads((fold_dir / "result.json").read_text())["fold_skus"])
         loaded.append((fold_skus, fold_vectors(fold_dir, skus, root)))
     print(f"{len(folds)} folds of {args.run}\n")
-    print("| map | " + " | ".join(name for _, name in FIGURES) + " |")
-    print("| --- |" + " --- |" * len(FIGURES))
+    print(study_header("map", STUDY_FIGURES))
     for shrink in [None, *args.shrink]:
         rows = [evaluate_fold(v if shrink is None else whitened(v, s, shrink), s) for s, v in loaded]
         figures = summarise(rows)
         label = "none" if shrink is None else f"whitening, shrink {shrink:g}"
-        print(f"| {label} | " + " | ".join(f"{figures[key]['mean']:.3f}" for key, _ in FIGURES) + " |")
+        print(study_row(label, figures, STUDY_FIGURES))
     return 0
 
 

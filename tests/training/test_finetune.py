@@ -369,6 +369,7 @@ def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop,
     with each fold's two teachers ("{fold}" in distill_from); a teacher from another fold is refused."""
     from service.cli import main
     from training.ensemble_folds import main as ensemble_main
+    from training.feature_study import main as feature_main
     from training.whitening_study import main as whitening_main
 
     stage = StageConfig(p=2, k=2, epochs=1, steps_per_epoch=1, learning_rate=1e-3)
@@ -381,7 +382,24 @@ def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop,
     ensemble = json.loads((tmp_path / "ens" / "summary.json").read_text())["figures"]
     assert len(ensemble["auroc_clean"]["folds"]) == 2 and 0 <= ensemble["top1_clean_all"]["mean"] <= 1
     assert whitening_main([str(tmp_path / "t0"), "--shrink", "1"]) == 0  # the fold vectors, mapped
-    assert "| whitening, shrink 1 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| whitening, shrink 1 |" in printed
+    unmapped = next(line for line in printed.splitlines() if line.startswith("| none |"))
+    assert feature_main([str(tmp_path / "t0"), "--pooled-weights", "0.5"]) == 0
+    rows = {line.split(" | ")[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert set(rows) >= {"| pooled", "| pre-neck", "| post-neck", "| pre + post", "| pooled at 0.5 + post-neck"}
+    assert unmapped.count(" | ") == rows["| post-neck"].count(" | ") - 1  # one more column: catalogue
+    # the served feature, embedded again by the feature model, is the vector skulens folds measured
+    # (compared as vectors: this one-step random network's similarities are too close for figures to be stable)
+    from training.data import list_skus
+    from training.feature_study import variant
+    from training.folds import load_vectors
+
+    skus = tuple(list_skus(shop / "train"))
+    served = load_vectors(tmp_path / "t0" / "fold0" / "vectors-keras.npz", skus)
+    features = load_vectors(tmp_path / "t0" / "fold0" / "vectors-features.npz", skus)
+    for name in ("gallery", "queries", "shifted", "catalogue"):
+        np.testing.assert_allclose(variant(getattr(features, name), 16, "post-neck"), getattr(served, name), atol=1e-4)
     teachers = [str(tmp_path / f"t{seed}" / "fold{fold}" / "finetune" / "model.keras") for seed in (0, 1)]
     finetune_config(shop, finetune=stage, ema_momentum=None, distill_from=teachers).save(tmp_path / "s.json")
     argv = ["folds", "--config", str(tmp_path / "s.json"), "--out", str(tmp_path / "student"), "--n-folds", "2"]
