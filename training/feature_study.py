@@ -95,24 +95,17 @@ def fold_features(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.data import grocery_dir, list_skus
+    from training.folds import read_fold_run
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a `skulens folds` output folder (finetune schedule, neck)")
     parser.add_argument("--pooled-weights", type=float, nargs="*", default=[])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    folds = sorted(p.parent for p in args.run.glob("fold*/result.json"))
-    if len(folds) < 2:  # the cross-fitted threshold figures need another fold to fit on
-        raise SystemExit(f"need >= 2 folds with a result.json under {str(args.run)!r}, found {len(folds)}")
-    config = json.loads((folds[0] / "config.json").read_text())
-    root = Path(config["data_dir"]) if config.get("data_dir") else grocery_dir()
-    skus, dim = tuple(list_skus(root / "train")), int(config["embedding_dim"])
-    loaded = []
-    for fold_dir in folds:
-        fold_skus = tuple(json.loads((fold_dir / "result.json").read_text())["fold_skus"])
-        loaded.append((fold_skus, fold_features(fold_dir, skus, root)))
-    print(f"{len(folds)} folds of {args.run}\n")
+    run = read_fold_run(args.run)
+    dim = int(run.config["embedding_dim"])
+    loaded = [(fold_skus, fold_features(folder, run.skus, run.root)) for folder, fold_skus in run.folds]
+    print(f"{len(run.folds)} folds of {args.run}\n")
     print(study_header("served feature", SHOWN))
     for name in [*VARIANTS, *(f"pooled@{w:g}" for w in args.pooled_weights)]:
         rows = []

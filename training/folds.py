@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +146,30 @@ def fold_splits(root: Path, n_folds: int = 4, fold_seed: int = 0) -> list[tuple[
     return sku_folds(
         [s for s in all_skus if s in with_val], [s for s in all_skus if s not in with_val], n_folds, fold_seed
     )
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    """A ``skulens folds`` output folder as the ``*_study`` modules read it."""
+
+    config: dict[str, Any]  # the first fold's config.json
+    root: Path  # the data the folds were measured on
+    skus: tuple[str, ...]
+    folds: tuple[tuple[Path, tuple[str, ...]], ...]  # (fold folder, the SKUs it never trained on)
+
+
+def read_fold_run(run: Path, min_folds: int = 2) -> FoldRun:
+    """The folds of ``run`` with a ``result.json``; ``SystemExit`` with fewer than ``min_folds`` (the
+    cross-fitted threshold figures need another fold to fit on)."""
+    from training.data import grocery_dir, list_skus
+
+    folders = sorted(p.parent for p in run.glob("fold*/result.json"))
+    if len(folders) < min_folds:
+        raise SystemExit(f"need >= {min_folds} folds with a result.json under {str(run)!r}, found {len(folders)}")
+    config = json.loads((folders[0] / "config.json").read_text())
+    root = Path(config["data_dir"]) if config.get("data_dir") else grocery_dir()
+    folds = tuple((f, tuple(json.loads((f / "result.json").read_text())["fold_skus"])) for f in folders)
+    return FoldRun(config, root, tuple(list_skus(root / "train")), folds)
 
 
 def run_folds(

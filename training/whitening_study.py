@@ -21,7 +21,6 @@ It reads the ``fold*/vectors-keras.npz`` that ``skulens folds`` leaves (or embed
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,25 +71,17 @@ def whitened(v: Vectors, fold_skus: tuple[str, ...], shrink: float) -> Vectors:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.data import grocery_dir, list_skus
     from training.ensemble_folds import fold_vectors
+    from training.folds import read_fold_run
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a `skulens folds` output folder (finetune schedule)")
     parser.add_argument("--shrink", type=float, nargs="+", default=[0.1, 0.3, 1.0, 3.0])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    folds = sorted(p.parent for p in args.run.glob("fold*/result.json"))
-    if len(folds) < 2:
-        raise SystemExit(f"need >= 2 folds with a result.json under {str(args.run)!r}, found {len(folds)}")
-    config = json.loads((folds[0] / "config.json").read_text())
-    root = Path(config["data_dir"]) if config.get("data_dir") else grocery_dir()
-    skus = tuple(list_skus(root / "train"))
-    loaded = []
-    for fold_dir in folds:
-        fold_skus = tuple(json.loads((fold_dir / "result.json").read_text())["fold_skus"])
-        loaded.append((fold_skus, fold_vectors(fold_dir, skus, root)))
-    print(f"{len(folds)} folds of {args.run}\n")
+    run = read_fold_run(args.run)
+    loaded = [(fold_skus, fold_vectors(folder, run.skus, run.root)) for folder, fold_skus in run.folds]
+    print(f"{len(run.folds)} folds of {args.run}\n")
     print(study_header("map", STUDY_FIGURES))
     for shrink in [None, *args.shrink]:
         rows = [evaluate_fold(v if shrink is None else whitened(v, s, shrink), s) for s, v in loaded]
