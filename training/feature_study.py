@@ -34,7 +34,6 @@ from training.fold_summary import STUDY_FIGURES, study_header, study_row, summar
 if TYPE_CHECKING:
     import keras
 
-logger = logging.getLogger(__name__)
 
 SHOWN = (*STUDY_FIGURES, ("catalogue_photo_only_never_trained", "catalogue photo only, never-trained"))
 VARIANTS = ("pooled", "pre-neck", "post-neck", "pre + post")
@@ -87,11 +86,7 @@ def fold_features(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:
         embed = lambda pixels, desc=None: embed_pixels(model, pixels, desc=desc)  # noqa: E731
         return embed_fold(embed, skus, root, config["input_size"], config["cache_dir"])
 
-    cache = fold_dir / "vectors-features.npz"
-    if cache.is_file() and cache.stat().st_mtime < (fold_dir / "finetune" / "model.keras").stat().st_mtime:
-        logger.info("%s is older than the fold's model: embedding again", cache)
-        cache.unlink()
-    return cached_vectors(cache, skus, make)
+    return cached_vectors(fold_dir / "vectors-features.npz", skus, make, source=fold_dir / "finetune" / "model.keras")
 
 
 def main(argv: list[str] | None = None) -> int:

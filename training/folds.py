@@ -72,10 +72,15 @@ def load_vectors(path: Path, skus: tuple[str, ...]) -> Vectors:
         return Vectors(skus=skus, **{f.name: saved[f.name] for f in fields(Vectors) if f.name != "skus"})
 
 
-def cached_vectors(path: Path, skus: tuple[str, ...], make: Callable[[], Vectors]) -> Vectors:
-    """The vectors saved at ``path``, else ``make()``'s, saved there for the next study."""
-    if path.is_file():
+def cached_vectors(
+    path: Path, skus: tuple[str, ...], make: Callable[[], Vectors], source: Path | None = None
+) -> Vectors:
+    """The vectors saved at ``path``, else ``make()``'s, saved there for the next study; made again when
+    ``source`` (the model they come from) is newer than the saved file."""
+    if path.is_file() and (source is None or path.stat().st_mtime >= source.stat().st_mtime):
         return load_vectors(path, skus)
+    if path.is_file():
+        logger.info("%s is older than %s: embedding again", path, source)
     v = make()
     save_vectors(v, path)
     return v
