@@ -81,6 +81,12 @@ class TrainConfig:
     # finetune schedule with neck only
     centre_weight: float = 0.0
     centre_alpha: float = 0.5
+    # > 0: this many blends a step of the batch's closest photo pairs of different SKUs (their last feature maps
+    # mixed at weights spread over blend_range, then pooled), each a negative that every photo of its two SKUs must
+    # be farther from than its hardest positive, at blend_weight (training.blend_negatives); finetune, neck, GeM
+    blend_negatives: int = 0
+    blend_range: tuple[float, float] = (0.35, 0.65)
+    blend_weight: float = 1.0
 
     def __post_init__(self) -> None:
         get_backbone(self.backbone)  # raises on an unknown name
@@ -139,6 +145,26 @@ class TrainConfig:
             )
         if self.distance not in ("l2", "squared_l2", "cosine"):
             raise ValueError(f"distance {self.distance!r} is not one of l2, squared_l2, cosine")
+        self._check_blend()
+
+    def _check_blend(self) -> None:
+        batch = self.finetune.p * self.finetune.k
+        if not 0 <= self.blend_negatives <= batch:
+            raise ValueError(
+                f"blend_negatives must be in [0, finetune.p * finetune.k = {batch}], got {self.blend_negatives!r}"
+            )
+        low, high = self.blend_range
+        if not 0.0 < low <= high < 1.0:
+            raise ValueError(f"blend_range must be (low, high) with 0 < low <= high < 1, got {self.blend_range!r}")
+        if self.blend_weight < 0:
+            raise ValueError(f"blend_weight must be >= 0, got {self.blend_weight!r}")
+        if self.blend_negatives > 0 and (
+            self.schedule != "finetune" or not self.neck or self.pooling != "gem" or self.batchnorm != "frozen"
+        ):
+            raise ValueError(
+                f"blend_negatives > 0 needs schedule 'finetune', neck true, pooling 'gem' and batchnorm 'frozen', got "
+                f"schedule {self.schedule!r}, neck {self.neck!r}, pooling {self.pooling!r}, batchnorm {self.batchnorm!r}"
+            )
 
     def resolved_weights(self) -> str | None:
         """The weights actually used: the config's, else ``$SKULENS_BACKBONE_WEIGHTS``, else ImageNet."""
@@ -163,7 +189,7 @@ class TrainConfig:
                 values[stage] = replace(getattr(cls(), stage), **values[stage])
         if isinstance(values.get("augment"), dict):
             values["augment"] = AugmentConfig.from_dict(values["augment"])
-        for name in ("held_out", "distill_from"):
+        for name in ("held_out", "distill_from", "blend_range"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)

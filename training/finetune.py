@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedder.backbones import pooled_feature_dim
+from training.blend_negatives import blend_negative_loss, blend_weights, closest_pairs, mix_maps
 from training.class_neighbours import nearest_classes
 from training.config import TrainConfig
 from training.data import decode_images
@@ -64,25 +65,34 @@ def joint_loss(
     n_classes: int,
     teacher: np.ndarray | None = None,
     centres: keras.Variable | None = None,
+    maps: keras.Model | None = None,
 ) -> LossFn:
     """``loss_fn`` for ``train_loop``: triplet on the projection (pre-neck), CE on the neck's output
     through a linear or a cosine-margin (CosFace) classifier; with ``teacher`` (one row per photo,
     ``training.distill.teacher_targets``; the labels then carry each photo's index), plus the relational
     distillation loss on the served (post-neck) embedding; with ``centres`` (a ``(n_classes, d)`` variable), plus
-    the centre loss on the triplet's (normalised pre-neck) feature, and each step moves the batch's centres."""
+    the centre loss on the triplet's (normalised pre-neck) feature, and each step moves the batch's centres; with
+    ``maps`` (the backbone up to its GeM pooling, ``last_maps``), plus the blended look-alikes' loss
+    (``training.blend_negatives``) at ``config.blend_weight``."""
     import keras
     import tensorflow as tf
 
     projection, neck = head.get_layer("projection"), head.get_layer("neck")
     ce = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
     targets = None if teacher is None else tf.constant(teacher)
+    blend_at = blend_weights(max(config.blend_negatives, 1), *config.blend_range)
 
     def loss_fn(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         index = None
         if targets is not None:
             y, index = y[:, 0], y[:, 1]
         base = backbone_layer(model)
-        features = base(x, training=True)
+        if maps is not None:
+            pool = base.get_layer("gem_pooling")
+            last = maps(x, training=True)
+            features = pool(last)
+        else:
+            features = base(x, training=True)
         pre = projection(features)
         post = neck(pre, training=True)
         # on the unit sphere, like the served vectors: a soft margin on raw features would just grow their scale
@@ -94,6 +104,12 @@ def joint_loss(
         else:
             logits = classifier(post)
         loss = triplet + config.ce_weight * ce(one_hot, logits)
+        if maps is not None:
+            pairs = closest_pairs(y, unit_pre, config.blend_negatives, blend_at, config.distance)
+            blends = tf.math.l2_normalize(projection(pool(mix_maps(last, pairs))), axis=1)
+            loss += config.blend_weight * blend_negative_loss(
+                y, unit_pre, blends, pairs, config.margin, config.soft_margin, config.distance
+            )
         if centres is not None:
             loss += config.centre_weight * centre_loss(y, unit_pre, centres)
             centres.assign(centre_update(y, tf.stop_gradient(unit_pre), centres, config.centre_alpha))
@@ -165,7 +181,8 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
             teacher = teacher_targets(config.distill_from, pixels, config.held_out, out / "finetune" / "teacher.npy")
         centres = (n_classes, config.embedding_dim) if config.centre_weight > 0 else None
         trainer = _trainer(model, classifier, config.input_size, centres)
-        loss_fn = joint_loss(head, classifier, config, n_classes, teacher, getattr(trainer, "centres", None))
+        maps = last_maps(model) if config.blend_negatives > 0 else None
+        loss_fn = joint_loss(head, classifier, config, n_classes, teacher, getattr(trainer, "centres", None), maps)
     else:
         trainer = model
     directory = out / "finetune"
@@ -203,6 +220,14 @@ def run_finetune(config: TrainConfig, data: Data, out: Path, resume: bool, root:
     )
     logger.info("fine-tuned: val recall@1 %.4f (monitoring only: no epoch was chosen by it)", recall)
     return save_model(model, config, directory, "finetune", recall)
+
+
+def last_maps(model: keras.Model) -> keras.Model:
+    """The embedder's backbone up to its GeM pooling (the same layers, so the same weights): pixels → last map."""
+    import keras
+
+    base = backbone_layer(model)
+    return keras.Model(base.input, base.get_layer("gem_pooling").input, name="last_maps")
 
 
 def _class_neighbours(model: keras.Model, data: Data, group: int) -> dict[int, tuple[int, ...]] | None:

@@ -197,6 +197,75 @@ def test_finetune_with_the_centre_loss_moves_a_centre_per_sku_and_resumes_with_t
     assert not np.allclose(saved_centres(), first)  # and kept moving them
 
 
+def test_blend_negatives_add_a_loss_on_the_mixed_last_maps_that_scales_with_its_weight(shop):
+    """``last_maps`` + the GeM layer reproduce the backbone's output (so the blends are made from the very maps
+    the photos are pooled from), and the joint loss grows by ``blend_weight`` times one positive term."""
+    import keras
+
+    from embedder.backbones import pooled_feature_dim
+    from embedder.model import build_head
+    from training.finetune import joint_loss, last_maps
+    from training.train import backbone_layer, build_model
+
+    config = finetune_config(shop, pooling="gem", blend_negatives=3, ema_momentum=None)
+    head = build_head(pooled_feature_dim(config.backbone, "gem"), config.embedding_dim, seed=0, neck=True)
+    model = build_model(config, head=head)
+    classifier = keras.layers.Dense(3, use_bias=False, name="classifier")
+    classifier.build((None, config.embedding_dim))
+    x = np.random.default_rng(3).uniform(0, 255, (8, SIZE, SIZE, 3)).astype(np.float32)
+    y = np.array([0, 0, 1, 1, 2, 2, 0, 1])
+    maps = last_maps(model)
+    base = backbone_layer(model)
+    np.testing.assert_allclose(
+        np.asarray(base.get_layer("gem_pooling")(maps(x))), np.asarray(base(x)), rtol=1e-5, atol=1e-6
+    )
+    plain, _ = joint_loss(head, classifier, finetune_config(shop, pooling="gem"), 3)(model, x, y)
+    losses = {}
+    for weight in (1.0, 2.0):
+        blend = finetune_config(shop, pooling="gem", blend_negatives=3, blend_weight=weight, ema_momentum=None)
+        losses[weight] = float(joint_loss(head, classifier, blend, 3, maps=maps)(model, x, y)[0])
+    extra = losses[1.0] - float(plain)
+    assert extra > 0.01  # softplus of a distance difference: never zero
+    assert losses[2.0] - float(plain) == pytest.approx(2 * extra, rel=1e-3)
+
+
+def test_finetune_with_blend_negatives_trains_and_keeps_the_frozen_batchnorm(shop, tmp_path):
+    import keras
+
+    from training.train import backbone_network, load_trained_model, run
+
+    config = finetune_config(
+        shop,
+        pooling="gem",
+        blend_negatives=2,
+        finetune=StageConfig(p=2, k=2, epochs=1, steps_per_epoch=2, learning_rate=1e-2),
+        ema_momentum=None,
+    )
+    run(config, tmp_path / "run", resume=False)
+    state = json.loads((tmp_path / "run" / "finetune" / "checkpoint" / "state.json").read_text())
+    assert all(np.isfinite(row["loss"]) for row in state["history"])
+    model = load_trained_model(tmp_path / "run" / "finetune" / "model.keras")
+    norms = [x for x in backbone_network(model).layers if isinstance(x, keras.layers.BatchNormalization)]
+    assert all(np.allclose(np.asarray(x.moving_mean), 0.0) and np.allclose(np.asarray(x.gamma), 1.0) for x in norms)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"blend_negatives": -1}, r"blend_negatives must be in \[0, finetune.p \* finetune.k = 4\], got -1"),
+        ({"blend_negatives": 5}, "got 5"),
+        ({"blend_negatives": 2}, "pooling 'avg'"),
+        ({"blend_negatives": 2, "pooling": "gem", "neck": False}, "neck False"),
+        ({"blend_negatives": 2, "pooling": "gem", "batchnorm": "train"}, "batchnorm 'train'"),
+        ({"blend_range": [0.6, 0.4]}, r"blend_range must be \(low, high\) with 0 < low <= high < 1, got \(0.6, 0.4\)"),
+        ({"blend_weight": -1.0}, "blend_weight must be >= 0, got -1.0"),
+    ],
+)
+def test_blend_settings_are_checked(shop, changes, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict({**finetune_config(shop).to_dict(), **changes})
+
+
 def test_finetune_with_look_alike_groups_trains_on_grouped_batches(shop, tmp_path, caplog):
     from training.train import run
 
