@@ -3,7 +3,7 @@
 if TYPE_CHECKING:
     import numpy as np
 
-Synthetic unit vectors, d=256, 10k / 100k / 1M, through ``gallery.search.FlatIndex`` and
+Synthetic unit vectors, d=256 (``--dim``: 512 for the 512-d models), 10k / 100k / 1M, through ``gallery.search.FlatIndex`` and
 ``gallery.search.HNSWIndex`` (M=32, efConstruction=80, efSearch=64: the service's
 settings). Each (size, kind) runs in its own child process so its memory can be read
 cleanly: RSS before and after the build (the vectors themselves are allocated before), and
@@ -44,7 +44,7 @@ from bench.common import Run, percentiles, rss_mib, table
 if TYPE_CHECKING:
     import numpy as np
 
-DIM = 256
+DIM = 256  # the default --dim
 K = 10
 CLUSTER = 10  # clustered: reference images per "SKU"
 SIGMA = 0.62  # clustered: member-to-centre cosine ~0.85, member-to-member ~0.72
@@ -57,23 +57,23 @@ def unit(x: np.ndarray) -> np.ndarray:
     return unit_rows
 
 
-def make_data(n: int, dataset: str, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+def make_data(n: int, dataset: str, n_queries: int, dim: int = DIM) -> tuple[np.ndarray, np.ndarray]:
     """``(base, queries)``: unit vectors; see the module docstring for the two datasets."""
     import numpy as np
 
     rng = np.random.default_rng(n + (0 if dataset == "uniform" else 1))
-    base = np.empty((n, DIM), np.float32)
+    base = np.empty((n, dim), np.float32)
     if dataset == "uniform":
         for i in range(0, n, 100_000):  # in chunks: no float64 copy of 1M x 256
-            base[i : i + 100_000] = unit(rng.standard_normal((min(100_000, n - i), DIM), dtype=np.float32))
-        return base, unit(rng.standard_normal((n_queries, DIM), dtype=np.float32))
-    centers = unit(rng.standard_normal((n // CLUSTER, DIM), dtype=np.float32))
+            base[i : i + 100_000] = unit(rng.standard_normal((min(100_000, n - i), dim), dtype=np.float32))
+        return base, unit(rng.standard_normal((n_queries, dim), dtype=np.float32))
+    centers = unit(rng.standard_normal((n // CLUSTER, dim), dtype=np.float32))
     for i in range(0, n, 100_000):
         rows = np.arange(i, min(n, i + 100_000))
-        noise = rng.standard_normal((len(rows), DIM), dtype=np.float32) * (SIGMA / np.sqrt(DIM))
+        noise = rng.standard_normal((len(rows), dim), dtype=np.float32) * (SIGMA / np.sqrt(dim))
         base[rows] = unit(centers[rows // CLUSTER] + noise)
     picks = rng.integers(0, len(centers), n_queries)
-    noise = rng.standard_normal((n_queries, DIM), dtype=np.float32) * (SIGMA / np.sqrt(DIM))
+    noise = rng.standard_normal((n_queries, dim), dtype=np.float32) * (SIGMA / np.sqrt(dim))
     return base, unit(centers[picks] + noise)
 
 
@@ -85,6 +85,7 @@ def worker(
     n_queries: int,
     ef_values: list[int],
     thread_counts: list[int],
+    dim: int = DIM,
 ) -> dict[str, Any]:
     import faiss
     import numpy as np
@@ -92,9 +93,9 @@ def worker(
     from gallery.search import FlatIndex, HNSWIndex
 
     faiss.omp_set_num_threads(2)
-    base, queries = make_data(n, dataset, n_queries)
+    base, queries = make_data(n, dataset, n_queries, dim)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    exact = faiss.IndexFlatIP(DIM)
+    exact = faiss.IndexFlatIP(dim)
     exact.add(base)
     truth = exact.search(queries, K)[1] + 1  # row -> id
     del exact
@@ -102,7 +103,7 @@ def worker(
 
     rss0 = rss_mib()
     started = time.perf_counter()
-    index = FlatIndex(DIM) if kind == "flat" else HNSWIndex(DIM)
+    index = FlatIndex(dim) if kind == "flat" else HNSWIndex(dim)
     index.add(ids, base)
     build_s = time.perf_counter() - started
     gc.collect()
@@ -164,6 +165,8 @@ def run_child(n: int, kind: str, dataset: str, args: argparse.Namespace) -> dict
         args.ef,
         "--threads",
         args.threads,
+        "--dim",
+        str(args.dim),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
     if done.returncode != 0:
@@ -187,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         default=300.0,
         help="skip an HNSW build predicted (from the previous size's rate) to take longer",
     )
+    parser.add_argument("--dim", type=int, default=DIM, help="vector width (the shipped model's: 512)")
     parser.add_argument("--name", default="search", help="results file name")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -194,12 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     thread_counts = [int(x) for x in args.threads.split(",")]
     if args.child:
         n, kind, dataset = args.child.split(":")
-        print(json.dumps(worker(int(n), kind, dataset, args.query_seconds, args.queries, ef_values, thread_counts)))
+        print(
+            json.dumps(
+                worker(int(n), kind, dataset, args.query_seconds, args.queries, ef_values, thread_counts, args.dim)
+            )
+        )
         return 0
 
     run = Run(args.name)
     run.data["settings"] = {
-        "dim": DIM,
+        "dim": args.dim,
         "k": K,
         "queries": args.queries,
         "query_seconds": args.query_seconds,
