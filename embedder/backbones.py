@@ -144,7 +144,9 @@ def build_backbone(
     x = inputs
     if not spec.builtin_rescaling:
         x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(x)
-    # Frozen BatchNorm: the ImageNet network always runs in inference mode, whatever the call's mode.
+    # Frozen BatchNorm: the ImageNet network is called in inference mode. Keras 3 lets an outer call's training=True
+    # override that, so fine-tuning keeps it frozen by making the BatchNorm layers non-trainable
+    # (training.finetune.unfreeze): Keras' BatchNorm uses batch statistics only when it is trainable.
     call_mode: dict[str, bool] = {} if train_batchnorm else {"training": False}
     if pooling == "gem_multiscale":
         mid, last = _two_scales(base, spec)(x, **call_mode)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from keras import ops
 
-from training.losses import pairwise_distances
+from training.losses import hardest_distances, pairwise_distances
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -53,7 +53,8 @@ def closest_pairs(
     labels: tf.Tensor, embeddings: tf.Tensor, count: int, weights: tf.Tensor, distance: str = "l2"
 ) -> BlendPairs:
     """Each photo's nearest photo of another SKU, and of those pairs the ``count`` closest: the look-alikes this
-    batch confuses most. The batch must hold at least two SKUs (a P x K batch does) and ``count`` photos."""
+    batch confuses most. The batch must hold at least two SKUs (a P x K batch does) and ``count`` photos. The
+    closest pair is mutual, so it usually comes twice, once from each side, at two neighbouring weights."""
     labels = ops.reshape(ops.convert_to_tensor(labels), (-1, 1))
     dist = pairwise_distances(ops.stop_gradient(embeddings), distance)
     same = ops.cast(ops.equal(labels, ops.transpose(labels)), "float32")
@@ -85,8 +86,6 @@ def blend_negative_loss(
 
     ``labels`` ``(n,)``, ``embeddings`` ``(n, d)``, ``blends`` ``(m, d)`` (the blends' embeddings, ``pairs``'
     order), ``pairs`` the batch indices each blend mixes."""
-    from training.losses import hardest_distances
-
     labels = ops.reshape(ops.convert_to_tensor(labels), (-1,))
     hard_pos, _ = hardest_distances(labels, embeddings, distance)
     n = ops.shape(embeddings)[0]

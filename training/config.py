@@ -153,11 +153,14 @@ class TrainConfig:
             raise ValueError(
                 f"blend_negatives must be in [0, finetune.p * finetune.k = {batch}], got {self.blend_negatives!r}"
             )
-        low, high = self.blend_range
-        if not 0.0 < low <= high < 1.0:
+        if len(self.blend_range) != 2 or not 0.0 < self.blend_range[0] <= self.blend_range[1] < 1.0:
             raise ValueError(f"blend_range must be (low, high) with 0 < low <= high < 1, got {self.blend_range!r}")
         if self.blend_weight < 0:
             raise ValueError(f"blend_weight must be >= 0, got {self.blend_weight!r}")
+        if self.blend_negatives > 0 and self.finetune.p < 2:
+            raise ValueError(
+                f"blend_negatives > 0 needs batches of at least 2 SKUs, got finetune.p {self.finetune.p!r}"
+            )
         if self.blend_negatives > 0 and (
             self.schedule != "finetune" or not self.neck or self.pooling != "gem" or self.batchnorm != "frozen"
         ):

@@ -84,3 +84,23 @@ def test_blend_negative_loss_is_zero_once_the_blend_is_farther_than_the_hardest_
     near = float(blend_negative_loss(labels, emb, np.array([[0.95, 0.05]], np.float32), pairs, soft=False))
     far = float(blend_negative_loss(labels, emb, np.array([[-3.0, -3.0]], np.float32), pairs, soft=False))
     assert near > 0.0 and far == 0.0
+
+
+def test_blend_negative_loss_sends_gradients_to_the_blended_skus_photos_only():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(6)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    emb = tf.Variable(rng.normal(size=(6, 4)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        pairs = closest_pairs(labels, emb, 2, blend_weights(2, 0.4, 0.6))
+        blends = 0.5 * (tf.gather(emb, pairs.first) + tf.gather(emb, pairs.second)) + 0.01
+        loss = blend_negative_loss(labels, emb, blends, pairs)
+    grad = np.asarray(tape.gradient(loss, emb))
+    assert np.abs(grad).sum() > 0
+    blended_skus = set(labels[np.asarray(pairs.first)]) | set(labels[np.asarray(pairs.second)])
+    untouched = [i for i in range(6) if labels[i] not in blended_skus]
+    touched = [i for i in range(6) if labels[i] in blended_skus]
+    assert np.abs(grad[touched]).sum() > 0
+    assert untouched  # the closest pair comes twice (once from each side): one SKU is left out
+    np.testing.assert_array_equal(grad[untouched], 0.0)  # neither anchors nor blend sources

@@ -259,6 +259,11 @@ def test_finetune_with_blend_negatives_trains_and_keeps_the_frozen_batchnorm(sho
         ({"blend_negatives": 2, "pooling": "gem", "batchnorm": "train"}, "batchnorm 'train'"),
         ({"blend_range": [0.6, 0.4]}, r"blend_range must be \(low, high\) with 0 < low <= high < 1, got \(0.6, 0.4\)"),
         ({"blend_weight": -1.0}, "blend_weight must be >= 0, got -1.0"),
+        ({"blend_range": [0.4]}, r"got \(0.4,\)"),
+        (
+            {"blend_negatives": 2, "pooling": "gem", "finetune": {"p": 1, "k": 4}},
+            "batches of at least 2 SKUs, got finetune.p 1",
+        ),
     ],
 )
 def test_blend_settings_are_checked(shop, changes, match):
