@@ -80,7 +80,7 @@ def joint_loss(
     projection, neck = head.get_layer("projection"), head.get_layer("neck")
     ce = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
     targets = None if teacher is None else tf.constant(teacher)
-    blend_at = blend_weights(max(config.blend_negatives, 1), *config.blend_range)
+    blend_at = blend_weights(config.blend_negatives, *config.blend_range) if maps is not None else None
 
     def loss_fn(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         index = None
@@ -104,7 +104,7 @@ def joint_loss(
         else:
             logits = classifier(post)
         loss = triplet + config.ce_weight * ce(one_hot, logits)
-        if maps is not None:
+        if maps is not None and blend_at is not None:
             pairs = closest_pairs(y, unit_pre, config.blend_negatives, blend_at, config.distance)
             blends = tf.math.l2_normalize(projection(pool(mix_maps(last, pairs))), axis=1)
             loss += config.blend_weight * blend_negative_loss(
