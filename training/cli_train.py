@@ -224,6 +224,8 @@ def export_command(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {}
     if serve_size is not None:
         extra["trained_input_size"] = meta["input_size"]
+    if meta.get("members"):  # a joined ensemble (training.ensemble_model): what it is made of, on its card
+        extra["members"] = meta["members"]
     threshold = args.threshold
     if args.calibration_from_folds:
         from evaluation.calibrate import CalibrationRefused
@@ -251,7 +253,9 @@ def export_command(args: argparse.Namespace) -> int:
         root = Path(args.data_dir) if args.data_dir else grocery_dir()
         representative = representative_pixels(
             TrainConfig(
-                backbone=meta["backbone"],
+                backbone=(meta.get("members") or [meta])[0][
+                    "backbone"
+                ],  # a name TrainConfig knows; the photos do not depend on it
                 input_size=size,
                 held_out=tuple(meta.get("held_out_skus") or ()),
             ),

@@ -245,6 +245,13 @@ def run_folds(
         result_path.write_text(json.dumps(row) + "\n")
         rows.append(row)
         logger.info("fold %d: %s", f, json.dumps({k: row[k] for k in ("clean", "shifted", "catalogue")}))
+    # the summary covers every fold measured in ``out`` so far (a run of --folds 2,3 after 0,1 summarises all four)
+    for f in sorted(set(range(n_folds)) - set(chosen)):
+        earlier = out / f"fold{f}" / (f"result-{tag}.json" if tag else "result.json")
+        if earlier.is_file():
+            rows.append(json.loads(earlier.read_text()))
+    rows.sort(key=lambda row: row["fold"])
+    chosen = [row["fold"] for row in rows]
     summary = {
         "config": config.to_dict(),
         "folds": chosen,

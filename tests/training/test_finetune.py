@@ -350,6 +350,11 @@ def test_fold_protocol_writes_every_figure(shop, tmp_path):
     )
     summary = json.loads((tmp_path / "folds" / "summary.json").read_text())
     figures = summary["figures"]
+    # a later run of one fold still summarises both (it reads the other's result)
+    argv = ["folds", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
+    assert main([*argv, "--folds", "1"]) == 0
+    again = json.loads((tmp_path / "folds" / "summary.json").read_text())
+    assert again["folds"] == [0, 1] and again["figures"] == figures
     for key in (
         "top1_clean_never_trained",
         "top1_shifted_all",
@@ -455,6 +460,26 @@ def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop,
     assert ensemble_main([str(tmp_path / "t0"), str(tmp_path / "t1"), "--out", str(tmp_path / "ens")]) == 0
     ensemble = json.loads((tmp_path / "ens" / "summary.json").read_text())["figures"]
     assert len(ensemble["auroc_clean"]["folds"]) == 2 and 0 <= ensemble["top1_clean_all"]["mean"] <= 1
+    # the ensemble as one served file (training.ensemble_model): its vectors are the members' joined, and its
+    # threshold comes from the ensemble's fold scores
+    from embedder.artifact import load_artifact
+    from embedder.runtime import LiteRTEmbedder
+    from training.distill import teacher_embedding
+    from training.ensemble_model import main as join_main
+    from training.train import load_trained_model
+
+    members = [tmp_path / f"t{seed}" / "fold0" / "finetune" for seed in (0, 1)]
+    assert join_main([*map(str, members), "--out", str(tmp_path / "joined")]) == 0
+    calibrate = ["--calibration-from-folds", str(tmp_path / "ens"), "--target-precision", "0.2"]
+    assert main(["export", str(tmp_path / "joined" / "finetune"), "--out", str(tmp_path / "ens-file"), *calibrate]) == 0
+    served = load_artifact(tmp_path / "ens-file")
+    assert served.embedding_dim == 32 and [m["path"] for m in served.extra["members"]] == list(map(str, members))
+    assert served.extra["calibration"]["provenance"]["data"]["fold_run"] == str(tmp_path / "ens")
+    pixels = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+    expected = teacher_embedding(
+        [np.asarray(load_trained_model(m / "model.keras")(pixels.astype("float32"))) for m in members]
+    )
+    np.testing.assert_allclose(LiteRTEmbedder(served, num_threads=1).embed(pixels), expected, atol=2e-3)
     assert whitening_main([str(tmp_path / "t0"), "--shrink", "1"]) == 0  # the fold vectors, mapped
     printed = capsys.readouterr().out
     assert "| whitening, shrink 1 |" in printed
