@@ -186,3 +186,24 @@ def test_serving_the_shipped_int8_float_head_model_by_name(tmp_path):
     assert answer["model_version"] == expected.version != load_artifact(shipped_model_dir("float32")).version
     assert answer["threshold"] == pytest.approx(expected.threshold)
     assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99, info
+
+
+def test_serving_the_ensemble_model_from_the_repository(tmp_path):
+    """`skulens serve --model models/ensemble`: the default model joined with a MobileNetV2 (one LiteRT file,
+    kept in the repository beside the package, not installed with it), with its own threshold and β, enrols
+    and recognises over HTTP; its card names both members."""
+    from pathlib import Path
+
+    from embedder.artifact import load_artifact, shipped_model_dir
+
+    folder = Path(__file__).resolve().parents[2] / "models" / "ensemble"
+    expected, default = load_artifact(folder), load_artifact(shipped_model_dir("float32"))
+    assert [m["backbone"] for m in expected.extra["members"]] == [default.backbone, "mobilenet_v2"]
+    assert expected.embedding_dim == 2 * default.embedding_dim and expected.lookalike_beta > 0
+    with Server(tmp_path / "data", folder) as server, server.client() as http:
+        assert http.post("/v1/skus/milk/images", files=files(1, 2)).status_code == 201
+        http.post("/v1/skus/juice/images", files=files(3))
+        answer = http.post("/v1/recognize", files=files(2, field="image")).json()
+    assert answer["model_version"] == expected.version != default.version
+    assert answer["threshold"] == pytest.approx(expected.threshold) != pytest.approx(default.threshold)
+    assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99
