@@ -60,7 +60,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--config", required=True, help="JSON training config (its held_out is replaced by each fold)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--folds", help="comma-separated fold numbers to run (default: all)")
+    p.add_argument(
+        "--folds",
+        help="comma-separated fold numbers to run (default: all); the summary also covers the folds an earlier "
+        "run of the same recipe measured in --out",
+    )
     p.add_argument("--n-folds", dest="n_folds", type=int, default=4)
     p.add_argument("--fold-seed", dest="fold_seed", type=int, default=0)
     p.add_argument("--target-precision", dest="target_precision", type=float, default=0.95)
@@ -182,7 +186,7 @@ def folds_command(args: argparse.Namespace) -> int:
     folds = None
     if args.folds:
         try:
-            folds = [int(f) for f in args.folds.split(",")]
+            folds = sorted({int(f) for f in args.folds.split(",")})
         except ValueError:
             raise SystemExit(f"--folds must be comma-separated integers, got {args.folds!r}") from None
         bad = [f for f in folds if not 0 <= f < args.n_folds]
@@ -225,6 +229,11 @@ def export_command(args: argparse.Namespace) -> int:
     if serve_size is not None:
         extra["trained_input_size"] = meta["input_size"]
     if meta.get("members"):  # a joined ensemble (training.ensemble_model): what it is made of, on its card
+        if serve_size is not None:
+            raise SystemExit(
+                f"export: an ensemble cannot be re-sized (--serve-size {serve_size}, trained at {meta['input_size']}): "
+                "join members exported at that size instead"
+            )
         extra["members"] = meta["members"]
     threshold = args.threshold
     if args.calibration_from_folds:

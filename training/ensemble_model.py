@@ -41,15 +41,23 @@ def join_embedders(members: Sequence[keras.Model], name: str = "ensemble") -> ke
     pixels = keras.Input(shapes[0], name="pixels")
     outputs = []
     for i, member in enumerate(members):
-        member.name = f"member_{i}_{member.name}"
-        outputs.append(keras.layers.UnitNormalization(name=f"member_{i}_unit")(member(pixels)))
+        # a uniquely named wrapper (sharing the member's layers), so the caller's models keep their names
+        wrapped = keras.Model(member.input, member.output, name=f"member_{i}")
+        outputs.append(keras.layers.UnitNormalization(name=f"member_{i}_unit")(wrapped(pixels)))
     joined = keras.layers.Concatenate(name="members")(outputs)
     scaled = keras.layers.Rescaling(1.0 / math.sqrt(len(members)), name="over_sqrt_n")(joined)
     return keras.Model(pixels, scaled, name=name)
 
 
+REQUIRED_META = ("backbone", "input_size", "embedding_dim", "weights_origin")
+
+
 def ensemble_meta(member_metas: Sequence[dict[str, Any]], member_paths: Sequence[str]) -> dict[str, Any]:
     """The joined model's ``training_meta.json``: its never-trained SKUs are those no member trained on."""
+    for path, meta in zip(member_paths, member_metas, strict=True):
+        missing = [key for key in REQUIRED_META if key not in meta]
+        if missing:
+            raise ValueError(f"the training_meta.json of {path!r} lacks {missing}: is it a skulens training run?")
     sizes = {m["input_size"] for m in member_metas}
     if len(sizes) != 1:
         raise ValueError(f"the members were trained at different sizes: {sorted(sizes)}")
@@ -89,6 +97,10 @@ def write_ensemble_run(member_dirs: Sequence[Path], out: Path) -> Path:
     metas = [json.loads((d / META_FILE).read_text()) for d in dirs]
     meta = ensemble_meta(metas, [str(d) for d in dirs])
     model = join_embedders([load_trained_model(d / "model.keras") for d in dirs])
+    if model.output_shape[-1] != meta["embedding_dim"]:
+        raise ValueError(
+            f"the joined model gives {model.output_shape[-1]}-d vectors, its members' cards say {meta['embedding_dim']}"
+        )
     folder = Path(out) / "finetune"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.keras"

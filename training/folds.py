@@ -177,6 +177,23 @@ def read_fold_run(run: Path, min_folds: int = 2) -> FoldRun:
     return FoldRun(config, root, tuple(list_skus(root / "train")), folds)
 
 
+def earlier_result(directory: Path, name: str, fold_config: TrainConfig) -> dict[str, Any] | None:
+    """The fold's ``name`` result from an earlier run into the same folder, when that run trained this recipe
+    on this fold's SKUs (its ``config.json``, ``distill_from`` aside, and its held-out SKUs); else None, logged."""
+    from training.config import TrainConfig
+
+    path, saved = directory / name, directory / "config.json"
+    if not path.is_file():
+        return None
+    row: dict[str, Any] = json.loads(path.read_text())
+    if saved.is_file():
+        earlier = replace(TrainConfig.load(saved), distill_from=())
+        if earlier.to_dict() == fold_config.to_dict() and row.get("fold_skus") == list(fold_config.held_out):
+            return row
+    logger.warning("%s: another recipe or split than this run's; left out of the summary", path)
+    return None
+
+
 def run_folds(
     config: TrainConfig,
     out: str | Path,
@@ -247,9 +264,10 @@ def run_folds(
         logger.info("fold %d: %s", f, json.dumps({k: row[k] for k in ("clean", "shifted", "catalogue")}))
     # the summary covers every fold measured in ``out`` so far (a run of --folds 2,3 after 0,1 summarises all four)
     for f in sorted(set(range(n_folds)) - set(chosen)):
-        earlier = out / f"fold{f}" / (f"result-{tag}.json" if tag else "result.json")
-        if earlier.is_file():
-            rows.append(json.loads(earlier.read_text()))
+        name = f"result-{tag}.json" if tag else "result.json"
+        earlier = earlier_result(out / f"fold{f}", name, replace(config, held_out=splits[f], distill_from=()))
+        if earlier is not None:
+            rows.append(earlier)
     rows.sort(key=lambda row: row["fold"])
     chosen = [row["fold"] for row in rows]
     summary = {
@@ -257,7 +275,7 @@ def run_folds(
         "folds": chosen,
         "n_folds": n_folds,
         "fold_seed": fold_seed,
-        "fold_skus": {str(f): list(splits[f]) for f in chosen},
+        "fold_skus": {str(row["fold"]): list(row["fold_skus"]) for row in rows},
         "target_precision": target,
         "figures": summarise(rows, target),
     }

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from training.ensemble_model import ensemble_meta, join_embedders
 
 
-def tiny(input_size: int, dim: int, seed: int):
+def tiny(input_size: int, dim: int, seed: int) -> keras.Model:
     from embedder.model import build_embedding_model
 
     return build_embedding_model(
@@ -23,7 +24,10 @@ def test_the_joined_similarity_is_the_members_mean_cosine():
     a, b = tiny(32, 8, 0), tiny(32, 6, 1)
     x = np.random.default_rng(0).uniform(0, 255, (5, 32, 32, 3)).astype("float32")
     va, vb = np.asarray(a(x)), np.asarray(b(x))
+    names = a.name, b.name
     joined = np.asarray(join_embedders([a, b])(x))
+    assert (a.name, b.name) == names  # the caller's models are not renamed
+    np.testing.assert_allclose(np.asarray(join_embedders([a, b])(x)), joined, atol=1e-6)  # joined again: the same
     assert joined.shape == (5, 14)
     np.testing.assert_allclose(np.linalg.norm(joined, axis=1), 1.0, atol=1e-5)
     for i in range(5):
@@ -60,6 +64,9 @@ def test_the_ensembles_card_sums_dims_and_keeps_only_skus_no_member_trained_on()
     json.dumps(joined)  # written as training_meta.json
     with pytest.raises(ValueError, match=r"different sizes: \[224, 256\]"):
         ensemble_meta([meta("v3", 512, []), meta("v2", 512, [], size=224)], ["a", "b"])
+    incomplete = {k: v for k, v in meta("v2", 512, []).items() if k != "weights_origin"}
+    with pytest.raises(ValueError, match=r"training_meta.json of 'runs/v2' lacks \['weights_origin'\]"):
+        ensemble_meta([meta("v3", 512, []), incomplete], ["runs/v3", "runs/v2"])
 
 
 def test_the_command_names_a_folder_without_a_model(tmp_path):

@@ -3,6 +3,7 @@ tiny synthetic shop (random-weight MobileNetV3Small, 32 px) through the real CLI
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -355,6 +356,12 @@ def test_fold_protocol_writes_every_figure(shop, tmp_path):
     assert main([*argv, "--folds", "1"]) == 0
     again = json.loads((tmp_path / "folds" / "summary.json").read_text())
     assert again["folds"] == [0, 1] and again["figures"] == figures
+    # ...but never another recipe's: fold 0 was trained with seed 0, so a seed-5 run of fold 1 leaves it out
+    dataclasses.replace(config, seed=5).save(tmp_path / "c5.json")
+    other = ["folds", "--config", str(tmp_path / "c5.json"), "--out", str(tmp_path / "folds"), "--n-folds", "2"]
+    assert main([*other, "--folds", "1"]) == 0
+    assert json.loads((tmp_path / "folds" / "summary.json").read_text())["folds"] == [1]
+    assert main([*argv, "--folds", "1"]) == 0  # the same recipe again: both
     for key in (
         "top1_clean_never_trained",
         "top1_shifted_all",
@@ -473,6 +480,19 @@ def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop,
     calibrate = ["--calibration-from-folds", str(tmp_path / "ens"), "--target-precision", "0.2"]
     assert main(["export", str(tmp_path / "joined" / "finetune"), "--out", str(tmp_path / "ens-file"), *calibrate]) == 0
     served = load_artifact(tmp_path / "ens-file")
+    with pytest.raises(
+        SystemExit, match=f"an ensemble cannot be re-sized .--serve-size {SIZE + 32}, trained at {SIZE}."
+    ):
+        main(
+            [
+                "export",
+                str(tmp_path / "joined" / "finetune"),
+                "--out",
+                str(tmp_path / "x"),
+                "--serve-size",
+                str(SIZE + 32),
+            ]
+        )
     assert served.embedding_dim == 32 and [m["path"] for m in served.extra["members"]] == list(map(str, members))
     assert served.extra["calibration"]["provenance"]["data"]["fold_run"] == str(tmp_path / "ens")
     pixels = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
