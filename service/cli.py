@@ -159,11 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         func = getattr(importlib.import_module(module_name), func_name)
     from pydantic import ValidationError
 
+    from gallery.types import GalleryError
     from service.startup import EXIT_STATUS, StartupError
 
     try:
         return int(func(args) or 0)
     except StartupError as exc:  # one clear line, no traceback
+        print(f"skulens: {exc}", file=sys.stderr)
+        return EXIT_STATUS
+    except GalleryError as exc:  # e.g. a model whose vectors the gallery does not hold: the message says what to do
         print(f"skulens: {exc}", file=sys.stderr)
         return EXIT_STATUS
     except ValidationError as exc:  # a setting from a flag or a SKULENS_* variable

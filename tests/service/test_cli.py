@@ -49,6 +49,22 @@ def test_enrol_recognize_info(photos, tmp_path, tiny_model_dir, capsys):
     assert info["skus"] == 2 and info["reference_images"] == 3 and info["index_vectors"] == 3
 
 
+def test_a_model_the_gallery_has_no_vectors_from_is_one_clear_line(photos, tmp_path, tiny_model_dir, capsys):
+    from service.startup import EXIT_STATUS
+
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["enrol", str(photos), *data, "--model", str(tiny_model_dir)]) == 0
+    query = tmp_path / "q.jpg"
+    query.write_bytes(make_jpeg(3))
+    capsys.readouterr()
+    assert (
+        main(["recognize", str(query), *data, "--model", "float32"]) == EXIT_STATUS
+    )  # the shipped model: not reindexed
+    err = capsys.readouterr().err
+    assert err.startswith("skulens: ") and "have no vector from model" in err and "skulens reindex" in err, err
+    assert "Traceback" not in err
+
+
 def test_enrol_needs_a_source():
     with pytest.raises(SystemExit, match="folder"):
         main(["enrol"])
