@@ -38,9 +38,18 @@ def combined(members: list[Vectors]) -> Vectors:
     return replace(first, **mapped)
 
 
-def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path) -> Vectors:
-    """The fold's Keras model's vectors, from ``skulens folds``' cache or embedded now (and cached)."""
-    from training.folds import embed_fold, keras_embed
+def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, precision: str | None = None) -> Vectors:
+    """The fold's Keras model's vectors, from ``skulens folds``' cache or embedded now (and cached); with
+    ``precision``, those ``skulens folds --precision`` measured through the LiteRT file (never made here)."""
+    from training.folds import embed_fold, keras_embed, load_vectors
+
+    if precision is not None:
+        path = fold_dir / f"vectors-{precision}.npz"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no {path.name} in {str(fold_dir)!r}: run `skulens folds --precision {precision}` on that run first"
+            )
+        return load_vectors(path, skus)
 
     def make() -> Vectors:
         config = json.loads((fold_dir / "config.json").read_text())
@@ -57,34 +66,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="`skulens folds` output folders (finetune schedule)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the ensemble's fold*/result.json")
     parser.add_argument("--target", type=float, default=0.95)
+    parser.add_argument(
+        "--precision",
+        help="join the members' LiteRT vectors at this precision (skulens folds --precision P measured them); "
+        "writes result-P.json and summary-P.json, which skulens export --precision P calibrates from",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if len(args.runs) < 2:
         parser.error(f"an ensemble needs at least 2 runs, got {len(args.runs)}")
-    per_run = [{p.parent.name for p in run.glob("fold*/result.json")} for run in args.runs]
+    name = f"result-{args.precision}.json" if args.precision else "result.json"
+    per_run = [{p.parent.name for p in run.glob(f"fold*/{name}")} for run in args.runs]
     folds = sorted(set.intersection(*per_run))
     if not folds:
-        raise SystemExit(f"no fold has a result.json in every run of {[str(r) for r in args.runs]}")
+        raise SystemExit(f"no fold has a {name} in every run of {[str(r) for r in args.runs]}")
     config = json.loads((args.runs[0] / folds[0] / "config.json").read_text())
     root = Path(config["data_dir"]) if config.get("data_dir") else grocery_dir()
     skus = tuple(list_skus(root / "train"))
     rows = []
-    for name in folds:
-        result = json.loads((args.runs[0] / name / "result.json").read_text())
-        v = combined([fold_vectors(run / name, skus, root) for run in args.runs])
+    for fold in folds:
+        result = json.loads((args.runs[0] / fold / name).read_text())
+        v = combined([fold_vectors(run / fold, skus, root, args.precision) for run in args.runs])
         row = {
             "fold": result["fold"],
             "fold_skus": result["fold_skus"],
-            "model": [str(run / name) for run in args.runs],
-            "precision": "keras",
+            "model": [str(run / fold) for run in args.runs],
+            "precision": args.precision or "keras",
             **evaluate_fold(v, tuple(result["fold_skus"])),
         }
-        (args.out / name).mkdir(parents=True, exist_ok=True)
-        (args.out / name / "result.json").write_text(json.dumps(row) + "\n")
+        (args.out / fold).mkdir(parents=True, exist_ok=True)
+        (args.out / fold / name).write_text(json.dumps(row) + "\n")
         rows.append(row)
-        logger.info("%s: %s", name, json.dumps({k: row[k] for k in ("clean", "shifted")}))
+        logger.info("%s: %s", fold, json.dumps({k: row[k] for k in ("clean", "shifted")}))
     summary = {"members": [str(r) for r in args.runs], "figures": summarise(rows, args.target)}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    suffix = f"-{args.precision}" if args.precision else ""
+    (args.out / f"summary{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 

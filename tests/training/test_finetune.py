@@ -467,6 +467,21 @@ def test_an_ensemble_of_fold_runs_is_measured_and_distilled_into_one_model(shop,
     assert ensemble_main([str(tmp_path / "t0"), str(tmp_path / "t1"), "--out", str(tmp_path / "ens")]) == 0
     ensemble = json.loads((tmp_path / "ens" / "summary.json").read_text())["figures"]
     assert len(ensemble["auroc_clean"]["folds"]) == 2 and 0 <= ensemble["top1_clean_all"]["mean"] <= 1
+    # the same ensemble from the members' LiteRT vectors, once `skulens folds --precision` has measured them
+    runs = [str(tmp_path / "t0"), str(tmp_path / "t1")]
+    with pytest.raises(SystemExit, match=r"no fold has a result-float32.json in every run"):
+        ensemble_main([*runs, "--out", str(tmp_path / "ens"), "--precision", "float32"])
+    for seed in (0, 1):
+        argv = ["folds", "--config", str(tmp_path / f"t{seed}.json"), "--out", str(tmp_path / f"t{seed}")]
+        assert main([*argv, "--n-folds", "2", "--precision", "float32"]) == 0
+    assert ensemble_main([*runs, "--out", str(tmp_path / "ens"), "--precision", "float32"]) == 0
+    litert_row = json.loads((tmp_path / "ens" / "fold0" / "result-float32.json").read_text())
+    keras_row = json.loads((tmp_path / "ens" / "fold0" / "result.json").read_text())
+    assert litert_row["precision"] == "float32" and keras_row["precision"] == "keras"
+    np.testing.assert_allclose(
+        litert_row["open_set"]["clean"]["score"], keras_row["open_set"]["clean"]["score"], atol=1e-3
+    )
+    assert (tmp_path / "ens" / "summary-float32.json").is_file()
     # the ensemble as one served file (training.ensemble_model): its vectors are the members' joined, and its
     # threshold comes from the ensemble's fold scores
     from embedder.artifact import load_artifact
