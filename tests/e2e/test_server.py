@@ -188,15 +188,16 @@ def test_serving_the_shipped_int8_float_head_model_by_name(tmp_path):
     assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99, info
 
 
-def test_serving_the_ensemble_model_from_the_repository(tmp_path):
+@pytest.mark.parametrize("name", ["ensemble", "ensemble_int8_float_head"])
+def test_serving_the_ensemble_model_from_the_repository(tmp_path, name):
     """`skulens serve --model models/ensemble`: the default model joined with a MobileNetV2 (one LiteRT file,
-    kept in the repository beside the package, not installed with it), with its own threshold and β, enrols
-    and recognises over HTTP; its card names both members."""
+    kept in the repository beside the package, not installed with it; float32 and mixed precision), with its own
+    threshold and β, enrols and recognises over HTTP; its card names both members."""
     from pathlib import Path
 
     from embedder.artifact import load_artifact, shipped_model_dir
 
-    folder = Path(__file__).resolve().parents[2] / "models" / "ensemble"
+    folder = Path(__file__).resolve().parents[2] / "models" / name
     expected, default = load_artifact(folder), load_artifact(shipped_model_dir("float32"))
     assert [m["backbone"] for m in expected.extra["members"]] == [default.backbone, "mobilenet_v2"]
     assert expected.embedding_dim == 2 * default.embedding_dim and expected.lookalike_beta > 0
