@@ -164,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(func(args) or 0)
-    except StartupError as exc:  # one clear line, no traceback
-        print(f"skulens: {exc}", file=sys.stderr)
-        return EXIT_STATUS
-    except GalleryError as exc:  # e.g. a model whose vectors the gallery does not hold: the message says what to do
+    except (StartupError, GalleryError) as exc:  # one clear line, no traceback (a gallery error says what to do)
         print(f"skulens: {exc}", file=sys.stderr)
         return EXIT_STATUS
     except ValidationError as exc:  # a setting from a flag or a SKULENS_* variable

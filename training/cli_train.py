@@ -239,15 +239,15 @@ def export_command(args: argparse.Namespace) -> int:
     if args.calibration_from_folds:
         from evaluation.calibrate import CalibrationRefused
         from training.fold_calibration import pooled_calibration
-        from training.folds import variant_tag
+        from training.folds import result_file, variant_tag
 
         try:
             folds_dir = Path(args.calibration_from_folds)
             # the fold models measured as this file will be served (precision and size) when that was run,
             # else the Keras models' results at the same size stand in; never another size's
-            name = f"result-{variant_tag(args.precision, serve_size)}.json"
+            name = result_file(variant_tag(args.precision, serve_size))
             if not any(folds_dir.glob(f"fold*/{name}")):
-                name = f"result-{variant_tag(None, serve_size)}.json" if serve_size else "result.json"
+                name = result_file(variant_tag(None, serve_size))
             extra["calibration"] = pooled_calibration(folds_dir, args.target_precision, result_name=name)
         except (CalibrationRefused, FileNotFoundError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
@@ -260,11 +260,11 @@ def export_command(args: argparse.Namespace) -> int:
         from training.fold_export import representative_pixels
 
         root = Path(args.data_dir) if args.data_dir else grocery_dir()
+        # an ensemble's card names "a+b": TrainConfig needs one backbone it knows, and the photos do not depend on it
+        backbone = (meta.get("members") or [meta])[0]["backbone"]
         representative = representative_pixels(
             TrainConfig(
-                backbone=(meta.get("members") or [meta])[0][
-                    "backbone"
-                ],  # a name TrainConfig knows; the photos do not depend on it
+                backbone=backbone,
                 input_size=size,
                 held_out=tuple(meta.get("held_out_skus") or ()),
             ),

@@ -23,7 +23,7 @@ from typing import Any
 from training.distill import teacher_embedding
 from training.fold_metrics import EMBEDDING_FIELDS, Vectors, evaluate_fold
 from training.fold_summary import summarise
-from training.folds import cached_vectors
+from training.folds import cached_vectors, result_file
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if len(args.runs) < 2:
         parser.error(f"an ensemble needs at least 2 runs, got {len(args.runs)}")
-    name = f"result-{args.precision}.json" if args.precision else "result.json"
+    name = result_file(args.precision or "")
     per_run = [{p.parent.name for p in run.glob(f"fold*/{name}")} for run in args.runs]
     folds = sorted(set.intersection(*per_run))
     if not folds:

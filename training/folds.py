@@ -142,6 +142,11 @@ def variant_tag(precision: str | None, serve_size: int | None) -> str:
     return f"{precision or 'keras'}-{serve_size}px"
 
 
+def result_file(tag: str) -> str:
+    """A fold's result file for the measurement ``tag`` (``variant_tag``): ``result.json`` or ``result-<tag>.json``."""
+    return f"result-{tag}.json" if tag else "result.json"
+
+
 def fold_splits(root: Path, n_folds: int = 4, fold_seed: int = 0) -> list[tuple[str, ...]]:
     """``sku_folds`` of the data under ``root`` (its ``train`` and ``val`` folders)."""
     from training.data import list_skus
@@ -227,7 +232,7 @@ def run_folds(
     size = config.input_size if serve_size is None else serve_size
     for f in chosen:
         directory = out / f"fold{f}"
-        result_path = directory / (f"result-{tag}.json" if tag else "result.json")
+        result_path = directory / result_file(tag)
         if result_path.is_file():
             rows.append(json.loads(result_path.read_text()))
             continue
@@ -264,15 +269,14 @@ def run_folds(
         logger.info("fold %d: %s", f, json.dumps({k: row[k] for k in ("clean", "shifted", "catalogue")}))
     # the summary covers every fold measured in ``out`` so far (a run of --folds 2,3 after 0,1 summarises all four)
     for f in sorted(set(range(n_folds)) - set(chosen)):
-        name = f"result-{tag}.json" if tag else "result.json"
-        earlier = earlier_result(out / f"fold{f}", name, replace(config, held_out=splits[f], distill_from=()))
+        fold_config = replace(config, held_out=splits[f], distill_from=())
+        earlier = earlier_result(out / f"fold{f}", result_file(tag), fold_config)
         if earlier is not None:
             rows.append(earlier)
     rows.sort(key=lambda row: row["fold"])
-    chosen = [row["fold"] for row in rows]
     summary = {
         "config": config.to_dict(),
-        "folds": chosen,
+        "folds": [row["fold"] for row in rows],
         "n_folds": n_folds,
         "fold_seed": fold_seed,
         "fold_skus": {str(row["fold"]): list(row["fold_skus"]) for row in rows},
