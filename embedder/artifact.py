@@ -49,6 +49,13 @@ class ModelArtifact:
         calibration = self.extra.get("calibration") or {}
         return float((calibration.get("lookalike") or {}).get("beta") or 0.0)
 
+    @property
+    def runner_up_gamma(self) -> float:
+        """``gamma`` of the open-set score's runner-up term (``gallery.open_set_score``), calibrated with the
+        threshold and stored beside it; 0 for a model calibrated without it."""
+        calibration = self.extra.get("calibration") or {}
+        return float((calibration.get("runner_up") or {}).get("gamma") or 0.0)
+
     def card(self) -> dict[str, Any]:
         card = asdict(self)
         card.pop("path")

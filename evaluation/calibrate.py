@@ -248,7 +248,7 @@ def calibration_record(
 @dataclass(frozen=True)
 class BetaFit:
     beta: float
-    weights: tuple[float, float, float]  # logistic intercept, similarity, lookalike (standardised inputs undone)
+    weights: tuple[float, float, float]  # logistic intercept, similarity, the cue (standardised inputs undone)
     samples: int
 
 
@@ -274,14 +274,14 @@ def ridge_logistic(features: np.ndarray, labels: np.ndarray, l2: float = 1e-2) -
 
 
 def fit_beta(similarity: np.ndarray, lookalike: np.ndarray, correct: np.ndarray, l2: float = 1e-2) -> BetaFit:
-    """``beta`` of ``gallery.lookalike.adjusted_score``: a logistic regression of "the answer is right" on
-    (similarity, lookalike).
+    """The weight of one penalising cue of ``gallery.open_set_score`` (the lookalike's beta, or the runner-up's
+    gamma, passed as ``lookalike``): a logistic regression of "the answer is right" on (similarity, cue).
 
-    The regression's score ``w0 + w1·similarity + w2·lookalike`` orders answers like
-    ``similarity − beta·lookalike`` with ``beta = −w2 / w1``; clipped at 0 (a lookalike never helps).
+    The regression's score ``w0 + w1·similarity + w2·cue`` orders answers like
+    ``similarity − beta·cue`` with ``beta = −w2 / w1``; clipped at 0 (a cue never helps).
     """
     s = np.asarray(similarity, np.float64)
-    look = np.maximum(np.asarray(lookalike, np.float64), 0.0)  # as gallery.lookalike.adjusted_score uses it
+    look = np.maximum(np.asarray(lookalike, np.float64), 0.0)  # clipped as gallery.open_set_score uses it
     y = np.asarray(correct, np.float64)
     if not (len(s) == len(look) == len(y)) or len(s) < 3:
         raise ValueError(f"need ≥ 3 equal-length samples, got {len(s)}, {len(look)} and {len(y)}")

@@ -185,6 +185,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             "trained": artifact.trained,
             "precision": artifact.precision,
             "lookalike_beta": artifact.lookalike_beta,
+            "runner_up_gamma": artifact.runner_up_gamma,
         }
         logger.info("evaluating %s (%s, version %s)", label, path, artifact.version)
         results.append(
@@ -205,6 +206,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
                 model_info=info,
                 top_confused=args.top_confused,
                 lookalike_beta=artifact.lookalike_beta,
+                runner_up_gamma=artifact.runner_up_gamma,
             )
         )
     settings = {
@@ -246,20 +248,22 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from evaluation.calibrate import CalibrationRefused, calibrate_for_till, calibration_record
     from evaluation.data import embed_files, scan_folder
     from gallery.gallery import Gallery
-    from gallery.lookalike import adjusted_score, label_lookalikes
+    from gallery.lookalike import label_lookalikes
+    from gallery.open_set_score import OpenSetScore, TableDecisions
     from service.model_source import resolve_model
 
     settings = _calibrate_settings(args)
     artifact = resolve_model(settings.model, settings.data_dir)
 
     def open_gallery() -> Gallery:
-        """The enrolled gallery, deciding on the model's score (its lookalike beta) as the service does."""
+        """The enrolled gallery, deciding on the model's score (its beta and gamma) as the service does."""
         return Gallery(
             settings.data_dir,
             artifact.version,
             artifact.embedding_dim,
             settings.index_kind,
             lookalike_beta=artifact.lookalike_beta,
+            runner_up_gamma=artifact.runner_up_gamma,
         )
 
     embedder = LiteRTEmbedder(artifact, num_threads=args.threads)
@@ -280,7 +284,8 @@ def calibrate_command(args: argparse.Namespace) -> int:
         per_sku = metrics.best_score_per_sku(q_vectors @ g_vectors[enrolled_mask].T, g_labels, len(vocab))
         q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
         lookalikes = label_lookalikes(g_vectors[enrolled_mask], g_labels, len(vocab))
-        scores = adjusted_score(per_sku.max(axis=1), lookalikes[per_sku.argmax(axis=1)], artifact.lookalike_beta)
+        score = OpenSetScore(artifact.lookalike_beta, artifact.runner_up_gamma)
+        scores = TableDecisions.of(per_sku).scores(score, lookalikes)
         is_known = q_labels >= 0
         correct = metrics.true_sku_rank(per_sku, q_labels) < 1
         source = {"gallery_folder": str(args.gallery_folder), "unknown_skus": sorted(unknown)}
@@ -312,6 +317,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         calibration, scores, correct, is_known, artifact.version, {"queries": str(args.queries), **source}
     )
     record["lookalike"] = {"beta": artifact.lookalike_beta, "from": "the model's calibration (model.json)"}
+    record["runner_up"] = {"gamma": artifact.runner_up_gamma, "from": "the model's calibration (model.json)"}
     result = calibration.result
     from evaluation.report import fmt
 

@@ -39,7 +39,8 @@ from evaluation.results import (
     RobustnessRow,
 )
 from evaluation.robustness import CLEAN, CONDITIONS
-from gallery.lookalike import adjusted_score, label_lookalikes
+from gallery.lookalike import label_lookalikes
+from gallery.open_set_score import OpenSetScore, TableDecisions
 
 logger = logging.getLogger(__name__)
 
@@ -140,11 +141,13 @@ def open_set(
     examples: int = 8,
     gallery_vectors: np.ndarray | None = None,
     lookalike_beta: float = 0.0,
+    runner_up_gamma: float = 0.0,
 ) -> OpenSet | None:
     """Remove ``unknown_skus`` from the gallery; their queries (and any of SKUs absent from it) must be rejected.
 
-    The score is the one the service decides on: the best similarity, less ``lookalike_beta`` × the
-    best SKU's lookalike (``gallery.lookalike``, from ``gallery_vectors``) when the model has one."""
+    The score is the one the service decides on (``gallery.open_set_score``): the best similarity, less
+    ``lookalike_beta`` × the best SKU's lookalike (``gallery.lookalike``, from ``gallery_vectors``) and
+    ``runner_up_gamma`` × the second SKU's similarity, when the model has them."""
     enrolled = np.array([s not in unknown_skus for s in gallery.skus], dtype=bool)
     vocab = sorted({s for s, e in zip(gallery.skus, enrolled) if e})
     if not vocab:
@@ -155,12 +158,12 @@ def open_set(
     if is_known.all():
         return None
     per_sku_scores = metrics.best_score_per_sku(similarity[:, enrolled], g_labels, len(vocab))
-    best = per_sku_scores.max(axis=1)
+    lookalikes = None
     if lookalike_beta:
         if gallery_vectors is None:
             raise ValueError("a lookalike_beta needs the gallery_vectors to find each SKU's lookalike")
         lookalikes = label_lookalikes(gallery_vectors[enrolled], g_labels, len(vocab))
-        best = adjusted_score(best, lookalikes[per_sku_scores.argmax(axis=1)], lookalike_beta)
+    best = TableDecisions.of(per_sku_scores).scores(OpenSetScore(lookalike_beta, runner_up_gamma), lookalikes)
     q_labels = np.array([index.get(s, -1) for s in queries.skus], dtype=np.int64)
     correct = metrics.true_sku_rank(per_sku_scores, q_labels) < 1
     unknown_names = sorted({s for s, k in zip(queries.skus, is_known) if not k})
@@ -227,6 +230,7 @@ def evaluate_model(
     ks: Sequence[int] = (1, 2, 4, 8),
     top_confused: int = 10,
     lookalike_beta: float = 0.0,
+    runner_up_gamma: float = 0.0,
 ) -> EvalResult:
     """Embed both folders once and measure everything (see the module docstring)."""
     seconds: dict[str, float] = {}
@@ -247,6 +251,7 @@ def evaluate_model(
         seed,
         gallery_vectors=g_vectors,
         lookalike_beta=lookalike_beta,
+        runner_up_gamma=runner_up_gamma,
     )
     rows = [RobustnessRow(CLEAN, closed.queries, closed.top1, closed.top5, closed.groups)] if conditions else []
     enrolled = set(gallery.skus)

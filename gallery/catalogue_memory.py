@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 def threshold_key(model_version: str, score: str = "") -> str:
     """The meta key of a threshold stored for ``model_version`` on decision score ``score`` ("" for the
-    plain similarity; ``gallery.gallery.score_name`` otherwise): a threshold belongs to one score."""
+    plain similarity; ``gallery.open_set_score.OpenSetScore.name`` otherwise): a threshold belongs to one score."""
     return f"threshold:{model_version}" + (f":{score}" if score else "")
 
 
@@ -35,19 +35,25 @@ class CatalogueMemory:
         self.skus = SkuDirectory()  # names and prices
 
     def warn_about_other_scores(self) -> None:
-        """A threshold stored for this model on the plain similarity is not used for another score: say so."""
+        """A threshold stored for this model on another decision score (the plain similarity, or the score of
+        an earlier calibration of the same file) is not used for this one: say so."""
         plain = threshold_key(self.model_version)
-        if self.threshold_key != plain and self.stored_threshold is None:
-            value = self.store.get_meta(plain)
-            if value is not None:
-                logger.warning(
-                    "the threshold %s stored for model %s was calibrated on the plain similarity; this model "
-                    "decides on another score (%s), so it is not used: the model's own threshold applies until "
-                    "`skulens calibrate` or PUT /v1/admin/threshold stores one for this score",
-                    value,
-                    self.model_version,
-                    self.threshold_key.removeprefix(plain + ":"),
-                )
+        if self.stored_threshold is not None:
+            return
+        this = self.threshold_key.removeprefix(plain + ":") if self.threshold_key != plain else "the plain similarity"
+        for key, value in sorted(self.store.meta_starting_with(plain).items()):
+            if key == self.threshold_key or not (key == plain or key.startswith(plain + ":")):
+                continue
+            other = key.removeprefix(plain + ":") if key != plain else "the plain similarity"
+            logger.warning(
+                "the threshold %s stored for model %s was calibrated on another decision score (%s); this model "
+                "decides on %s, so it is not used: the model's own threshold applies until `skulens calibrate` "
+                "or PUT /v1/admin/threshold stores one for this score",
+                value,
+                self.model_version,
+                other,
+                this,
+            )
 
     def reload(self, threshold: bool, skus: Collection[str] | None = None) -> None:
         """Counts, SKU names and prices (every SKU; with ``skus``, only those) and, with ``threshold``,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gallery.lookalike import adjusted_score
+from gallery.open_set_score import NO_RUNNER_UP, OpenSetScore
 from gallery.types import ImageHit, Match, Recognition
 
 DEFAULT_THRESHOLD = 0.5  # when nothing is set, stored or calibrated
@@ -34,20 +34,26 @@ def aggregate_by_sku(hits: Iterable[ImageHit], k: int) -> list[Match]:
     return [Match(sku=sku, score=score) for sku, score in sorted(best.items(), key=lambda item: -item[1])]
 
 
-def decide(matches: list[Match], threshold: float, lookalike: float = 0.0, beta: float = 0.0) -> Recognition:
+#: the plain best similarity
+PLAIN = OpenSetScore()
+
+
+def decide(matches: list[Match], threshold: float, lookalike: float = 0.0, score: OpenSetScore = PLAIN) -> Recognition:
     """``known`` when the decision score reaches ``threshold``; otherwise the answer is unknown.
 
-    The decision score is the best SKU's similarity less ``beta`` × its ``lookalike`` (how close the
-    nearest other SKU's references sit: ``gallery.lookalike``); ``beta = 0`` is the similarity itself.
+    The decision score (``gallery.open_set_score``) is the best SKU's similarity less ``score.beta`` × its
+    ``lookalike`` (``gallery.lookalike``) and ``score.gamma`` × the second SKU's similarity (``matches[1]``:
+    the caller searches for at least two SKUs when gamma is set); both 0: the similarity itself.
     """
     if not matches:
         return Recognition(sku=None, score=0.0, known=False, matches=(), threshold=threshold, similarity=0.0)
     top = matches[0]
-    score = float(adjusted_score(top.score, lookalike, beta)) if beta else top.score
-    known = score >= threshold
+    runner_up = matches[1].score if len(matches) > 1 else NO_RUNNER_UP
+    value = float(score.of(top.score, lookalike, runner_up)) if score.name else top.score
+    known = value >= threshold
     return Recognition(
         sku=top.sku if known else None,
-        score=score,
+        score=value,
         known=known,
         matches=tuple(matches),
         threshold=threshold,

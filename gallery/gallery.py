@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from gallery.index_search import initial_fetch as initial_fetch
 from gallery.index_search import nearest_skus
 from gallery.lanes import LaneBackgrounds
 from gallery.money import Currency
+from gallery.open_set_score import OpenSetScore
 from gallery.search.base import VectorIndex, limit_search_threads
 from gallery.stores.base import AddedImages, CatalogBase, NewImage
 from gallery.stores.open import DB_FILE, describe, open_catalog
@@ -60,11 +61,6 @@ def as_image_rows(vectors: np.ndarray | Sequence[np.ndarray], images: int, dim: 
     return rows
 
 
-def score_name(lookalike_beta: float) -> str:
-    """The decision score's name, part of a stored threshold's key: "" for the plain similarity."""
-    return f"lookalike-{lookalike_beta:.6g}" if lookalike_beta else ""
-
-
 class Gallery:
     def __init__(
         self,
@@ -76,18 +72,17 @@ class Gallery:
         currency: str | None = None,
         catalog: str | None = None,
         lookalike_beta: float = 0.0,
+        runner_up_gamma: float = 0.0,
     ):
         """``search_threads``: OpenMP threads per FAISS search, set in each searching thread (None: FAISS default).
         ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's.
         ``catalog``: the setting (``gallery.stores.open``): None, the embedded SQLite in ``data_dir``; a
         ``postgresql://`` URL, a catalogue shared with other replicas, followed in the background.
-        ``lookalike_beta``: the model's (``ModelArtifact.lookalike_beta``): ``recognize`` decides on the best
-        similarity less beta × the SKU's lookalike (``gallery.lookalike``); 0, on the similarity."""
-        if isinstance(lookalike_beta, bool) or not (
-            isinstance(lookalike_beta, int | float) and 0 <= lookalike_beta < 10
-        ):
-            raise ValueError(f"lookalike_beta must be a number from 0 to 10, got {lookalike_beta!r}")
-        self.lookalike_beta = float(lookalike_beta)
+        ``lookalike_beta``, ``runner_up_gamma``: the model's (``ModelArtifact.open_set_score``): ``recognize``
+        decides on the best similarity less beta × the SKU's lookalike (``gallery.lookalike``) and gamma × the
+        second SKU's similarity (``gallery.open_set_score``); both 0, on the similarity."""
+        self.open_set_score = OpenSetScore(lookalike_beta, runner_up_gamma)
+        self.lookalike_beta = self.open_set_score.beta
         self.data_dir = Path(data_dir)
         self.search_threads = search_threads
         self.model_version = model_version
@@ -108,8 +103,8 @@ class Gallery:
             model_version,
             embedding_dim,
             index_kind,
-            score_name(self.lookalike_beta),
-            lookalikes=self.lookalike_beta > 0,  # the book is unused at beta 0 (``decide``)
+            self.open_set_score.name,
+            lookalikes=self.open_set_score.uses_lookalike,  # the book is unused at beta 0 (``decide``)
         )
 
     @property
@@ -311,9 +306,11 @@ class Gallery:
     def recognize(
         self, queries: np.ndarray, threshold: float | None = None, k: int = 5, model_threshold: float | None = None
     ) -> list[Recognition]:
-        """Search, then decide at ``resolve_threshold(threshold, stored, model_threshold)`` on the best
-        similarity less ``lookalike_beta`` × the SKU's lookalike; the stored threshold is read from
-        memory after the search has caught up with other processes."""
-        results = self._search(queries, k)
+        """Search, then decide at ``resolve_threshold(threshold, stored, model_threshold)`` on the model's
+        decision score (``gallery.open_set_score``); the stored threshold is read from memory after the
+        search has caught up with other processes. A score with a runner-up weight searches for at least
+        two SKUs; the answer still lists at most ``k``."""
+        results = self._search(queries, max(k, 2) if self.open_set_score.gamma else k)
         chosen = resolve_threshold(threshold, self.follower.memory.stored_threshold, model_threshold)
-        return [decide(matches, chosen, lookalike, self.lookalike_beta) for matches, lookalike in results]
+        answers = [decide(matches, chosen, lookalike, self.open_set_score) for matches, lookalike in results]
+        return [replace(a, matches=a.matches[:k]) if len(a.matches) > k else a for a in answers]

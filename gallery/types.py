@@ -96,7 +96,7 @@ class Recognition:
     """The answer for one query: the decision and the top matches (one per SKU).
 
     ``score`` is what the decision compared with ``threshold`` (``gallery.decision.decide``);
-    ``similarity`` the best match's cosine similarity (equal to ``score`` without a lookalike beta)."""
+    ``similarity`` the best match's cosine similarity (equal to ``score`` for the plain-similarity score)."""
 
     sku: str | None
     score: float

@@ -46,13 +46,20 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model_threshold = None
-        lookalike_beta = 0.0
+        lookalike_beta = runner_up_gamma = 0.0
         model = embedder
         if model is None:
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
             model_threshold, lookalike_beta = artifact.threshold, artifact.lookalike_beta
-        gallery = open_gallery(settings, model.version, model.embedding_dim, lookalike_beta=lookalike_beta)
+            runner_up_gamma = artifact.runner_up_gamma
+        gallery = open_gallery(
+            settings,
+            model.version,
+            model.embedding_dim,
+            lookalike_beta=lookalike_beta,
+            runner_up_gamma=runner_up_gamma,
+        )
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
         batcher = MicroBatcher(

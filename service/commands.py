@@ -60,7 +60,13 @@ def _open(args: argparse.Namespace) -> Opened:
     check_catalogue(settings)
     artifact = check_model(settings)
     embedder = load_embedder(artifact, num_threads=settings.num_threads)
-    gallery = open_gallery(settings, embedder.version, embedder.embedding_dim, lookalike_beta=artifact.lookalike_beta)
+    gallery = open_gallery(
+        settings,
+        embedder.version,
+        embedder.embedding_dim,
+        lookalike_beta=artifact.lookalike_beta,
+        runner_up_gamma=artifact.runner_up_gamma,
+    )
     return settings, artifact, embedder, gallery
 
 

@@ -7,9 +7,12 @@ from gallery.gallery import Gallery
 from service.settings import Settings
 
 
-def open_gallery(settings: Settings, model_version: str, embedding_dim: int, *, lookalike_beta: float) -> Gallery:
+def open_gallery(
+    settings: Settings, model_version: str, embedding_dim: int, *, lookalike_beta: float, runner_up_gamma: float = 0.0
+) -> Gallery:
     """The gallery of ``settings`` (data directory, index kind, search threads, currency, catalogue) for
-    the model of ``model_version`` and ``embedding_dim``, deciding with its ``lookalike_beta``."""
+    the model of ``model_version`` and ``embedding_dim``, deciding on its open-set score (``lookalike_beta``,
+    ``runner_up_gamma``: ``gallery.open_set_score``)."""
     return Gallery(
         settings.data_dir,
         model_version,
@@ -19,4 +22,5 @@ def open_gallery(settings: Settings, model_version: str, embedding_dim: int, *, 
         currency=settings.currency,
         catalog=settings.catalog,
         lookalike_beta=lookalike_beta,
+        runner_up_gamma=runner_up_gamma,
     )

@@ -40,7 +40,8 @@ class RecognitionOut(BaseModel):
     name: str | None
     score: float = Field(
         description="The open-set score compared with threshold: the best match's similarity less the model's "
-        "lookalike adjustment (beta × how close the SKU's nearest look-alike SKU sits; docs/model_card.md)."
+        "adjustments (beta × how close the SKU's nearest look-alike SKU sits, gamma × the second SKU's "
+        "similarity; docs/model_card.md)."
     )
     similarity: float = Field(description="Cosine similarity of the best match (-1..1).")
     decision: Literal["known", "unknown"]

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         ge=-1.0,
         le=1.0,
         description="Open-set threshold on the decision score (the cosine similarity less the model's lookalike "
-        "adjustment); default: the gallery's calibrated value for that score, else the model's, else 0.5.",
+        "and runner-up adjustments); default: the gallery's calibrated value for that score, else the model's, else 0.5.",
     )
     tta_flip: bool = Field(
         False,

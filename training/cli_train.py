@@ -81,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="measure each fold's trained model served at this input size in px instead of its training "
         "size (no training; with or without --precision; writes result-<precision or keras>-<size>px.json)",
     )
+    p.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure folds already measured again, from the vectors they saved (fold*/vectors-*.npz; "
+        "nothing trained or embedded): their result files gain the figures the protocol added since",
+    )
     p.set_defaults(func=folds_command)
 
     p = subparsers.add_parser("export", help="convert a trained Keras model into a skulens model folder (LiteRT)")
@@ -117,6 +123,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=0.95,
         help="with --calibration-from-folds (default 0.95)",
+    )
+    p.add_argument(
+        "--open-set-score",
+        dest="open_set_score",
+        choices=("lookalike", "runner_up", "similarity"),
+        default="lookalike",
+        help="with --calibration-from-folds: the decision score whose weight is fitted with the threshold "
+        "(gallery.open_set_score): the best similarity less beta x the SKU's lookalike (default), less "
+        "gamma x the second SKU's similarity, or the similarity alone",
     )
     p.add_argument(
         "--parity",
@@ -202,6 +217,7 @@ def folds_command(args: argparse.Namespace) -> int:
             args.target_precision,
             args.precision,
             args.serve_size,
+            args.remeasure,
         )
     except FileNotFoundError as exc:
         raise SystemExit(f"folds: {exc}") from None
@@ -248,7 +264,9 @@ def export_command(args: argparse.Namespace) -> int:
             name = result_file(variant_tag(args.precision, serve_size))
             if not any(folds_dir.glob(f"fold*/{name}")):
                 name = result_file(variant_tag(None, serve_size))
-            extra["calibration"] = pooled_calibration(folds_dir, args.target_precision, result_name=name)
+            extra["calibration"] = pooled_calibration(
+                folds_dir, args.target_precision, result_name=name, score=args.open_set_score
+            )
         except (CalibrationRefused, FileNotFoundError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]

@@ -12,15 +12,31 @@ import numpy as np
 from evaluation.calibrate import fit_beta
 from gallery.lookalike import adjusted_score
 
+#: what each open-set score (``gallery.open_set_score``) subtracts, as ``model.json`` describes it
+SCORES = {
+    "lookalike": "best similarity - beta x the cosine between the SKU's reference centroid and the "
+    "nearest other enrolled SKU's (gallery.lookalike)",
+    "runner_up": "best similarity - gamma x the best similarity of the second SKU among the query's matches "
+    "(gallery.open_set_score)",
+}
+
 
 def pooled_calibration(
-    out: Path, target: float, conditions: tuple[str, ...] = ("clean", "shifted"), result_name: str = "result.json"
+    out: Path,
+    target: float,
+    conditions: tuple[str, ...] = ("clean", "shifted"),
+    result_name: str = "result.json",
+    score: str = "lookalike",
 ) -> dict[str, Any]:
     """Threshold for ``target`` on the open-set scores of every fold in ``out`` pooled (clean and other-day).
 
     The fold models never saw their fold's SKUs, so those queries are genuine unknown products;
     a model trained on every SKU has none left to calibrate with, hence the fold models' scores.
+    ``score``: "lookalike" (beta fitted), "runner_up" (gamma fitted) or "similarity" (the plain best
+    similarity); a cue the fold results lack (older runs) leaves the plain similarity.
     """
+    if score not in (*SCORES, "similarity"):
+        raise ValueError(f"score must be one of {[*SCORES, 'similarity']}, got {score!r}")
     from evaluation.calibrate import calibrate_for_till, calibration_record
 
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"fold*/{result_name}"))]
@@ -28,17 +44,16 @@ def pooled_calibration(
         raise FileNotFoundError(f"no fold*/{result_name} under {str(out)!r}: run `skulens folds` first")
     parts = [r["open_set"][c] for r in rows for c in conditions]
     scores, correct, known = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("score", "correct", "known"))
-    lookalike: dict[str, Any] | None = None
-    if all("lookalike" in p for p in parts) and 0 < correct.sum() < len(correct):
-        look = np.concatenate([np.asarray(p["lookalike"]) for p in parts])
-        fit = fit_beta(scores, look, correct)
-        scores = adjusted_score(scores, look, fit.beta)
-        lookalike = {
-            "beta": fit.beta,
-            "score": "best similarity - beta x the cosine between the SKU's reference centroid and the "
-            "nearest other enrolled SKU's (gallery.lookalike)",
+    adjustment: dict[str, Any] | None = None
+    if score in SCORES and all(score in p for p in parts) and 0 < correct.sum() < len(correct):
+        cue = np.concatenate([np.asarray(p[score]) for p in parts])
+        fit = fit_beta(scores, cue, correct)
+        scores = adjusted_score(scores, cue, fit.beta)
+        adjustment = {
+            "beta" if score == "lookalike" else "gamma": fit.beta,
+            "score": SCORES[score],
             "fit": {
-                "method": "logistic regression of a right answer on (similarity, lookalike)",
+                "method": f"logistic regression of a right answer on (similarity, {score})",
                 "weights": list(fit.weights),
                 "samples": fit.samples,
             },
@@ -60,6 +75,6 @@ def pooled_calibration(
             "recipe": summary.get("config"),
         },
     )
-    if lookalike is not None:
-        record["lookalike"] = lookalike
+    if adjustment is not None:
+        record[score] = adjustment
     return record

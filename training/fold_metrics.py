@@ -14,6 +14,7 @@ import numpy as np
 
 from evaluation import metrics
 from gallery.lookalike import label_lookalikes
+from gallery.open_set_score import TableDecisions
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ def top1(
 def open_set_scores(
     queries: np.ndarray, v: Vectors, fold: set[int], lookalikes: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """Best score, its SKU's lookalike (``gallery.lookalike``), right-or-wrong and known-or-not of
-    every query with the fold's SKUs not enrolled (``lookalikes`` per label: computed when not given)."""
+    """Best score, its SKU's lookalike (``gallery.lookalike``), the second SKU's score (the runner-up,
+    ``gallery.open_set_score``), right-or-wrong and known-or-not of every query with the fold's SKUs not
+    enrolled (``lookalikes`` per label: computed when not given)."""
     enrolled = np.array([lab not in fold for lab in v.gallery_labels])
     scores = metrics.best_score_per_sku(queries @ v.gallery[enrolled].T, v.gallery_labels[enrolled], len(v.skus))
     known = np.array([lab not in fold for lab in v.query_labels])
@@ -60,6 +62,7 @@ def open_set_scores(
     return {
         "score": scores.max(axis=1),
         "lookalike": lookalikes[scores.argmax(axis=1)],
+        "runner_up": TableDecisions.of(scores).runner_up,
         "correct": correct,
         "known": known,
     }
@@ -89,7 +92,7 @@ def evaluate_fold(v: Vectors, fold_skus: tuple[str, ...]) -> dict[str, Any]:
         s = open_set_scores(queries, v, fold, lookalikes)
         row["open_set"][name] = {
             "auroc": metrics.auroc(s["score"][s["known"]], s["score"][~s["known"]]),
-            **{k: s[k].tolist() for k in ("score", "lookalike", "correct", "known")},
+            **{k: s[k].tolist() for k in ("score", "lookalike", "runner_up", "correct", "known")},
         }
     with_views = np.concatenate([v.catalogue, v.views])
     with_view_labels = np.concatenate([v.catalogue_labels, v.view_labels])

@@ -1,7 +1,7 @@
 """The summary of a fold run: mean and spread over folds, and the cross-fitted thresholds.
 
-A fold never judges its own threshold or lookalike β: both are fitted on the other folds' pooled
-open-set scores (``cross_fitted_thresholds``), so the precision and acceptance reported are what a
+A fold never judges its own threshold or the open-set score's weight (β, γ): both are fitted on the
+other folds' pooled open-set scores (``cross_fitted_thresholds``), so the precision and acceptance reported are what a
 threshold chosen elsewhere does on products it was not chosen on.
 """
 
@@ -23,32 +23,39 @@ def _pooled(parts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, np.
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
 
 
-def _beta(pooled: dict[str, np.ndarray]) -> float:
-    """``fit_beta`` on pooled open-set scores; 0 where they cannot support a fit (all answers right or wrong)."""
+#: the open-set score's penalising cues (``gallery.open_set_score``): the row field and its weight's name
+CUES = {"lookalike": "beta", "runner_up": "gamma"}
+
+
+def _weight(pooled: dict[str, np.ndarray], cue: str) -> float:
+    """``fit_beta`` of ``cue`` on pooled open-set scores; 0 where they cannot support a fit (all answers right or wrong)."""
     try:
-        return fit_beta(pooled["score"], pooled["lookalike"], pooled["correct"]).beta
+        return fit_beta(pooled["score"], pooled[cue], pooled["correct"]).beta
     except ValueError as exc:
-        logger.warning("no lookalike beta (0 used): %s", exc)
+        logger.warning("no %s weight (0 used): %s", cue, exc)
         return 0.0
 
 
 def cross_fitted_thresholds(
-    rows: list[dict[str, Any]], condition: str, target: float, lookalike: bool = False
+    rows: list[dict[str, Any]], condition: str, target: float, cue: str | None = None
 ) -> list[dict[str, Any]]:
     """For each fold: the threshold calibrated on the other folds' pooled open-set scores, and what it does here.
 
-    ``lookalike``: the decision score is ``gallery.lookalike.adjusted_score``, its ``beta`` fitted on
-    the other folds too (a fold never judges its own beta or threshold).
+    ``cue`` ("lookalike" or "runner_up"): the decision score is the best similarity less a weight × that cue
+    (``gallery.open_set_score``), its weight fitted on the other folds too (a fold never judges its own weight
+    or threshold); reported as ``beta`` whichever the cue.
     """
-    keys = ("score", "lookalike", "correct", "known") if lookalike else ("score", "correct", "known")
+    if cue is not None and cue not in CUES:
+        raise ValueError(f"cue must be one of {sorted(CUES)} or None, got {cue!r}")
+    keys = ("score", "correct", "known") + ((cue,) if cue else ())
     out = []
     for i, row in enumerate(rows):
         pooled = _pooled([r["open_set"][condition] for j, r in enumerate(rows) if j != i], keys)
         mine = _pooled([row["open_set"][condition]], keys)
-        beta = _beta(pooled) if lookalike else 0.0
-        if lookalike:
-            pooled["score"] = adjusted_score(pooled["score"], pooled["lookalike"], beta)
-            mine["score"] = adjusted_score(mine["score"], mine["lookalike"], beta)
+        beta = _weight(pooled, cue) if cue else 0.0
+        if cue:
+            pooled["score"] = adjusted_score(pooled["score"], pooled[cue], beta)
+            mine["score"] = adjusted_score(mine["score"], mine[cue], beta)
         cal = calibrate_threshold(pooled["score"], pooled["correct"], pooled["known"], target)
         result = metrics.open_set_at_threshold(mine["score"], mine["correct"], mine["known"], cal.threshold)
         known = mine["known"].astype(bool)
@@ -93,16 +100,19 @@ def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any
         for kind in ("photo_only", "with_views"):
             figures[f"catalogue_{kind}_{group}"] = stat(pick(("catalogue", kind, group)))
     if len(rows) >= 2:
-        with_lookalike = all("lookalike" in r["open_set"]["clean"] for r in rows)  # older results lack it
+        at = f"at_p{int(target * 100)}"
         for cond in ("clean", "shifted"):
             fitted = cross_fitted_thresholds(rows, cond, target)
             for key in ("precision", "known_acceptance", "known_accuracy", "unknown_rejection", "threshold"):
-                figures[f"at_p{int(target * 100)}_{cond}_{key}"] = stat([f[key] for f in fitted])
-            if with_lookalike:
-                fitted = cross_fitted_thresholds(rows, cond, target, lookalike=True)
-                figures[f"auroc_{cond}_lookalike"] = stat([f["auroc"] for f in fitted])
-                for key in ("precision", "known_acceptance", "unknown_rejection", "threshold", "beta"):
-                    figures[f"at_p{int(target * 100)}_{cond}_lookalike_{key}"] = stat([f[key] for f in fitted])
+                figures[f"{at}_{cond}_{key}"] = stat([f[key] for f in fitted])
+            for cue, weight in CUES.items():
+                if not all(cue in r["open_set"][cond] for r in rows):  # older results lack the cue
+                    continue
+                fitted = cross_fitted_thresholds(rows, cond, target, cue=cue)
+                figures[f"auroc_{cond}_{cue}"] = stat([f["auroc"] for f in fitted])
+                for key in ("precision", "known_acceptance", "unknown_rejection", "threshold"):
+                    figures[f"{at}_{cond}_{cue}_{key}"] = stat([f[key] for f in fitted])
+                figures[f"{at}_{cond}_{cue}_{weight}"] = stat([f["beta"] for f in fitted])
     return figures
 
 
@@ -119,6 +129,8 @@ FIGURE_NAMES = {
     "auroc_shifted": "open-set AUROC, other-day",
     "auroc_clean_lookalike": "open-set AUROC, clean, lookalike-adjusted score (cross-fitted beta)",
     "auroc_shifted_lookalike": "open-set AUROC, other-day, lookalike-adjusted score (cross-fitted beta)",
+    "auroc_clean_runner_up": "open-set AUROC, clean, runner-up-adjusted score (cross-fitted gamma)",
+    "auroc_shifted_runner_up": "open-set AUROC, other-day, runner-up-adjusted score (cross-fitted gamma)",
     "catalogue_photo_only_all": "catalogue photo only: top-1 all",
     "catalogue_photo_only_never_trained": "catalogue photo only: top-1 never-trained",
     "catalogue_with_views_all": "catalogue photo + synthetic views: top-1 all",

@@ -208,6 +208,7 @@ def run_folds(
     target: float = 0.95,
     precision: str | None = None,
     serve_size: int | None = None,
+    remeasure: bool = False,
 ) -> dict[str, Any]:
     """Train (resuming) and evaluate each fold of ``config``'s recipe; write per-fold JSON and the summary.
 
@@ -216,6 +217,8 @@ def run_folds(
     ``serve_size``: measure each fold's model served at that input size instead of the one it was
     trained at (``embedder.model.at_input_size``; every photo decoded and shifted at that size;
     ``result-<precision or keras>-<size>px.json``). Neither option ever trains.
+    ``remeasure``: a fold already measured is measured again from the vectors it saved (after the
+    protocol gained a figure); nothing is trained or embedded.
     """
     from training.data import grocery_dir, list_skus
     from training.train import run
@@ -233,8 +236,18 @@ def run_folds(
     for f in chosen:
         directory = out / f"fold{f}"
         result_path = directory / result_file(tag)
+        vectors_path = directory / f"vectors-{variant_tag(precision or 'keras', serve_size)}.npz"
         if result_path.is_file():
-            rows.append(json.loads(result_path.read_text()))
+            row = json.loads(result_path.read_text())
+            if remeasure:
+                if not vectors_path.is_file():
+                    raise FileNotFoundError(
+                        f"cannot measure fold {f} again: {str(vectors_path)!r} (the vectors it was measured on) is gone"
+                    )
+                row.update(evaluate_fold(load_vectors(vectors_path, all_skus), tuple(row["fold_skus"])))
+                result_path.write_text(json.dumps(row) + "\n")
+                logger.info("fold %d: measured again from %s", f, vectors_path)
+            rows.append(row)
             continue
         fold_config = replace(
             config, held_out=splits[f], distill_from=tuple(p.replace("{fold}", str(f)) for p in config.distill_from)
@@ -255,7 +268,7 @@ def run_folds(
         else:
             embed = keras_embed(model_path, serve_size)
         vectors = embed_fold(embed, all_skus, root, size, config.cache_dir)
-        save_vectors(vectors, directory / f"vectors-{variant_tag(precision or 'keras', serve_size)}.npz")
+        save_vectors(vectors, vectors_path)
         row = {
             "fold": f,
             "fold_skus": list(splits[f]),

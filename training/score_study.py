@@ -15,7 +15,9 @@ with the threshold for the target precision also from the other folds: a fold ne
 own weights or threshold, as for the shipped score (``training.fold_summary.cross_fitted_thresholds``).
 
 ``python -m training.score_study runs/folds/<run>``: the fold models' LiteRT float32 files embed
-(once; cached as ``fold*/vectors-float32.npz``) and a markdown table is printed.
+(once; cached as ``fold*/vectors-float32.npz``) and a markdown table is printed. Several runs are the
+members of an ensemble (``training.ensemble_folds``), joined fold by fold; ``--precision keras`` or
+``int8_float_head`` reads the vectors ``skulens folds`` cached for that precision instead.
 """
 
 from __future__ import annotations
@@ -153,30 +155,60 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, c
     return cached_vectors(fold_dir / "vectors-float32.npz", skus, make)
 
 
-def main(argv: list[str] | None = None) -> None:
+@dataclass(frozen=True)
+class StudyFold:
+    """One fold of a study: its SKUs (never trained on, not enrolled) and the (joined) vectors."""
+
+    fold_skus: tuple[str, ...]
+    vectors: Vectors
+
+
+def study_folds(runs: list[Path], skus: tuple[str, ...], root: Path, precision: str) -> list[StudyFold]:
+    """The folds every run has, each run's vectors at ``precision`` joined as ``training.ensemble_folds`` does
+    (one run: its own); float32 vectors are embedded when missing, other precisions read from the cache."""
     import json
 
+    from training.ensemble_folds import combined
+    from training.ensemble_folds import fold_vectors as cached_fold_vectors
+
+    names = sorted(set.intersection(*({p.parent.name for p in run.glob("fold*/result.json")} for run in runs)))
+    out = []
+    for name in names:
+        members = []
+        for run in runs:
+            fold_dir = run / name
+            if precision == "float32":
+                config = json.loads((fold_dir / "config.json").read_text())
+                members.append(fold_vectors(fold_dir, skus, root, config["input_size"], config["cache_dir"]))
+            else:
+                members.append(cached_fold_vectors(fold_dir, skus, root, None if precision == "keras" else precision))
+        fold_skus = tuple(json.loads((runs[0] / name / "result.json").read_text())["fold_skus"])
+        out.append(StudyFold(fold_skus, members[0] if len(members) == 1 else combined(members)))
+    return out
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", type=Path, help="`skulens folds` output folders (several: an ensemble)")
+    parser.add_argument("--precision", default="float32", help="float32 (embedded when missing), keras or a cached P")
+    parser.add_argument("--target", type=float, default=0.95)
+
+
+def main(argv: list[str] | None = None) -> None:
     from training.data import grocery_dir, list_skus
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="a `skulens folds` output folder measured with --precision float32")
-    parser.add_argument("--target", type=float, default=0.95)
+    add_study_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = grocery_dir()
     skus = tuple(list_skus(root / "train"))
-    folds = sorted(p.parent for p in args.run.glob("fold*/result-float32.json"))
+    folds = study_folds(args.runs, skus, root, args.precision)
     if len(folds) < 2:
-        raise SystemExit(
-            f"need >= 2 folds measured with --precision float32 under {str(args.run)!r}, found {len(folds)}"
-        )
-    conditions: dict[str, list[ScoreCues]] = {"clean": [], "other day": []}
-    for fold_dir in folds:
-        config = json.loads((fold_dir / "config.json").read_text())
-        fold_skus = tuple(json.loads((fold_dir / "result-float32.json").read_text())["fold_skus"])
-        v = fold_vectors(fold_dir, skus, root, config["input_size"], config["cache_dir"])
-        conditions["clean"].append(score_cues(v, fold_skus, v.queries))
-        conditions["other day"].append(score_cues(v, fold_skus, v.shifted))
+        raise SystemExit(f"need >= 2 folds measured in every one of {[str(r) for r in args.runs]}, found {len(folds)}")
+    conditions: dict[str, list[ScoreCues]] = {
+        "clean": [score_cues(f.vectors, f.fold_skus, f.vectors.queries) for f in folds],
+        "other day": [score_cues(f.vectors, f.fold_skus, f.vectors.shifted) for f in folds],
+    }
     print(
         f"| cues beside the best similarity | condition | AUROC | precision | known accepted at P={args.target} | weights |"
     )

@@ -127,6 +127,10 @@ class CatalogBase(abc.ABC):
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
 
     @abc.abstractmethod
+    def meta_starting_with(self, prefix: str) -> dict[str, str]:
+        """Every stored key that starts with ``prefix``, with its value."""
+
+    @abc.abstractmethod
     def set_meta(self, key: str, value: str, announce: bool = False) -> None:
         """Store ``key``; ``announce``: also log a change, so that other processes reload it."""
 

@@ -40,6 +40,10 @@ class SqlCatalog(CatalogBase):
         rows = self._read("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else default
 
+    def meta_starting_with(self, prefix: str) -> dict[str, str]:
+        # the meta table holds a handful of keys: filtered here rather than with LIKE and its escapes
+        return {str(k): str(v) for k, v in self._read("SELECT key, value FROM meta", ()) if str(k).startswith(prefix)}
+
     def set_meta(self, key: str, value: str, announce: bool = False) -> None:
         """Store ``key``; ``announce``: also log a change, so that other processes reload it."""
         with self.transaction() as conn:

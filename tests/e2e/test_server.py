@@ -170,6 +170,31 @@ def test_the_answer_is_decided_on_the_lookalike_adjusted_score(tmp_path, tiny_mo
     assert answer["score"] == pytest.approx(answer["similarity"] - 0.5 * lookalike, abs=1e-4)
 
 
+def test_the_answer_is_decided_on_the_runner_up_adjusted_score(tmp_path, tiny_model_dir, tiny_embedder):
+    """A model calibrated with a runner-up gamma: the served score is the similarity less gamma × the second
+    SKU's similarity, also when the server shows one match (SKULENS_TOP_K=1)."""
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    card = json.loads((model / "model.json").read_text())
+    card["extra"]["calibration"] = {"threshold": 0.5, "runner_up": {"gamma": 0.4}}
+    (model / "model.json").write_text(json.dumps(card))
+    with Server(tmp_path / "data", model, ["--threshold", "-1"]) as server, server.client() as http:
+        http.post("/v1/skus/milk/images", files=files(1, 2))
+        http.post("/v1/skus/juice/images", files=files(3))
+        full = http.post("/v1/recognize", files=files(1, field="image")).json()
+    with (
+        Server(tmp_path / "data", model, ["--threshold", "-1"], env={"SKULENS_TOP_K": "1"}) as server,
+        server.client() as http,
+    ):
+        one = http.post("/v1/recognize", files=files(1, field="image")).json()
+    assert full["sku"] == "milk" and [m["sku"] for m in full["matches"]] == ["milk", "juice"]
+    assert full["score"] == pytest.approx(full["similarity"] - 0.4 * full["matches"][1]["score"], abs=1e-5)
+    assert len(one["matches"]) == 1 and one["score"] == pytest.approx(full["score"], abs=1e-6)
+
+
 def test_serving_the_shipped_int8_float_head_model_by_name(tmp_path):
     """`skulens serve --model int8_float_head`: the mixed-precision file shipped beside the default, with
     its own version and calibrated threshold, enrols and recognises over HTTP."""
@@ -185,14 +210,16 @@ def test_serving_the_shipped_int8_float_head_model_by_name(tmp_path):
         answer = http.post("/v1/recognize", files=files(2, field="image")).json()
     assert answer["model_version"] == expected.version != load_artifact(shipped_model_dir("float32")).version
     assert answer["threshold"] == pytest.approx(expected.threshold)
-    assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99, info
+    assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99
+    runner_up = answer["matches"][1]["score"]
+    assert answer["score"] == pytest.approx(answer["similarity"] - expected.runner_up_gamma * runner_up, abs=1e-5), info
 
 
 @pytest.mark.parametrize("name", ["ensemble", "ensemble_int8_float_head"])
 def test_serving_the_ensemble_model_from_the_repository(tmp_path, name):
     """`skulens serve --model models/ensemble`: the default model joined with a MobileNetV2 (one LiteRT file,
     kept in the repository beside the package, not installed with it; float32 and mixed precision), with its own
-    threshold and β, enrols and recognises over HTTP; its card names both members."""
+    threshold and γ, enrols and recognises over HTTP; its card names both members."""
     from pathlib import Path
 
     from embedder.artifact import load_artifact, shipped_model_dir
@@ -200,7 +227,8 @@ def test_serving_the_ensemble_model_from_the_repository(tmp_path, name):
     folder = Path(__file__).resolve().parents[2] / "models" / name
     expected, default = load_artifact(folder), load_artifact(shipped_model_dir("float32"))
     assert [m["backbone"] for m in expected.extra["members"]] == [default.backbone, "mobilenet_v2"]
-    assert expected.embedding_dim == 2 * default.embedding_dim and expected.lookalike_beta > 0
+    assert expected.embedding_dim == 2 * default.embedding_dim
+    assert expected.runner_up_gamma > 0 and expected.lookalike_beta == 0  # calibrated on the runner-up score
     with Server(tmp_path / "data", folder) as server, server.client() as http:
         assert http.post("/v1/skus/milk/images", files=files(1, 2)).status_code == 201
         http.post("/v1/skus/juice/images", files=files(3))
@@ -208,3 +236,5 @@ def test_serving_the_ensemble_model_from_the_repository(tmp_path, name):
     assert answer["model_version"] == expected.version != default.version
     assert answer["threshold"] == pytest.approx(expected.threshold) != pytest.approx(default.threshold)
     assert answer["matches"][0]["sku"] == "milk" and answer["similarity"] > 0.99
+    runner_up = answer["matches"][1]["score"]
+    assert answer["score"] == pytest.approx(answer["similarity"] - expected.runner_up_gamma * runner_up, abs=1e-5)

@@ -149,7 +149,7 @@ def test_a_stored_threshold_belongs_to_the_score_it_was_set_on(tmp_path, caplog)
         adjusted = Gallery(tmp_path, "model-a", DIM, lookalike_beta=0.2)
     try:
         assert adjusted.stored_threshold is None  # the model's own threshold applies
-        assert "calibrated on the plain similarity" in caplog.text and "0.97" in caplog.text
+        assert "calibrated on another decision score (the plain similarity)" in caplog.text and "0.97" in caplog.text
         adjusted.set_threshold(0.8)
         assert adjusted.stored_threshold == 0.8
         assert adjusted.recognize(around(0, 1)[None], model_threshold=0.1)[0].threshold == 0.8
@@ -160,3 +160,55 @@ def test_a_stored_threshold_belongs_to_the_score_it_was_set_on(tmp_path, caplog)
         assert again.stored_threshold == 0.97  # each score keeps its own
     finally:
         again.close(snapshot=False)
+
+
+def test_a_threshold_stored_on_the_lookalike_score_is_not_used_by_a_runner_up_calibration(tmp_path, catalog, caplog):
+    """The same model file recalibrated on another score (its card's beta replaced by a gamma): the threshold
+    a merchandiser stored on the old score is named in a warning and left alone, not applied to the new one."""
+    old = Gallery(tmp_path, "model-a", DIM, catalog=catalog, lookalike_beta=0.19)
+    old.set_threshold(0.83)
+    old.close(snapshot=False)
+    with caplog.at_level("WARNING", logger="gallery.catalogue_memory"):
+        new = Gallery(tmp_path, "model-a", DIM, catalog=catalog, runner_up_gamma=0.39)
+    try:
+        assert new.stored_threshold is None
+        assert "another decision score (lookalike-0.19)" in caplog.text and "decides on runner-up-0.39" in caplog.text
+        assert "0.83" in caplog.text
+    finally:
+        new.close(snapshot=False)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gallery.catalogue_memory"):
+        back = Gallery(tmp_path, "model-a", DIM, catalog=catalog, lookalike_beta=0.19)
+    try:
+        assert back.stored_threshold == 0.83 and "another decision score" not in caplog.text
+    finally:
+        back.close(snapshot=False)
+
+
+def test_recognize_decides_on_the_runner_up_even_when_asked_for_one_match(tmp_path, catalog):
+    """A gamma searches for two SKUs whatever ``k``; the answer lists ``k``; the stored threshold of the
+    plain similarity is not the one of this score."""
+    plain = Gallery(tmp_path, "model-a", DIM, catalog=catalog)
+    enrol(plain, "gala", [around(0, s) for s in range(3)])
+    enrol(plain, "pink-lady", [around(0, s, 0.6) for s in range(10, 13)])
+    enrol(plain, "oat-milk", [around(3, s) for s in range(20, 22)])
+    plain.set_threshold(0.1)
+    query = around(0, 99, 0.2)[None]
+    both = plain.recognize(query, threshold=0.8, k=2)[0]
+    plain.close(snapshot=False)
+    scored = Gallery(tmp_path, "model-a", DIM, catalog=catalog, runner_up_gamma=0.5)
+    try:
+        answer = scored.recognize(query, threshold=0.5, k=1)[0]
+        assert scored.stored_threshold is None  # stored for another score
+        assert len(scored.follower.lookalikes) == 0  # beta 0: no centroids kept
+    finally:
+        scored.close(snapshot=False)
+    assert len(answer.matches) == 1 and answer.matches[0] == both.matches[0]
+    assert answer.similarity == pytest.approx(both.similarity)
+    assert answer.score == pytest.approx(both.similarity - 0.5 * both.matches[1].score)
+    assert answer.known == (answer.score >= 0.5)
+
+
+def test_a_bad_gamma_is_refused_with_its_value(tmp_path):
+    with pytest.raises(ValueError, match="runner_up_gamma must be a number from 0 to 10, got -1"):
+        Gallery(tmp_path, "model-a", DIM, runner_up_gamma=-1)

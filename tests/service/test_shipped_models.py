@@ -16,7 +16,9 @@ from service.model_source import resolve_model
 def test_every_shipped_model_loads_with_its_own_calibration(tmp_path, name):
     artifact = resolve_model(Path(name), tmp_path)
     assert artifact.path == shipped_model_dir(name)
-    assert artifact.trained and artifact.threshold is not None and artifact.lookalike_beta > 0
+    # calibrated on the runner-up score (gallery.open_set_score): its gamma, and no lookalike beta
+    assert artifact.trained and artifact.threshold is not None and artifact.runner_up_gamma > 0
+    assert artifact.lookalike_beta == 0 and "runner_up" in artifact.extra["calibration"]
     assert artifact.precision == name
     assert artifact.extra["calibration"]["provenance"]["data"]["fold_results"] == f"result-{name}.json"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -84,8 +85,26 @@ def test_summary_and_cross_fitted_thresholds():
     assert {"auroc_clean_lookalike", "at_p50_clean_lookalike_beta", "at_p50_shifted_lookalike_known_acceptance"} <= set(
         figures
     )
-    with_lookalike = cross_fitted_thresholds(rows, "clean", 0.5, lookalike=True)
-    assert all(f["beta"] >= 0 for f in with_lookalike)
+    assert {"auroc_clean_runner_up", "at_p50_clean_runner_up_gamma", "at_p50_shifted_runner_up_precision"} <= set(
+        figures
+    )
+    for cue in ("lookalike", "runner_up"):
+        assert all(f["beta"] >= 0 for f in cross_fitted_thresholds(rows, "clean", 0.5, cue=cue))
+    with pytest.raises(ValueError, match="'centroid'"):
+        cross_fitted_thresholds(rows, "clean", 0.5, cue="centroid")
+
+
+def test_the_runner_up_of_each_open_set_query_is_its_second_enrolled_sku():
+    rng = np.random.default_rng(3)
+    unit = lambda rows: rows / np.linalg.norm(rows, axis=1, keepdims=True)  # noqa: E731
+    v = replace(toy_vectors(), gallery=unit(rng.normal(size=(6, 3))), queries=unit(rng.normal(size=(4, 3))))
+    opened = evaluate_fold(v, ("c",))["open_set"]["clean"]
+    for q, runner_up in zip(v.queries, opened["runner_up"], strict=True):
+        best = sorted(
+            (max(float(q @ g) for g, lab in zip(v.gallery, v.gallery_labels) if lab == sku) for sku in {0, 1}),
+            reverse=True,
+        )
+        assert runner_up == pytest.approx(best[1])
 
 
 def test_pooled_calibration_refuses_without_runs(tmp_path):
@@ -134,6 +153,35 @@ def test_pooled_calibration_fits_beta_and_thresholds_the_adjusted_score(tmp_path
     accepted = adjusted >= record["threshold"]
     assert correct[accepted].mean() >= 0.9  # the threshold is on the adjusted score
     assert record["at_threshold"]["accepted"] == 2 * accepted.sum()
+    assert "runner_up" not in record
+
+
+def test_pooled_calibration_fits_gamma_on_the_runner_up_when_asked(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 400
+    similarity = rng.uniform(0.5, 1.0, n)
+    runner_up = similarity - rng.uniform(0.0, 0.4, n)
+    known = rng.random(n) < 0.75
+    correct = known & (rng.random(n) < 1 / (1 + np.exp(-40 * (similarity - 0.5 * runner_up - 0.4))))
+    part = {
+        "score": similarity.tolist(),
+        "lookalike": rng.uniform(0.2, 0.95, n).tolist(),  # noise: not the cue asked for
+        "runner_up": runner_up.tolist(),
+        "correct": correct.tolist(),
+        "known": known.tolist(),
+    }
+    (tmp_path / "fold0").mkdir()
+    (tmp_path / "fold0" / "result.json").write_text(
+        json.dumps({"fold": 0, "open_set": {"clean": part, "shifted": part}})
+    )
+    record = pooled_calibration(tmp_path, 0.9, score="runner_up")
+    gamma = record["runner_up"]["gamma"]
+    assert 0.3 < gamma < 0.7 and "lookalike" not in record
+    accepted = similarity - gamma * runner_up >= record["threshold"]
+    assert correct[accepted].mean() >= 0.9 and record["at_threshold"]["accepted"] == 2 * accepted.sum()
+    assert "runner_up" not in pooled_calibration(tmp_path, 0.9, score="similarity")
+    with pytest.raises(ValueError, match="'margin'"):
+        pooled_calibration(tmp_path, 0.9, score="margin")
 
 
 def test_compare_folds_table_uses_the_shared_folds(tmp_path, capsys):
