@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         import faiss
 
         faiss.omp_set_num_threads(args.faiss_threads)
-    app = create_app(settings, embedder=embedder)
+    # the model's own open-set score, as `skulens serve` decides on it
+    app = create_app(
+        settings, embedder=embedder, lookalike_beta=artifact.lookalike_beta, runner_up_gamma=artifact.runner_up_gamma
+    )
     if args.threadpool_tokens:
         from contextlib import asynccontextmanager
 

@@ -38,9 +38,9 @@ class CatalogueMemory:
         """A threshold stored for this model on another decision score (the plain similarity, or the score of
         an earlier calibration of the same file) is not used for this one: say so."""
         plain = threshold_key(self.model_version)
-        if self.stored_threshold is not None:
-            return
-        this = self.threshold_key.removeprefix(plain + ":") if self.threshold_key != plain else "the plain similarity"
+        if self.stored_threshold is not None or self.threshold_key == plain:
+            return  # a plain-score gallery (reindex, tests, an uncalibrated model) is not told about scored ones
+        this = self.threshold_key.removeprefix(plain + ":")
         for key, value in sorted(self.store.meta_starting_with(plain).items()):
             if key == self.threshold_key or not (key == plain or key.startswith(plain + ":")):
                 continue

@@ -78,7 +78,7 @@ class Gallery:
         ``currency``: the setting (ISO 4217), checked against the catalogue's; None takes the catalogue's.
         ``catalog``: the setting (``gallery.stores.open``): None, the embedded SQLite in ``data_dir``; a
         ``postgresql://`` URL, a catalogue shared with other replicas, followed in the background.
-        ``lookalike_beta``, ``runner_up_gamma``: the model's (``ModelArtifact.open_set_score``): ``recognize``
+        ``lookalike_beta``, ``runner_up_gamma``: the model's (``ModelArtifact``'s properties): ``recognize``
         decides on the best similarity less beta × the SKU's lookalike (``gallery.lookalike``) and gamma × the
         second SKU's similarity (``gallery.open_set_score``); both 0, on the similarity."""
         self.open_set_score = OpenSetScore(lookalike_beta, runner_up_gamma)

@@ -88,6 +88,8 @@ class TableDecisions:
     def scores(self, score: OpenSetScore, lookalikes: np.ndarray | None = None) -> np.ndarray:
         """The decision score of every query; ``lookalikes`` per SKU column (needed when ``score.beta``)."""
         if score.beta and lookalikes is None:
-            raise ValueError("a lookalike beta needs each SKU's lookalike (gallery.lookalike.label_lookalikes)")
+            raise ValueError(
+                f"a lookalike beta ({score.beta!r}) needs each SKU's lookalike (gallery.lookalike.label_lookalikes)"
+            )
         look = np.asarray(lookalikes)[self.answer] if lookalikes is not None else 0.0
         return score.of(self.similarity, look, self.runner_up)

@@ -29,8 +29,17 @@ __all__ = ["StartupError", "app_from_env", "create_app"]
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    *,
+    lookalike_beta: float = 0.0,
+    runner_up_gamma: float = 0.0,
+) -> FastAPI:
     """Build the app; ``embedder`` may be given (tests, benchmarks), else it is loaded at start-up.
+
+    ``lookalike_beta``, ``runner_up_gamma``: the open-set score's weights for a given ``embedder`` (its model's,
+    ``ModelArtifact``; default the plain similarity); a model loaded at start-up brings its own.
 
     The key file and the bind policy are checked here, where every way of starting the app passes
     (``skulens serve`` and ``uvicorn --factory`` alike): ``StartupError`` if they fail.
@@ -46,20 +55,13 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model_threshold = None
-        lookalike_beta = runner_up_gamma = 0.0
+        beta, gamma = lookalike_beta, runner_up_gamma
         model = embedder
         if model is None:
             artifact = resolve_model(settings.model, settings.data_dir)
             model = load_embedder(artifact, num_threads=settings.num_threads)
-            model_threshold, lookalike_beta = artifact.threshold, artifact.lookalike_beta
-            runner_up_gamma = artifact.runner_up_gamma
-        gallery = open_gallery(
-            settings,
-            model.version,
-            model.embedding_dim,
-            lookalike_beta=lookalike_beta,
-            runner_up_gamma=runner_up_gamma,
-        )
+            model_threshold, beta, gamma = artifact.threshold, artifact.lookalike_beta, artifact.runner_up_gamma
+        gallery = open_gallery(settings, model.version, model.embedding_dim, lookalike_beta=beta, runner_up_gamma=gamma)
         if not keys.enabled:
             logger.warning("no API keys configured: the API is open to anyone who can reach %s", settings.host)
         batcher = MicroBatcher(

@@ -127,11 +127,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--open-set-score",
         dest="open_set_score",
-        choices=("lookalike", "runner_up", "similarity"),
-        default="lookalike",
+        choices=("runner_up", "lookalike", "similarity"),
+        default="runner_up",
         help="with --calibration-from-folds: the decision score whose weight is fitted with the threshold "
-        "(gallery.open_set_score): the best similarity less beta x the SKU's lookalike (default), less "
-        "gamma x the second SKU's similarity, or the similarity alone",
+        "(gallery.open_set_score): the best similarity less gamma x the second SKU's similarity (default; the "
+        "shipped models' score), less beta x the SKU's lookalike, or the similarity alone",
     )
     p.add_argument(
         "--parity",
@@ -267,7 +267,7 @@ def export_command(args: argparse.Namespace) -> int:
             extra["calibration"] = pooled_calibration(
                 folds_dir, args.target_precision, result_name=name, score=args.open_set_score
             )
-        except (CalibrationRefused, FileNotFoundError) as exc:
+        except (CalibrationRefused, FileNotFoundError, ValueError) as exc:
             raise SystemExit(f"export: no threshold from {args.calibration_from_folds!r}: {exc}") from None
         threshold = extra["calibration"]["threshold"]
     model = load_trained_model(path, size)

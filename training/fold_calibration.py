@@ -26,14 +26,15 @@ def pooled_calibration(
     target: float,
     conditions: tuple[str, ...] = ("clean", "shifted"),
     result_name: str = "result.json",
-    score: str = "lookalike",
+    score: str = "runner_up",
 ) -> dict[str, Any]:
     """Threshold for ``target`` on the open-set scores of every fold in ``out`` pooled (clean and other-day).
 
     The fold models never saw their fold's SKUs, so those queries are genuine unknown products;
     a model trained on every SKU has none left to calibrate with, hence the fold models' scores.
-    ``score``: "lookalike" (beta fitted), "runner_up" (gamma fitted) or "similarity" (the plain best
-    similarity); a cue the fold results lack (older runs) leaves the plain similarity.
+    ``score``: "runner_up" (gamma fitted; the shipped models' score), "lookalike" (beta fitted) or
+    "similarity" (the plain best similarity). ``ValueError`` when the fold results lack the cue (measured
+    before it existed: ``skulens folds --remeasure`` adds it from the saved vectors).
     """
     if score not in (*SCORES, "similarity"):
         raise ValueError(f"score must be one of {[*SCORES, 'similarity']}, got {score!r}")
@@ -44,8 +45,17 @@ def pooled_calibration(
         raise FileNotFoundError(f"no fold*/{result_name} under {str(out)!r}: run `skulens folds` first")
     parts = [r["open_set"][c] for r in rows for c in conditions]
     scores, correct, known = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("score", "correct", "known"))
+    lacking = sorted(
+        {str(r.get("fold")) for r in rows for c in conditions if score in SCORES and score not in r["open_set"][c]}
+    )
+    if lacking:
+        raise ValueError(
+            f"the fold results {result_name} of fold(s) {', '.join(lacking)} under {str(out)!r} have no {score!r} "
+            f"per query (measured before it existed): run `skulens folds ... --remeasure` on that run first, or "
+            "calibrate another score"
+        )
     adjustment: dict[str, Any] | None = None
-    if score in SCORES and all(score in p for p in parts) and 0 < correct.sum() < len(correct):
+    if score in SCORES and 0 < correct.sum() < len(correct):
         cue = np.concatenate([np.asarray(p[score]) for p in parts])
         fit = fit_beta(scores, cue, correct)
         scores = adjusted_score(scores, cue, fit.beta)

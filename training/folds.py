@@ -237,6 +237,11 @@ def run_folds(
         directory = out / f"fold{f}"
         result_path = directory / result_file(tag)
         vectors_path = directory / f"vectors-{variant_tag(precision or 'keras', serve_size)}.npz"
+        if remeasure and not result_path.is_file():
+            raise FileNotFoundError(
+                f"cannot measure fold {f} again: it has no {result_path.name} in {str(directory)!r} "
+                "(--remeasure never trains or embeds; run it without --remeasure first)"
+            )
         if result_path.is_file():
             row = json.loads(result_path.read_text())
             if remeasure:

@@ -24,7 +24,7 @@ import numpy as np
 from evaluation import metrics
 from evaluation.calibrate import calibrate_threshold, ridge_logistic
 from training.fold_metrics import Vectors
-from training.score_study import ScoreCues, StudyFold, _stack, add_study_arguments, score_cues, study_folds
+from training.score_study import ScoreCues, StudyFold, add_study_arguments, score_cues, stack_cues, study_folds
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def judged_on_cuts(
     full = [score_cues(f.vectors, f.fold_skus, getattr(f.vectors, field)) for f in folds]
     out: dict[str, list[tuple[float, float, float]]] = {c.name: [] for c in CUTS}
     for i, fold in enumerate(folds):
-        x, correct, known = _stack([p for j, p in enumerate(full) if j != i], cues)
+        x, correct, known = stack_cues([p for j, p in enumerate(full) if j != i], cues)
         w = ridge_logistic(x, correct)[1:]
         w = w / w[0]
         threshold = calibrate_threshold(x @ w, correct, known, target).threshold
@@ -101,7 +101,7 @@ def judged_on_cuts(
                 if cut != CUTS[0]:
                     v = cut_gallery(fold.vectors, fold.fold_skus, cut, np.random.default_rng([i, seed]))
                     parts = [score_cues(v, fold.fold_skus, getattr(v, field))]
-                xm, cm, km = _stack(parts, cues)
+                xm, cm, km = stack_cues(parts, cues)
                 result = metrics.open_set_at_threshold(xm @ w, cm, km, threshold)
                 score = xm @ w
                 out[cut.name].append((result.precision, result.known_acceptance, metrics.auroc(score[km], score[~km])))

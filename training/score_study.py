@@ -100,7 +100,7 @@ def score_cues(v: Vectors, fold_skus: tuple[str, ...], queries: np.ndarray) -> S
     )
 
 
-def _stack(parts: list[ScoreCues], cues: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stack_cues(parts: list[ScoreCues], cues: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.concatenate([np.c_[tuple(getattr(p, c) for c in ("similarity", *cues))] for p in parts])
     return x, np.concatenate([p.correct for p in parts]), np.concatenate([p.known for p in parts])
 
@@ -119,11 +119,11 @@ def cross_fitted(parts: list[ScoreCues], cues: tuple[str, ...], target: float = 
     """Weights and threshold fitted on the other folds, judged on each fold; means over folds."""
     aurocs, precisions, accepted, weights = [], [], [], []
     for i, mine in enumerate(parts):
-        x, correct, known = _stack([p for j, p in enumerate(parts) if j != i], cues)
+        x, correct, known = stack_cues([p for j, p in enumerate(parts) if j != i], cues)
         w = ridge_logistic(x, correct)[1:]
         w = w / w[0]
         threshold = calibrate_threshold(x @ w, correct, known, target).threshold
-        x_mine, correct_mine, known_mine = _stack([mine], cues)
+        x_mine, correct_mine, known_mine = stack_cues([mine], cues)
         score = x_mine @ w
         result = metrics.open_set_at_threshold(score, correct_mine, known_mine, threshold)
         aurocs.append(metrics.auroc(score[known_mine], score[~known_mine]))

@@ -57,7 +57,7 @@ def test_one_sku_enrolled_has_no_runner_up_and_a_beta_needs_lookalikes() -> None
     assert decisions.runner_up.tolist() == [NO_RUNNER_UP] * 2
     assert decisions.scores(OpenSetScore(gamma=0.5)).tolist() == [0.9, 0.4]
     assert TableDecisions.of(np.array([[0.7]])).runner_up.tolist() == [NO_RUNNER_UP]
-    with pytest.raises(ValueError, match="lookalike beta needs"):
+    with pytest.raises(ValueError, match=r"lookalike beta \(0.2\) needs"):
         decisions.scores(OpenSetScore(beta=0.2))
 
 

@@ -395,7 +395,19 @@ def test_fold_protocol_measures_the_litert_export_without_training(shop, tmp_pat
     argv = quick_folds_argv(shop, tmp_path)
     with pytest.raises(SystemExit, match="without --precision or --serve-size first"):
         main([*argv, "--precision", "int8"])
+    with pytest.raises(SystemExit, match="--remeasure never trains or embeds"):
+        main([*argv, "--remeasure"])
+    assert not (tmp_path / "folds" / "fold0" / "finetune").exists()
     assert main(argv) == 0
+    # a result written before the protocol recorded the runner-up gains it from the saved vectors, nothing retrained
+    result = tmp_path / "folds" / "fold0" / "result.json"
+    model = tmp_path / "folds" / "fold0" / "finetune" / "model.keras"
+    row, trained = json.loads(result.read_text()), model.stat().st_mtime_ns
+    old = {c: row["open_set"][c].pop("runner_up") for c in ("clean", "shifted")}
+    result.write_text(json.dumps(row))
+    assert main([*argv, "--remeasure"]) == 0
+    again = json.loads(result.read_text())
+    assert {c: again["open_set"][c]["runner_up"] for c in old} == old and model.stat().st_mtime_ns == trained
     assert main([*argv, "--precision", "int8"]) == 0
     keras_rows = [json.loads((tmp_path / "folds" / f"fold{f}" / "result.json").read_text()) for f in (0, 1)]
     int8_rows = [json.loads((tmp_path / "folds" / f"fold{f}" / "result-int8.json").read_text()) for f in (0, 1)]

@@ -123,10 +123,12 @@ def test_pooled_calibration_refuses_without_runs(tmp_path):
     }
     (tmp_path / "fold0").mkdir()
     (tmp_path / "fold0" / "result.json").write_text(json.dumps(row))
-    record = pooled_calibration(tmp_path, 0.95)
+    with pytest.raises(ValueError, match=r"fold\(s\) 0 .* have no 'runner_up' per query.*--remeasure"):
+        pooled_calibration(tmp_path, 0.95)  # results written before the cue: refused, not quietly the similarity
+    record = pooled_calibration(tmp_path, 0.95, score="similarity")
     assert 0.3 < record["threshold"] <= 0.8
     assert record["provenance"]["unknown_queries"] == 4 and record["curve"]
-    assert "lookalike" not in record  # results written before the lookalike: the plain similarity
+    assert "lookalike" not in record and "runner_up" not in record
 
 
 def test_pooled_calibration_fits_beta_and_thresholds_the_adjusted_score(tmp_path):
@@ -146,7 +148,7 @@ def test_pooled_calibration_fits_beta_and_thresholds_the_adjusted_score(tmp_path
     (tmp_path / "fold0" / "result.json").write_text(
         json.dumps({"fold": 0, "open_set": {"clean": part, "shifted": part}})
     )
-    record = pooled_calibration(tmp_path, 0.9)
+    record = pooled_calibration(tmp_path, 0.9, score="lookalike")
     beta = record["lookalike"]["beta"]
     assert 0.2 < beta < 0.6
     adjusted = similarity - beta * lookalike
@@ -174,7 +176,7 @@ def test_pooled_calibration_fits_gamma_on_the_runner_up_when_asked(tmp_path):
     (tmp_path / "fold0" / "result.json").write_text(
         json.dumps({"fold": 0, "open_set": {"clean": part, "shifted": part}})
     )
-    record = pooled_calibration(tmp_path, 0.9, score="runner_up")
+    record = pooled_calibration(tmp_path, 0.9)  # the default: the shipped models' score
     gamma = record["runner_up"]["gamma"]
     assert 0.3 < gamma < 0.7 and "lookalike" not in record
     accepted = similarity - gamma * runner_up >= record["threshold"]
