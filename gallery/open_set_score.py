@@ -49,6 +49,11 @@ class OpenSetScore:
         return "+".join(parts)
 
     @property
+    def label(self) -> str:
+        """What an operator is shown: the name, or "similarity" for the plain best similarity."""
+        return self.name or "similarity"
+
+    @property
     def uses_lookalike(self) -> bool:
         return self.beta > 0
 

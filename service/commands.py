@@ -211,6 +211,7 @@ def info(args: argparse.Namespace) -> int:
         "index_images": indexed,
         "vectors_by_model": gallery.store.model_versions(),
         "threshold": resolve_threshold(settings.threshold, gallery.stored_threshold, artifact.threshold),
+        "decision_score": gallery.open_set_score.label,
     }
     gallery.close(snapshot=False)
     if args.json:

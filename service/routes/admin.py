@@ -22,10 +22,18 @@ class ThresholdIn(BaseModel):
     threshold: float = Field(ge=-1.0, le=1.0)
 
 
+#: the threshold's scale: which decision score it is compared with (``gallery.open_set_score``)
+SCORE_DESCRIPTION = (
+    'The decision score the threshold is compared with: "similarity", or the model\'s adjusted score, e.g. '
+    '"runner-up-0.412" (the similarity less 0.412 x the second SKU\'s); a threshold belongs to one score.'
+)
+
+
 class ThresholdOut(BaseModel):
     threshold: float
     model_version: str
     overridden_by_setting: bool
+    decision_score: str = Field(description=SCORE_DESCRIPTION)
 
 
 class InfoOut(BaseModel):
@@ -39,6 +47,7 @@ class InfoOut(BaseModel):
     index_images: int  # reference images in the index
     vectors_by_model: dict[str, int]
     threshold: float
+    decision_score: str = Field(description=SCORE_DESCRIPTION)
 
 
 @router.put("/threshold", response_model=ThresholdOut, summary="Store the open-set threshold for the serving model")
@@ -48,6 +57,7 @@ async def put_threshold(body: ThresholdIn, state: StateDep, _role: str | None = 
         threshold=state.threshold(),
         model_version=state.embedder.version,
         overridden_by_setting=state.settings.threshold is not None,
+        decision_score=state.gallery.open_set_score.label,
     )
 
 
@@ -72,4 +82,5 @@ def _info(state: AppState) -> InfoOut:
         index_images=images,
         vectors_by_model=gallery.store.model_versions(),
         threshold=state.threshold(),
+        decision_score=gallery.open_set_score.label,
     )

@@ -24,6 +24,7 @@ def test_each_score_has_its_own_name_for_its_stored_threshold() -> None:
     assert OpenSetScore(gamma=0.386).name == "runner-up-0.386"
     assert OpenSetScore(0.1, 0.2).name == "lookalike-0.1+runner-up-0.2"
     assert OpenSetScore(gamma=0.3).uses_lookalike is False and OpenSetScore(beta=0.3).uses_lookalike
+    assert OpenSetScore().label == "similarity" and OpenSetScore(gamma=0.386).label == "runner-up-0.386"
 
 
 @pytest.mark.parametrize("field,value", [("beta", -0.1), ("gamma", float("nan")), ("gamma", "0.2"), ("beta", True)])

@@ -22,6 +22,9 @@ def test_the_given_runner_up_weight_is_the_one_decided_on(tmp_path, tiny_model_d
         assert http.post("/v1/skus/milk/images", files=files(1, 2)).status_code == 201
         assert http.post("/v1/skus/juice/images", files=files(3)).status_code == 201
         answer = http.post("/v1/recognize", files=files(1, field="image")).json()
+        info = http.get("/v1/admin/info").json()
+        stored = http.put("/v1/admin/threshold", json={"threshold": 0.3}).json()
+    assert info["decision_score"] == stored["decision_score"] == ("runner-up-0.4" if gamma else "similarity")
     runner_up = answer["matches"][1]["score"]
     assert runner_up > 0.1  # the check below tells the two scores apart
     assert answer["score"] == pytest.approx(answer["similarity"] - gamma * runner_up, abs=1e-5)
