@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -143,26 +144,36 @@ def test_keys_enforced_and_never_logged(tmp_path, tiny_model_dir):
     assert make_jpeg(1)[100:140].hex() not in log.replace(" ", "")
 
 
-def test_the_answer_is_decided_on_the_lookalike_adjusted_score(tmp_path, tiny_model_dir, tiny_embedder):
-    """A model calibrated with a lookalike beta: the served score is the similarity less beta × the
-    cosine between the answer's SKU centroid and the nearest other SKU's, and the decision uses it."""
+def calibrated_copy(model_dir: Path, out: Path, calibration: dict) -> Path:
+    """A copy of the model at ``model_dir`` whose card carries ``calibration`` (threshold, beta or gamma)."""
     import json
     import shutil
 
+    shutil.copytree(model_dir, out)
+    card = json.loads((out / "model.json").read_text())
+    card["extra"]["calibration"] = calibration
+    (out / "model.json").write_text(json.dumps(card))
+    return out
+
+
+def recognise_milk_beside_juice(http) -> dict:
+    """Enrol milk (photos 1, 2) and juice (photo 3), then recognise photo 1: the answer's JSON."""
+    http.post("/v1/skus/milk/images", files=files(1, 2))
+    http.post("/v1/skus/juice/images", files=files(3))
+    return http.post("/v1/recognize", files=files(1, field="image")).json()
+
+
+def test_the_answer_is_decided_on_the_lookalike_adjusted_score(tmp_path, tiny_model_dir, tiny_embedder):
+    """A model calibrated with a lookalike beta: the served score is the similarity less beta × the
+    cosine between the answer's SKU centroid and the nearest other SKU's, and the decision uses it."""
     import numpy as np
 
     from embedder.preprocess import load_image
     from gallery.lookalike import label_lookalikes
 
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
-    card = json.loads((model / "model.json").read_text())
-    card["extra"]["calibration"] = {"threshold": 0.5, "lookalike": {"beta": 0.5}}
-    (model / "model.json").write_text(json.dumps(card))
+    model = calibrated_copy(tiny_model_dir, tmp_path / "model", {"threshold": 0.5, "lookalike": {"beta": 0.5}})
     with Server(tmp_path / "data", model, ["--threshold", "-1"]) as server, server.client() as http:
-        http.post("/v1/skus/milk/images", files=files(1, 2))
-        http.post("/v1/skus/juice/images", files=files(3))
-        answer = http.post("/v1/recognize", files=files(1, field="image")).json()
+        answer = recognise_milk_beside_juice(http)
     vectors = tiny_embedder.embed(np.stack([load_image(make_jpeg(s), tiny_embedder.input_size) for s in (1, 2, 3)]))
     lookalike = label_lookalikes(vectors, np.array([0, 0, 1]), 2)[0]
     assert answer["sku"] == "milk" and answer["decision"] == "known"
@@ -173,18 +184,9 @@ def test_the_answer_is_decided_on_the_lookalike_adjusted_score(tmp_path, tiny_mo
 def test_the_answer_is_decided_on_the_runner_up_adjusted_score(tmp_path, tiny_model_dir, tiny_embedder):
     """A model calibrated with a runner-up gamma: the served score is the similarity less gamma × the second
     SKU's similarity, also when the server shows one match (SKULENS_TOP_K=1)."""
-    import json
-    import shutil
-
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
-    card = json.loads((model / "model.json").read_text())
-    card["extra"]["calibration"] = {"threshold": 0.5, "runner_up": {"gamma": 0.4}}
-    (model / "model.json").write_text(json.dumps(card))
+    model = calibrated_copy(tiny_model_dir, tmp_path / "model", {"threshold": 0.5, "runner_up": {"gamma": 0.4}})
     with Server(tmp_path / "data", model, ["--threshold", "-1"]) as server, server.client() as http:
-        http.post("/v1/skus/milk/images", files=files(1, 2))
-        http.post("/v1/skus/juice/images", files=files(3))
-        full = http.post("/v1/recognize", files=files(1, field="image")).json()
+        full = recognise_milk_beside_juice(http)
     with (
         Server(tmp_path / "data", model, ["--threshold", "-1"], env={"SKULENS_TOP_K": "1"}) as server,
         server.client() as http,
@@ -198,8 +200,6 @@ def test_the_answer_is_decided_on_the_runner_up_adjusted_score(tmp_path, tiny_mo
 def test_serving_the_shipped_int8_float_head_model_by_name(tmp_path):
     """`skulens serve --model int8_float_head`: the mixed-precision file shipped beside the default, with
     its own version and calibrated threshold, enrols and recognises over HTTP."""
-    from pathlib import Path
-
     from embedder.artifact import load_artifact, shipped_model_dir
 
     expected = load_artifact(shipped_model_dir("int8_float_head"))
@@ -220,8 +220,6 @@ def test_serving_the_ensemble_model_from_the_repository(tmp_path, name):
     """`skulens serve --model models/ensemble`: the default model joined with a MobileNetV2 (one LiteRT file,
     kept in the repository beside the package, not installed with it; float32 and mixed precision), with its own
     threshold and γ, enrols and recognises over HTTP; its card names both members."""
-    from pathlib import Path
-
     from embedder.artifact import load_artifact, shipped_model_dir
 
     folder = Path(__file__).resolve().parents[2] / "models" / name
