@@ -82,7 +82,6 @@ class Gallery:
         decides on the best similarity less beta × the SKU's lookalike (``gallery.lookalike``) and gamma × the
         second SKU's similarity (``gallery.open_set_score``); both 0, on the similarity."""
         self.open_set_score = OpenSetScore(lookalike_beta, runner_up_gamma)
-        self.lookalike_beta = self.open_set_score.beta
         self.data_dir = Path(data_dir)
         self.search_threads = search_threads
         self.model_version = model_version

@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
+from gallery.open_set_score import penalised
 from gallery.search.base import VectorIndex
 
 #: the lookalike of a SKU with no other SKU enrolled: nothing to confuse it with
@@ -29,8 +30,7 @@ NO_LOOKALIKE = 0.0
 def adjusted_score(similarity: float | np.ndarray, lookalike: float | np.ndarray, beta: float) -> np.ndarray:
     """The open-set decision score: best similarity minus ``beta`` × the SKU's lookalike (clipped at 0:
     a SKU far from every other is not rewarded)."""
-    look = np.maximum(np.asarray(lookalike, dtype=np.float64), 0.0)
-    return np.asarray(similarity, dtype=np.float64) - beta * look
+    return penalised(similarity, lookalike, beta)
 
 
 def normalised(rows: np.ndarray) -> np.ndarray:

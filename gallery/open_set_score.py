@@ -18,10 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gallery.lookalike import adjusted_score
-
 #: the runner-up similarity of a query with a single SKU enrolled: nothing to weigh it against
 NO_RUNNER_UP = 0.0
+
+#: each cue, as the fold protocol's results name it, and the weight of ``OpenSetScore`` that multiplies it
+CUE_WEIGHTS = {"lookalike": "beta", "runner_up": "gamma"}
+
+
+def penalised(similarity: float | np.ndarray, cue: float | np.ndarray, weight: float) -> np.ndarray:
+    """``similarity`` less ``weight`` × ``cue`` clipped at 0 (a cue never rewards): one term of the score."""
+    return np.asarray(similarity, np.float64) - weight * np.maximum(np.asarray(cue, np.float64), 0.0)
 
 
 def _weight(name: str, value: object) -> float:
@@ -64,10 +70,7 @@ class OpenSetScore:
         runner_up: float | np.ndarray = NO_RUNNER_UP,
     ) -> np.ndarray:
         """The decision score of answers with these cues (scalars or equal-length arrays)."""
-        score = adjusted_score(similarity, lookalike, self.beta)
-        if self.gamma:
-            score = score - self.gamma * np.maximum(np.asarray(runner_up, np.float64), 0.0)
-        return score
+        return penalised(penalised(similarity, lookalike, self.beta), runner_up, self.gamma)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from training.distill import teacher_embedding
 from training.fold_metrics import EMBEDDING_FIELDS, Vectors, evaluate_fold
 from training.fold_summary import summarise
-from training.folds import cached_vectors, result_file
+from training.folds import cached_vectors, result_file, vectors_file
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, precision: s
     from training.folds import embed_fold, keras_embed, load_vectors
 
     if precision is not None:
-        path = fold_dir / f"vectors-{precision}.npz"
+        path = fold_dir / vectors_file(precision)
         if not path.is_file():
             raise FileNotFoundError(
                 f"no {path.name} in {str(fold_dir)!r}: run `skulens folds --precision {precision}` on that run first"
@@ -56,7 +56,7 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, precision: s
         embed = keras_embed(fold_dir / "finetune" / "model.keras")
         return embed_fold(embed, skus, root, config["input_size"], config["cache_dir"])
 
-    return cached_vectors(fold_dir / "vectors-keras.npz", skus, make)
+    return cached_vectors(fold_dir / vectors_file("keras"), skus, make)
 
 
 def main(argv: list[str] | None = None) -> int:

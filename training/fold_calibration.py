@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.calibrate import fit_beta
-from gallery.lookalike import adjusted_score
+from gallery.open_set_score import CUE_WEIGHTS, penalised
 
 #: what each open-set score (``gallery.open_set_score``) subtracts, as ``model.json`` describes it
 SCORES = {
@@ -58,9 +58,9 @@ def pooled_calibration(
     if score in SCORES and 0 < correct.sum() < len(correct):
         cue = np.concatenate([np.asarray(p[score]) for p in parts])
         fit = fit_beta(scores, cue, correct)
-        scores = adjusted_score(scores, cue, fit.beta)
+        scores = penalised(scores, cue, fit.beta)
         adjustment = {
-            "beta" if score == "lookalike" else "gamma": fit.beta,
+            CUE_WEIGHTS[score]: fit.beta,
             "score": SCORES[score],
             "fit": {
                 "method": f"logistic regression of a right answer on (similarity, {score})",

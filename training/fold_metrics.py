@@ -59,10 +59,11 @@ def open_set_scores(
     correct = (metrics.true_sku_rank(scores, np.where(known, v.query_labels, -1)) < 1) & known
     if lookalikes is None:
         lookalikes = label_lookalikes(v.gallery[enrolled], v.gallery_labels[enrolled], len(v.skus))
+    decisions = TableDecisions.of(scores)
     return {
-        "score": scores.max(axis=1),
-        "lookalike": lookalikes[scores.argmax(axis=1)],
-        "runner_up": TableDecisions.of(scores).runner_up,
+        "score": decisions.similarity,
+        "lookalike": lookalikes[decisions.answer],
+        "runner_up": decisions.runner_up,
         "correct": correct,
         "known": known,
     }

@@ -14,17 +14,13 @@ import numpy as np
 
 from evaluation import metrics
 from evaluation.calibrate import calibrate_threshold, fit_beta
-from gallery.lookalike import adjusted_score
+from gallery.open_set_score import CUE_WEIGHTS, penalised
 
 logger = logging.getLogger(__name__)
 
 
 def _pooled(parts: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in keys}
-
-
-#: the open-set score's penalising cues (``gallery.open_set_score``): the row field and its weight's name
-CUES = {"lookalike": "beta", "runner_up": "gamma"}
 
 
 def _weight(pooled: dict[str, np.ndarray], cue: str) -> float:
@@ -45,8 +41,8 @@ def cross_fitted_thresholds(
     (``gallery.open_set_score``), its weight fitted on the other folds too (a fold never judges its own weight
     or threshold); reported as ``beta`` whichever the cue.
     """
-    if cue is not None and cue not in CUES:
-        raise ValueError(f"cue must be one of {sorted(CUES)} or None, got {cue!r}")
+    if cue is not None and cue not in CUE_WEIGHTS:
+        raise ValueError(f"cue must be one of {sorted(CUE_WEIGHTS)} or None, got {cue!r}")
     keys = ("score", "correct", "known") + ((cue,) if cue else ())
     out = []
     for i, row in enumerate(rows):
@@ -54,8 +50,8 @@ def cross_fitted_thresholds(
         mine = _pooled([row["open_set"][condition]], keys)
         beta = _weight(pooled, cue) if cue else 0.0
         if cue:
-            pooled["score"] = adjusted_score(pooled["score"], pooled[cue], beta)
-            mine["score"] = adjusted_score(mine["score"], mine[cue], beta)
+            pooled["score"] = penalised(pooled["score"], pooled[cue], beta)
+            mine["score"] = penalised(mine["score"], mine[cue], beta)
         cal = calibrate_threshold(pooled["score"], pooled["correct"], pooled["known"], target)
         result = metrics.open_set_at_threshold(mine["score"], mine["correct"], mine["known"], cal.threshold)
         known = mine["known"].astype(bool)
@@ -105,7 +101,7 @@ def summarise(rows: list[dict[str, Any]], target: float = 0.95) -> dict[str, Any
             fitted = cross_fitted_thresholds(rows, cond, target)
             for key in ("precision", "known_acceptance", "known_accuracy", "unknown_rejection", "threshold"):
                 figures[f"{at}_{cond}_{key}"] = stat([f[key] for f in fitted])
-            for cue, weight in CUES.items():
+            for cue, weight in CUE_WEIGHTS.items():
                 if not all(cue in r["open_set"][cond] for r in rows):  # older results lack the cue
                     continue
                 fitted = cross_fitted_thresholds(rows, cond, target, cue=cue)

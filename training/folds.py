@@ -147,6 +147,11 @@ def result_file(tag: str) -> str:
     return f"result-{tag}.json" if tag else "result.json"
 
 
+def vectors_file(tag: str) -> str:
+    """A fold's saved vectors for the measurement ``tag`` (``variant_tag`` of a precision, ``keras`` for the Keras model)."""
+    return f"vectors-{tag}.npz"
+
+
 def fold_splits(root: Path, n_folds: int = 4, fold_seed: int = 0) -> list[tuple[str, ...]]:
     """``sku_folds`` of the data under ``root`` (its ``train`` and ``val`` folders)."""
     from training.data import list_skus
@@ -236,7 +241,7 @@ def run_folds(
     for f in chosen:
         directory = out / f"fold{f}"
         result_path = directory / result_file(tag)
-        vectors_path = directory / f"vectors-{variant_tag(precision or 'keras', serve_size)}.npz"
+        vectors_path = directory / vectors_file(variant_tag(precision or "keras", serve_size))
         if remeasure and not result_path.is_file():
             raise FileNotFoundError(
                 f"cannot measure fold {f} again: it has no {result_path.name} in {str(directory)!r} "

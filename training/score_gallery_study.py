@@ -102,8 +102,8 @@ def judged_on_cuts(
                     v = cut_gallery(fold.vectors, fold.fold_skus, cut, np.random.default_rng([i, seed]))
                     parts = [score_cues(v, fold.fold_skus, getattr(v, field))]
                 xm, cm, km = stack_cues(parts, cues)
-                result = metrics.open_set_at_threshold(xm @ w, cm, km, threshold)
                 score = xm @ w
+                result = metrics.open_set_at_threshold(score, cm, km, threshold)
                 out[cut.name].append((result.precision, result.known_acceptance, metrics.auroc(score[km], score[~km])))
     return {name: CutResult(*(float(np.nanmean(col)) for col in zip(*rows))) for name, rows in out.items()}
 

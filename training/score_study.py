@@ -144,7 +144,7 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, c
     """The fold model's LiteRT float32 embeddings of the protocol's photos (cached beside it)."""
     from embedder.artifact import load_artifact
     from embedder.runtime import LiteRTEmbedder
-    from training.folds import cached_vectors, embed_fold
+    from training.folds import cached_vectors, embed_fold, vectors_file
 
     def make() -> Vectors:
         embedder = LiteRTEmbedder(load_artifact(fold_dir / "litert-float32"), num_threads=2)
@@ -152,7 +152,7 @@ def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, c
             lambda pixels, desc=None: embedder.embed(np.asarray(pixels, np.uint8)), skus, root, size, cache_dir
         )
 
-    return cached_vectors(fold_dir / "vectors-float32.npz", skus, make)
+    return cached_vectors(fold_dir / vectors_file("float32"), skus, make)
 
 
 @dataclass(frozen=True)
