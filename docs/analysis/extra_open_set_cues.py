@@ -1,0 +1,230 @@
+"""Analysis: do cues from outside the served vector tell an unknown product from its enrolled look-alike?
+(not product code; run from the repository root with SKULENS_GROCERY_DIR set, after `skulens folds` of the
+512-d recipe, seed 0, which leaves each fold's ``vectors-keras.npz`` and ``finetune/model.keras``).
+
+The accepted mistakes at 95 % precision are unknown siblings of enrolled products (Pink Lady taken for Royal Gala,
+one God Morgon juice for another). The embedding is trained to ignore light and colour shifts (colour, temperature
+and gamma augmentation), and siblings often differ mostly in colour. The cue: the Hellinger distance between the
+hue-saturation histogram of the query and that of the reference photo the answer came from (the answer SKU's
+nearest photo in the embedding), and its minimum over the answer SKU's 5 nearest photos. Each combination's weights
+come from a logistic regression of "the answer is right" on the other three folds, and so does its P = 0.95
+threshold (cross-fitted, as ``training.score_study``).
+
+Beside colour, three cues the served vector does not carry or the protocol had not tried:
+* ``log_norm``: the log of the neck output's length before the L2 normalisation (the Keras fold model's; feature
+  magnitude is a known out-of-distribution cue of classifier-trained networks, and the service throws it away);
+* ``purity10``: the share of the query's 10 nearest reference photos that belong to the answer SKU;
+* ``flip_gap``: 1 − the cosine between the query's vector and its mirror image's (clean photos only).
+
+    .venv/bin/python docs/analysis/colour_cue.py [runs/folds/gem_dim512_seed0]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embedder.preprocess import PAD_VALUE
+from evaluation import metrics
+from evaluation.calibrate import calibrate_threshold, ridge_logistic
+from training.data import cached_pixels, grocery_dir, list_image_folder, list_skus
+from training.features import embed_pixels
+from training.folds import load_vectors
+
+HUE_BINS, SAT_BINS, GREY_BINS = 18, 3, 4
+NEAREST = 5
+
+
+def hs_histograms(pixels: np.ndarray, stride: int = 2) -> np.ndarray:
+    """Per image, a normalised histogram: hue x saturation of coloured pixels, plus value bins of grey ones;
+    the letterbox padding left out."""
+    x = np.asarray(pixels[:, ::stride, ::stride], np.float32) / 255.0
+    pad = np.all(pixels[:, ::stride, ::stride] == PAD_VALUE, axis=-1)
+    top, low = x.max(axis=-1), x.min(axis=-1)
+    chroma = top - low
+    sat = np.where(top > 0, chroma / np.maximum(top, 1e-6), 0.0)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    safe = np.maximum(chroma, 1e-6)
+    hue = np.where(top == r, ((g - b) / safe) % 6, np.where(top == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6
+    coloured = (sat > 0.2) & (top > 0.15) & ~pad
+    grey = ~coloured & ~pad
+    h_bin = np.minimum((hue * HUE_BINS).astype(np.int64), HUE_BINS - 1)
+    s_bin = np.minimum(((sat - 0.2) / 0.8 * SAT_BINS).astype(np.int64), SAT_BINS - 1)
+    v_bin = np.minimum((top * GREY_BINS).astype(np.int64), GREY_BINS - 1)
+    n_bins = HUE_BINS * SAT_BINS + GREY_BINS
+    bins = np.where(coloured, h_bin * SAT_BINS + np.maximum(s_bin, 0), HUE_BINS * SAT_BINS + v_bin)
+    out = np.zeros((len(pixels), n_bins))
+    for i in range(len(pixels)):
+        keep = coloured[i] | grey[i]
+        out[i] = np.bincount(bins[i][keep], minlength=n_bins)
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1)
+
+
+def hellinger(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Hellinger distance of histograms ``a`` and ``b`` (same shape)."""
+    return np.sqrt(np.maximum(1.0 - np.sum(np.sqrt(a * b), axis=-1), 0.0))
+
+
+def neck_norms(model_path: Path, pixels: np.ndarray) -> np.ndarray:
+    """The length of each photo's neck output before the L2 normalisation, from a saved fold model."""
+    import keras
+
+    from training.train import load_trained_model
+
+    model = load_trained_model(model_path)
+    head = model.get_layer("head")
+    pixels_in = keras.Input(model.input_shape[1:], dtype=model.input.dtype)
+    features = model.layers[1](pixels_in)  # the backbone: pixels -> pooled features
+    unnormalised = keras.Model(pixels_in, head.get_layer("neck")(head.get_layer("projection")(features)))
+    return np.linalg.norm(embed_pixels(unnormalised, pixels), axis=1)
+
+
+@dataclass(frozen=True)
+class Cues:
+    columns: dict[str, np.ndarray]
+    correct: np.ndarray
+    known: np.ndarray
+
+
+def fold_cues(
+    queries: np.ndarray,
+    query_hist: np.ndarray,
+    query_labels: np.ndarray,
+    gallery: np.ndarray,
+    gallery_hist: np.ndarray,
+    gallery_labels: np.ndarray,
+    fold: set[int],
+    n_skus: int,
+    norms: np.ndarray,
+    flipped: np.ndarray | None = None,
+) -> Cues:
+    enrolled = np.flatnonzero([lab not in fold for lab in gallery_labels])
+    sims = queries @ gallery[enrolled].T
+    labels = gallery_labels[enrolled]
+    per_sku = metrics.best_score_per_sku(sims, labels, n_skus)
+    ranked = -np.sort(-per_sku, axis=1)
+    answer = per_sku.argmax(axis=1)
+    colour_best, colour_min = np.zeros(len(queries)), np.zeros(len(queries))
+    for i in range(len(queries)):
+        own = np.flatnonzero(labels == answer[i])
+        order = own[np.argsort(-sims[i, own])][:NEAREST]
+        d = hellinger(query_hist[i][None], gallery_hist[enrolled[order]])
+        colour_best[i], colour_min[i] = d[0], d.min()
+    known = np.array([lab not in fold for lab in query_labels])
+    top10 = np.argsort(-sims, axis=1)[:, :10]
+    purity = (labels[top10] == answer[:, None]).mean(axis=1)
+    flip_gap = 1.0 - np.sum(queries * flipped, axis=1) if flipped is not None else np.zeros(len(queries))
+    return Cues(
+        {
+            "similarity": ranked[:, 0],
+            "runner_up": ranked[:, 1],
+            "colour": colour_best,
+            "colour_min5": colour_min,
+            "purity10": purity,
+            "flip_gap": flip_gap,
+            "log_norm": np.log(norms),
+        },
+        (answer == query_labels) & known,
+        known,
+    )
+
+
+def cross_fitted(parts: list[Cues], cues: tuple[str, ...], target: float = 0.95) -> dict[str, float]:
+    def stack(ps: list[Cues]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.concatenate([np.c_[tuple(p.columns[c] for c in ("similarity", *cues))] for p in ps])
+        return x, np.concatenate([p.correct for p in ps]), np.concatenate([p.known for p in ps])
+
+    aurocs, precisions, accepted, weights = [], [], [], []
+    for i, mine in enumerate(parts):
+        x, correct, known = stack([p for j, p in enumerate(parts) if j != i])
+        w = ridge_logistic(x, correct)[1:]
+        w = w / w[0]
+        threshold = calibrate_threshold(x @ w, correct, known, target).threshold
+        xm, cm, km = stack([mine])
+        score = xm @ w
+        result = metrics.open_set_at_threshold(score, cm, km, threshold)
+        aurocs.append(metrics.auroc(score[km], score[~km]))
+        precisions.append(result.precision)
+        accepted.append(result.known_acceptance)
+        weights.append(w[1:])
+    return {
+        "auroc": float(np.mean(aurocs)),
+        "precision": float(np.nanmean(precisions)),
+        "accepted": float(np.mean(accepted)),
+        "weights": [round(float(v), 3) for v in np.mean(weights, axis=0)] if cues else [],
+    }
+
+
+def main(run: Path) -> None:
+    root = grocery_dir()
+    skus = tuple(list_skus(root / "train"))
+    folds = sorted(p.parent for p in run.glob("fold*/result.json"))
+    config = json.loads((folds[0] / "config.json").read_text())
+    size, cache = config["input_size"], config["cache_dir"]
+    train = list_image_folder(root / "train", class_names=skus)
+    val = list_image_folder(root / "val", class_names=skus)
+    gallery_hist = hs_histograms(np.asarray(cached_pixels(train, size, cache)))
+    clean_hist = hs_histograms(np.asarray(cached_pixels(val, size, cache)))
+    val_pixels = np.asarray(cached_pixels(val, size, cache))
+    shifted_pixels = np.load(Path(cache) / f"shifted-{val.fingerprint()}-{size}-0.npy")
+    shifted_hist = hs_histograms(shifted_pixels)
+    parts: dict[str, list[Cues]] = {"clean": [], "shifted": []}
+    for folder in folds:
+        v = load_vectors(folder / "vectors-keras.npz", skus)
+        fold = {skus.index(s) for s in json.loads((folder / "result.json").read_text())["fold_skus"]}
+        norms_path = folder / "neck-norms-keras.npz"
+        if not norms_path.is_file():
+            model_path = folder / "finetune" / "model.keras"
+            np.savez(
+                norms_path, clean=neck_norms(model_path, val_pixels), shifted=neck_norms(model_path, shifted_pixels)
+            )
+        norms = np.load(norms_path)
+        for cond, queries, hist, flipped in (
+            ("clean", v.queries, clean_hist, v.flipped),
+            ("shifted", v.shifted, shifted_hist, None),
+        ):
+            parts[cond].append(
+                fold_cues(
+                    queries,
+                    hist,
+                    v.query_labels,
+                    v.gallery,
+                    gallery_hist,
+                    v.gallery_labels,
+                    fold,
+                    len(skus),
+                    norms[cond],
+                    flipped,
+                )
+            )
+    print(f"{run}: {len(folds)} folds, cross-fitted (weights relative to the similarity's)")
+    print("| cues beside the similarity | condition | AUROC | precision | known accepted at P=0.95 | weights |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    combinations: tuple[tuple[str, ...], ...] = (
+        (),
+        ("runner_up",),
+        ("colour",),
+        ("runner_up", "colour"),
+        ("runner_up", "colour_min5"),
+        ("runner_up", "purity10"),
+        ("runner_up", "flip_gap"),
+        ("runner_up", "log_norm"),
+        ("runner_up", "colour_min5", "log_norm"),
+    )
+    for cues in combinations:
+        for cond in ("clean", "shifted"):
+            if "flip_gap" in cues and cond == "shifted":  # no mirrored vectors of the shifted photos
+                continue
+            r = cross_fitted(parts[cond], cues)
+            print(
+                f"| {' + '.join(cues) or '—'} | {cond} | {r['auroc']:.3f} | {r['precision']:.3f} | "
+                f"{r['accepted']:.3f} | {r['weights']} |"
+            )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("runs/folds/gem_dim512_seed0"))
