@@ -1,5 +1,5 @@
 """Analysis: do cues from outside the served vector tell an unknown product from its enrolled look-alike?
-(not product code; run from the repository root with SKULENS_GROCERY_DIR set, after `skulens folds` of the
+(not product code; run from the repository root (the data from SKULENS_GROCERY_DIR, else ../shared/data/grocery), after `skulens folds` of the
 512-d recipe, seed 0, which leaves each fold's ``vectors-keras.npz`` and ``finetune/model.keras``).
 
 The accepted mistakes at 95 % precision are unknown siblings of enrolled products (Pink Lady taken for Royal Gala,
@@ -16,7 +16,7 @@ Beside colour, three cues the served vector does not carry or the protocol had n
 * ``purity10``: the share of the query's 10 nearest reference photos that belong to the answer SKU;
 * ``flip_gap``: 1 − the cosine between the query's vector and its mirror image's (clean photos only).
 
-    .venv/bin/python docs/analysis/colour_cue.py [runs/folds/gem_dim512_seed0]
+    .venv/bin/python docs/analysis/extra_open_set_cues.py [runs/folds/gem_dim512_seed0]
 """
 
 from __future__ import annotations
@@ -34,16 +34,22 @@ from evaluation.calibrate import calibrate_threshold, ridge_logistic
 from training.data import cached_pixels, grocery_dir, list_image_folder, list_skus
 from training.features import embed_pixels
 from training.folds import load_vectors
+from training.shifts import ShiftConfig, other_day
 
 HUE_BINS, SAT_BINS, GREY_BINS = 18, 3, 4
 NEAREST = 5
+#: clean photos, the protocol's "other day" shift, and its light alone (colour temperature and exposure)
+CONDITIONS = ("clean", "shifted", "light")
+LIGHT_ONLY = ShiftConfig(blur_p=0.0, jpeg_quality=(95, 95), scale=(1.0, 1.0), max_rotation=0.0, occlusion_p=0.0)
+PAD_TOLERANCE = 3
 
 
 def hs_histograms(pixels: np.ndarray, stride: int = 2) -> np.ndarray:
     """Per image, a normalised histogram: hue x saturation of coloured pixels, plus value bins of grey ones;
     the letterbox padding left out."""
     x = np.asarray(pixels[:, ::stride, ::stride], np.float32) / 255.0
-    pad = np.all(pixels[:, ::stride, ::stride] == PAD_VALUE, axis=-1)
+    # the letterbox padding, and the band of near-grey pixels that rotation, blur and JPEG leave along its edge
+    pad = np.all(np.abs(pixels[:, ::stride, ::stride].astype(np.int16) - PAD_VALUE) <= PAD_TOLERANCE, axis=-1)
     top, low = x.max(axis=-1), x.min(axis=-1)
     chroma = top - low
     sat = np.where(top > 0, chroma / np.maximum(top, 1e-6), 0.0)
@@ -69,18 +75,15 @@ def hellinger(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(1.0 - np.sum(np.sqrt(a * b), axis=-1), 0.0))
 
 
-def neck_norms(model_path: Path, pixels: np.ndarray) -> np.ndarray:
-    """The length of each photo's neck output before the L2 normalisation, from a saved fold model."""
-    import keras
-
+def neck_outputs(model_path: Path, pixels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each photo's neck output before the L2 normalisation (its length is ``log_norm``'s, its direction the
+    served vector), from a saved fold model, for each named set of photos."""
+    from training.feature_study import feature_model
     from training.train import load_trained_model
 
     model = load_trained_model(model_path)
-    head = model.get_layer("head")
-    pixels_in = keras.Input(model.input_shape[1:], dtype=model.input.dtype)
-    features = model.layers[1](pixels_in)  # the backbone: pixels -> pooled features
-    unnormalised = keras.Model(pixels_in, head.get_layer("neck")(head.get_layer("projection")(features)))
-    return np.linalg.norm(embed_pixels(unnormalised, pixels), axis=1)
+    dim, raw = int(model.output_shape[-1]), feature_model(model)
+    return {name: embed_pixels(raw, photos)[:, -dim:] for name, photos in pixels.items()}
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,12 @@ def fold_cues(
     )
 
 
-def cross_fitted(parts: list[Cues], cues: tuple[str, ...], target: float = 0.95) -> dict[str, float]:
+def cross_fitted(
+    parts: list[Cues], cues: tuple[str, ...], target: float = 0.95, judged: list[Cues] | None = None
+) -> dict[str, float]:
+    """Weights and threshold fitted on the other folds of ``parts``; each fold judged on ``parts`` or, given, on
+    ``judged`` (the same queries in another condition: clean-fitted weights judged on other-day photos)."""
+
     def stack(ps: list[Cues]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = np.concatenate([np.c_[tuple(p.columns[c] for c in ("similarity", *cues))] for p in ps])
         return x, np.concatenate([p.correct for p in ps]), np.concatenate([p.known for p in ps])
@@ -144,7 +152,7 @@ def cross_fitted(parts: list[Cues], cues: tuple[str, ...], target: float = 0.95)
         w = ridge_logistic(x, correct)[1:]
         w = w / w[0]
         threshold = calibrate_threshold(x @ w, correct, known, target).threshold
-        xm, cm, km = stack([mine])
+        xm, cm, km = stack([mine if judged is None else judged[i]])
         score = xm @ w
         result = metrics.open_set_at_threshold(score, cm, km, threshold)
         aurocs.append(metrics.auroc(score[km], score[~km]))
@@ -168,29 +176,31 @@ def main(run: Path) -> None:
     train = list_image_folder(root / "train", class_names=skus)
     val = list_image_folder(root / "val", class_names=skus)
     gallery_hist = hs_histograms(np.asarray(cached_pixels(train, size, cache)))
-    clean_hist = hs_histograms(np.asarray(cached_pixels(val, size, cache)))
     val_pixels = np.asarray(cached_pixels(val, size, cache))
+    clean_hist = hs_histograms(val_pixels)
     shifted_pixels = np.load(Path(cache) / f"shifted-{val.fingerprint()}-{size}-0.npy")
-    shifted_hist = hs_histograms(shifted_pixels)
-    parts: dict[str, list[Cues]] = {"clean": [], "shifted": []}
+    light_pixels = other_day(val_pixels, seed=0, config=LIGHT_ONLY)  # the same draws as "shifted", light only
+    hists = {"clean": clean_hist, "shifted": hs_histograms(shifted_pixels), "light": hs_histograms(light_pixels)}
+    parts: dict[str, list[Cues]] = {cond: [] for cond in CONDITIONS}
     for folder in folds:
         v = load_vectors(folder / "vectors-keras.npz", skus)
         fold = {skus.index(s) for s in json.loads((folder / "result.json").read_text())["fold_skus"]}
-        norms_path = folder / "neck-norms-keras.npz"
-        if not norms_path.is_file():
-            model_path = folder / "finetune" / "model.keras"
+        extras_path = folder / "extra-cues-keras.npz"  # this study's own cache
+        model_path = folder / "finetune" / "model.keras"
+        if not extras_path.is_file() or extras_path.stat().st_mtime < model_path.stat().st_mtime:
             np.savez(
-                norms_path, clean=neck_norms(model_path, val_pixels), shifted=neck_norms(model_path, shifted_pixels)
+                extras_path,
+                **neck_outputs(model_path, {"clean": val_pixels, "shifted": shifted_pixels, "light": light_pixels}),
             )
-        norms = np.load(norms_path)
-        for cond, queries, hist, flipped in (
-            ("clean", v.queries, clean_hist, v.flipped),
-            ("shifted", v.shifted, shifted_hist, None),
-        ):
+        with np.load(extras_path) as saved:
+            neck = {cond: saved[cond] for cond in CONDITIONS}
+        norms = {cond: np.linalg.norm(out, axis=1) for cond, out in neck.items()}
+        queries = {"clean": v.queries, "shifted": v.shifted, "light": neck["light"] / norms["light"][:, None]}
+        for cond in CONDITIONS:
             parts[cond].append(
                 fold_cues(
-                    queries,
-                    hist,
+                    queries[cond],
+                    hists[cond],
                     v.query_labels,
                     v.gallery,
                     gallery_hist,
@@ -198,7 +208,7 @@ def main(run: Path) -> None:
                     fold,
                     len(skus),
                     norms[cond],
-                    flipped,
+                    v.flipped if cond == "clean" else None,
                 )
             )
     print(f"{run}: {len(folds)} folds, cross-fitted (weights relative to the similarity's)")
@@ -216,14 +226,19 @@ def main(run: Path) -> None:
         ("runner_up", "colour_min5", "log_norm"),
     )
     for cues in combinations:
-        for cond in ("clean", "shifted"):
-            if "flip_gap" in cues and cond == "shifted":  # no mirrored vectors of the shifted photos
+        for cond in CONDITIONS:
+            if "flip_gap" in cues and cond != "clean":  # mirrored vectors of the clean photos only
                 continue
-            r = cross_fitted(parts[cond], cues)
-            print(
-                f"| {' + '.join(cues) or '—'} | {cond} | {r['auroc']:.3f} | {r['precision']:.3f} | "
-                f"{r['accepted']:.3f} | {r['weights']} |"
-            )
+            print_row(cues, cond, cross_fitted(parts[cond], cues))
+        if "flip_gap" not in cues:
+            print_row(cues, "shifted, clean-fitted", cross_fitted(parts["clean"], cues, judged=parts["shifted"]))
+
+
+def print_row(cues: tuple[str, ...], condition: str, r: dict[str, float]) -> None:
+    print(
+        f"| {' + '.join(cues) or '—'} | {condition} | {r['auroc']:.3f} | {r['precision']:.3f} | "
+        f"{r['accepted']:.3f} | {r['weights']} |"
+    )
 
 
 if __name__ == "__main__":
