@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +105,10 @@ def stack_cues(parts: list[ScoreCues], cues: tuple[str, ...]) -> tuple[np.ndarra
     return x, np.concatenate([p.correct for p in parts]), np.concatenate([p.known for p in parts])
 
 
+#: one fold's open-set queries as a study fits them: cue columns (the similarity first), right answers, known products
+Stacked = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 @dataclass(frozen=True)
 class StudyRow:
     cues: tuple[str, ...]
@@ -115,15 +119,19 @@ class StudyRow:
     weights: tuple[float, ...]  # mean over folds, per cue (the similarity's weight is 1)
 
 
-def cross_fitted(parts: list[ScoreCues], cues: tuple[str, ...], target: float = 0.95) -> StudyRow:
-    """Weights and threshold fitted on the other folds, judged on each fold; means over folds."""
+def cross_fit(folds: list[Stacked], target: float = 0.95, judged: list[Stacked] | None = None) -> StudyRow:
+    """Linear-score weights (logistic regression of "the answer is right") and the threshold for ``target``
+    precision fitted on the other folds, each fold judged on its own queries or, given, on ``judged[i]`` (the
+    same queries in another condition); means over folds. ``cues`` is left empty for the caller to name."""
     aurocs, precisions, accepted, weights = [], [], [], []
-    for i, mine in enumerate(parts):
-        x, correct, known = stack_cues([p for j, p in enumerate(parts) if j != i], cues)
+    for i in range(len(folds)):
+        x = np.concatenate([f[0] for j, f in enumerate(folds) if j != i])
+        correct = np.concatenate([f[1] for j, f in enumerate(folds) if j != i])
+        known = np.concatenate([f[2] for j, f in enumerate(folds) if j != i])
         w = ridge_logistic(x, correct)[1:]
         w = w / w[0]
         threshold = calibrate_threshold(x @ w, correct, known, target).threshold
-        x_mine, correct_mine, known_mine = stack_cues([mine], cues)
+        x_mine, correct_mine, known_mine = folds[i] if judged is None else judged[i]
         score = x_mine @ w
         result = metrics.open_set_at_threshold(score, correct_mine, known_mine, threshold)
         aurocs.append(metrics.auroc(score[known_mine], score[~known_mine]))
@@ -131,13 +139,18 @@ def cross_fitted(parts: list[ScoreCues], cues: tuple[str, ...], target: float = 
         accepted.append(result.known_acceptance)
         weights.append(w[1:])
     return StudyRow(
-        cues,
+        (),
         float(np.mean(aurocs)),
         float(np.nanmean(precisions)),
         float(np.mean(accepted)),
         float(np.std(accepted)),
         tuple(float(w) for w in np.mean(weights, axis=0)),
     )
+
+
+def cross_fitted(parts: list[ScoreCues], cues: tuple[str, ...], target: float = 0.95) -> StudyRow:
+    """Weights and threshold fitted on the other folds, judged on each fold; means over folds."""
+    return replace(cross_fit([stack_cues([p], cues) for p in parts], target), cues=cues)
 
 
 def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, cache_dir: str) -> Vectors:

@@ -30,10 +30,10 @@ import numpy as np
 
 from embedder.preprocess import PAD_VALUE
 from evaluation import metrics
-from evaluation.calibrate import calibrate_threshold, ridge_logistic
 from training.data import cached_pixels, grocery_dir, list_image_folder, list_skus
 from training.features import embed_pixels
 from training.folds import load_vectors
+from training.score_study import Stacked, StudyRow, cross_fit
 from training.shifts import ShiftConfig, other_day
 
 HUE_BINS, SAT_BINS, GREY_BINS = 18, 3, 4
@@ -136,35 +136,15 @@ def fold_cues(
     )
 
 
-def cross_fitted(
-    parts: list[Cues], cues: tuple[str, ...], target: float = 0.95, judged: list[Cues] | None = None
-) -> dict[str, float]:
-    """Weights and threshold fitted on the other folds of ``parts``; each fold judged on ``parts`` or, given, on
-    ``judged`` (the same queries in another condition: clean-fitted weights judged on other-day photos)."""
+def stacked(part: Cues, cues: tuple[str, ...]) -> Stacked:
+    return np.c_[tuple(part.columns[c] for c in ("similarity", *cues))], part.correct, part.known
 
-    def stack(ps: list[Cues]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = np.concatenate([np.c_[tuple(p.columns[c] for c in ("similarity", *cues))] for p in ps])
-        return x, np.concatenate([p.correct for p in ps]), np.concatenate([p.known for p in ps])
 
-    aurocs, precisions, accepted, weights = [], [], [], []
-    for i, mine in enumerate(parts):
-        x, correct, known = stack([p for j, p in enumerate(parts) if j != i])
-        w = ridge_logistic(x, correct)[1:]
-        w = w / w[0]
-        threshold = calibrate_threshold(x @ w, correct, known, target).threshold
-        xm, cm, km = stack([mine if judged is None else judged[i]])
-        score = xm @ w
-        result = metrics.open_set_at_threshold(score, cm, km, threshold)
-        aurocs.append(metrics.auroc(score[km], score[~km]))
-        precisions.append(result.precision)
-        accepted.append(result.known_acceptance)
-        weights.append(w[1:])
-    return {
-        "auroc": float(np.mean(aurocs)),
-        "precision": float(np.nanmean(precisions)),
-        "accepted": float(np.mean(accepted)),
-        "weights": [round(float(v), 3) for v in np.mean(weights, axis=0)] if cues else [],
-    }
+def cross_fitted(parts: list[Cues], cues: tuple[str, ...], judged: list[Cues] | None = None) -> StudyRow:
+    """``training.score_study.cross_fit`` of these cues; ``judged``: clean-fitted weights judged on other-day photos."""
+    return cross_fit(
+        [stacked(p, cues) for p in parts], judged=None if judged is None else [stacked(p, cues) for p in judged]
+    )
 
 
 def main(run: Path) -> None:
@@ -234,10 +214,11 @@ def main(run: Path) -> None:
             print_row(cues, "shifted, clean-fitted", cross_fitted(parts["clean"], cues, judged=parts["shifted"]))
 
 
-def print_row(cues: tuple[str, ...], condition: str, r: dict[str, float]) -> None:
+def print_row(cues: tuple[str, ...], condition: str, r: StudyRow) -> None:
+    weights = [round(w, 3) for w in r.weights] if cues else []
     print(
-        f"| {' + '.join(cues) or '—'} | {condition} | {r['auroc']:.3f} | {r['precision']:.3f} | "
-        f"{r['accepted']:.3f} | {r['weights']} |"
+        f"| {' + '.join(cues) or '—'} | {condition} | {r.auroc:.3f} | {r.precision:.3f} | "
+        f"{r.known_accepted:.3f} | {weights} |"
     )
 
 
