@@ -46,6 +46,10 @@ COMBINATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
+#: one fold's open-set queries as a study fits them: cue columns (the similarity first), right answers, known products
+Stacked = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 @dataclass(frozen=True)
 class ScoreCues:
     """One fold's open-set queries (fold SKUs not enrolled): the cues of each and what is true."""
@@ -100,13 +104,9 @@ def score_cues(v: Vectors, fold_skus: tuple[str, ...], queries: np.ndarray) -> S
     )
 
 
-def stack_cues(parts: list[ScoreCues], cues: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stack_cues(parts: list[ScoreCues], cues: tuple[str, ...]) -> Stacked:
     x = np.concatenate([np.c_[tuple(getattr(p, c) for c in ("similarity", *cues))] for p in parts])
     return x, np.concatenate([p.correct for p in parts]), np.concatenate([p.known for p in parts])
-
-
-#: one fold's open-set queries as a study fits them: cue columns (the similarity first), right answers, known products
-Stacked = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)

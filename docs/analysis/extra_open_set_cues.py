@@ -1,6 +1,8 @@
 """Analysis: do cues from outside the served vector tell an unknown product from its enrolled look-alike?
-(not product code; run from the repository root (the data from SKULENS_GROCERY_DIR, else ../shared/data/grocery), after `skulens folds` of the
-512-d recipe, seed 0, which leaves each fold's ``vectors-keras.npz`` and ``finetune/model.keras``).
+
+Not product code. Run from the repository root (the data from SKULENS_GROCERY_DIR, else ../shared/data/grocery)
+after `skulens folds` of the 512-d recipe, seed 0, which leaves each fold's ``vectors-keras.npz`` and
+``finetune/model.keras``.
 
 The accepted mistakes at 95 % precision are unknown siblings of enrolled products (Pink Lady taken for Royal Gala,
 one God Morgon juice for another). The embedding is trained to ignore light and colour shifts (colour, temperature
@@ -15,6 +17,10 @@ Beside colour, three cues the served vector does not carry or the protocol had n
   magnitude is a known out-of-distribution cue of classifier-trained networks, and the service throws it away);
 * ``purity10``: the share of the query's 10 nearest reference photos that belong to the answer SKU;
 * ``flip_gap``: 1 − the cosine between the query's vector and its mirror image's (clean photos only).
+
+Three conditions: the clean val photos, the protocol's "other day" shift, and that shift's light alone (its own
+colour-temperature and exposure draws, nothing else), which tells whether the light is what defeats a colour cue.
+A fourth row per combination judges the clean-fitted weights and threshold on the other-day photos.
 
     .venv/bin/python docs/analysis/extra_open_set_cues.py [runs/folds/gem_dim512_seed0]
 """
@@ -67,12 +73,12 @@ def hs_histograms(pixels: np.ndarray, stride: int = 2) -> np.ndarray:
     for i in range(len(pixels)):
         keep = coloured[i] | grey[i]
         out[i] = np.bincount(bins[i][keep], minlength=n_bins)
-    return out / np.maximum(out.sum(axis=1, keepdims=True), 1)
+    return np.asarray(out / np.maximum(out.sum(axis=1, keepdims=True), 1), np.float64)
 
 
 def hellinger(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Hellinger distance of histograms ``a`` and ``b`` (same shape)."""
-    return np.sqrt(np.maximum(1.0 - np.sum(np.sqrt(a * b), axis=-1), 0.0))
+    return np.asarray(np.sqrt(np.maximum(1.0 - np.sum(np.sqrt(a * b), axis=-1), 0.0)), np.float64)
 
 
 def neck_outputs(model_path: Path, pixels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -168,10 +174,8 @@ def main(run: Path) -> None:
         extras_path = folder / "extra-cues-keras.npz"  # this study's own cache
         model_path = folder / "finetune" / "model.keras"
         if not extras_path.is_file() or extras_path.stat().st_mtime < model_path.stat().st_mtime:
-            np.savez(
-                extras_path,
-                **neck_outputs(model_path, {"clean": val_pixels, "shifted": shifted_pixels, "light": light_pixels}),
-            )
+            outputs = neck_outputs(model_path, {"clean": val_pixels, "shifted": shifted_pixels, "light": light_pixels})
+            np.savez(extras_path, clean=outputs["clean"], shifted=outputs["shifted"], light=outputs["light"])
         with np.load(extras_path) as saved:
             neck = {cond: saved[cond] for cond in CONDITIONS}
         norms = {cond: np.linalg.norm(out, axis=1) for cond, out in neck.items()}
