@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -119,10 +119,12 @@ class StudyRow:
     weights: tuple[float, ...]  # mean over folds, per cue (the similarity's weight is 1)
 
 
-def cross_fit(folds: list[Stacked], target: float = 0.95, judged: list[Stacked] | None = None) -> StudyRow:
+def cross_fit(
+    folds: list[Stacked], cues: tuple[str, ...] = (), target: float = 0.95, judged: list[Stacked] | None = None
+) -> StudyRow:
     """Linear-score weights (logistic regression of "the answer is right") and the threshold for ``target``
     precision fitted on the other folds, each fold judged on its own queries or, given, on ``judged[i]`` (the
-    same queries in another condition); means over folds. ``cues`` is left empty for the caller to name."""
+    same queries in another condition); means over folds. ``cues`` names the columns after the similarity."""
     aurocs, precisions, accepted, weights = [], [], [], []
     for i in range(len(folds)):
         x = np.concatenate([f[0] for j, f in enumerate(folds) if j != i])
@@ -139,7 +141,7 @@ def cross_fit(folds: list[Stacked], target: float = 0.95, judged: list[Stacked] 
         accepted.append(result.known_acceptance)
         weights.append(w[1:])
     return StudyRow(
-        (),
+        cues,
         float(np.mean(aurocs)),
         float(np.nanmean(precisions)),
         float(np.mean(accepted)),
@@ -150,7 +152,7 @@ def cross_fit(folds: list[Stacked], target: float = 0.95, judged: list[Stacked] 
 
 def cross_fitted(parts: list[ScoreCues], cues: tuple[str, ...], target: float = 0.95) -> StudyRow:
     """Weights and threshold fitted on the other folds, judged on each fold; means over folds."""
-    return replace(cross_fit([stack_cues([p], cues) for p in parts], target), cues=cues)
+    return cross_fit([stack_cues([p], cues) for p in parts], cues, target)
 
 
 def fold_vectors(fold_dir: Path, skus: tuple[str, ...], root: Path, size: int, cache_dir: str) -> Vectors:

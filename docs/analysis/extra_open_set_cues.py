@@ -53,9 +53,10 @@ PAD_TOLERANCE = 3
 def hs_histograms(pixels: np.ndarray, stride: int = 2) -> np.ndarray:
     """Per image, a normalised histogram: hue x saturation of coloured pixels, plus value bins of grey ones;
     the letterbox padding left out."""
-    x = np.asarray(pixels[:, ::stride, ::stride], np.float32) / 255.0
+    sampled = np.asarray(pixels[:, ::stride, ::stride])
+    x = sampled.astype(np.float32) / 255.0
     # the letterbox padding, and the band of near-grey pixels that rotation, blur and JPEG leave along its edge
-    pad = np.all(np.abs(pixels[:, ::stride, ::stride].astype(np.int16) - PAD_VALUE) <= PAD_TOLERANCE, axis=-1)
+    pad = np.all(np.abs(sampled.astype(np.int16) - PAD_VALUE) <= PAD_TOLERANCE, axis=-1)
     top, low = x.max(axis=-1), x.min(axis=-1)
     chroma = top - low
     sat = np.where(top > 0, chroma / np.maximum(top, 1e-6), 0.0)
@@ -149,7 +150,7 @@ def stacked(part: Cues, cues: tuple[str, ...]) -> Stacked:
 def cross_fitted(parts: list[Cues], cues: tuple[str, ...], judged: list[Cues] | None = None) -> StudyRow:
     """``training.score_study.cross_fit`` of these cues; ``judged``: clean-fitted weights judged on other-day photos."""
     return cross_fit(
-        [stacked(p, cues) for p in parts], judged=None if judged is None else [stacked(p, cues) for p in judged]
+        [stacked(p, cues) for p in parts], cues, judged=None if judged is None else [stacked(p, cues) for p in judged]
     )
 
 
@@ -219,7 +220,7 @@ def main(run: Path) -> None:
 
 
 def print_row(cues: tuple[str, ...], condition: str, r: StudyRow) -> None:
-    weights = [round(w, 3) for w in r.weights] if cues else []
+    weights = [round(w, 3) for w in r.weights] if r.cues else []
     print(
         f"| {' + '.join(cues) or '—'} | {condition} | {r.auroc:.3f} | {r.precision:.3f} | "
         f"{r.known_accepted:.3f} | {weights} |"
