@@ -214,15 +214,15 @@ def main(run: Path) -> None:
         for cond in CONDITIONS:
             if "flip_gap" in cues and cond != "clean":  # mirrored vectors of the clean photos only
                 continue
-            print_row(cues, cond, cross_fitted(parts[cond], cues))
+            print_row(cond, cross_fitted(parts[cond], cues))
         if "flip_gap" not in cues:
-            print_row(cues, "shifted, clean-fitted", cross_fitted(parts["clean"], cues, judged=parts["shifted"]))
+            print_row("shifted, clean-fitted", cross_fitted(parts["clean"], cues, judged=parts["shifted"]))
 
 
-def print_row(cues: tuple[str, ...], condition: str, r: StudyRow) -> None:
+def print_row(condition: str, r: StudyRow) -> None:
     weights = [round(w, 3) for w in r.weights] if r.cues else []
     print(
-        f"| {' + '.join(cues) or '—'} | {condition} | {r.auroc:.3f} | {r.precision:.3f} | "
+        f"| {' + '.join(r.cues) or '—'} | {condition} | {r.auroc:.3f} | {r.precision:.3f} | "
         f"{r.known_accepted:.3f} | {weights} |"
     )
 

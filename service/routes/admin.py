@@ -25,7 +25,8 @@ class ThresholdIn(BaseModel):
 #: the threshold's scale: which decision score it is compared with (``gallery.open_set_score``)
 SCORE_DESCRIPTION = (
     'The decision score the threshold is compared with: "similarity", or the model\'s adjusted score, e.g. '
-    '"runner-up-0.415951" (the similarity less 0.415951 x the second SKU\'s); a threshold belongs to one score.'
+    "\"runner-up-0.4\" (the similarity less 0.4 x the second SKU's; the weight is the model's own); a threshold "
+    "belongs to one score."
 )
 
 
